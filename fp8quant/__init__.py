@@ -1,0 +1,14 @@
+"""fp8quant: FP8 activation quantization for LLM inference.
+
+    q, scale = fp8quant.per_token_quant_fp8(x)
+
+x: (..., H) float16 / bfloat16 / float32; q: float8_e4m3fn codes of x's shape; scale: float32
+(..., 1), with x ~= q.float() * scale. fp8quant.reference defines the numbers; every backend
+matches it bit for bit.
+"""
+
+__version__ = "0.1.0"
+
+from .per_token_quant_fp8 import per_token_quant_fp8  # noqa: E402
+
+__all__ = ["per_token_quant_fp8", "__version__"]

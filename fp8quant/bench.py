@@ -1,0 +1,568 @@
+"""`fp8quant bench`: the benchmark and accuracy report, every provider side by side.
+
+Timing method (docs/performance.md has the reasoning):
+- Each provider runs G calls captured in one CUDA graph; the graph is replayed and timed with
+  CUDA events; the per-call time is the median replay time / G. Graph replay removes Python and
+  launch gaps, so the numbers are the GPU's, and every output (and the torch reference's
+  temporaries) is allocated at capture time, outside the timed region.
+- Inputs rotate over enough copies that the calls of one replay read at least 2x the L2 size
+  (up to 64 copies); below that (decode sizes) they stay in L2, as activations do in a real
+  decode step, which writes them just before.
+- Two floors measured in the same run: the copy bandwidth (a 1 GiB device-to-device copy,
+  bytes read + written) and the per-call time of an empty kernel under the same graph replay.
+- Bytes per call = input read + codes written + scales written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from . import __version__
+from .reference import FP8_DTYPE, per_token_quant_fp8_reference
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
+OURS = ("fp8quant", "triton")  # providers whose accuracy gates the exit status (prefix match)
+
+DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+
+SEED_BATCH = (16, 32, 64, 128)
+SEED_SEQ = (64, 128, 256, 512, 1024, 2048, 4096)
+SEED_HIDDEN = (1368, 2048, 4096)
+DECODE_TOKENS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+MODEL_HIDDEN = (5120, 7168, 8192, 16384)
+MODEL_TOKENS = (1024, 4096, 16384, 65536)
+
+
+@dataclass(frozen=True)
+class Shape:
+    tokens: int
+    hidden: int
+    group: str  # "seed", "decode", "model", "custom"
+    batch: int = 0
+    seq: int = 0
+
+
+def full_grid() -> list[Shape]:
+    shapes = [Shape(b * s, h, "seed", b, s) for b in SEED_BATCH for s in SEED_SEQ for h in SEED_HIDDEN]
+    hiddens = sorted(set(SEED_HIDDEN) | set(MODEL_HIDDEN))
+    shapes += [Shape(t, h, "decode") for t in DECODE_TOKENS for h in hiddens]
+    shapes += [Shape(t, h, "model") for t in MODEL_TOKENS for h in MODEL_HIDDEN]
+    seen, unique = set(), []
+    for s in shapes:
+        if (s.tokens, s.hidden) not in seen:
+            seen.add((s.tokens, s.hidden))
+            unique.append(s)
+    return unique
+
+
+def quick_grid() -> list[Shape]:
+    return [Shape(t, h, "quick") for t in (1, 64, 4096, 65536) for h in (1368, 4096, 16384)]
+
+
+def bytes_moved(tokens: int, hidden: int, element_size: int) -> int:
+    return tokens * hidden * element_size + tokens * hidden + tokens * 4
+
+
+# ---------------------------------------------------------------------------------------------
+# Providers: name -> make(x), which returns a zero-argument callable that runs one call on x
+# and returns (q, scale); or a string saying why the provider is missing.
+
+
+def _fp8quant_provider(backend: str, staging: str | None = None):
+    from . import _cuda
+    from .per_token_quant_fp8 import per_token_quant_fp8
+
+    def make(x):
+        q = torch.empty(x.shape, dtype=FP8_DTYPE, device=x.device)
+        s = torch.empty((*x.shape[:-1], 1), dtype=torch.float32, device=x.device)
+        if staging is None:
+            return lambda: per_token_quant_fp8(x, out=q, scale_out=s, backend=backend)
+        plan = _cuda.plan_for(x, q, staging)  # raises ValueError where the path cannot run
+
+        def call():
+            _cuda.launch(x, q, s.view(-1), None, plan)
+            return q, s
+
+        return call
+
+    return make
+
+
+def _torch_compile_provider():
+    compiled = torch.compile(per_token_quant_fp8_reference, dynamic=True)
+    return lambda x: (lambda: compiled(x))
+
+
+def _vllm_provider():
+    try:
+        from vllm import _custom_ops as vllm_ops  # type: ignore
+    except Exception as e:  # noqa: BLE001 - any import failure means "not available"
+        return f"not importable ({type(e).__name__})"
+    return lambda x: (lambda: vllm_ops.scaled_fp8_quant(x, use_per_token_if_dynamic=True))
+
+
+def _sglang_provider():
+    try:
+        from sgl_kernel import sgl_per_token_quant_fp8  # type: ignore
+    except Exception as e:  # noqa: BLE001
+        return f"not importable ({type(e).__name__})"
+
+    def make(x):
+        q = torch.empty(x.shape, dtype=FP8_DTYPE, device=x.device)
+        s = torch.empty((x.shape[0], 1), dtype=torch.float32, device=x.device)
+        def call():
+            sgl_per_token_quant_fp8(x, q, s)
+            return q, s
+
+        return call
+
+    return make
+
+
+def providers(gpu: bool) -> dict[str, Callable | str]:
+    p: dict[str, Callable | str] = {"torch": lambda x: (lambda: per_token_quant_fp8_reference(x))}
+    if not gpu:
+        return p
+    p["torch.compile"] = _torch_compile_provider()
+    p["fp8quant"] = _fp8quant_provider("cuda")
+    for staging in ("registers", "shared", "global"):
+        p[f"fp8quant:{staging}"] = _fp8quant_provider("cuda", staging)
+    p["triton"] = _fp8quant_provider("triton")
+    p["vllm"] = _vllm_provider()
+    p["sglang"] = _sglang_provider()
+    return p
+
+
+# ---------------------------------------------------------------------------------------------
+# Timing
+
+
+def _event_median_ms(fn, reps: int) -> float:
+    times = []
+    for _ in range(reps):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    return statistics.median(times)
+
+
+def graph_time_us(calls: list[Callable], reps: int) -> float:
+    """Median per-call microseconds of `calls` captured in one CUDA graph."""
+    for c in calls[: min(len(calls), 3)]:  # warm up: JIT builds, autotuning, torch.compile
+        c()
+    torch.cuda.synchronize()
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for c in calls:
+            c()
+    torch.cuda.current_stream().wait_stream(side)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        for c in calls:
+            c()
+    g.replay()
+    torch.cuda.synchronize()
+    ms = _event_median_ms(g.replay, reps)
+    del g
+    return ms * 1000.0 / len(calls)
+
+
+def copy_bandwidth_gbps(nbytes: int = 2**30) -> float:
+    src = torch.empty(nbytes, dtype=torch.uint8, device="cuda").random_()
+    dst = torch.empty_like(src)
+    dst.copy_(src)
+    ms = _event_median_ms(lambda: dst.copy_(src), 30)
+    return 2 * nbytes / (ms * 1e-3) / 1e9
+
+
+def empty_kernel_us() -> float:
+    from . import _cuda
+
+    dev = torch.cuda.current_device()
+    return graph_time_us([lambda: _cuda.launch_empty(dev)] * 200, 30)
+
+
+def calls_per_graph(nbytes: int) -> int:
+    return max(1, min(200, int(2e8 // max(nbytes, 1))))
+
+
+def input_sets(tokens: int, hidden: int, dtype: torch.dtype, l2_bytes: int, seed: int = 0) -> list[torch.Tensor]:
+    in_bytes = tokens * hidden * torch.finfo(dtype).bits // 8
+    n = max(1, min(64, math.ceil(2 * l2_bytes / max(in_bytes, 1))))
+    g = torch.Generator(device="cuda").manual_seed(seed)
+    base = torch.randn(tokens, hidden, device="cuda", generator=g).to(dtype)
+    return [base] + [base.roll(i, dims=-1) for i in range(1, n)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Accuracy
+
+
+@dataclass
+class AccuracyRow:
+    provider: str
+    shape: str
+    codes_differ_frac: float
+    max_code_diff: float  # largest |q_provider - q_reference| in dequantized-code units
+    scale_max_rel_diff: float
+    exact: bool
+
+
+def compare_to_reference(q: torch.Tensor, s: torch.Tensor, ref: tuple[torch.Tensor, torch.Tensor]) -> tuple[float, float, float, bool]:
+    qa, qe = q.detach().cpu().reshape(-1), ref[0].detach().cpu().reshape(-1)
+    sa, se = s.detach().cpu().float().reshape(-1), ref[1].detach().cpu().float().reshape(-1)
+    differ = qa.view(torch.uint8) != qe.view(torch.uint8)
+    frac = float(differ.float().mean()) if qa.numel() else 0.0
+    fa, fe = qa.float(), qe.float()
+    diff = (fa - fe).abs()
+    diff = torch.where(torch.isnan(fa) != torch.isnan(fe), torch.full_like(diff, float("inf")), diff)
+    diff = torch.where(torch.isnan(fa) & torch.isnan(fe), torch.zeros_like(diff), diff)
+    max_code = float(diff.max()) if diff.numel() else 0.0
+    both_nan = torch.isnan(sa) & torch.isnan(se)
+    rel = ((sa - se).abs() / se.abs().clamp_min(1e-30))
+    rel = torch.where(both_nan | (sa == se), torch.zeros_like(rel), rel)
+    rel = torch.where(torch.isnan(rel), torch.full_like(rel, float("inf")), rel)
+    scale_rel = float(rel.max()) if rel.numel() else 0.0
+    return frac, max_code, scale_rel, frac == 0.0 and scale_rel == 0.0
+
+
+def accuracy_inputs(device: str, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    g = torch.Generator(device="cpu").manual_seed(1234)
+    shapes = {"16x64x1368": (16 * 64, 1368), "32x128x4096": (32 * 128, 4096), "7x16384": (7, 16384)}
+    if device == "cpu":
+        shapes = {"64x1368": (64, 1368), "7x4096": (7, 4096)}
+    out = {}
+    for name, (t, h) in shapes.items():
+        x = torch.randn(t, h, generator=g) * torch.exp2(torch.randint(-6, 7, (t, 1), generator=g).float())
+        out[name] = x.to(dtype).to(device)
+    edge = torch.randn(8, 1368, generator=g)
+    edge[0] = 0
+    edge[1, 3] = float("nan")
+    edge[2, 7] = float("inf")
+    edge[3] *= 1e-30
+    out["edge-rows"] = edge.to(dtype).to(device)
+    return out
+
+
+def sqnr_db(x: torch.Tensor, q: torch.Tensor, s: torch.Tensor) -> float:
+    """Signal to quantization noise of the reference against float64, over finite rows."""
+    x64 = x.double().cpu()
+    deq = q.double().cpu() * s.double().cpu()
+    rows = torch.isfinite(x64).all(dim=-1)
+    x64, deq = x64[rows], deq[rows]
+    noise = float(((x64 - deq) ** 2).sum())
+    return float("inf") if noise == 0 else 10 * math.log10(float((x64**2).sum()) / noise)
+
+
+def accuracy_report(provs: dict, device: str, dtype: torch.dtype) -> tuple[list[AccuracyRow], dict[str, float], bool]:
+    rows, sqnr, ok = [], {}, True
+    for shape_name, x in accuracy_inputs(device, dtype).items():
+        ref = per_token_quant_fp8_reference(x)
+        sqnr[shape_name] = sqnr_db(x, *ref)
+        for name, make in provs.items():
+            if isinstance(make, str) or name == "torch":
+                continue
+            try:
+                q, s = _run_for_accuracy(make, x)
+            except ValueError:
+                continue  # a forced path that does not apply to this shape
+            frac, max_code, scale_rel, exact = compare_to_reference(q, s, ref)
+            rows.append(AccuracyRow(name, shape_name, frac, max_code, scale_rel, exact))
+            if name.startswith(OURS) and not exact:
+                ok = False
+    return rows, sqnr, ok
+
+
+def _run_for_accuracy(make, x):
+    """Every provider's call returns (q, scale), its scale in any shape with one per row."""
+    q, s = make(x)()
+    return q, s.reshape(*x.shape[:-1], 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reports
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except Exception:  # noqa: BLE001
+        return "unknown"
+
+
+def gpu_slug(name: str) -> str:
+    slug = name.lower().replace("nvidia", "").strip()
+    return "-".join(part for part in slug.replace("/", " ").split() if part)
+
+
+def print_table(rows: list[dict], title: str, file=None) -> None:
+    cols = ["provider", "tokens", "hidden", "median_us", "gbps", "pct_copy_bw", "speedup_vs_compile"]
+    widths = {c: max(len(c), *(len(_fmt(r.get(c))) for r in rows)) if rows else len(c) for c in cols}
+    print(title, file=file)
+    print("  ".join(c.rjust(widths[c]) for c in cols), file=file)
+    for r in rows:
+        print("  ".join(_fmt(r.get(c)).rjust(widths[c]) for c in cols), file=file)
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.2f}" if abs(v) < 1e4 else f"{v:.0f}"
+    return str(v)
+
+
+def plot(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in result["rows"] if r["gbps"] is not None]
+    hiddens = sorted({r["hidden"] for r in rows})
+    cols = 3
+    nrows = math.ceil(len(hiddens) / cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(5 * cols, 3.6 * nrows), squeeze=False)
+    provs = list(dict.fromkeys(r["provider"] for r in rows))
+    for ax, h in zip(axes.flat, hiddens):
+        for p in provs:
+            pts = sorted((r["tokens"], r["gbps"]) for r in rows if r["hidden"] == h and r["provider"] == p)
+            if pts:
+                ax.plot(*zip(*pts), marker="o", ms=3, label=p, lw=2 if p == "fp8quant" else 1)
+        ax.axhline(result["copy_bw_gbps"], color="k", ls="--", lw=1, label="copy bandwidth")
+        ax.set_xscale("log", base=2)
+        ax.set_title(f"hidden {h}")
+        ax.set_xlabel("tokens")
+        ax.set_ylabel("GB/s")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(hiddens):]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6))
+    fig.suptitle(f"per_token_quant_fp8, {result['dtype']}, {result['device']} ({result['commit']})")
+    fig.tight_layout(rect=(0, 0.06, 1, 0.96))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _progress(total: int, desc: str):
+    try:
+        from tqdm import tqdm
+
+        return tqdm(total=total, desc=desc, file=sys.stderr, dynamic_ncols=True)
+    except ImportError:
+
+        class _Counter:
+            def __init__(self):
+                self.n = 0
+
+            def update(self, k=1):
+                self.n += k
+                print(f"\r{desc}: {self.n}/{total}", end="", file=sys.stderr, flush=True)
+
+            def close(self):
+                print(file=sys.stderr)
+
+        return _Counter()
+
+
+def run_gpu(args) -> int:
+    dtype = DTYPES[args.dtype]
+    torch.backends.cuda.matmul.allow_tf32 = False
+    dev = torch.cuda.current_device()
+    props = torch.cuda.get_device_properties(dev)
+    l2 = getattr(props, "L2_cache_size", 50 * 2**20)
+    provs = providers(gpu=True)
+    if args.providers:
+        wanted = args.providers.split(",")
+        provs = {k: v for k, v in provs.items() if k in wanted}
+    if args.tokens or args.hidden:
+        shapes = [Shape(args.tokens or 4096, args.hidden or 4096, "custom")]
+    else:
+        shapes = quick_grid() if args.quick else full_grid()
+
+    copy_bw = copy_bandwidth_gbps()
+    empty_us = empty_kernel_us()
+    print(f"device: {props.name}; copy bandwidth {copy_bw:.0f} GB/s; empty kernel {empty_us:.2f} us per call (graph)")
+    for name, p in provs.items():
+        if isinstance(p, str):
+            print(f"provider {name}: {p}")
+
+    rows: list[dict] = []
+    bar = _progress(len(shapes), "bench")
+    for shape in shapes:
+        xs = input_sets(shape.tokens, shape.hidden, dtype, l2, seed=shape.tokens + shape.hidden)
+        nbytes = bytes_moved(shape.tokens, shape.hidden, xs[0].element_size())
+        g = calls_per_graph(nbytes)
+        reps = 10 if nbytes > 1e9 else 25
+        shape_rows = []
+        for name, make in provs.items():
+            if isinstance(make, str):
+                continue
+            try:
+                calls = [make(xs[i % len(xs)]) for i in range(g if name != "torch" or nbytes < 1e9 else 1)]
+                us = graph_time_us(calls, reps)
+            except ValueError:
+                continue  # forced path not applicable to this shape
+            except torch.cuda.OutOfMemoryError:
+                print(f"\n{name} {shape.tokens}x{shape.hidden}: out of memory", file=sys.stderr)
+                torch.cuda.empty_cache()
+                continue
+            gbps = nbytes / (us * 1e-6) / 1e9
+            shape_rows.append(dict(
+                op="per_token_quant_fp8", provider=name, tokens=shape.tokens, hidden=shape.hidden,
+                batch=shape.batch, seq=shape.seq, group=shape.group, bytes=nbytes,
+                median_us=us, gbps=gbps, pct_copy_bw=100 * gbps / copy_bw,
+                floor_us=max(empty_us, nbytes / (copy_bw * 1e9) * 1e6),
+            ))
+        comp = next((r["median_us"] for r in shape_rows if r["provider"] == "torch.compile"), None)
+        for r in shape_rows:
+            r["speedup_vs_compile"] = comp / r["median_us"] if comp else None
+        rows += shape_rows
+        del xs
+        torch.cuda.empty_cache()
+        bar.update(1)
+    bar.close()
+
+    acc_rows, sqnr, ok = accuracy_report(provs, "cuda", dtype)
+    result = dict(
+        device=props.name, copy_bw_gbps=copy_bw, empty_kernel_us=empty_us, torch=torch.__version__,
+        cuda=torch.version.cuda, commit=_git_commit(), dtype=args.dtype, package=__version__,
+        driver=_driver_version(), python=platform.python_version(),
+        date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        command=" ".join(["fp8quant", "bench", *sys.argv[2:]]) if len(sys.argv) > 1 else "fp8quant bench",
+        missing_providers={k: v for k, v in provs.items() if isinstance(v, str)},
+        rows=rows, accuracy=[asdict(r) for r in acc_rows], sqnr_db=sqnr, accuracy_ok=ok,
+    )
+    out_dir = Path(args.out) if args.out else RESULTS_DIR
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = gpu_slug(props.name) + ("" if args.dtype == "bfloat16" else f"-{args.dtype}") + ("-quick" if args.quick else "")
+    (out_dir / f"{stem}.json").write_text(json.dumps(result, indent=1))
+    with open(out_dir / f"{stem}.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()) if rows else ["provider"])
+        w.writeheader()
+        w.writerows(rows)
+    try:
+        plot(result, out_dir / f"{stem}.png")
+    except ImportError:
+        print("matplotlib not installed: no plot", file=sys.stderr)
+
+    print_table(rows, f"\nper_token_quant_fp8 ({args.dtype}) on {props.name}, copy bandwidth {copy_bw:.0f} GB/s")
+    print_accuracy(acc_rows, sqnr)
+    print(summary_line(result))
+    print(f"results: {out_dir / stem}.{{json,csv,png}}")
+    return 0 if ok else 1
+
+
+def summary_line(result: dict) -> str:
+    ours = [r for r in result["rows"] if r["provider"] == "fp8quant"]
+    big = [r for r in ours if r["bytes"] > 100e6]
+    mid = [r for r in ours if 10e6 <= r["bytes"] <= 100e6]
+    dec = [r for r in ours if r["tokens"] <= 256]
+    parts = [f"summary: {result['device']} {result['dtype']} copy {result['copy_bw_gbps']:.0f} GB/s"]
+    if big:
+        parts.append(f">100MB min {min(r['pct_copy_bw'] for r in big):.1f}% of copy bw")
+    if mid:
+        parts.append(f"10-100MB min {min(r['pct_copy_bw'] for r in mid):.1f}%")
+    if dec:
+        parts.append(f"decode max excess over floor {max(r['median_us'] - r['floor_us'] for r in dec):.2f} us")
+    parts.append("accuracy " + ("exact" if result["accuracy_ok"] else "MISMATCH"))
+    return "; ".join(parts)
+
+
+def _driver_version() -> str:
+    try:
+        return subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"], capture_output=True, text=True
+        ).stdout.strip().splitlines()[0]
+    except Exception:  # noqa: BLE001
+        return "unknown"
+
+
+def print_accuracy(rows: list[AccuracyRow], sqnr: dict[str, float], file=None) -> None:
+    print("\naccuracy against the reference (codes compared as bytes, scales exactly)", file=file)
+    print(f"{'provider':>22} {'input':>14} {'codes differ':>13} {'max code diff':>14} {'scale max rel':>14}  verdict", file=file)
+    for r in rows:
+        verdict = "exact" if r.exact else ("MISMATCH" if r.provider.startswith(OURS) else "differs")
+        print(f"{r.provider:>22} {r.shape:>14} {r.codes_differ_frac:>13.2e} {r.max_code_diff:>14.4g} {r.scale_max_rel_diff:>14.3e}  {verdict}", file=file)
+    print("reference vs float64, dequantized SQNR: " + ", ".join(f"{k} {v:.2f} dB" for k, v in sqnr.items()), file=file)
+
+
+def run_cpu(args) -> int:
+    """No GPU: the accuracy report with what runs here (the reference, Triton under its
+    interpreter), then the committed GPU results."""
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+    dtype = DTYPES[args.dtype]
+    provs: dict = {}
+    try:
+        from . import triton_kernels
+
+        def make(x):
+            q = torch.empty(x.shape, dtype=FP8_DTYPE)
+            s = torch.empty(x.shape[0], dtype=torch.float32)
+
+            def call():
+                triton_kernels.per_token_quant_fp8_triton(x, q, s, None)
+                return q, s
+
+            return call
+
+        provs["triton"] = make
+    except ImportError as e:
+        provs["triton"] = f"not importable ({e})"
+    provs.update(args.extra_providers or {})
+    print("no NVIDIA GPU here: accuracy report on the CPU (triton runs under its interpreter)")
+    acc_rows, sqnr, ok = accuracy_report(provs, "cpu", dtype)
+    print_accuracy(acc_rows, sqnr)
+    shown = 0
+    for path in sorted(RESULTS_DIR.glob("*.json")):
+        try:
+            result = json.loads(path.read_text())
+            rows = [r for r in result["rows"] if r["provider"] in ("fp8quant", "torch.compile", "triton")]
+        except (KeyError, ValueError, TypeError):
+            continue
+        big = [r for r in rows if r["tokens"] * r["hidden"] >= 2**24]
+        print(f"\ncommitted GPU results: {path.relative_to(REPO_ROOT)} ({result['device']}, commit {result['commit']}, {result.get('date', '?')})")
+        print_table(big[:30], f"(large shapes; copy bandwidth {result['copy_bw_gbps']:.0f} GB/s)")
+        print(summary_line(result))
+        shown += 1
+    if not shown:
+        print("\nno committed GPU results found under benchmarks/results/")
+    return 0 if ok else 1
+
+
+def main(argv: list[str] | None = None, extra_providers: dict | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="fp8quant bench", description=__doc__.splitlines()[0])
+    ap.add_argument("--dtype", choices=list(DTYPES), default="bfloat16")
+    ap.add_argument("--quick", action="store_true", help="a 12-shape grid that runs in under a minute")
+    ap.add_argument("--tokens", type=int, help="one shape: number of tokens")
+    ap.add_argument("--hidden", type=int, help="one shape: hidden size")
+    ap.add_argument("--providers", help="comma-separated subset of providers")
+    ap.add_argument("--out", help=f"output directory (default {RESULTS_DIR})")
+    ap.add_argument("--cpu", action="store_true", help="the no-GPU report even where a GPU exists")
+    args = ap.parse_args(argv)
+    args.extra_providers = extra_providers
+    if args.cpu or not torch.cuda.is_available():
+        return run_cpu(args)
+    return run_gpu(args)

@@ -1,0 +1,334 @@
+// Per-token FP8 (e4m3) quantization kernels.
+//
+// Plain CUDA C++: no torch headers, so every instantiation compiles with nvcc on a machine
+// without a GPU (tests/test_kernel_build.py) and the same source serves any binding.
+//
+// Numerics (fp8quant/reference.py is the contract, matched bit for bit):
+//   amax  = max |x| over the row in fp32, NaN-propagating
+//   amax  = min(amax, scale_ub)                       (scale_ub = +inf when absent)
+//   scale = max(amax / 448, 1 / (448 * 512))          IEEE division, NaN-propagating max
+//   q     = e4m3(clamp(x / scale, -448, 448))         IEEE division, round to nearest even
+// The clamp is the `satfinite` of the conversion: finite overflow and +-inf saturate to +-448,
+// NaN stays NaN (code 0x7f).
+//
+// Three ways to hold the row between the amax pass and the quantize pass (Staging):
+//   kRegisters: the row lives in registers, kVecsPerThread vectors per thread, read once.
+//   kShared:    one warp per row, the row staged in dynamic shared memory (the seed's design).
+//   kGlobal:    one warp per row, the row read twice from global memory (any length).
+// The host planner (fp8quant/planner.py) picks the staging, vector width and shape; this file
+// only checks that an instance exists for the request.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
+#include <cuda_runtime.h>
+
+#include <array>
+#include <cstdint>
+#include <utility>
+
+namespace fp8quant {
+
+constexpr float kFp8E4m3Max = 448.0f;
+// Keeps the scale of an all-zero row finite and nonzero (vLLM's and FBGEMM's floor).
+constexpr float kMinScale = 1.0f / (448.0f * 512.0f);
+constexpr int kMaxVecsPerThread = 8;
+
+enum class Staging : int32_t { kRegisters = 0, kShared = 1, kGlobal = 2 };
+
+// Field for field the same as fp8quant/_cuda.py::KernelParams (ctypes).
+struct PerTokenParams {
+  const void* x;               // [num_rows, hidden], rows x_row_stride elements apart
+  uint8_t* q;                  // [num_rows, hidden], contiguous e4m3 codes
+  float* scale;                // [num_rows]
+  const float* scale_ub_ptr;   // device pointer to one float, or nullptr
+  float scale_ub_value;        // used when scale_ub_ptr is nullptr; +inf means no bound
+  int32_t threads_per_row;     // kRegisters: a power of two; the others: 32
+  int64_t num_rows;
+  int64_t hidden;
+  int64_t x_row_stride;        // elements
+  int64_t smem_row_stride;     // bytes between the rows of two warps in shared memory (kShared)
+};
+
+// Field for field the same as fp8quant/_cuda.py::LaunchShape (ctypes).
+struct LaunchShape {
+  int32_t staging;             // Staging
+  int32_t vec;                 // elements per vector access
+  int32_t vecs_per_thread;     // kRegisters only; 0 for the others
+  int32_t block_threads;
+  int32_t smem_bytes;          // dynamic shared memory
+  int32_t device;
+  int64_t grid;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers
+
+template <typename In>
+__device__ __forceinline__ float to_float(In v) {
+  if constexpr (std::is_same_v<In, float>) {
+    return v;
+  } else if constexpr (std::is_same_v<In, __half>) {
+    return __half2float(v);
+  } else {
+    return __bfloat162float(v);
+  }
+}
+
+// fmaxf/fminf return the other operand when one is NaN; the contract propagates NaN
+// (torch.amax, torch.maximum and torch.minimum do), so a NaN row never gets a finite scale.
+__device__ __forceinline__ float max_nan(float a, float b) {
+  float r;
+  asm("max.NaN.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
+  return r;
+}
+__device__ __forceinline__ float min_nan(float a, float b) {
+  float r;
+  asm("min.NaN.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
+  return r;
+}
+
+// A vector of kVec input elements, loaded and stored as one access of kVec * sizeof(In) bytes.
+template <typename In, int kVec>
+struct alignas(sizeof(In) * kVec) InVec {
+  In e[kVec];
+};
+template <int kVec>
+struct alignas(kVec) CodeVec {
+  uint8_t b[kVec];
+};
+
+__device__ __forceinline__ float compute_scale(float amax, float scale_ub) {
+  const float bounded = min_nan(amax, scale_ub);
+  return max_nan(__fdiv_rn(bounded, kFp8E4m3Max), kMinScale);
+}
+
+template <typename In, int kVec>
+__device__ __forceinline__ float vec_abs_max(const InVec<In, kVec>& v, float amax) {
+#pragma unroll
+  for (int e = 0; e < kVec; ++e) amax = max_nan(amax, fabsf(to_float(v.e[e])));
+  return amax;
+}
+
+template <typename In, int kVec>
+__device__ __forceinline__ CodeVec<kVec> quantize_vec(const InVec<In, kVec>& v, float scale) {
+  CodeVec<kVec> out;
+  if constexpr (kVec == 1) {
+    out.b[0] = __nv_cvt_float_to_fp8(__fdiv_rn(to_float(v.e[0]), scale), __NV_SATFINITE, __NV_E4M3);
+  } else {
+#pragma unroll
+    for (int e = 0; e < kVec; e += 2) {
+      const float2 pair = make_float2(__fdiv_rn(to_float(v.e[e]), scale),
+                                      __fdiv_rn(to_float(v.e[e + 1]), scale));
+      const __nv_fp8x2_storage_t codes = __nv_cvt_float2_to_fp8x2(pair, __NV_SATFINITE, __NV_E4M3);
+      out.b[e] = static_cast<uint8_t>(codes & 0xff);
+      out.b[e + 1] = static_cast<uint8_t>(codes >> 8);
+    }
+  }
+  return out;
+}
+
+__device__ __forceinline__ float load_scale_ub(const PerTokenParams& p) {
+  return p.scale_ub_ptr != nullptr ? *p.scale_ub_ptr : p.scale_ub_value;
+}
+
+__device__ __forceinline__ float warp_max(float v, int width) {
+  for (int offset = width / 2; offset > 0; offset /= 2) {
+    v = max_nan(v, __shfl_xor_sync(0xffffffffu, v, offset));
+  }
+  return v;
+}
+
+// ---------------------------------------------------------------------------------------------
+// kRegisters: `threads_per_row` threads share a row (a power of two; up to 32 several rows share
+// a warp, above 32 the CTA is one row); each thread keeps kVecsPerThread vectors in registers,
+// so the row is read from global memory exactly once.
+template <typename In, int kVec, int kVecsPerThread>
+__global__ void __launch_bounds__(512) per_token_quant_registers_kernel(const PerTokenParams p) {
+  __shared__ float warp_amax[2][32];  // double-buffered: one barrier per row, not two
+  const int tpr = p.threads_per_row;
+  const int rows_per_cta = blockDim.x / tpr;
+  const int lane = threadIdx.x & (tpr - 1);
+  const int local_row = threadIdx.x / tpr;
+  const int num_vecs = static_cast<int>(p.hidden / kVec);  // the planner keeps it <= 4096
+  const float scale_ub = load_scale_ub(p);
+  int parity = 0;
+
+  // The trip count is uniform across the CTA (shuffles and the barrier need every thread);
+  // rows past the end only switch their loads and stores off.
+  for (int64_t base = static_cast<int64_t>(blockIdx.x) * rows_per_cta; base < p.num_rows;
+       base += static_cast<int64_t>(gridDim.x) * rows_per_cta) {
+    const int64_t row = base + local_row;
+    const bool row_valid = row < p.num_rows;
+    // 64-bit row offset once; within a row, 32-bit vector indices (at most 512 x 8 vectors).
+    const auto* x_vecs = reinterpret_cast<const InVec<In, kVec>*>(
+        static_cast<const In*>(p.x) + row * p.x_row_stride);
+
+    InVec<In, kVec> v[kVecsPerThread];
+#pragma unroll
+    for (int j = 0; j < kVecsPerThread; ++j) {
+      const int i = lane + j * tpr;
+      if (row_valid && i < num_vecs) {
+        v[j] = x_vecs[i];
+      } else {
+#pragma unroll
+        for (int e = 0; e < kVec; ++e) v[j].e[e] = In(0.0f);
+      }
+    }
+    float amax = 0.0f;
+#pragma unroll
+    for (int j = 0; j < kVecsPerThread; ++j) amax = vec_abs_max(v[j], amax);
+
+    amax = warp_max(amax, tpr < 32 ? tpr : 32);
+    if (tpr > 32) {
+      const int warp = threadIdx.x / 32;
+      if ((threadIdx.x & 31) == 0) warp_amax[parity][warp] = amax;
+      __syncthreads();
+      amax = warp_amax[parity][0];
+      for (int w = 1; w < tpr / 32; ++w) amax = max_nan(amax, warp_amax[parity][w]);
+      parity ^= 1;
+    }
+    const float scale = compute_scale(amax, scale_ub);  // per row, in a register
+    if (!row_valid) continue;
+    if (lane == 0) p.scale[row] = scale;
+
+    auto* q_vecs = reinterpret_cast<CodeVec<kVec>*>(p.q + row * p.hidden);
+#pragma unroll
+    for (int j = 0; j < kVecsPerThread; ++j) {
+      const int i = lane + j * tpr;
+      if (i < num_vecs) q_vecs[i] = quantize_vec(v[j], scale);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// kShared / kGlobal: one warp per row, blockDim.x / 32 rows per CTA, any row length. kShared
+// keeps the row in dynamic shared memory between the two passes, kGlobal reads it again.
+template <typename In, int kVec, Staging kStaging>
+__global__ void __launch_bounds__(256) per_token_quant_warp_kernel(const PerTokenParams p) {
+  extern __shared__ __align__(16) uint8_t smem[];
+  const int warp = threadIdx.x / 32;
+  const int lane = threadIdx.x & 31;
+  const int rows_per_cta = blockDim.x / 32;
+  const int64_t num_vecs = p.hidden / kVec;
+  const float scale_ub = load_scale_ub(p);
+  auto* row_smem = reinterpret_cast<InVec<In, kVec>*>(smem + warp * p.smem_row_stride);
+
+  for (int64_t row = static_cast<int64_t>(blockIdx.x) * rows_per_cta + warp; row < p.num_rows;
+       row += static_cast<int64_t>(gridDim.x) * rows_per_cta) {
+    const auto* x_row =
+        reinterpret_cast<const InVec<In, kVec>*>(static_cast<const In*>(p.x) + row * p.x_row_stride);
+    float amax = 0.0f;
+    for (int64_t i = lane; i < num_vecs; i += 32) {
+      const InVec<In, kVec> v = x_row[i];
+      if constexpr (kStaging == Staging::kShared) row_smem[i] = v;
+      amax = vec_abs_max(v, amax);
+    }
+    const float scale = compute_scale(warp_max(amax, 32), scale_ub);
+    if (lane == 0) p.scale[row] = scale;
+
+    // Each lane reads back only the vectors it staged itself, so no barrier is needed between
+    // the passes, nor before the next row overwrites them.
+    auto* q_row = reinterpret_cast<CodeVec<kVec>*>(p.q + row * p.hidden);
+    for (int64_t i = lane; i < num_vecs; i += 32) {
+      if constexpr (kStaging == Staging::kShared) {
+        q_row[i] = quantize_vec(row_smem[i], scale);
+      } else {
+        q_row[i] = quantize_vec(x_row[i], scale);
+      }
+    }
+  }
+}
+
+__global__ void empty_kernel() {}
+
+// ---------------------------------------------------------------------------------------------
+// The one launch helper. Every instance goes through it; the tables below only take addresses.
+using LaunchFn = cudaError_t (*)(const PerTokenParams&, const LaunchShape&, cudaStream_t);
+
+template <auto kKernel>
+cudaError_t launch(const PerTokenParams& p, const LaunchShape& shape, cudaStream_t stream) {
+  if (shape.smem_bytes > 48 * 1024) {
+    // Above 48 KB a kernel must opt in; the planner has checked the device's limit.
+    const cudaError_t err = cudaFuncSetAttribute(
+        kKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, shape.smem_bytes);
+    if (err != cudaSuccess) return err;
+  }
+  kKernel<<<dim3(static_cast<unsigned>(shape.grid)), dim3(shape.block_threads),
+            static_cast<size_t>(shape.smem_bytes), stream>>>(p);
+  return cudaGetLastError();
+}
+
+// Vector widths are powers of two from one 16-byte access down to one element.
+template <typename In>
+constexpr int kMaxVec = 16 / static_cast<int>(sizeof(In));
+template <typename In>
+constexpr int kNumVecWidths = kMaxVec<In> == 8 ? 4 : (kMaxVec<In> == 4 ? 3 : 1);
+constexpr int vec_of_index(int max_vec, int index) { return max_vec >> index; }
+
+template <typename In, int kVec, int kVecsPerThread>
+constexpr LaunchFn registers_launcher() {
+  return &launch<per_token_quant_registers_kernel<In, kVec, kVecsPerThread>>;
+}
+
+template <typename In, int kVec, int... kN>
+constexpr std::array<LaunchFn, kMaxVecsPerThread> registers_row(std::integer_sequence<int, kN...>) {
+  return {registers_launcher<In, kVec, kN + 1>()...};
+}
+
+template <typename In, int... kW>
+constexpr auto registers_table(std::integer_sequence<int, kW...>) {
+  return std::array<std::array<LaunchFn, kMaxVecsPerThread>, sizeof...(kW)>{
+      registers_row<In, vec_of_index(kMaxVec<In>, kW)>(
+          std::make_integer_sequence<int, kMaxVecsPerThread>{})...};
+}
+
+template <typename In, int kVec, Staging kStaging>
+constexpr LaunchFn warp_launcher() {
+  return &launch<per_token_quant_warp_kernel<In, kVec, kStaging>>;
+}
+
+template <typename In, Staging kStaging, int... kW>
+constexpr auto warp_table(std::integer_sequence<int, kW...>) {
+  return std::array<LaunchFn, sizeof...(kW)>{warp_launcher<In, vec_of_index(kMaxVec<In>, kW), kStaging>()...};
+}
+
+constexpr int width_index(int max_vec, int vec) {
+  int index = 0;
+  while (index < 8 && (max_vec >> index) != vec) ++index;
+  return index;
+}
+
+// Looks the instance up in compile-time tables and launches it. Unknown shapes are refused
+// with cudaErrorInvalidValue; the Python side validates before it gets here.
+template <typename In>
+cudaError_t launch_per_token_quant(const PerTokenParams& p, const LaunchShape& shape,
+                                   cudaStream_t stream) {
+  static constexpr auto widths = std::make_integer_sequence<int, kNumVecWidths<In>>{};
+  static constexpr auto kRegisters = registers_table<In>(widths);
+  static constexpr auto kShared = warp_table<In, Staging::kShared>(widths);
+  static constexpr auto kGlobal = warp_table<In, Staging::kGlobal>(widths);
+
+  const int w = width_index(kMaxVec<In>, shape.vec);
+  if (w >= kNumVecWidths<In>) return cudaErrorInvalidValue;
+  LaunchFn fn = nullptr;
+  switch (static_cast<Staging>(shape.staging)) {
+    case Staging::kRegisters:
+      if (shape.vecs_per_thread < 1 || shape.vecs_per_thread > kMaxVecsPerThread) {
+        return cudaErrorInvalidValue;
+      }
+      fn = kRegisters[w][shape.vecs_per_thread - 1];
+      break;
+    case Staging::kShared: fn = kShared[w]; break;
+    case Staging::kGlobal: fn = kGlobal[w]; break;
+    default: return cudaErrorInvalidValue;
+  }
+  int current = -1;
+  cudaError_t err = cudaGetDevice(&current);
+  if (err == cudaSuccess && current != shape.device) err = cudaSetDevice(shape.device);
+  if (err != cudaSuccess) return err;
+  return fn(p, shape, stream);
+}
+
+}  // namespace fp8quant

@@ -1,0 +1,276 @@
+"""per_token_quant_fp8: the public op, its argument checks and its backends.
+
+    q, scale = per_token_quant_fp8(x, scale_ub=None, *, out=None, scale_out=None, backend="auto")
+
+fp8quant/reference.py defines the numbers (including NaN and Inf); every backend matches it bit
+for bit. Backends: "cuda" (our kernels, fp8quant/csrc, built on first use), "triton"
+(fp8quant/triton_kernels.py), "torch" (the reference itself), "auto": the reference for CPU
+tensors, CUDA on an NVIDIA GPU of compute capability 8.0 or newer, Triton (with one warning)
+when the CUDA kernels cannot be built there.
+
+The op is registered as the torch.library custom ops ``fp8quant::per_token_quant_fp8`` and
+``fp8quant::per_token_quant_fp8_out`` with fake (meta) implementations, so torch.compile
+(fullgraph=True) and CUDA-graph capture see an ordinary op.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Optional
+
+import torch
+
+from . import reference
+from .reference import FP8_DTYPE, INPUT_DTYPES
+
+BACKENDS = ("auto", "cuda", "triton", "torch")
+MIN_CUDA_CAPABILITY = (8, 0)  # max.NaN.f32 and the e4m3 conversion need sm_80
+
+
+def _describe(t: torch.Tensor) -> str:
+    return f"tensor(shape={tuple(t.shape)}, dtype={t.dtype}, device={t.device})"
+
+
+def _check_static(
+    x: torch.Tensor,
+    out: Optional[torch.Tensor],
+    scale_out: Optional[torch.Tensor],
+    scale_ub: Optional[torch.Tensor],
+    scale_ub_value: Optional[float],
+    backend: str,
+) -> None:
+    """Checks that need no data pointers (also run while tracing under torch.compile)."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"per_token_quant_fp8: x must be a torch.Tensor, got {type(x).__name__}")
+    if x.dtype not in INPUT_DTYPES:
+        raise TypeError(
+            f"per_token_quant_fp8: x must have dtype float16, bfloat16 or float32, got {x.dtype}"
+        )
+    if x.dim() == 0:
+        raise ValueError("per_token_quant_fp8: x must have at least one dimension (..., H), got a 0-d tensor")
+    if x.shape[-1] < 1:
+        raise ValueError(f"per_token_quant_fp8: x's last dimension H must be at least 1, got shape {tuple(x.shape)}")
+    if x.shape[-1] > 1 and x.stride(-1) != 1:
+        raise ValueError(
+            "per_token_quant_fp8: x's last dimension must be contiguous (stride 1), got strides "
+            f"{tuple(x.stride())}; call x.contiguous() first"
+        )
+    if backend not in BACKENDS:
+        raise ValueError(f"per_token_quant_fp8: backend must be one of {BACKENDS}, got {backend!r}")
+    scale_shape = (*x.shape[:-1], 1)
+    for name, t, dtype, shape in (
+        ("out", out, FP8_DTYPE, tuple(x.shape)),
+        ("scale_out", scale_out, torch.float32, scale_shape),
+    ):
+        if t is None:
+            continue
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"per_token_quant_fp8: {name} must be a torch.Tensor or None, got {type(t).__name__}")
+        if t.dtype != dtype or tuple(t.shape) != shape or t.device != x.device:
+            raise ValueError(
+                f"per_token_quant_fp8: {name} must be a contiguous tensor of shape {shape}, dtype "
+                f"{dtype} on {x.device}, got {_describe(t)}"
+            )
+        if not t.is_contiguous():
+            raise ValueError(f"per_token_quant_fp8: {name} must be contiguous, got strides {tuple(t.stride())}")
+    if scale_ub is not None:
+        if scale_ub.numel() != 1 or scale_ub.dtype != torch.float32 or scale_ub.device != x.device:
+            raise ValueError(
+                "per_token_quant_fp8: scale_ub must be a float or a 1-element float32 tensor on "
+                f"{x.device}, got {_describe(scale_ub)}"
+            )
+    if scale_ub_value is not None and not (0.0 < scale_ub_value < float("inf")):
+        raise ValueError(f"per_token_quant_fp8: scale_ub must be finite and positive, got {scale_ub_value}")
+
+
+def _span(t: torch.Tensor) -> tuple[int, int]:
+    """[first byte, last byte + 1) that t's elements occupy."""
+    if t.numel() == 0:
+        return (t.data_ptr(), t.data_ptr())
+    extent = sum((size - 1) * stride for size, stride in zip(t.shape, t.stride()) if size > 0)
+    return (t.data_ptr(), t.data_ptr() + (extent + 1) * t.element_size())
+
+
+def _overlaps(a: torch.Tensor, b: torch.Tensor) -> bool:
+    (a0, a1), (b0, b1) = _span(a), _span(b)
+    return a0 < b1 and b0 < a1
+
+
+def _check_overlap(x: torch.Tensor, out: torch.Tensor, scale_out: torch.Tensor) -> None:
+    for name, t in (("out", out), ("scale_out", scale_out)):
+        if _overlaps(x, t):
+            raise ValueError(f"per_token_quant_fp8: {name} overlaps x in memory; outputs must not alias the input")
+    if _overlaps(out, scale_out):
+        raise ValueError("per_token_quant_fp8: out and scale_out overlap in memory")
+
+
+_warned_fallback = False
+
+
+def _resolve_backend(x: torch.Tensor, backend: str) -> str:
+    if x.device.type != "cuda":
+        if backend in ("cuda", "triton"):
+            raise ValueError(
+                f"per_token_quant_fp8: backend={backend!r} needs x on an NVIDIA GPU, got x on {x.device}"
+            )
+        return "torch"
+    capability = torch.cuda.get_device_capability(x.device)
+    if backend == "cuda" and capability < MIN_CUDA_CAPABILITY:
+        raise ValueError(
+            f"per_token_quant_fp8: backend='cuda' needs compute capability >= 8.0, x is on "
+            f"{torch.cuda.get_device_name(x.device)} (capability {capability[0]}.{capability[1]})"
+        )
+    if backend != "auto":
+        return backend
+    if capability < MIN_CUDA_CAPABILITY:
+        return "torch"
+    from . import _cuda
+    from .jit import BuildError
+
+    try:
+        _cuda.load(x.dtype, x.device.index)
+        return "cuda"
+    except BuildError as e:
+        global _warned_fallback
+        if not _warned_fallback:
+            _warned_fallback = True
+            warnings.warn(
+                f"fp8quant: the CUDA kernels could not be built, falling back to Triton.\n{e}",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+        return "triton"
+
+
+def _as_rows(x: torch.Tensor) -> torch.Tensor:
+    """x as (rows, H) with one row stride; a copy only when the leading dims cannot merge."""
+    hidden = x.shape[-1]
+    if x.dim() == 1:
+        return x.view(1, hidden)
+    if x.dim() == 2:
+        return x
+    try:
+        return x.view(-1, hidden)
+    except RuntimeError:
+        return x.reshape(-1, hidden)
+
+
+def _run(
+    x: torch.Tensor,
+    out: torch.Tensor,
+    scale_out: torch.Tensor,
+    scale_ub: Optional[torch.Tensor],
+    scale_ub_value: Optional[float],
+    backend: str,
+) -> None:
+    _check_overlap(x, out, scale_out)
+    if x.numel() == 0:
+        return
+    ub = scale_ub if scale_ub is not None else scale_ub_value
+    backend = _resolve_backend(x, backend)
+    if backend == "torch":
+        q, s = reference.per_token_quant_fp8_reference(x, ub)
+        out.copy_(q)
+        scale_out.copy_(s)
+        return
+    x2d = _as_rows(x)
+    q2d = out.view(-1, x.shape[-1])
+    s1d = scale_out.view(-1)
+    if backend == "cuda":
+        from . import _cuda
+
+        with torch.cuda.device(x.device):
+            _cuda.launch(x2d, q2d, s1d, ub, _cuda.plan_for(x2d, q2d))
+    else:
+        from . import triton_kernels
+
+        with torch.cuda.device(x.device):
+            triton_kernels.per_token_quant_fp8_triton(x2d, q2d, s1d, ub)
+
+
+@torch.library.custom_op("fp8quant::per_token_quant_fp8", mutates_args=())
+def _per_token_quant_fp8_op(
+    x: torch.Tensor, scale_ub: Optional[torch.Tensor], scale_ub_value: Optional[float], backend: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    _check_static(x, None, None, scale_ub, scale_ub_value, backend)
+    out = torch.empty(x.shape, dtype=FP8_DTYPE, device=x.device)
+    scale_out = torch.empty((*x.shape[:-1], 1), dtype=torch.float32, device=x.device)
+    _run(x, out, scale_out, scale_ub, scale_ub_value, backend)
+    return out, scale_out
+
+
+@_per_token_quant_fp8_op.register_fake
+def _(x, scale_ub, scale_ub_value, backend):
+    _check_static(x, None, None, scale_ub, scale_ub_value, backend)
+    return (
+        torch.empty(x.shape, dtype=FP8_DTYPE, device=x.device),
+        torch.empty((*x.shape[:-1], 1), dtype=torch.float32, device=x.device),
+    )
+
+
+@torch.library.custom_op("fp8quant::per_token_quant_fp8_out", mutates_args=("out", "scale_out"))
+def _per_token_quant_fp8_out_op(
+    x: torch.Tensor,
+    out: torch.Tensor,
+    scale_out: torch.Tensor,
+    scale_ub: Optional[torch.Tensor],
+    scale_ub_value: Optional[float],
+    backend: str,
+) -> None:
+    _check_static(x, out, scale_out, scale_ub, scale_ub_value, backend)
+    _run(x, out, scale_out, scale_ub, scale_ub_value, backend)
+
+
+@_per_token_quant_fp8_out_op.register_fake
+def _(x, out, scale_out, scale_ub, scale_ub_value, backend):
+    _check_static(x, out, scale_out, scale_ub, scale_ub_value, backend)
+
+
+def per_token_quant_fp8(
+    x: torch.Tensor,
+    scale_ub: float | torch.Tensor | None = None,
+    *,
+    out: Optional[torch.Tensor] = None,
+    scale_out: Optional[torch.Tensor] = None,
+    backend: str = "auto",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Quantize each row (token) of x to FP8 e4m3 with its own float32 scale.
+
+    Args:
+        x: (..., H) float16, bfloat16 or float32, H >= 1; the last dimension contiguous, the
+            rows may be strided. Zero rows give empty outputs and launch nothing.
+        scale_ub: optional upper bound on each row's amax: a positive float, or a 1-element
+            float32 tensor on x's device (read on the device, so CUDA graphs can change it).
+        out: optional float8_e4m3fn tensor of x's shape (contiguous) to write the codes into.
+        scale_out: optional float32 tensor of shape (..., 1) (contiguous) for the scales.
+        backend: "auto", "cuda", "triton" or "torch".
+
+    Returns:
+        (q, scale) with x ~= q.float() * scale. Per row: scale = max(min(amax, scale_ub) / 448,
+        1 / (448 * 512)); q = e4m3(clamp(x / scale, -448, 448)) with IEEE division and
+        round-to-nearest-even. A NaN in a row makes its scale and all its codes NaN (0x7f); an
+        Inf makes the scale +Inf, the Inf elements NaN and the others zero (so the row
+        dequantizes to NaN); with scale_ub an Inf saturates to +-448 instead.
+
+    Raises:
+        TypeError / ValueError before anything runs or is written, naming the bad argument.
+    """
+    ub_tensor, ub_value = None, None
+    if isinstance(scale_ub, torch.Tensor):
+        ub_tensor = scale_ub
+    elif scale_ub is not None:
+        if isinstance(scale_ub, bool) or not isinstance(scale_ub, (int, float)):
+            raise TypeError(
+                "per_token_quant_fp8: scale_ub must be None, a float or a 1-element float32 "
+                f"tensor, got {type(scale_ub).__name__}"
+            )
+        ub_value = float(scale_ub)
+    _check_static(x, out, scale_out, ub_tensor, ub_value, backend)
+    if out is None and scale_out is None:
+        return torch.ops.fp8quant.per_token_quant_fp8(x, ub_tensor, ub_value, backend)
+    if out is None:
+        out = torch.empty(x.shape, dtype=FP8_DTYPE, device=x.device)
+    if scale_out is None:
+        scale_out = torch.empty((*x.shape[:-1], 1), dtype=torch.float32, device=x.device)
+    torch.ops.fp8quant.per_token_quant_fp8_out(x, out, scale_out, ub_tensor, ub_value, backend)
+    return out, scale_out

@@ -1,0 +1,183 @@
+"""Host-side launch planning for per_token_quant_fp8, callable without a GPU.
+
+The planner turns (rows, hidden, dtype, alignment, device) into a Plan: which staging holds the
+row between the amax pass and the quantize pass, the vector width, how many threads share a row,
+the CTA and grid sizes and the shared memory. The CUDA side trusts the plan (it only refuses
+instances it does not have), so CI tests the decisions here (tests/test_planner.py).
+
+Decisions (docs/performance.md has the measurements behind them):
+- Vector width: the widest power-of-two number of elements, up to 16 bytes, that divides the
+  row length, the row stride and the base addresses of x and q. The outputs are contiguous, so
+  a width that divides H leaves no tail: H = 17 runs one element at a time, H = 1368 (bf16) at
+  16 bytes.
+- Staging "registers" whenever the row fits in registers (up to 1024 threads x 8 vectors, i.e.
+  65536 bf16 elements): the row is read once. Threads per row is the smallest power of two
+  giving each thread at most 8 vectors, so each thread has several independent 16-byte loads
+  in flight.
+- Longer rows: "shared" (the seed's design: a warp per row, the row staged in dynamic shared
+  memory) while a row fits the device's opt-in shared-memory limit, else "global" (read twice).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+REGISTERS, SHARED, GLOBAL = "registers", "shared", "global"
+STAGINGS = (REGISTERS, SHARED, GLOBAL)
+STAGING_CODE = {REGISTERS: 0, SHARED: 1, GLOBAL: 2}
+
+MAX_VECS_PER_THREAD = 8
+MAX_THREADS_PER_ROW = 512  # the kernel's __launch_bounds__(512) leaves 128 registers, no spills
+# 8 warps per CTA for the warp-per-row kernels and for the register kernel's small rows.
+CTA_THREADS = 256
+# Shared-memory rows are padded by one 16-byte access (see docs/performance.md: with one warp
+# per row every access of a warp falls in its own row, so the padding is kept only as the seed
+# had it and measured with ncu's bank-conflict counters).
+SMEM_ROW_PAD_BYTES = 16
+MAX_GRID = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    name: str
+    sm_count: int
+    capability: tuple[int, int]
+    max_smem_per_block_optin: int  # bytes
+    l2_bytes: int = 50 * 2**20
+
+    @property
+    def arch(self) -> str:
+        return f"{self.capability[0]}{self.capability[1]}"
+
+
+# For tests and for planning on a machine without a GPU.
+H100_SXM = DeviceInfo("NVIDIA H100 80GB HBM3", 132, (9, 0), 232448, 50 * 2**20)
+
+
+@dataclass(frozen=True)
+class Plan:
+    staging: str
+    vec: int  # elements per vector access
+    vecs_per_thread: int  # registers staging only, else 0
+    threads_per_row: int
+    block_threads: int
+    grid: int
+    smem_bytes: int
+    smem_row_stride: int  # bytes, shared staging only
+
+    @property
+    def rows_per_cta(self) -> int:
+        return self.block_threads // self.threads_per_row
+
+    @property
+    def name(self) -> str:
+        if self.staging == REGISTERS:
+            return f"registers/v{self.vec}/t{self.threads_per_row}x{self.vecs_per_thread}"
+        return f"{self.staging}/v{self.vec}"
+
+
+def vector_width(hidden: int, element_size: int, x_row_stride: int, x_address: int, q_address: int) -> int:
+    """Widest vector (elements, a power of two, at most 16 bytes) that divides the row length and
+    the row stride (elements) and to which x's and q's base addresses (bytes) are aligned."""
+    vec = 16 // element_size
+    while vec > 1:
+        if (
+            hidden % vec == 0
+            and x_row_stride % vec == 0
+            and x_address % (vec * element_size) == 0
+            and q_address % vec == 0
+        ):
+            return vec
+        vec //= 2
+    return 1
+
+
+def _pow2_at_least(n: int) -> int:
+    return 1 << max(0, math.ceil(math.log2(n))) if n > 1 else 1
+
+
+def registers_fit(hidden: int, vec: int) -> bool:
+    return math.ceil(hidden / vec) <= MAX_THREADS_PER_ROW * MAX_VECS_PER_THREAD
+
+
+def plan_per_token(
+    num_rows: int,
+    hidden: int,
+    element_size: int,
+    vec: int,
+    device: DeviceInfo,
+    staging: str | None = None,
+    threads_per_row: int | None = None,
+) -> Plan:
+    """Choose the launch for a (num_rows, hidden) input. `staging`/`threads_per_row` force a
+    path (tests and the benchmark use them); a forced path that cannot run raises ValueError."""
+    if num_rows < 1 or hidden < 1:
+        raise ValueError(f"plan_per_token needs num_rows >= 1 and hidden >= 1, got {num_rows}, {hidden}")
+    num_vecs = hidden // vec
+    if staging is None:
+        if registers_fit(hidden, vec):
+            staging = REGISTERS
+        elif shared_row_stride(hidden, element_size) <= device.max_smem_per_block_optin:
+            staging = SHARED
+        else:
+            staging = GLOBAL
+    if staging not in STAGINGS:
+        raise ValueError(f"staging must be one of {STAGINGS}, got {staging!r}")
+
+    if staging == REGISTERS:
+        if not registers_fit(hidden, vec):
+            raise ValueError(f"a row of {hidden} elements does not fit in registers")
+        if threads_per_row is None:
+            threads_per_row = _pow2_at_least(math.ceil(num_vecs / MAX_VECS_PER_THREAD))
+        if threads_per_row & (threads_per_row - 1) or not 1 <= threads_per_row <= MAX_THREADS_PER_ROW:
+            raise ValueError(f"threads_per_row must be a power of two in [1, 1024], got {threads_per_row}")
+        vecs_per_thread = math.ceil(num_vecs / threads_per_row)
+        if vecs_per_thread > MAX_VECS_PER_THREAD:
+            raise ValueError(
+                f"threads_per_row={threads_per_row} leaves {vecs_per_thread} vectors per thread "
+                f"(at most {MAX_VECS_PER_THREAD})"
+            )
+        if threads_per_row >= 32:
+            rows_per_cta = 1 if threads_per_row > 32 else CTA_THREADS // 32
+        else:
+            # Full warps always (the shuffles use a full mask); fewer rows per CTA when there are
+            # few rows, so that they spread over the SMs.
+            rows_per_cta = CTA_THREADS // threads_per_row
+            min_rows = 32 // threads_per_row
+            while rows_per_cta > min_rows and math.ceil(num_rows / rows_per_cta) < device.sm_count:
+                rows_per_cta //= 2
+        if threads_per_row == 32 and math.ceil(num_rows / rows_per_cta) < device.sm_count:
+            rows_per_cta = max(1, min(rows_per_cta, math.ceil(num_rows / device.sm_count)))
+        block = threads_per_row * rows_per_cta
+        grid = min(math.ceil(num_rows / rows_per_cta), MAX_GRID)
+        return Plan(REGISTERS, vec, vecs_per_thread, threads_per_row, block, grid, 0, 0)
+
+    rows_per_cta = CTA_THREADS // 32
+    smem_bytes, stride = 0, 0
+    if staging == SHARED:
+        stride = shared_row_stride(hidden, element_size)
+        if stride > device.max_smem_per_block_optin:
+            raise ValueError(
+                f"a row of {hidden} x {element_size} bytes does not fit the device's "
+                f"{device.max_smem_per_block_optin} bytes of shared memory per block"
+            )
+        rows_per_cta = max(1, min(rows_per_cta, device.max_smem_per_block_optin // stride))
+    rows_per_cta = max(1, min(rows_per_cta, math.ceil(num_rows / device.sm_count)))
+    if staging == SHARED:
+        smem_bytes = stride * rows_per_cta
+    grid = min(math.ceil(num_rows / rows_per_cta), MAX_GRID)
+    return Plan(staging, vec, 0, 32, 32 * rows_per_cta, grid, smem_bytes, stride)
+
+
+def shared_row_stride(hidden: int, element_size: int, pad: int = SMEM_ROW_PAD_BYTES) -> int:
+    """Bytes per warp's row in shared memory: the row rounded up to 16 bytes, plus the pad."""
+    return -(-hidden * element_size // 16) * 16 + pad
+
+
+def with_smem_pad(plan: Plan, hidden: int, element_size: int, pad: int) -> Plan:
+    """The same shared-memory plan with another row padding (for the bank-conflict measurement)."""
+    if pad % 16:
+        raise ValueError(f"the shared-memory row pad must be a multiple of 16 bytes, got {pad}")
+    stride = shared_row_stride(hidden, element_size, pad)
+    return replace(plan, smem_row_stride=stride, smem_bytes=stride * plan.rows_per_cta)

@@ -1,0 +1,178 @@
+"""per_token_quant_fp8 in Triton: the same contract as fp8quant/reference.py, bit for bit.
+
+The version to read and change without leaving Python. It also runs under the Triton
+interpreter (TRITON_INTERPRET=1) on a machine without a GPU, which is how CI exercises real
+kernel logic (tests/test_triton_interpreter.py says what the interpreter computes exactly).
+
+Exactness notes:
+- `x / scale` in Triton lowers to an approximate division (div.full.f32); the contract is IEEE
+  division, so the kernel calls tl.math.div_rn.
+- tl.max / tl.minimum / tl.clamp drop NaN by default; the contract propagates it, so every
+  max/min/clamp here passes propagate_nan=ALL.
+- The clamp to +-448 happens before the conversion, so the conversion's own overflow rule never
+  matters.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import torch
+import triton
+import triton.language as tl
+
+from .reference import FP8_MAX, MIN_SCALE
+
+
+
+@triton.jit
+def _max_nan(a, b):
+    return tl.maximum(a, b, propagate_nan=tl.PropagateNan.ALL)
+
+
+@triton.jit
+def _e4m3_software(y):
+    """fp32 y -> e4m3fn, round to nearest even, NaN -> 0x7f, in integer arithmetic.
+
+    Only for the interpreter, whose own fp32 -> e4m3 conversion (Triton 3.9) is wrong in three
+    ways: it drops the carry when rounding up crosses a power of two (125.3 -> 64, not 128),
+    rounds 0.75 * 2^-9 to 0 instead of 2^-9, and turns NaN into 0x7c (384). On the GPU the
+    conversion instruction is right and this is not compiled in.
+    """
+    y = tl.clamp(y, -448.0, 448.0, propagate_nan=tl.PropagateNan.ALL)
+    a = tl.abs(y)
+    bits = a.to(tl.int32, bitcast=True)
+    # Normal e4m3 (|y| >= 2^-6): keep 3 mantissa bits, half to even on the bit pattern (a carry
+    # out of the mantissa moves the exponent up, as it should); rebias the exponent 127 -> 7.
+    rounded = (bits + 0x7FFFF + ((bits >> 20) & 1)) & -1048576
+    normal = (((rounded >> 23) - 120) << 3) | ((rounded >> 20) & 7)
+    # Subnormal e4m3: multiples of 2^-9. Adding 1.5 * 2^14 (whose ulp is 2^-9) rounds to one,
+    # half to even, in one IEEE addition; subtracting it back is exact.
+    subnormal = (((a + 24576.0) - 24576.0) * 512.0).to(tl.int32)
+    code = tl.where(a >= 0.015625, normal, subnormal)
+    code = code | ((y.to(tl.int32, bitcast=True) >> 24) & 0x80)
+    code = tl.where(a != a, 0x7F, code)
+    return code.to(tl.uint8).to(tl.float8e4nv, bitcast=True)
+
+
+@triton.jit
+def _to_e4m3(y, SOFTWARE_E4M3: tl.constexpr):
+    if SOFTWARE_E4M3:
+        return _e4m3_software(y)
+    else:
+        y = tl.clamp(y, -448.0, 448.0, propagate_nan=tl.PropagateNan.ALL)
+        return y.to(tl.float8e4nv)
+
+
+@triton.jit
+def _per_token_quant_fp8_kernel(
+    x_ptr,
+    q_ptr,
+    scale_ptr,
+    scale_ub_ptr,
+    scale_ub_value,
+    num_rows,
+    hidden,
+    x_row_stride,
+    HAS_UB_PTR: tl.constexpr,
+    ROWS: tl.constexpr,
+    BLOCK: tl.constexpr,
+    SINGLE_PASS: tl.constexpr,
+    SOFTWARE_E4M3: tl.constexpr,
+):
+    rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
+    row_mask = rows < num_rows
+    x_rows = x_ptr + rows[:, None] * x_row_stride
+    q_rows = q_ptr + rows[:, None] * hidden
+    cols = tl.arange(0, BLOCK)
+
+    if SINGLE_PASS:
+        # The whole row in registers: one read from global memory.
+        mask = row_mask[:, None] & (cols[None, :] < hidden)
+        x = tl.load(x_rows + cols[None, :], mask=mask, other=0.0).to(tl.float32)
+        amax = tl.reduce(tl.abs(x), 1, _max_nan)
+    else:
+        amax = tl.zeros([ROWS], dtype=tl.float32)
+        for start in range(0, hidden, BLOCK):
+            mask = row_mask[:, None] & (start + cols[None, :] < hidden)
+            xb = tl.load(x_rows + start + cols[None, :], mask=mask, other=0.0).to(tl.float32)
+            amax = _max_nan(amax, tl.reduce(tl.abs(xb), 1, _max_nan))
+
+    if HAS_UB_PTR:
+        ub = tl.load(scale_ub_ptr)
+    else:
+        ub = scale_ub_value
+    amax = tl.minimum(amax, ub, propagate_nan=tl.PropagateNan.ALL)
+    scale = tl.maximum(tl.math.div_rn(amax, 448.0), 1.0 / (448.0 * 512.0), propagate_nan=tl.PropagateNan.ALL)
+    tl.store(scale_ptr + rows, scale, mask=row_mask)
+
+    if SINGLE_PASS:
+        q = _to_e4m3(tl.math.div_rn(x, scale[:, None]), SOFTWARE_E4M3)
+        tl.store(q_rows + cols[None, :], q, mask=mask)
+    else:
+        for start in range(0, hidden, BLOCK):
+            mask = row_mask[:, None] & (start + cols[None, :] < hidden)
+            xb = tl.load(x_rows + start + cols[None, :], mask=mask, other=0.0).to(tl.float32)
+            q = _to_e4m3(tl.math.div_rn(xb, scale[:, None]), SOFTWARE_E4M3)
+            tl.store(q_rows + start + cols[None, :], q, mask=mask)
+
+
+# Rows up to this many elements are held whole (one global read); longer ones loop twice.
+SINGLE_PASS_MAX = 32768
+# Elements per program (ROWS x BLOCK) for short rows: enough bytes per program to amortize it.
+ELEMENTS_PER_PROGRAM = 8192
+TWO_PASS_BLOCK = 8192
+
+
+@functools.lru_cache(maxsize=1024)
+def triton_config(hidden: int, num_rows: int) -> dict:
+    """ROWS, BLOCK, SINGLE_PASS and num_warps for a shape."""
+    block = triton.next_power_of_2(hidden)
+    single = block <= SINGLE_PASS_MAX
+    if not single:
+        block = TWO_PASS_BLOCK
+    rows = max(1, min(ELEMENTS_PER_PROGRAM // block, triton.next_power_of_2(num_rows)))
+    elements = rows * block
+    num_warps = max(1, min(16, elements // 1024))
+    return dict(ROWS=rows, BLOCK=block, SINGLE_PASS=single, num_warps=num_warps)
+
+
+def interpreting() -> bool:
+    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+
+
+def per_token_quant_fp8_triton(
+    x2d: torch.Tensor,
+    q2d: torch.Tensor,
+    scale1d: torch.Tensor,
+    scale_ub: float | torch.Tensor | None,
+    software_e4m3: bool | None = None,
+) -> None:
+    """x2d (rows, H) with unit last stride; q2d contiguous; scale1d (rows,). Already validated.
+
+    software_e4m3: convert to e4m3 in integer arithmetic instead of the conversion instruction
+    (default: only under the interpreter; the GPU tests run both ways)."""
+    if software_e4m3 is None:
+        software_e4m3 = interpreting()
+    num_rows, hidden = x2d.shape
+    cfg = triton_config(hidden, num_rows)
+    has_ptr = isinstance(scale_ub, torch.Tensor)
+    ub_value = float("inf") if scale_ub is None or has_ptr else float(scale_ub)
+    grid = (triton.cdiv(num_rows, cfg["ROWS"]),)
+    _per_token_quant_fp8_kernel[grid](
+        x2d,
+        q2d,
+        scale1d,
+        scale_ub if has_ptr else scale1d,  # a valid pointer that is never read
+        ub_value,
+        num_rows,
+        hidden,
+        x2d.stride(0),
+        HAS_UB_PTR=has_ptr,
+        SOFTWARE_E4M3=software_e4m3,
+        **cfg,
+    )
+
+
+assert FP8_MAX == 448.0 and MIN_SCALE == 1.0 / (448.0 * 512.0)  # the constants in the kernel

@@ -1,0 +1,109 @@
+"""Bad input raises a clear exception before anything runs, and nothing is written."""
+
+import pytest
+import torch
+
+import fp8quant
+from fp8quant import per_token_quant_fp8
+
+FP8 = torch.float8_e4m3fn
+
+
+def _poisoned(shape, dtype):
+    t = torch.empty(shape, dtype=dtype)
+    t.view(torch.uint8).fill_(0xA5)
+    return t
+
+
+def _assert_untouched(*tensors):
+    for t in tensors:
+        assert bool((t.view(torch.uint8) == 0xA5).all()), "a refused call wrote its output"
+
+
+CASES = [
+    (dict(x=torch.ones(4, 8, dtype=torch.int32)), TypeError, "x must have dtype float16, bfloat16 or float32, got torch.int32"),
+    (dict(x=torch.ones(4, 8, dtype=torch.float64)), TypeError, "got torch.float64"),
+    (dict(x=[1.0, 2.0]), TypeError, "x must be a torch.Tensor, got list"),
+    (dict(x=torch.tensor(1.0)), ValueError, "at least one dimension"),
+    (dict(x=torch.ones(4, 0)), ValueError, "last dimension H must be at least 1"),
+    (dict(x=torch.ones(8, 4).t()), ValueError, "last dimension must be contiguous"),
+    (dict(x=torch.ones(4, 8), backend="cuDNN"), ValueError, "backend must be one of"),
+    (dict(x=torch.ones(4, 8), backend="cuda"), ValueError, "backend='cuda' needs x on an NVIDIA GPU, got x on cpu"),
+    (dict(x=torch.ones(4, 8), scale_ub=-1.0), ValueError, "scale_ub must be finite and positive, got -1.0"),
+    (dict(x=torch.ones(4, 8), scale_ub=float("nan")), ValueError, "finite and positive"),
+    (dict(x=torch.ones(4, 8), scale_ub="big"), TypeError, "scale_ub must be None, a float or a 1-element"),
+    (dict(x=torch.ones(4, 8), scale_ub=torch.ones(2)), ValueError, "scale_ub must be a float or a 1-element float32"),
+    (dict(x=torch.ones(4, 8), scale_ub=torch.ones(1, dtype=torch.float16)), ValueError, "dtype=torch.float16"),
+]
+
+
+@pytest.mark.parametrize("kwargs, exc, message", CASES)
+def test_bad_arguments(kwargs, exc, message):
+    out = _poisoned((4, 8), FP8)
+    scale_out = _poisoned((4, 1), torch.float32)
+    x = kwargs.pop("x")
+    call_kwargs = dict(kwargs)
+    if isinstance(x, torch.Tensor) and x.shape == (4, 8) and x.dtype in (torch.float32,):
+        call_kwargs.update(out=out, scale_out=scale_out)
+    with pytest.raises(exc, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+        per_token_quant_fp8(x, **call_kwargs)
+    _assert_untouched(out, scale_out)
+
+
+@pytest.mark.parametrize(
+    "out_shape, out_dtype, scale_shape, scale_dtype, message",
+    [
+        ((4, 9), FP8, (4, 1), torch.float32, r"out must be a contiguous tensor of shape \(4, 8\), dtype torch.float8_e4m3fn on cpu, got tensor\(shape=\(4, 9\)"),
+        ((4, 8), torch.uint8, (4, 1), torch.float32, r"out must be .* got tensor\(shape=\(4, 8\), dtype=torch.uint8"),
+        ((4, 8), FP8, (4,), torch.float32, r"scale_out must be a contiguous tensor of shape \(4, 1\)"),
+        ((4, 8), FP8, (4, 1), torch.float16, r"scale_out must be .* dtype=torch.float16"),
+    ],
+)
+def test_bad_outputs(out_shape, out_dtype, scale_shape, scale_dtype, message):
+    x = torch.randn(4, 8)
+    out = _poisoned(out_shape, out_dtype)
+    scale_out = _poisoned(scale_shape, scale_dtype)
+    with pytest.raises(ValueError, match=message):
+        per_token_quant_fp8(x, out=out, scale_out=scale_out)
+    _assert_untouched(out, scale_out)
+
+
+def test_non_contiguous_out():
+    x = torch.randn(4, 8)
+    big = _poisoned((4, 16), FP8)
+    with pytest.raises(ValueError, match="out must be contiguous"):
+        per_token_quant_fp8(x, out=big[:, :8])
+    _assert_untouched(big)
+
+
+def test_outputs_overlapping_input_or_each_other():
+    buf = torch.randn(4, 64)
+    x = buf[:, :8]
+    alias = buf.view(torch.uint8)[0, :32].view(FP8).view(4, 8)
+    before = buf.clone()
+    with pytest.raises(ValueError, match="out overlaps x in memory"):
+        per_token_quant_fp8(x, out=alias)
+    assert torch.equal(buf, before)
+    raw = _poisoned((64,), torch.uint8)
+    with pytest.raises(ValueError, match="out and scale_out overlap"):
+        per_token_quant_fp8(torch.randn(4, 8), out=raw[:32].view(FP8).view(4, 8), scale_out=raw[16:32].view(torch.float32).view(4, 1))
+    _assert_untouched(raw)
+
+
+def test_wrong_device_output():
+    x = torch.randn(4, 8)
+    out = torch.empty(4, 8, dtype=FP8, device="meta")
+    with pytest.raises(ValueError, match="out must be .* on cpu, got .*device=meta"):
+        per_token_quant_fp8(x, out=out)
+
+
+def test_zero_rows_return_empty():
+    q, s = per_token_quant_fp8(torch.empty(0, 16, dtype=torch.bfloat16))
+    assert q.shape == (0, 16) and s.shape == (0, 1)
+    q, s = per_token_quant_fp8(torch.empty(3, 0, 16, dtype=torch.bfloat16))
+    assert q.shape == (3, 0, 16) and s.shape == (3, 0, 1)
+
+
+def test_public_api():
+    assert fp8quant.__version__
+    assert callable(fp8quant.per_token_quant_fp8)

@@ -1,0 +1,224 @@
+"""GPU tests: every backend and kernel path bit-exact against the reference.
+
+Skipped without an NVIDIA GPU. Run on the device machine by scripts/gpu_check.sh, which commits
+its log under benchmarks/results/.
+"""
+
+import pytest
+import torch
+
+from fp8quant import _cuda, per_token_quant_fp8, planner
+from fp8quant.reference import FP8_DTYPE, per_token_quant_fp8_reference
+from conftest import HAS_GPU
+from fp8_asserts import assert_quant_equal, edge_rows, random_rows
+
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not HAS_GPU, reason="needs an NVIDIA GPU")]
+
+DTYPES = [torch.float16, torch.bfloat16, torch.float32]
+HIDDENS = [1, 17, 1000, 1024, 1025, 1368, 2047, 2048, 4096, 5120, 7168, 8193, 16384, 32768]
+TOKENS = [0, 1, 7, 133, 4096, 65536]
+MAX_ELEMENTS = 2**28  # per test case; larger inputs get their own test
+
+
+def gpu_random(tokens, hidden, dtype, seed=0):
+    g = torch.Generator(device="cuda").manual_seed(seed)
+    x = torch.randn(tokens, hidden, device="cuda", generator=g)
+    x *= torch.exp2(torch.randint(-8, 9, (tokens, 1), device="cuda", generator=g).float())
+    return x.to(dtype)
+
+
+def poisoned_outputs(shape):
+    q = torch.empty(shape, dtype=FP8_DTYPE, device="cuda")
+    q.view(torch.uint8).fill_(0xA5)  # not a code any test input produces everywhere
+    s = torch.full((*shape[:-1], 1), -12345.0, device="cuda")
+    return q, s
+
+
+def run_plan(x2d, staging=None, threads_per_row=None, smem_pad=None, scale_ub=None):
+    """Launch one forced kernel path on poisoned outputs."""
+    q, s = poisoned_outputs(x2d.shape)
+    plan = _cuda.plan_for(x2d, q, staging, threads_per_row)
+    if smem_pad is not None:
+        plan = planner.with_smem_pad(plan, x2d.shape[1], x2d.element_size(), smem_pad)
+    _cuda.launch(x2d, q, s.view(-1), scale_ub, plan)
+    torch.cuda.synchronize()
+    return (q, s), plan
+
+
+def reference(x, scale_ub=None):
+    # The reference computed on the GPU (checked against the CPU below) keeps large cases fast.
+    return per_token_quant_fp8_reference(x, scale_ub)
+
+
+def test_reference_on_gpu_equals_reference_on_cpu():
+    for dtype in DTYPES:
+        x = torch.cat([gpu_random(512, 1368, dtype, seed=5), edge_rows(1368, dtype).cuda()])
+        assert_quant_equal(reference(x), per_token_quant_fp8_reference(x.cpu()), f"{dtype}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("hidden", HIDDENS)
+@pytest.mark.parametrize("tokens", TOKENS)
+@pytest.mark.parametrize("backend", ["cuda", "triton"])
+def test_default_path_bit_exact(backend, tokens, hidden, dtype):
+    if tokens * hidden > MAX_ELEMENTS:
+        pytest.skip("covered by the large-input test")
+    if backend == "triton" and tokens * hidden > 2**26:
+        pytest.skip("triton: the cuda matrix covers the largest sizes")
+    x = gpu_random(tokens, hidden, dtype, seed=tokens + hidden)
+    out = poisoned_outputs(x.shape)
+    got = per_token_quant_fp8(x, out=out[0], scale_out=out[1], backend=backend)
+    assert_quant_equal(got, reference(x), f"{backend} {tokens}x{hidden} {dtype}")
+
+
+def _paths(hidden, vec):
+    yield dict(staging="shared")
+    yield dict(staging="global")
+    if planner.registers_fit(hidden, vec):
+        num_vecs = hidden // vec
+        tpr = 1
+        while tpr <= planner.MAX_THREADS_PER_ROW:
+            if -(-num_vecs // tpr) <= planner.MAX_VECS_PER_THREAD:
+                yield dict(staging="registers", threads_per_row=tpr)
+            tpr *= 2
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("hidden", [1, 17, 256, 1368, 2048, 4100, 7168, 16384])
+@pytest.mark.parametrize("align", ["aligned", "x[:, 1:]", "x[:, 2:]", "x[:, 4:]", "stride+8"])
+def test_every_path_and_vector_width(dtype, hidden, align):
+    base = gpu_random(133, hidden + 8, dtype, seed=hidden)
+    x = {
+        "aligned": gpu_random(133, hidden, dtype, seed=hidden),
+        "x[:, 1:]": base[:, 1 : 1 + hidden],
+        "x[:, 2:]": base[:, 2 : 2 + hidden],
+        "x[:, 4:]": base[:, 4 : 4 + hidden],
+        "stride+8": base[:, :hidden],
+    }[align]
+    expected = reference(x)
+    q0 = torch.empty(x.shape, dtype=FP8_DTYPE, device="cuda")
+    vec = planner.vector_width(hidden, x.element_size(), x.stride(0), x.data_ptr(), q0.data_ptr())
+    seen = set()
+    for kwargs in _paths(hidden, vec):
+        got, plan = run_plan(x, **kwargs)
+        seen.add(plan.name)
+        assert_quant_equal(got, expected, f"{plan.name} {align} H={hidden} {dtype}")
+    assert len(seen) >= 2
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("hidden", [33, 1368, 4096])
+def test_edge_rows_every_path(dtype, hidden):
+    x = torch.cat([edge_rows(hidden, dtype).cuda(), gpu_random(24, hidden, dtype)])
+    expected = reference(x)
+    vec = planner.vector_width(hidden, x.element_size(), hidden, x.data_ptr(), 0)
+    for kwargs in _paths(hidden, vec):
+        got, plan = run_plan(x, **kwargs)
+        assert_quant_equal(got, expected, f"edge rows {plan.name} {dtype}")
+    for backend in ("triton", "auto"):
+        assert_quant_equal(per_token_quant_fp8(x, backend=backend), expected, f"edge rows {backend}")
+
+
+@pytest.mark.parametrize("software_e4m3", [False, True])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_triton_both_conversions(software_e4m3, dtype):
+    from fp8quant import triton_kernels
+
+    x = torch.cat([edge_rows(1368, dtype).cuda(), gpu_random(300, 1368, dtype, seed=3)])
+    q, s = poisoned_outputs(x.shape)
+    triton_kernels.per_token_quant_fp8_triton(x, q, s.view(-1), None, software_e4m3)
+    assert_quant_equal((q, s), reference(x), f"triton software_e4m3={software_e4m3}")
+
+
+@pytest.mark.parametrize("backend", ["cuda", "triton"])
+def test_scale_ub_float_and_tensor(backend):
+    x = gpu_random(257, 4096, torch.bfloat16, seed=11) * 30
+    x[3, 5] = float("inf")
+    for ub in (2.5, torch.tensor([0.75], device="cuda")):
+        assert_quant_equal(per_token_quant_fp8(x, ub, backend=backend), reference(x, ub), f"{backend} ub={ub}")
+    got, _ = run_plan(x, staging="shared", scale_ub=2.5)
+    assert_quant_equal(got, reference(x, 2.5), "shared ub")
+
+
+@pytest.mark.parametrize("backend", ["cuda", "triton"])
+def test_nd_and_strided_inputs(backend):
+    x = gpu_random(4 * 6, 512, torch.float16, seed=2).view(4, 6, 512)
+    assert_quant_equal(per_token_quant_fp8(x, backend=backend), reference(x), "3-d")
+    xt = gpu_random(6 * 4, 512, torch.float16, seed=3).view(6, 4, 512).transpose(0, 1)  # non-mergeable
+    assert_quant_equal(per_token_quant_fp8(xt, backend=backend), reference(xt), "3-d transposed")
+    wide = gpu_random(100, 3000, torch.bfloat16, seed=4)
+    xs = wide[::2, 100:2148]  # every other row, offset columns
+    assert_quant_equal(per_token_quant_fp8(xs, backend=backend), reference(xs), "strided rows")
+
+
+def test_input_over_2_31_elements():
+    hidden = 4096
+    tokens = 2**31 // hidden + 3  # 2^31 + 12288 elements, 4.3 GB of bf16
+    x = torch.empty(tokens, hidden, dtype=torch.bfloat16, device="cuda")
+    for i in range(0, tokens, 65536):
+        n = min(65536, tokens - i)
+        x[i : i + n] = gpu_random(n, hidden, torch.bfloat16, seed=i)
+    q, s = per_token_quant_fp8(x, backend="cuda")
+    torch.cuda.synchronize()
+    for i in list(range(0, tokens, 65536))[-3:] + [0]:
+        n = min(65536, tokens - i)
+        assert_quant_equal((q[i : i + n], s[i : i + n]), reference(x[i : i + n]), f"rows {i}..{i + n}")
+    del x, q, s
+
+
+@pytest.mark.parametrize("backend", ["cuda", "triton"])
+def test_cuda_graph_replay(backend):
+    x = gpu_random(64, 4096, torch.bfloat16)
+    ub = torch.tensor([1.0], device="cuda")
+    per_token_quant_fp8(x, backend=backend)  # build / compile outside the capture
+    per_token_quant_fp8(x, ub, backend=backend)
+    torch.cuda.synchronize()
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        q, s = per_token_quant_fp8(x, backend=backend)
+        q2, s2 = per_token_quant_fp8(x, ub, backend=backend)
+    for seed in range(3):
+        x.copy_(gpu_random(64, 4096, torch.bfloat16, seed=seed + 1))
+        ub.fill_(0.5 + seed)
+        g.replay()
+        torch.cuda.synchronize()
+        assert_quant_equal((q, s), reference(x), f"graph replay {seed}")
+        assert_quant_equal((q2, s2), reference(x, ub), f"graph replay ub {seed}")
+
+
+@pytest.mark.parametrize("backend", ["cuda", "triton"])
+def test_torch_compile_fullgraph(backend):
+    def f(x):
+        q, s = per_token_quant_fp8(x, backend=backend)
+        return q, s
+
+    compiled = torch.compile(f, fullgraph=True)
+    for tokens in (7, 133):
+        x = gpu_random(tokens, 2048, torch.bfloat16, seed=tokens)
+        assert_quant_equal(compiled(x), reference(x), f"compiled {backend} {tokens}")
+
+
+def test_opcheck_cuda():
+    x = gpu_random(64, 1024, torch.bfloat16)
+    torch.library.opcheck(torch.ops.fp8quant.per_token_quant_fp8.default, (x, None, None, "cuda"))
+    torch.library.opcheck(
+        torch.ops.fp8quant.per_token_quant_fp8.default, (x, torch.tensor([0.1], device="cuda"), None, "triton")
+    )
+
+
+def test_smem_padding_does_not_change_results():
+    x = gpu_random(1000, 1368, torch.bfloat16)
+    expected = reference(x)
+    for pad in (0, 16, 32):
+        got, _ = run_plan(x, staging="shared", smem_pad=pad)
+        assert_quant_equal(got, expected, f"pad {pad}")
+
+
+def test_errors_on_gpu_write_nothing():
+    x = gpu_random(8, 64, torch.bfloat16)
+    q, s = poisoned_outputs((8, 64))
+    with pytest.raises(ValueError, match="scale_out must be"):
+        per_token_quant_fp8(x, out=q, scale_out=torch.empty(8, 2, device="cuda"))
+    with pytest.raises(ValueError, match="out must be .* on cuda:0, got .*device=cpu"):
+        per_token_quant_fp8(x, out=torch.empty(8, 64, dtype=FP8_DTYPE), scale_out=s)
+    assert bool((q.view(torch.uint8) == 0xA5).all()) and bool((s == -12345.0).all())

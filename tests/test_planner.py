@@ -1,0 +1,93 @@
+"""The host planner's decisions, without a GPU."""
+
+import math
+
+import pytest
+
+from fp8quant import planner
+from fp8quant.planner import GLOBAL, H100_SXM, REGISTERS, SHARED, plan_per_token, vector_width
+
+
+def test_vector_width_follows_alignment():
+    assert vector_width(4096, 2, 4096, 0, 0) == 8  # 16-byte bf16 vectors
+    assert vector_width(4096, 4, 4096, 0, 0) == 4  # 16-byte fp32 vectors
+    assert vector_width(1368, 2, 1368, 0, 0) == 8  # 2736 bytes = 171 x 16
+    assert vector_width(17, 2, 17, 0, 0) == 1
+    assert vector_width(1025, 2, 1025, 0, 0) == 1
+    assert vector_width(1, 4, 1, 0, 0) == 1
+    assert vector_width(4095, 2, 4096, 2, 1) == 1  # x[:, 1:] of a 4096-wide tensor
+    assert vector_width(4096, 2, 4097, 0, 0) == 1  # odd row stride
+    assert vector_width(4096, 2, 4100, 0, 0) == 4  # stride multiple of 4 only
+    assert vector_width(4096, 2, 4096, 8, 0) == 4  # x 8-byte aligned
+    assert vector_width(4096, 2, 4096, 0, 4) == 4  # q 4-byte aligned
+
+
+@pytest.mark.parametrize(
+    "hidden, expect_tpr, expect_nv",
+    [(1368, 32, 6), (2048, 32, 8), (4096, 64, 8), (5120, 128, 5), (7168, 128, 7), (16384, 256, 8), (32768, 512, 8)],
+)
+def test_registers_plan_for_model_sizes(hidden, expect_tpr, expect_nv):
+    p = plan_per_token(65536, hidden, 2, 8, H100_SXM)
+    assert p.staging == REGISTERS
+    assert (p.threads_per_row, p.vecs_per_thread) == (expect_tpr, expect_nv)
+    assert p.threads_per_row * p.vecs_per_thread * p.vec >= hidden
+    assert p.block_threads % 32 == 0 and p.block_threads <= 512
+    assert p.grid * p.rows_per_cta >= 65536
+
+
+@pytest.mark.parametrize("tokens", [1, 7, 133, 4096, 65536])
+@pytest.mark.parametrize("hidden", [1, 17, 1000, 1024, 1025, 1368, 2047, 2048, 4096, 8193, 16384, 32768])
+def test_plans_cover_every_row_and_column(tokens, hidden):
+    for elem in (2, 4):
+        vec = vector_width(hidden, elem, hidden, 0, 0)
+        p = plan_per_token(tokens, hidden, elem, vec, H100_SXM)
+        assert p.block_threads % 32 == 0 and 32 <= p.block_threads <= 512
+        assert 1 <= p.grid <= planner.MAX_GRID
+        assert p.grid * p.rows_per_cta >= tokens  # one pass covers every row
+        if p.staging == REGISTERS:
+            assert p.threads_per_row * p.vecs_per_thread * p.vec >= hidden
+            assert 1 <= p.vecs_per_thread <= planner.MAX_VECS_PER_THREAD
+        assert p.smem_bytes <= H100_SXM.max_smem_per_block_optin
+
+
+def test_few_rows_spread_over_sms():
+    p = plan_per_token(7, 4096, 2, 8, H100_SXM)
+    assert p.grid == 7 and p.rows_per_cta == 1
+    p = plan_per_token(64, 64, 2, 8, H100_SXM)  # tiny rows: still full warps
+    assert p.block_threads >= 32
+
+
+def test_long_rows_use_shared_then_global():
+    p = plan_per_token(100, 65536, 2, 8, H100_SXM)
+    assert p.staging == SHARED
+    assert p.smem_row_stride == 65536 * 2 + planner.SMEM_ROW_PAD_BYTES
+    assert p.smem_bytes == p.smem_row_stride * p.rows_per_cta <= H100_SXM.max_smem_per_block_optin
+    p = plan_per_token(100, 200_000, 2, 8, H100_SXM)
+    assert p.staging == GLOBAL and p.smem_bytes == 0
+    small_smem = planner.DeviceInfo("old", 80, (8, 0), 48 * 1024)
+    assert plan_per_token(100, 65536, 2, 8, small_smem).staging == GLOBAL
+
+
+def test_forced_paths_and_refusals():
+    p = plan_per_token(1000, 4096, 2, 8, H100_SXM, staging=SHARED)
+    assert p.staging == SHARED and p.smem_bytes == p.rows_per_cta * (4096 * 2 + 16)
+    p = plan_per_token(1000, 4096, 2, 8, H100_SXM, staging=GLOBAL)
+    assert p.staging == GLOBAL and p.smem_bytes == 0
+    p = plan_per_token(1000, 4096, 2, 8, H100_SXM, staging=REGISTERS, threads_per_row=512)
+    assert p.vecs_per_thread == 1
+    with pytest.raises(ValueError, match="vectors per thread"):
+        plan_per_token(1000, 4096, 2, 8, H100_SXM, staging=REGISTERS, threads_per_row=32)
+    with pytest.raises(ValueError, match="power of two"):
+        plan_per_token(1000, 4096, 2, 8, H100_SXM, threads_per_row=48)
+    with pytest.raises(ValueError, match="does not fit in registers"):
+        plan_per_token(10, 1 << 20, 2, 8, H100_SXM, staging=REGISTERS)
+    with pytest.raises(ValueError, match="staging must be"):
+        plan_per_token(10, 64, 2, 8, H100_SXM, staging="texture")
+
+
+def test_smem_padding_variant():
+    p = plan_per_token(1000, 1368, 2, 8, H100_SXM, staging=SHARED)
+    p0 = planner.with_smem_pad(p, 1368, 2, 0)
+    assert p0.smem_row_stride == math.ceil(1368 * 2 / 16) * 16
+    with pytest.raises(ValueError):
+        planner.with_smem_pad(p, 1368, 2, 4)
