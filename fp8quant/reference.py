@@ -42,14 +42,22 @@ def per_token_quant_fp8_reference(
             torch.empty(x.shape, dtype=FP8_DTYPE, device=x.device),
             torch.empty((*x.shape[:-1], 1), dtype=torch.float32, device=x.device),
         )
+    # Constants are made on x's device with torch.full: a Python-scalar divisor would let CUDA
+    # torch multiply by its reciprocal (not IEEE division: 1 ulp off in about half the rows, seen
+    # on an H100), and a CPU tensor would be a host copy, which CUDA-graph capture forbids.
+    def const(value, dtype=torch.float32):
+        return torch.full((), value, dtype=dtype, device=x.device)
+
     amax = xf.abs().amax(dim=-1, keepdim=True)  # torch.amax propagates NaN
     if scale_ub is not None:
-        ub = torch.as_tensor(scale_ub, dtype=torch.float32, device=x.device).reshape(())
+        if isinstance(scale_ub, torch.Tensor):
+            ub = scale_ub.to(device=x.device, dtype=torch.float32).reshape(())
+        else:
+            ub = const(float(scale_ub))
         amax = torch.minimum(amax, ub)  # propagates NaN from either side
-    min_scale = torch.tensor(MIN_SCALE, dtype=torch.float32, device=x.device)
-    scale = torch.maximum(amax / FP8_MAX, min_scale)
+    scale = torch.maximum(amax / const(FP8_MAX), const(MIN_SCALE))
     y = (xf / scale).clamp(-FP8_MAX, FP8_MAX)  # clamp keeps NaN
     codes = y.to(FP8_DTYPE).view(torch.uint8)
     # torch.where rather than masked assignment, so torch.compile traces it without a break.
-    codes = torch.where(torch.isnan(y), torch.tensor(NAN_CODE, dtype=torch.uint8, device=x.device), codes)
+    codes = torch.where(torch.isnan(y), const(NAN_CODE, torch.uint8), codes)
     return codes.view(FP8_DTYPE), scale

@@ -10,10 +10,10 @@ export PYTHONUNBUFFERED=1 FP8QUANT_CACHE_DIR=${FP8QUANT_CACHE_DIR:-/tmp/fp8quant
   nvcc --version | tail -1
   echo "== prebuild"; /usr/bin/time -f "prebuild %e s" python3 -m fp8quant prebuild
 } 2>&1 | tee "$OUT/gpu_env.log"
-echo "== pytest"; python3 -m pytest tests/ -q -p no:cacheprovider -n 8 ${PYTEST_ARGS:-} 2>&1 | tee "$OUT/gpu_tests.log" | tail -40
+echo "== pytest"; timeout ${PYTEST_TIMEOUT:-330} python3 -m pytest tests/ -q -p no:cacheprovider -n 8 ${PYTEST_ARGS:-} 2>&1 | tee "$OUT/gpu_tests.log" | tail -40
 rc=$?
 for tool in memcheck racecheck; do
   echo "== compute-sanitizer $tool"
-  compute-sanitizer --tool $tool --error-exitcode 9 python3 tests/sanitize_cuda.py 2>&1 | tail -5 | tee "$OUT/sanitizer_$tool.log"
+  timeout 90 compute-sanitizer --tool $tool --error-exitcode 9 python3 tests/sanitize_cuda.py 2>&1 | tail -5 | tee "$OUT/sanitizer_$tool.log"
 done
 exit $rc
