@@ -83,7 +83,7 @@ def bytes_moved(tokens: int, hidden: int, element_size: int) -> int:
 # and returns (q, scale); or a string saying why the provider is missing.
 
 
-def _fp8quant_provider(backend: str, staging: str | None = None):
+def _fp8quant_provider(backend: str, staging: str | None = None, threads_per_row: int | None = None):
     from . import _cuda
     from .per_token_quant_fp8 import per_token_quant_fp8
 
@@ -92,7 +92,7 @@ def _fp8quant_provider(backend: str, staging: str | None = None):
         s = torch.empty((*x.shape[:-1], 1), dtype=torch.float32, device=x.device)
         if staging is None:
             return lambda: per_token_quant_fp8(x, out=q, scale_out=s, backend=backend)
-        plan = _cuda.plan_for(x, q, staging)  # raises ValueError where the path cannot run
+        plan = _cuda.plan_for(x, q, staging, threads_per_row)  # ValueError: path cannot run
 
         def call():
             _cuda.launch(x, q, s.view(-1), None, plan)
@@ -396,6 +396,9 @@ def run_gpu(args) -> int:
     provs = providers(gpu=True)
     if args.providers:
         wanted = args.providers.split(",")
+        for name in wanted:  # "fp8quant:registers:t128": the register kernel, 128 threads per row
+            if name.startswith("fp8quant:registers:t"):
+                provs[name] = _fp8quant_provider("cuda", "registers", int(name.rsplit(":t", 1)[1]))
         provs = {k: v for k, v in provs.items() if k in wanted}
     if args.tokens or args.hidden:
         shapes = [Shape(args.tokens or 4096, args.hidden or 4096, "custom")]

@@ -10,10 +10,9 @@ Decisions (docs/performance.md has the measurements behind them):
   row length, the row stride and the base addresses of x and q. The outputs are contiguous, so
   a width that divides H leaves no tail: H = 17 runs one element at a time, H = 1368 (bf16) at
   16 bytes.
-- Staging "registers" whenever the row fits in registers (up to 1024 threads x 8 vectors, i.e.
-  65536 bf16 elements): the row is read once. Threads per row is the smallest power of two
-  giving each thread at most 8 vectors, so each thread has several independent 16-byte loads
-  in flight.
+- Staging "registers" whenever the row fits in registers (up to 512 threads x 8 vectors, i.e.
+  32768 bf16 elements): the row is read once. Threads per row: see registers_threads_per_row
+  (4 vectors per thread for large inputs, fewer when few rows would leave the GPU idle).
 - Longer rows: "shared" (the seed's design: a warp per row, the row staged in dynamic shared
   memory) while a row fits the device's opt-in shared-memory limit, else "global" (read twice).
 """
@@ -28,6 +27,8 @@ STAGINGS = (REGISTERS, SHARED, GLOBAL)
 STAGING_CODE = {REGISTERS: 0, SHARED: 1, GLOBAL: 2}
 
 MAX_VECS_PER_THREAD = 8
+TARGET_VECS_PER_THREAD = 4
+FILL_THREADS_PER_SM = 2048
 MAX_THREADS_PER_ROW = 512  # the kernel's __launch_bounds__(512) leaves 128 registers, no spills
 # 8 warps per CTA for the warp-per-row kernels and for the register kernel's small rows.
 CTA_THREADS = 256
@@ -97,6 +98,29 @@ def _pow2_at_least(n: int) -> int:
     return 1 << max(0, math.ceil(math.log2(n))) if n > 1 else 1
 
 
+def registers_threads_per_row(num_rows: int, num_vecs: int, device: DeviceInfo) -> int:
+    """Threads per row for the register kernel.
+
+    Start at TARGET_VECS_PER_THREAD vectors per thread (measured on an H100: 8 vectors per
+    thread needs 116 registers and reached 62-82% of copy bandwidth; 5 reached 95-100%), then,
+    while the launch would not fill the GPU once (sm_count x FILL_THREADS_PER_SM threads),
+    spread each row over more threads: few rows are latency-bound, and more threads per row
+    shorten each thread's serial chain of loads, divisions and stores.
+    """
+    per_thread = TARGET_VECS_PER_THREAD
+    tpr = _pow2_at_least(math.ceil(num_vecs / per_thread))
+    while (
+        per_thread > 1
+        and num_rows * tpr < device.sm_count * FILL_THREADS_PER_SM
+        and _pow2_at_least(math.ceil(num_vecs / (per_thread // 2))) <= MAX_THREADS_PER_ROW
+    ):
+        per_thread //= 2
+        tpr = _pow2_at_least(math.ceil(num_vecs / per_thread))
+    while math.ceil(num_vecs / tpr) > MAX_VECS_PER_THREAD:  # very long rows
+        tpr *= 2
+    return min(tpr, MAX_THREADS_PER_ROW)
+
+
 def registers_fit(hidden: int, vec: int) -> bool:
     return math.ceil(hidden / vec) <= MAX_THREADS_PER_ROW * MAX_VECS_PER_THREAD
 
@@ -129,27 +153,22 @@ def plan_per_token(
         if not registers_fit(hidden, vec):
             raise ValueError(f"a row of {hidden} elements does not fit in registers")
         if threads_per_row is None:
-            threads_per_row = _pow2_at_least(math.ceil(num_vecs / MAX_VECS_PER_THREAD))
+            threads_per_row = registers_threads_per_row(num_rows, num_vecs, device)
         if threads_per_row & (threads_per_row - 1) or not 1 <= threads_per_row <= MAX_THREADS_PER_ROW:
-            raise ValueError(f"threads_per_row must be a power of two in [1, 1024], got {threads_per_row}")
+            raise ValueError(f"threads_per_row must be a power of two in [1, {MAX_THREADS_PER_ROW}], got {threads_per_row}")
         vecs_per_thread = math.ceil(num_vecs / threads_per_row)
         if vecs_per_thread > MAX_VECS_PER_THREAD:
             raise ValueError(
                 f"threads_per_row={threads_per_row} leaves {vecs_per_thread} vectors per thread "
                 f"(at most {MAX_VECS_PER_THREAD})"
             )
-        if threads_per_row >= 32:
-            rows_per_cta = 1 if threads_per_row > 32 else CTA_THREADS // 32
-        else:
-            # Full warps always (the shuffles use a full mask); fewer rows per CTA when there are
-            # few rows, so that they spread over the SMs.
-            rows_per_cta = CTA_THREADS // threads_per_row
-            min_rows = 32 // threads_per_row
-            while rows_per_cta > min_rows and math.ceil(num_rows / rows_per_cta) < device.sm_count:
-                rows_per_cta //= 2
-        if threads_per_row == 32 and math.ceil(num_rows / rows_per_cta) < device.sm_count:
-            rows_per_cta = max(1, min(rows_per_cta, math.ceil(num_rows / device.sm_count)))
-        block = threads_per_row * rows_per_cta
+        # CTAs of CTA_THREADS (one row per CTA above that); full warps always, since the
+        # shuffles use a full mask. Fewer rows per CTA when there are few rows, so that they
+        # spread over the SMs.
+        block = max(threads_per_row, CTA_THREADS)
+        while block > max(threads_per_row, 32) and math.ceil(num_rows * threads_per_row / block) < device.sm_count:
+            block //= 2
+        rows_per_cta = block // threads_per_row
         grid = min(math.ceil(num_rows / rows_per_cta), MAX_GRID)
         return Plan(REGISTERS, vec, vecs_per_thread, threads_per_row, block, grid, 0, 0)
 

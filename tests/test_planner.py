@@ -24,7 +24,7 @@ def test_vector_width_follows_alignment():
 
 @pytest.mark.parametrize(
     "hidden, expect_tpr, expect_nv",
-    [(1368, 32, 6), (2048, 32, 8), (4096, 64, 8), (5120, 128, 5), (7168, 128, 7), (16384, 256, 8), (32768, 512, 8)],
+    [(1368, 64, 3), (2048, 64, 4), (4096, 128, 4), (5120, 256, 3), (7168, 256, 4), (16384, 512, 4), (32768, 512, 8)],
 )
 def test_registers_plan_for_model_sizes(hidden, expect_tpr, expect_nv):
     p = plan_per_token(65536, hidden, 2, 8, H100_SXM)
@@ -50,9 +50,15 @@ def test_plans_cover_every_row_and_column(tokens, hidden):
         assert p.smem_bytes <= H100_SXM.max_smem_per_block_optin
 
 
-def test_few_rows_spread_over_sms():
+def test_few_rows_spread_over_sms_and_threads():
     p = plan_per_token(7, 4096, 2, 8, H100_SXM)
     assert p.grid == 7 and p.rows_per_cta == 1
+    assert (p.threads_per_row, p.vecs_per_thread) == (512, 1)  # latency-bound: spread the row
+    p = plan_per_token(1, 16384, 2, 8, H100_SXM)
+    assert (p.threads_per_row, p.vecs_per_thread) == (512, 4)
+    p = plan_per_token(1024, 4096, 2, 8, H100_SXM)  # 12.6 MB: spread until the GPU is full
+    assert p.vecs_per_thread in (1, 2)
+    assert p.grid * p.block_threads >= H100_SXM.sm_count * 1024
     p = plan_per_token(64, 64, 2, 8, H100_SXM)  # tiny rows: still full warps
     assert p.block_threads >= 32
 

@@ -141,9 +141,9 @@ __device__ __forceinline__ float warp_max(float v, int width) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// kRegisters: `threads_per_row` threads share a row (a power of two; up to 32 several rows share
-// a warp, above 32 the CTA is one row); each thread keeps kVecsPerThread vectors in registers,
-// so the row is read from global memory exactly once.
+// kRegisters: `threads_per_row` threads share a row (a power of two: below 32 several rows share
+// a warp, above 32 a row spans several warps); blockDim.x / threads_per_row rows per CTA; each
+// thread keeps kVecsPerThread vectors in registers, so the row is read from global memory once.
 template <typename In, int kVec, int kVecsPerThread>
 __global__ void __launch_bounds__(512) per_token_quant_registers_kernel(const PerTokenParams p) {
   __shared__ float warp_amax[2][32];  // double-buffered: one barrier per row, not two
@@ -181,12 +181,13 @@ __global__ void __launch_bounds__(512) per_token_quant_registers_kernel(const Pe
     for (int j = 0; j < kVecsPerThread; ++j) amax = vec_abs_max(v[j], amax);
 
     amax = warp_max(amax, tpr < 32 ? tpr : 32);
-    if (tpr > 32) {
-      const int warp = threadIdx.x / 32;
-      if ((threadIdx.x & 31) == 0) warp_amax[parity][warp] = amax;
+    if (tpr > 32) {  // a row spans tpr / 32 consecutive warps: combine them through shared memory
+      const int warps_per_row = tpr / 32;
+      if ((threadIdx.x & 31) == 0) warp_amax[parity][threadIdx.x / 32] = amax;
       __syncthreads();
-      amax = warp_amax[parity][0];
-      for (int w = 1; w < tpr / 32; ++w) amax = max_nan(amax, warp_amax[parity][w]);
+      const float* mine = warp_amax[parity] + local_row * warps_per_row;
+      amax = mine[0];
+      for (int w = 1; w < warps_per_row; ++w) amax = max_nan(amax, mine[w]);
       parity ^= 1;
     }
     const float scale = compute_scale(amax, scale_ub);  // per row, in a register
