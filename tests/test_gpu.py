@@ -222,3 +222,35 @@ def test_errors_on_gpu_write_nothing():
     with pytest.raises(ValueError, match="out must be .* on cuda:0, got .*device=cpu"):
         per_token_quant_fp8(x, out=torch.empty(8, 64, dtype=FP8_DTYPE), scale_out=s)
     assert bool((q.view(torch.uint8) == 0xA5).all()) and bool((s == -12345.0).all())
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_division_exact_on_every_16bit_value(dtype):
+    """The kernels divide by the row's scale through its reciprocal plus one FMA correction
+    (Markstein); here every finite value of the dtype meets 2048 scales, against IEEE division."""
+    bits = torch.arange(-32768, 32768, dtype=torch.int32).to(torch.int16)
+    values = bits.view(dtype)
+    values = values[torch.isfinite(values.float())].cuda()
+    x = values[: values.numel() // 256 * 256].view(-1, 256)  # rows of mixed magnitudes
+    g = torch.Generator(device="cpu").manual_seed(0)
+    ubs = torch.exp2(torch.empty(2048).uniform_(-40, 40, generator=g))
+    # scales whose significand is all ones, the reciprocal's hardest case
+    ubs[:64] = (torch.tensor(0x3FFFFFFF - torch.arange(64).numpy() * 0x800000, dtype=torch.int32).view(torch.float32).double() * 448).float()
+    for backend in ("cuda",):
+        for ub in ubs.tolist():
+            ub_t = torch.tensor([ub], device="cuda", dtype=torch.float32)
+            got = per_token_quant_fp8(x, ub_t, backend=backend)
+            assert_quant_equal(got, reference(x, ub_t), f"{dtype} ub={ub!r}")
+    for kwargs in (dict(staging="shared"), dict(staging="global")):
+        got, plan = run_plan(x, scale_ub=torch.tensor([3.0], device="cuda"), **kwargs)
+        assert_quant_equal(got, reference(x, torch.tensor([3.0], device="cuda")), plan.name)
+
+
+def test_division_exact_float32_random_bits():
+    g = torch.Generator(device="cuda").manual_seed(1)
+    raw = torch.randint(-(2**31), 2**31 - 1, (4096, 1024), device="cuda", generator=g, dtype=torch.int64)
+    x = raw.to(torch.int32).view(torch.float32)
+    x = torch.where(torch.isfinite(x), x, torch.zeros_like(x))  # every finite float32 pattern family
+    for ub in (1e-30, 1e-3, 1.0, 1e10, 3e38):
+        ub_t = torch.tensor([ub], device="cuda")
+        assert_quant_equal(per_token_quant_fp8(x, ub_t, backend="cuda"), reference(x, ub_t), f"f32 ub={ub}")
