@@ -111,44 +111,22 @@ __device__ __forceinline__ float vec_abs_max(const InVec<In, kVec>& v, float ama
   return amax;
 }
 
-// x / scale, correctly rounded, for a row whose scale is finite (always a normal number >=
-// kMinScale). The row's reciprocal r = RN(1 / scale) is computed once; then q0 = RN(x * r) is
-// within an ulp of x / scale, the FMA gives the exact residual x - q0 * scale, and one
-// correction step rounds correctly (Markstein's theorem). Three instructions instead of the
-// division's reciprocal, Newton steps and range check per element. Outside the theorem's range
-// nothing can change an e4m3 code: a tiny quotient (|q| < 2^-100) rounds to +-0 with its sign
-// kept, and an overflow to +-inf is kept (the FMAs would turn it into NaN) and saturates to
-// +-448 like the exact quotient. tests/test_gpu.py checks it against IEEE division on every
-// bfloat16 and float16 value for thousands of scales.
-__device__ __forceinline__ float div_by_scale(float x, float scale, float recip) {
-  const float q0 = __fmul_rn(x, recip);
-  const float residual = __fmaf_rn(-q0, scale, x);
-  const float q1 = __fmaf_rn(residual, recip, q0);
-  return isinf(q0) ? q0 : q1;
-}
-
 template <typename In, int kVec>
-__device__ __forceinline__ CodeVec<kVec> quantize_vec(const InVec<In, kVec>& v, float scale, float recip) {
-  // recip is 0 for a non-finite scale (NaN or +inf rows): those take IEEE division, which gives
-  // the contract's NaN / zero codes.
-  auto divide = [&](float x) { return recip != 0.0f ? div_by_scale(x, scale, recip) : __fdiv_rn(x, scale); };
+__device__ __forceinline__ CodeVec<kVec> quantize_vec(const InVec<In, kVec>& v, float scale) {
   CodeVec<kVec> out;
   if constexpr (kVec == 1) {
-    out.b[0] = __nv_cvt_float_to_fp8(divide(to_float(v.e[0])), __NV_SATFINITE, __NV_E4M3);
+    out.b[0] = __nv_cvt_float_to_fp8(__fdiv_rn(to_float(v.e[0]), scale), __NV_SATFINITE, __NV_E4M3);
   } else {
 #pragma unroll
     for (int e = 0; e < kVec; e += 2) {
-      const float2 pair = make_float2(divide(to_float(v.e[e])), divide(to_float(v.e[e + 1])));
+      const float2 pair = make_float2(__fdiv_rn(to_float(v.e[e]), scale),
+                                      __fdiv_rn(to_float(v.e[e + 1]), scale));
       const __nv_fp8x2_storage_t codes = __nv_cvt_float2_to_fp8x2(pair, __NV_SATFINITE, __NV_E4M3);
       out.b[e] = static_cast<uint8_t>(codes & 0xff);
       out.b[e + 1] = static_cast<uint8_t>(codes >> 8);
     }
   }
   return out;
-}
-
-__device__ __forceinline__ float reciprocal_or_zero(float scale) {
-  return isfinite(scale) ? __frcp_rn(scale) : 0.0f;
 }
 
 __device__ __forceinline__ float load_scale_ub(const PerTokenParams& p) {
@@ -213,7 +191,6 @@ __global__ void __launch_bounds__(512) per_token_quant_registers_kernel(const Pe
       parity ^= 1;
     }
     const float scale = compute_scale(amax, scale_ub);  // per row, in a register
-    const float recip = reciprocal_or_zero(scale);
     if (!row_valid) continue;
     if (lane == 0) p.scale[row] = scale;
 
@@ -221,7 +198,7 @@ __global__ void __launch_bounds__(512) per_token_quant_registers_kernel(const Pe
 #pragma unroll
     for (int j = 0; j < kVecsPerThread; ++j) {
       const int i = lane + j * tpr;
-      if (i < num_vecs) q_vecs[i] = quantize_vec(v[j], scale, recip);
+      if (i < num_vecs) q_vecs[i] = quantize_vec(v[j], scale);
     }
   }
 }
@@ -250,7 +227,6 @@ __global__ void __launch_bounds__(256) per_token_quant_warp_kernel(const PerToke
       amax = vec_abs_max(v, amax);
     }
     const float scale = compute_scale(warp_max(amax, 32), scale_ub);
-    const float recip = reciprocal_or_zero(scale);
     if (lane == 0) p.scale[row] = scale;
 
     // Each lane reads back only the vectors it staged itself, so no barrier is needed between
@@ -258,9 +234,9 @@ __global__ void __launch_bounds__(256) per_token_quant_warp_kernel(const PerToke
     auto* q_row = reinterpret_cast<CodeVec<kVec>*>(p.q + row * p.hidden);
     for (int64_t i = lane; i < num_vecs; i += 32) {
       if constexpr (kStaging == Staging::kShared) {
-        q_row[i] = quantize_vec(row_smem[i], scale, recip);
+        q_row[i] = quantize_vec(row_smem[i], scale);
       } else {
-        q_row[i] = quantize_vec(x_row[i], scale, recip);
+        q_row[i] = quantize_vec(x_row[i], scale);
       }
     }
   }
