@@ -7,7 +7,9 @@
 //   amax  = max |x| over the row in fp32, NaN-propagating
 //   amax  = min(amax, scale_ub)                       (scale_ub = +inf when absent)
 //   scale = max(amax / 448, 1 / (448 * 512))          IEEE division, NaN-propagating max
-//   q     = e4m3(clamp(x / scale, -448, 448))         IEEE division, round to nearest even
+//   q     = e4m3(clamp(x / scale, -448, 448))         x / scale as IEEE division rounds it (computed
+//                                                     through the row's reciprocal, see scaled()),
+//                                                     round to nearest even
 // The clamp is the `satfinite` of the conversion: finite overflow and +-inf saturate to +-448,
 // NaN stays NaN (code 0x7f).
 //
@@ -26,6 +28,7 @@
 
 #include <array>
 #include <cstdint>
+#include <type_traits>
 #include <utility>
 
 namespace fp8quant {
@@ -99,28 +102,94 @@ struct alignas(kVec) CodeVec {
   uint8_t b[kVec];
 };
 
-__device__ __forceinline__ float compute_scale(float amax, float scale_ub) {
-  const float bounded = min_nan(amax, scale_ub);
-  return max_nan(__fdiv_rn(bounded, kFp8E4m3Max), kMinScale);
+// A row's scale and its correctly rounded reciprocal, computed once per row.
+struct RowScale {
+  float scale;
+  float recip;  // RN(1 / scale); 0 when the scale is NaN or +inf
+
+  __device__ __forceinline__ RowScale(float amax, float scale_ub) {
+    const float bounded = min_nan(amax, scale_ub);
+    scale = max_nan(__fdiv_rn(bounded, kFp8E4m3Max), kMinScale);
+    recip = isfinite(scale) ? __frcp_rn(scale) : 0.0f;
+  }
+};
+
+// x / scale, correctly rounded (as IEEE division), without a division per element.
+//
+// Finite scale (a normal number >= kMinScale): q0 = RN(x * recip) is within an ulp of x / scale,
+// the FMA gives the exact residual x - q0 * scale, and one correction step rounds correctly
+// (Markstein's theorem): 3 instructions instead of the division's reciprocal, Newton steps and
+// range check. Outside the theorem's range nothing can change an e4m3 code: a tiny quotient
+// (far below e4m3's 2^-10 rounding threshold) keeps its sign, and an overflow to +-inf is kept
+// (the FMAs would turn it into NaN) and saturates to +-448 like the exact quotient.
+// tests/test_gpu.py checks every bfloat16 and float16 value against 2048 scales.
+//
+// NaN or +inf scale (a row with a NaN, or an Inf and no scale_ub): the IEEE quotient is NaN for
+// a NaN scale, and x / inf = +-0 for finite x, NaN for x = +-inf. No division needed.
+template <bool kFiniteScale>
+__device__ __forceinline__ float scaled(float x, const RowScale& rs) {
+  if constexpr (kFiniteScale) {
+    const float q0 = __fmul_rn(x, rs.recip);
+    const float q1 = __fmaf_rn(__fmaf_rn(-q0, rs.scale, x), rs.recip, q0);
+    return isinf(q0) ? q0 : q1;
+  } else {
+    return (isnan(rs.scale) || isinf(x)) ? __int_as_float(0x7fffffff) : copysignf(0.0f, x);
+  }
 }
+
+// Calls f(std::true_type) for a row with a finite scale, f(std::false_type) otherwise: the
+// choice is made once per row, so the per-element code has no branch (one made ptxas spill).
+template <typename F>
+__device__ __forceinline__ void for_row_kind(const RowScale& rs, F&& f) {
+  if (rs.recip != 0.0f) {
+    f(std::true_type{});
+  } else {
+    f(std::false_type{});
+  }
+}
+
+// 16-bit inputs take their abs-max in packed pairs (abs and max are exact in any format): half
+// the instructions, and no float copies of the row for the compiler to keep alive until the
+// quantize pass (with them, 4 vectors per thread took 59 registers).
+template <typename In>
+struct Packed2 {
+  using type = void;
+};
+template <>
+struct Packed2<__half> {
+  using type = __half2;
+};
+template <>
+struct Packed2<__nv_bfloat16> {
+  using type = __nv_bfloat162;
+};
 
 template <typename In, int kVec>
 __device__ __forceinline__ float vec_abs_max(const InVec<In, kVec>& v, float amax) {
+  using Pair = typename Packed2<In>::type;
+  if constexpr (!std::is_void_v<Pair> && kVec >= 2) {
+    const Pair* pairs = reinterpret_cast<const Pair*>(v.e);
+    Pair m = __habs2(pairs[0]);
 #pragma unroll
-  for (int e = 0; e < kVec; ++e) amax = max_nan(amax, fabsf(to_float(v.e[e])));
-  return amax;
+    for (int k = 1; k < kVec / 2; ++k) m = __hmax2_nan(m, __habs2(pairs[k]));
+    return max_nan(amax, max_nan(to_float(m.x), to_float(m.y)));
+  } else {
+#pragma unroll
+    for (int e = 0; e < kVec; ++e) amax = max_nan(amax, fabsf(to_float(v.e[e])));
+    return amax;
+  }
 }
 
-template <typename In, int kVec>
-__device__ __forceinline__ CodeVec<kVec> quantize_vec(const InVec<In, kVec>& v, float scale) {
+template <bool kFiniteScale, typename In, int kVec>
+__device__ __forceinline__ CodeVec<kVec> quantize_vec(const InVec<In, kVec>& v, const RowScale& rs) {
   CodeVec<kVec> out;
   if constexpr (kVec == 1) {
-    out.b[0] = __nv_cvt_float_to_fp8(__fdiv_rn(to_float(v.e[0]), scale), __NV_SATFINITE, __NV_E4M3);
+    out.b[0] = __nv_cvt_float_to_fp8(scaled<kFiniteScale>(to_float(v.e[0]), rs), __NV_SATFINITE, __NV_E4M3);
   } else {
 #pragma unroll
     for (int e = 0; e < kVec; e += 2) {
-      const float2 pair = make_float2(__fdiv_rn(to_float(v.e[e]), scale),
-                                      __fdiv_rn(to_float(v.e[e + 1]), scale));
+      const float2 pair = make_float2(scaled<kFiniteScale>(to_float(v.e[e]), rs),
+                                      scaled<kFiniteScale>(to_float(v.e[e + 1]), rs));
       const __nv_fp8x2_storage_t codes = __nv_cvt_float2_to_fp8x2(pair, __NV_SATFINITE, __NV_E4M3);
       out.b[e] = static_cast<uint8_t>(codes & 0xff);
       out.b[e + 1] = static_cast<uint8_t>(codes >> 8);
@@ -190,16 +259,18 @@ __global__ void __launch_bounds__(512) per_token_quant_registers_kernel(const Pe
       for (int w = 1; w < warps_per_row; ++w) amax = max_nan(amax, mine[w]);
       parity ^= 1;
     }
-    const float scale = compute_scale(amax, scale_ub);  // per row, in a register
+    const RowScale rs(amax, scale_ub);  // per row, in registers
     if (!row_valid) continue;
-    if (lane == 0) p.scale[row] = scale;
+    if (lane == 0) p.scale[row] = rs.scale;
 
     auto* q_vecs = reinterpret_cast<CodeVec<kVec>*>(p.q + row * p.hidden);
+    for_row_kind(rs, [&](auto finite) {
 #pragma unroll
-    for (int j = 0; j < kVecsPerThread; ++j) {
-      const int i = lane + j * tpr;
-      if (i < num_vecs) q_vecs[i] = quantize_vec(v[j], scale);
-    }
+      for (int j = 0; j < kVecsPerThread; ++j) {
+        const int i = lane + j * tpr;
+        if (i < num_vecs) q_vecs[i] = quantize_vec<decltype(finite)::value>(v[j], rs);
+      }
+    });
   }
 }
 
@@ -226,19 +297,22 @@ __global__ void __launch_bounds__(256) per_token_quant_warp_kernel(const PerToke
       if constexpr (kStaging == Staging::kShared) row_smem[i] = v;
       amax = vec_abs_max(v, amax);
     }
-    const float scale = compute_scale(warp_max(amax, 32), scale_ub);
-    if (lane == 0) p.scale[row] = scale;
+    const RowScale rs(warp_max(amax, 32), scale_ub);
+    if (lane == 0) p.scale[row] = rs.scale;
 
     // Each lane reads back only the vectors it staged itself, so no barrier is needed between
     // the passes, nor before the next row overwrites them.
     auto* q_row = reinterpret_cast<CodeVec<kVec>*>(p.q + row * p.hidden);
-    for (int64_t i = lane; i < num_vecs; i += 32) {
-      if constexpr (kStaging == Staging::kShared) {
-        q_row[i] = quantize_vec(row_smem[i], scale);
-      } else {
-        q_row[i] = quantize_vec(x_row[i], scale);
+    for_row_kind(rs, [&](auto finite) {
+      constexpr bool kFinite = decltype(finite)::value;
+      for (int64_t i = lane; i < num_vecs; i += 32) {
+        if constexpr (kStaging == Staging::kShared) {
+          q_row[i] = quantize_vec<kFinite>(row_smem[i], rs);
+        } else {
+          q_row[i] = quantize_vec<kFinite>(x_row[i], rs);
+        }
       }
-    }
+    });
   }
 }
 
