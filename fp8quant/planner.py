@@ -12,7 +12,8 @@ Decisions (docs/performance.md has the measurements behind them):
   16 bytes.
 - Staging "registers" whenever the row fits in registers (up to 512 threads x 8 vectors, i.e.
   32768 bf16 elements): the row is read once. Threads per row: see registers_threads_per_row
-  (4 vectors per thread for large inputs, fewer when few rows would leave the GPU idle).
+  (the least padding at up to 7 vectors per thread for large inputs, more threads when few rows
+  would leave the GPU idle).
 - Longer rows: "shared" (the seed's design: a warp per row, the row staged in dynamic shared
   memory) while a row fits the device's opt-in shared-memory limit, else "global" (read twice).
 """
@@ -27,7 +28,7 @@ STAGINGS = (REGISTERS, SHARED, GLOBAL)
 STAGING_CODE = {REGISTERS: 0, SHARED: 1, GLOBAL: 2}
 
 MAX_VECS_PER_THREAD = 8
-TARGET_VECS_PER_THREAD = 4
+PREFERRED_MAX_VECS_PER_THREAD = 7
 FILL_THREADS_PER_SM = 2048
 MAX_THREADS_PER_ROW = 512  # the kernel's __launch_bounds__(512) leaves 128 registers, no spills
 # 8 warps per CTA for the warp-per-row kernels and for the register kernel's small rows.
@@ -101,24 +102,33 @@ def _pow2_at_least(n: int) -> int:
 def registers_threads_per_row(num_rows: int, num_vecs: int, device: DeviceInfo) -> int:
     """Threads per row for the register kernel.
 
-    Start at TARGET_VECS_PER_THREAD vectors per thread (measured on an H100: 8 vectors per
-    thread needs 116 registers and reached 62-82% of copy bandwidth; 5 reached 95-100%), then,
-    while the launch would not fill the GPU once (sm_count x FILL_THREADS_PER_SM threads),
-    spread each row over more threads: few rows are latency-bound, and more threads per row
-    shorten each thread's serial chain of loads, divisions and stores.
+    Large inputs: the power of two that wastes the fewest vector slots (threads x vectors per
+    thread - vectors) with at most PREFERRED_MAX_VECS_PER_THREAD vectors per thread, the most
+    vectors per thread among equals. Measured on an H100 (docs/performance.md): 8 vectors per
+    thread need ~120 registers and lose 10-15%; H=5120 runs at 101% with 128 x 5 (no waste) and
+    88% with 256 x 3 (17% waste).
+    Few rows: while the launch would not fill the GPU once (sm_count x FILL_THREADS_PER_SM
+    threads), spread each row over twice the threads: few rows are latency-bound, and more
+    threads per row shorten each thread's serial chain of loads, arithmetic and stores.
     """
-    per_thread = TARGET_VECS_PER_THREAD
-    tpr = _pow2_at_least(math.ceil(num_vecs / per_thread))
-    while (
-        per_thread > 1
-        and num_rows * tpr < device.sm_count * FILL_THREADS_PER_SM
-        and _pow2_at_least(math.ceil(num_vecs / (per_thread // 2))) <= MAX_THREADS_PER_ROW
-    ):
-        per_thread //= 2
-        tpr = _pow2_at_least(math.ceil(num_vecs / per_thread))
-    while math.ceil(num_vecs / tpr) > MAX_VECS_PER_THREAD:  # very long rows
+    candidates = []
+    tpr = 1
+    while tpr <= MAX_THREADS_PER_ROW:
+        per_thread = math.ceil(num_vecs / tpr)
+        if per_thread <= PREFERRED_MAX_VECS_PER_THREAD:
+            candidates.append((tpr * per_thread - num_vecs, -per_thread, tpr))
         tpr *= 2
-    return min(tpr, MAX_THREADS_PER_ROW)
+    if not candidates:  # very long rows: the fewest threads that hold them
+        tpr = _pow2_at_least(math.ceil(num_vecs / MAX_VECS_PER_THREAD))
+        return min(tpr, MAX_THREADS_PER_ROW)
+    tpr = min(candidates)[2]
+    while (
+        tpr < MAX_THREADS_PER_ROW
+        and math.ceil(num_vecs / tpr) > 1
+        and num_rows * tpr < device.sm_count * FILL_THREADS_PER_SM
+    ):
+        tpr *= 2
+    return tpr
 
 
 def registers_fit(hidden: int, vec: int) -> bool:

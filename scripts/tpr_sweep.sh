@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Threads-per-row sweep of the register kernel on large and decode shapes (device machine).
-# Prints one table per shape; docs/performance.md records what it showed.
+# Threads-per-row sweep of the register kernel (device machine). Prints "[shape] provider us %bw";
+# docs/performance.md records what it showed. SHAPES overrides the shape list.
 set -uo pipefail
-for shape in "65536 1368" "65536 2048" "65536 4096" "65536 5120" "65536 7168" "32768 8192" "16384 16384" "1 4096" "1 16384" "1024 4096"; do
-  set -- $shape
+SHAPES=${SHAPES:-"65536x1368 65536x2048 65536x4096 65536x5120 65536x7168 32768x8192 16384x16384 1x4096 1x16384 1024x4096"}
+for shape in $SHAPES; do
+  tokens=${shape%x*}; hidden=${shape#*x}
   provs="fp8quant,triton"
-  for t in 32 64 128 256 512; do provs="$provs,fp8quant:registers:t$t"; done
-  python3 -m fp8quant bench --tokens $1 --hidden $2 --providers $provs --out /tmp/sweep 2>/dev/null \
-    | grep -E "^ *(fp8quant|triton)" | grep -v "accuracy\|exact" | sed "s/^/[$1x$2] /"
+  for t in ${TPRS:-32 64 128 256 512}; do provs="$provs,fp8quant:registers:t$t"; done
+  python3 -m fp8quant bench --tokens $tokens --hidden $hidden --providers $provs --out /tmp/sweep 2>/dev/null \
+    | grep -E "^ *(fp8quant|triton) " | awk -v s="$shape" '{print "[" s "]", $1, $4, $6}'
 done

@@ -120,8 +120,8 @@ struct RowScale {
 // the FMA gives the exact residual x - q0 * scale, and one correction step rounds correctly
 // (Markstein's theorem): 3 instructions instead of the division's reciprocal, Newton steps and
 // range check. Outside the theorem's range nothing can change an e4m3 code: a tiny quotient
-// (far below e4m3's 2^-10 rounding threshold) keeps its sign, and an overflow to +-inf is kept
-// (the FMAs would turn it into NaN) and saturates to +-448 like the exact quotient.
+// (far below e4m3's 2^-10 rounding threshold) gets x's sign back, and an overflow to +-inf is
+// kept (the FMAs would turn it into NaN) and saturates to +-448 like the exact quotient.
 // tests/test_gpu.py checks every bfloat16 and float16 value against 2048 scales.
 //
 // NaN or +inf scale (a row with a NaN, or an Inf and no scale_ub): the IEEE quotient is NaN for
@@ -131,7 +131,9 @@ __device__ __forceinline__ float scaled(float x, const RowScale& rs) {
   if constexpr (kFiniteScale) {
     const float q0 = __fmul_rn(x, rs.recip);
     const float q1 = __fmaf_rn(__fmaf_rn(-q0, rs.scale, x), rs.recip, q0);
-    return isinf(q0) ? q0 : q1;
+    // The sign is x's (scale > 0): the correction can cancel a tiny q0 to +0 where the exact
+    // quotient is -tiny (seen on float16 inputs: e4m3 0x00 instead of 0x80).
+    return isinf(q0) ? q0 : copysignf(q1, x);
   } else {
     return (isnan(rs.scale) || isinf(x)) ? __int_as_float(0x7fffffff) : copysignf(0.0f, x);
   }
