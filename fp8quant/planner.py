@@ -103,10 +103,11 @@ def registers_threads_per_row(num_rows: int, num_vecs: int, device: DeviceInfo) 
     """Threads per row for the register kernel.
 
     Large inputs: the power of two that wastes the fewest vector slots (threads x vectors per
-    thread - vectors) with at most PREFERRED_MAX_VECS_PER_THREAD vectors per thread, the most
-    vectors per thread among equals. Measured on an H100 (docs/performance.md): 8 vectors per
-    thread need ~120 registers and lose 10-15%; H=5120 runs at 101% with 128 x 5 (no waste) and
-    88% with 256 x 3 (17% waste).
+    thread - vectors) with at most PREFERRED_MAX_VECS_PER_THREAD vectors per thread; among
+    equals, the one nearest 4 vectors per thread. Measured on an H100 (docs/performance.md): 8
+    vectors per thread need ~120 registers and lose 10-15%; H=5120 runs at 101% with 128 x 5
+    (no waste) and 88% with 256 x 3 (17% waste); H=4096 at 103% with 128 x 4, 91% with 256 x 2;
+    H=1368 (171 vectors) at 85-91% with 64 x 3 and 79-85% with 32 x 6.
     Few rows: while the launch would not fill the GPU once (sm_count x FILL_THREADS_PER_SM
     threads), spread each row over twice the threads: few rows are latency-bound, and more
     threads per row shorten each thread's serial chain of loads, arithmetic and stores.
@@ -116,7 +117,7 @@ def registers_threads_per_row(num_rows: int, num_vecs: int, device: DeviceInfo) 
     while tpr <= MAX_THREADS_PER_ROW:
         per_thread = math.ceil(num_vecs / tpr)
         if per_thread <= PREFERRED_MAX_VECS_PER_THREAD:
-            candidates.append((tpr * per_thread - num_vecs, -per_thread, tpr))
+            candidates.append((tpr * per_thread - num_vecs, abs(per_thread - 4), tpr))
         tpr *= 2
     if not candidates:  # very long rows: the fewest threads that hold them
         tpr = _pow2_at_least(math.ceil(num_vecs / MAX_VECS_PER_THREAD))

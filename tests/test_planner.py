@@ -24,7 +24,7 @@ def test_vector_width_follows_alignment():
 
 @pytest.mark.parametrize(
     "hidden, expect_tpr, expect_nv",
-    [(1368, 32, 6), (2048, 64, 4), (4096, 128, 4), (5120, 128, 5), (7168, 128, 7), (8192, 256, 4), (16384, 512, 4), (32768, 512, 8)],
+    [(1368, 64, 3), (2048, 64, 4), (4096, 128, 4), (5120, 128, 5), (7168, 128, 7), (8192, 256, 4), (16384, 512, 4), (32768, 512, 8)],
 )
 def test_registers_plan_for_model_sizes(hidden, expect_tpr, expect_nv):
     p = plan_per_token(65536, hidden, 2, 8, H100_SXM)
