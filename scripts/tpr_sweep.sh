@@ -8,5 +8,5 @@ for shape in $SHAPES; do
   provs="fp8quant,triton"
   for t in ${TPRS:-32 64 128 256 512}; do provs="$provs,fp8quant:registers:t$t"; done
   python3 -m fp8quant bench --tokens $tokens --hidden $hidden --providers $provs --out /tmp/sweep 2>/dev/null \
-    | grep -E "^ *(fp8quant|triton)[^ ]* +[0-9]" | awk -v s="$shape" '{print "[" s "]", $1, $4, $6}'
+    | grep -E "^ *(fp8quant|triton)[^ ]* +[0-9]+ +[0-9]" | awk -v s="$shape" '{print "[" s "]", $1, $4, $6}'
 done
