@@ -29,7 +29,7 @@ STAGING_CODE = {REGISTERS: 0, SHARED: 1, GLOBAL: 2}
 
 MAX_VECS_PER_THREAD = 8
 PREFERRED_MAX_VECS_PER_THREAD = 7
-FILL_THREADS_PER_SM = 2048
+FILL_THREADS_PER_SM = 256
 MAX_THREADS_PER_ROW = 512  # the kernel's __launch_bounds__(512) leaves 128 registers, no spills
 # 8 warps per CTA for the warp-per-row kernels and for the register kernel's small rows.
 CTA_THREADS = 256
@@ -108,9 +108,12 @@ def registers_threads_per_row(num_rows: int, num_vecs: int, device: DeviceInfo) 
     vectors per thread need ~120 registers and lose 10-15%; H=5120 runs at 101% with 128 x 5
     (no waste) and 88% with 256 x 3 (17% waste); H=4096 at 103% with 128 x 4, 91% with 256 x 2;
     H=1368 (171 vectors) at 85-91% with 64 x 3 and 79-85% with 32 x 6.
-    Few rows: while the launch would not fill the GPU once (sm_count x FILL_THREADS_PER_SM
-    threads), spread each row over twice the threads: few rows are latency-bound, and more
-    threads per row shorten each thread's serial chain of loads, arithmetic and stores.
+    Few rows: while the launch has fewer than sm_count x FILL_THREADS_PER_SM threads, spread
+    each row over twice the threads: a handful of rows is latency-bound, and more threads per
+    row shorten each thread's serial chain of loads, arithmetic and stores (1x4096: 4.09 us at
+    64 threads, 2.42 us at 256). Not further: spreading until the GPU was full (2048 threads per
+    SM) made mid sizes slower (1024x4096: 10.1 us at 512 threads vs 7.8 us at 128; 4096x1368:
+    11.8 us at 128 vs 10.2 us at 64).
     """
     candidates = []
     tpr = 1

@@ -22,7 +22,6 @@ import torch
 import triton
 import triton.language as tl
 
-from .planner import vector_width
 from .reference import FP8_MAX, MIN_SCALE
 
 
@@ -74,22 +73,17 @@ def _per_token_quant_fp8_kernel(
     scale_ub_ptr,
     scale_ub_value,
     num_rows,
-    hidden_vecs,
-    x_row_stride_vecs,
-    VEC: tl.constexpr,
+    hidden,
+    x_row_stride,
     HAS_UB_PTR: tl.constexpr,
     ROWS: tl.constexpr,
     BLOCK: tl.constexpr,
     SINGLE_PASS: tl.constexpr,
     SOFTWARE_E4M3: tl.constexpr,
 ):
-    # Lengths and strides arrive in units of VEC elements, so Triton knows every row starts on a
-    # VEC-element boundary and vectorizes the loads and stores (with plain ints it assumes
-    # alignment only for multiples of 16: H=1368 ran at 45% of copy bandwidth).
-    hidden = hidden_vecs * VEC
     rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
     row_mask = rows < num_rows
-    x_rows = x_ptr + rows[:, None] * (x_row_stride_vecs * VEC)
+    x_rows = x_ptr + rows[:, None] * x_row_stride
     q_rows = q_ptr + rows[:, None] * hidden
     cols = tl.arange(0, BLOCK)
 
@@ -165,7 +159,6 @@ def per_token_quant_fp8_triton(
     cfg = triton_config(hidden, num_rows)
     has_ptr = isinstance(scale_ub, torch.Tensor)
     ub_value = float("inf") if scale_ub is None or has_ptr else float(scale_ub)
-    vec = vector_width(hidden, x2d.element_size(), x2d.stride(0), x2d.data_ptr(), q2d.data_ptr())
     grid = (triton.cdiv(num_rows, cfg["ROWS"]),)
     _per_token_quant_fp8_kernel[grid](
         x2d,
@@ -174,9 +167,8 @@ def per_token_quant_fp8_triton(
         scale_ub if has_ptr else scale1d,  # a valid pointer that is never read
         ub_value,
         num_rows,
-        hidden // vec,
-        x2d.stride(0) // vec,
-        VEC=vec,
+        hidden,
+        x2d.stride(0),
         HAS_UB_PTR=has_ptr,
         SOFTWARE_E4M3=software_e4m3,
         **cfg,
