@@ -10,7 +10,8 @@ Decisions (docs/performance.md has the measurements behind them):
   row length, the row stride and the base addresses of x and q. The outputs are contiguous, so
   a width that divides H leaves no tail: H = 17 runs one element at a time, H = 1368 (bf16) at
   16 bytes.
-- Staging "registers" whenever the row fits in registers (up to 512 threads x 8 vectors, i.e.
+- Staging "shared" for short rows in large numbers, where it measured faster (SHARED_RULES).
+- Otherwise staging "registers" whenever the row fits in registers (up to 512 threads x 8 vectors, i.e.
   32768 bf16 elements): the row is read once. Threads per row: see registers_threads_per_row
   (the least padding at up to 7 vectors per thread for large inputs, more threads when few rows
   would leave the GPU idle).
@@ -55,6 +56,30 @@ class DeviceInfo:
 
 # For tests and for planning on a machine without a GPU.
 H100_SXM = DeviceInfo("NVIDIA H100 80GB HBM3", 132, (9, 0), 232448, 50 * 2**20)
+
+
+@dataclass(frozen=True)
+class SharedRule:
+    """When the seed's shared-memory staging beats the register kernel: rows of at most
+    max_row_bytes, and at least min_rows of them."""
+
+    max_row_bytes: int
+    min_rows: int
+
+
+# Measured per architecture (docs/performance.md, `fp8quant bench` on an H100, bf16): at
+# H=1368 (2736-byte rows) the shared path reaches 76/86/91/96/98% of copy bandwidth at
+# 32K/64K/128K/256K/512K rows against the register kernel's 73/79/82/84/85% (equal at 16K rows,
+# behind below); at H=2048 (4096 bytes) the register kernel wins at every size (100% vs 98% at
+# 512K rows). This replaces the seed's `hidden < 2048` switch. Architectures not measured use
+# the H100's rule.
+SHARED_RULES = {(9, 0): SharedRule(max_row_bytes=2736, min_rows=32768)}
+DEFAULT_SHARED_RULE = SHARED_RULES[(9, 0)]
+
+
+def prefers_shared(num_rows: int, row_bytes: int, device: "DeviceInfo") -> bool:
+    rule = SHARED_RULES.get(device.capability, DEFAULT_SHARED_RULE)
+    return row_bytes <= rule.max_row_bytes and num_rows >= rule.min_rows
 
 
 @dataclass(frozen=True)
@@ -154,7 +179,11 @@ def plan_per_token(
         raise ValueError(f"plan_per_token needs num_rows >= 1 and hidden >= 1, got {num_rows}, {hidden}")
     num_vecs = hidden // vec
     if staging is None:
-        if registers_fit(hidden, vec):
+        if prefers_shared(num_rows, hidden * element_size, device) and (
+            shared_row_stride(hidden, element_size) * CTA_THREADS // 32 <= device.max_smem_per_block_optin
+        ):
+            staging = SHARED
+        elif registers_fit(hidden, vec):
             staging = REGISTERS
         elif shared_row_stride(hidden, element_size) <= device.max_smem_per_block_optin:
             staging = SHARED

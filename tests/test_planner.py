@@ -27,7 +27,7 @@ def test_vector_width_follows_alignment():
     [(1368, 64, 3), (2048, 64, 4), (4096, 128, 4), (5120, 128, 5), (7168, 128, 7), (8192, 256, 4), (16384, 512, 4), (32768, 512, 8)],
 )
 def test_registers_plan_for_model_sizes(hidden, expect_tpr, expect_nv):
-    p = plan_per_token(65536, hidden, 2, 8, H100_SXM)
+    p = plan_per_token(65536, hidden, 2, 8, H100_SXM, staging=REGISTERS)
     assert p.staging == REGISTERS
     assert (p.threads_per_row, p.vecs_per_thread) == (expect_tpr, expect_nv)
     assert p.threads_per_row * p.vecs_per_thread * p.vec >= hidden
@@ -60,6 +60,16 @@ def test_few_rows_spread_over_sms_and_threads():
     assert (p.threads_per_row, p.vecs_per_thread) == (128, 4)
     p = plan_per_token(64, 64, 2, 8, H100_SXM)  # tiny rows: still full warps
     assert p.block_threads >= 32
+
+
+def test_short_rows_in_large_numbers_use_shared():
+    # the measured H100 rule (planner.SHARED_RULES): H=1368 bf16 from 32768 rows
+    assert plan_per_token(65536, 1368, 2, 8, H100_SXM).staging == SHARED
+    assert plan_per_token(16384, 1368, 2, 8, H100_SXM).staging == REGISTERS
+    assert plan_per_token(65536, 2048, 2, 8, H100_SXM).staging == REGISTERS
+    assert plan_per_token(65536, 1368, 4, 4, H100_SXM).staging == REGISTERS  # fp32: 5472-byte rows
+    other = planner.DeviceInfo("unmeasured", 100, (12, 0), 100 * 1024)
+    assert plan_per_token(65536, 1368, 2, 8, other).staging == SHARED  # the default rule
 
 
 def test_long_rows_use_shared_then_global():
