@@ -265,7 +265,10 @@ def per_token_quant_fp8(
                 f"tensor, got {type(scale_ub).__name__}"
             )
         ub_value = float(scale_ub)
-    _check_static(x, out, scale_out, ub_tensor, ub_value, backend)
+    if not isinstance(x, torch.Tensor):  # before torch.ops, whose schema error is less clear
+        raise TypeError(f"per_token_quant_fp8: x must be a torch.Tensor, got {type(x).__name__}")
+    # The ops check everything else (_check_static), in eager mode and while tracing alike, and
+    # before any launch; checking here too would do it twice per call.
     if out is None and scale_out is None:
         return torch.ops.fp8quant.per_token_quant_fp8(x, ub_tensor, ub_value, backend)
     if out is None:
