@@ -34,6 +34,34 @@ def test_cpu_mode_runs_and_is_exact(capsys):
     assert "triton" in out and "MISMATCH" not in out
 
 
+def test_quick_without_gpu_runs_the_cpu_report(capsys):
+    # --quick on a machine without a GPU takes the no-GPU mode (the accuracy report on the CPU,
+    # then the committed results); on a GPU it times bench.quick_grid().
+    assert bench.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "no NVIDIA GPU here" in out or "summary:" in out
+    assert "committed GPU results" in out and "summary:" in out
+
+
+def test_committed_results_follow_the_schema():
+    import json
+
+    path = bench.RESULTS_DIR / "h100-80gb-hbm3.json"
+    result = json.loads(path.read_text())
+    for key, kind in (("device", str), ("copy_bw_gbps", float), ("torch", str), ("cuda", str), ("commit", str), ("dtype", str)):
+        assert isinstance(result[key], kind), key
+    assert result["commit"] != "unknown" and result["accuracy_ok"] is True
+    providers = {r["provider"] for r in result["rows"]}
+    assert {"torch", "torch.compile", "fp8quant", "triton", "fp8quant:registers", "fp8quant:shared"} <= providers
+    for r in result["rows"][:50]:
+        assert r["op"] == "per_token_quant_fp8"
+        for key in ("tokens", "hidden"):
+            assert isinstance(r[key], int)
+        for key in ("median_us", "gbps", "pct_copy_bw"):
+            assert isinstance(r[key], float) and r[key] > 0
+    assert set(result["missing_providers"]) <= {"vllm", "sglang"}
+
+
 def test_accuracy_report_fails_a_broken_provider(capsys):
     def broken(x):
         def call():
