@@ -5,6 +5,11 @@ Timing method (docs/performance.md has the reasoning):
   CUDA events; the per-call time is the median replay time / G. Graph replay removes Python and
   launch gaps, so the numbers are the GPU's, and every output (and the torch reference's
   temporaries) is allocated at capture time, outside the timed region.
+- A 50 us busy-wait is queued before each timed replay, so the host's submission of the graph
+  is not in the timed region; the providers' graphs of one shape are replayed in turn (round
+  robin), so that drift of the GPU's state falls on all of them alike.
+- "copy" is a device-to-device copy moving the same bytes: what plain streaming reaches at that
+  size, shown for reference (not a peer).
 - Inputs rotate over enough copies that the calls of one replay read at least 2x the L2 size
   (up to 64 copies); below that (decode sizes) they stay in L2, as activations do in a real
   decode step, which writes them just before.
@@ -134,6 +139,15 @@ def _sglang_provider():
     return make
 
 
+def _copy_provider(x):
+    """A device-to-device copy moving the op's bytes (half read, half written): what plain
+    streaming achieves at this size. A reference line, not a peer."""
+    nbytes = bytes_moved(*x.shape, x.element_size()) // 2
+    src = x.view(-1).view(torch.uint8)[:nbytes]
+    dst = torch.empty(nbytes, dtype=torch.uint8, device=x.device)
+    return lambda: dst.copy_(src)
+
+
 def providers(gpu: bool) -> dict[str, Callable | str]:
     p: dict[str, Callable | str] = {"torch": lambda x: (lambda: per_token_quant_fp8_reference(x))}
     if not gpu:
@@ -143,6 +157,7 @@ def providers(gpu: bool) -> dict[str, Callable | str]:
     for staging in ("registers", "shared", "global"):
         p[f"fp8quant:{staging}"] = _fp8quant_provider("cuda", staging)
     p["triton"] = _fp8quant_provider("triton")
+    p["copy"] = _copy_provider
     p["vllm"] = _vllm_provider()
     p["sglang"] = _sglang_provider()
     return p
@@ -152,10 +167,18 @@ def providers(gpu: bool) -> dict[str, Callable | str]:
 # Timing
 
 
+# GPU cycles of a busy-wait queued ahead of each timed region (~50 us at H100 clocks): the
+# host submits the graph while the GPU waits, so the start event is not followed by an idle gap
+# of host submission time. Without it the per-call time of a graph with 1-2 calls (inputs over
+# 100 MB) carried several microseconds that no kernel spent (docs/performance.md, v6).
+PRE_ROLL_CYCLES = 100_000
+
+
 def _event_median_ms(fn, reps: int) -> float:
     times = []
     for _ in range(reps):
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        torch.cuda._sleep(PRE_ROLL_CYCLES)
         start.record()
         fn()
         end.record()
@@ -164,9 +187,9 @@ def _event_median_ms(fn, reps: int) -> float:
     return statistics.median(times)
 
 
-def graph_time_us(calls: list[Callable], reps: int) -> float:
-    """Median per-call microseconds of `calls` captured in one CUDA graph."""
-    for c in calls[: min(len(calls), 3)]:  # warm up: JIT builds, autotuning, torch.compile
+def capture_graph(calls: list[Callable]) -> torch.cuda.CUDAGraph:
+    """`calls` captured in one CUDA graph, after warm-up (JIT builds, autotuning, torch.compile)."""
+    for c in calls[: min(len(calls), 3)]:
         c()
     torch.cuda.synchronize()
     side = torch.cuda.Stream()
@@ -181,12 +204,32 @@ def graph_time_us(calls: list[Callable], reps: int) -> float:
             c()
     g.replay()
     torch.cuda.synchronize()
+    return g
+
+
+def graph_time_us(calls: list[Callable], reps: int) -> float:
+    """Median per-call microseconds of `calls` captured in one CUDA graph."""
+    g = capture_graph(calls)
     ms = _event_median_ms(g.replay, reps)
     del g
     return ms * 1000.0 / len(calls)
 
 
+def interleaved_time_us(graphs: dict[str, tuple[torch.cuda.CUDAGraph, int]], reps: int) -> dict[str, float]:
+    """Median per-call microseconds of each (graph, calls in it), the graphs replayed in turn
+    (round robin), so that a slow drift of the GPU (clocks, power) falls on every provider
+    alike. Timed one after another, the first provider of a shape sometimes measured up to 2x
+    slower than the same kernel timed next (docs/performance.md, v6)."""
+    times: dict[str, list[float]] = {name: [] for name in graphs}
+    for _ in range(reps):
+        for name, (g, _n) in graphs.items():
+            times[name].append(_event_median_ms(g.replay, 1))
+    return {name: statistics.median(t) * 1000.0 / graphs[name][1] for name, t in times.items()}
+
+
 def copy_bandwidth_gbps(nbytes: int = 2**30) -> float:
+    # One copy per timed region, as in every committed result. (Four 1 GiB copies captured in a
+    # graph measured 2420 GB/s against 2967 GB/s for this: D2D copies become memcpy graph nodes.)
     src = torch.empty(nbytes, dtype=torch.uint8, device="cuda").random_()
     dst = torch.empty_like(src)
     dst.copy_(src)
@@ -279,8 +322,8 @@ def accuracy_report(provs: dict, device: str, dtype: torch.dtype) -> tuple[list[
         ref = per_token_quant_fp8_reference(x)
         sqnr[shape_name] = sqnr_db(x, *ref)
         for name, make in provs.items():
-            if isinstance(make, str) or name == "torch":
-                continue
+            if isinstance(make, str) or name in ("torch", "copy"):
+                continue  # the reference itself; a copy is not a quantizer
             try:
                 q, s = _run_for_accuracy(make, x)
             except ValueError:
@@ -351,7 +394,8 @@ def plot(result: dict, path: Path) -> None:
         for p in provs:
             pts = sorted((r["tokens"], r["gbps"]) for r in rows if r["hidden"] == h and r["provider"] == p)
             if pts:
-                ax.plot(*zip(*pts), marker="o", ms=3, label=p, lw=2 if p == "fp8quant" else 1)
+                style = dict(color="grey", ls=":") if p == "copy" else {}
+                ax.plot(*zip(*pts), marker="o", ms=3, label=p, lw=2 if p == "fp8quant" else 1, **style)
         ax.axhline(result["copy_bw_gbps"], color="k", ls="--", lw=1, label="copy bandwidth")
         ax.set_xscale("log", base=2)
         ax.set_title(f"hidden {h}")
@@ -398,11 +442,15 @@ def run_gpu(args) -> int:
     provs = providers(gpu=True)
     if args.providers:
         wanted = args.providers.split(",")
+        if "fp8quant:registers:t*" in wanted:  # every threads-per-row (a sweep)
+            wanted += [f"fp8quant:registers:t{2**k}" for k in range(10)]
         for name in wanted:  # "fp8quant:registers:t128": the register kernel, 128 threads per row
-            if name.startswith("fp8quant:registers:t"):
+            if name.startswith("fp8quant:registers:t") and name[-1] != "*":
                 provs[name] = _fp8quant_provider("cuda", "registers", int(name.rsplit(":t", 1)[1]))
         provs = {k: v for k, v in provs.items() if k in wanted}
-    if args.tokens or args.hidden:
+    if args.shapes:
+        shapes = [Shape(*map(int, spec.lower().split("x")), "custom") for spec in args.shapes.split(",")]
+    elif args.tokens or args.hidden:
         shapes = [Shape(args.tokens or 4096, args.hidden or 4096, "custom")]
     else:
         shapes = quick_grid() if args.quick else full_grid()
@@ -421,19 +469,32 @@ def run_gpu(args) -> int:
         nbytes = bytes_moved(shape.tokens, shape.hidden, xs[0].element_size())
         g = calls_per_graph(nbytes)
         reps = 10 if nbytes > 1e9 else 25
-        shape_rows = []
+        graphs: dict[str, tuple[torch.cuda.CUDAGraph, int]] = {}
+        keep_alive = []  # the calls hold the outputs their graph writes: alive as long as it is
+        times: dict[str, float] = {}
         for name, make in provs.items():
             if isinstance(make, str):
                 continue
             try:
                 calls = [make(xs[i % len(xs)]) for i in range(g if name != "torch" or nbytes < 1e9 else 1)]
-                us = graph_time_us(calls, reps)
+                if name == "torch":  # the eager reference's temporaries: timed alone, then freed
+                    times[name] = graph_time_us(calls, reps)
+                else:
+                    graphs[name] = (capture_graph(calls), len(calls))
+                    keep_alive.append(calls)
             except ValueError:
                 continue  # forced path not applicable to this shape
             except torch.cuda.OutOfMemoryError:
                 print(f"\n{name} {shape.tokens}x{shape.hidden}: out of memory", file=sys.stderr)
                 torch.cuda.empty_cache()
                 continue
+        times.update(interleaved_time_us(graphs, reps))
+        del graphs, keep_alive
+        shape_rows = []
+        for name in provs:
+            if name not in times:
+                continue
+            us = times[name]
             gbps = nbytes / (us * 1e-6) / 1e9
             shape_rows.append(dict(
                 op="per_token_quant_fp8", provider=name, tokens=shape.tokens, hidden=shape.hidden,
@@ -492,8 +553,28 @@ def summary_line(result: dict) -> str:
         parts.append(f"10-100MB min {min(r['pct_copy_bw'] for r in mid):.1f}%")
     if dec:
         parts.append(f"decode max excess over floor {max(r['median_us'] - r['floor_us'] for r in dec):.2f} us")
+    slower = peer_wins(result)
+    if slower:
+        worst = max(slower, key=lambda w: w[3])
+        parts.append(f"a peer faster on {len(slower)} shapes (worst {worst[0]} {worst[1]}x{worst[2]} by {worst[3]:.1f}%)")
+    else:
+        parts.append("no peer faster")
     parts.append("accuracy " + ("exact" if result["accuracy_ok"] else "MISMATCH"))
     return "; ".join(parts)
+
+
+PEERS = ("torch.compile", "triton", "vllm", "sglang")
+
+
+def peer_wins(result: dict) -> list[tuple[str, int, int, float]]:
+    """(peer, tokens, hidden, % faster) for every shape where a peer beats "fp8quant"."""
+    ours = {(r["tokens"], r["hidden"]): r["median_us"] for r in result["rows"] if r["provider"] == "fp8quant"}
+    wins = []
+    for r in result["rows"]:
+        mine = ours.get((r["tokens"], r["hidden"]))
+        if r["provider"] in PEERS and mine is not None and r["median_us"] < mine:
+            wins.append((r["provider"], r["tokens"], r["hidden"], 100 * (mine / r["median_us"] - 1)))
+    return wins
 
 
 def _driver_version() -> str:
@@ -563,7 +644,9 @@ def main(argv: list[str] | None = None, extra_providers: dict | None = None) -> 
     ap.add_argument("--quick", action="store_true", help="a 12-shape grid that runs in under a minute")
     ap.add_argument("--tokens", type=int, help="one shape: number of tokens")
     ap.add_argument("--hidden", type=int, help="one shape: hidden size")
-    ap.add_argument("--providers", help="comma-separated subset of providers")
+    ap.add_argument("--shapes", help="comma-separated TOKENSxHIDDEN shapes instead of the grid")
+    ap.add_argument("--providers", help="comma-separated subset of providers; fp8quant:registers:tN forces N threads "
+                    "per row, fp8quant:registers:t* sweeps them")
     ap.add_argument("--out", help=f"output directory (default {RESULTS_DIR})")
     ap.add_argument("--cpu", action="store_true", help="the no-GPU report even where a GPU exists")
     args = ap.parse_args(argv)

@@ -88,7 +88,10 @@ class ModuleSpec:
     extra_flags: tuple[str, ...] = field(default=())
 
     def flags(self, arch: str) -> list[str]:
-        return [*BASE_NVCC_FLAGS, *gencode_flags(arch), f"-I{CSRC_DIR}", *self.extra_flags]
+        # FP8QUANT_NVCC_FLAGS: extra flags for experiments (scripts/kernel_variants.py builds
+        # variants with -D...); part of the cache key like every flag.
+        experiment = os.environ.get("FP8QUANT_NVCC_FLAGS", "").split()
+        return [*BASE_NVCC_FLAGS, *gencode_flags(arch), f"-I{CSRC_DIR}", *self.extra_flags, *experiment]
 
     def digest(self, arch: str, nvcc: str) -> str:
         h = hashlib.sha256()

@@ -10,11 +10,12 @@ Decisions (docs/performance.md has the measurements behind them):
   row length, the row stride and the base addresses of x and q. The outputs are contiguous, so
   a width that divides H leaves no tail: H = 17 runs one element at a time, H = 1368 (bf16) at
   16 bytes.
-- Staging "shared" for short rows in large numbers, where it measured faster (SHARED_RULES).
-- Otherwise staging "registers" whenever the row fits in registers (up to 512 threads x 8 vectors, i.e.
-  32768 bf16 elements): the row is read once. Threads per row: see registers_threads_per_row
-  (the least padding at up to 7 vectors per thread for large inputs, more threads when few rows
-  would leave the GPU idle).
+- Staging "shared" for short rows in large numbers where an architecture's measured rule says it
+  is faster (SHARED_RULES; on the H100 since v6: never).
+- Otherwise staging "registers" whenever the row fits in registers (up to 512 threads x 8
+  vectors, i.e. 32768 bf16 elements): the row is read once. Threads per row: see
+  registers_threads_per_row (the least padding at up to 4 vectors per thread for large inputs,
+  more threads when few rows would leave the GPU idle).
 - Longer rows: "shared" (the seed's design: a warp per row, the row staged in dynamic shared
   memory) while a row fits the device's opt-in shared-memory limit, else "global" (read twice).
 """
@@ -29,11 +30,16 @@ STAGINGS = (REGISTERS, SHARED, GLOBAL)
 STAGING_CODE = {REGISTERS: 0, SHARED: 1, GLOBAL: 2}
 
 MAX_VECS_PER_THREAD = 8
-PREFERRED_MAX_VECS_PER_THREAD = 7
+PREFERRED_MAX_VECS_PER_THREAD = 4
 FILL_THREADS_PER_SM = 256
 MAX_THREADS_PER_ROW = 512  # the kernel's __launch_bounds__(512) leaves 128 registers, no spills
-# 8 warps per CTA for the warp-per-row kernels and for the register kernel's small rows.
+# 8 warps per CTA for the warp-per-row kernels.
 CTA_THREADS = 256
+# 4 warps per CTA for the register kernel's short rows (one row per CTA above that): measured on
+# an H100 (docs/performance.md, v6), 128-thread CTAs beat 256-thread ones by 2.5-6% at
+# 100-135 MB in two runs (e.g. 32768x1368: 48.1 vs 51.0 us; 8192x4096: 37.6 vs 38.6 us) and
+# tie at 800 MB; smaller CTAs are retired and replaced one at a time, so SMs idle less.
+REGISTERS_CTA_THREADS = 128
 # Shared-memory rows are padded by one 16-byte access (see docs/performance.md: with one warp
 # per row every access of a warp falls in its own row, so the padding is kept only as the seed
 # had it and measured with ncu's bank-conflict counters).
@@ -67,19 +73,21 @@ class SharedRule:
     min_rows: int
 
 
-# Measured per architecture (docs/performance.md, `fp8quant bench` on an H100, bf16): at
-# H=1368 (2736-byte rows) the shared path reaches 76/86/91/96/98% of copy bandwidth at
-# 32K/64K/128K/256K/512K rows against the register kernel's 73/79/82/84/85% (equal at 16K rows,
-# behind below); at H=2048 (4096 bytes) the register kernel wins at every size (100% vs 98% at
-# 512K rows). This replaces the seed's `hidden < 2048` switch. Architectures not measured use
-# the H100's rule.
-SHARED_RULES = {(9, 0): SharedRule(max_row_bytes=2736, min_rows=32768)}
+# Measured per architecture (docs/performance.md). H100, v5 (the register kernel at 59
+# registers for 4 vectors per thread): at H=1368 (2736-byte rows) the shared path reached
+# 76/86/91/96/98% of copy bandwidth at 32K/64K/128K/256K/512K rows against the register
+# kernel's 73/79/82/84/85%, so short rows in large numbers went to shared memory. H100, v6 (the
+# register kernel at 40 registers, 50% more rows resident per SM): the register kernel wins at
+# every size (H=1368: 48.7 vs 53.0 us at 32K rows, 178.9 vs 186.7 us at 128K rows; H=2048 and
+# up by more), so the H100's rule never picks shared for a row that fits in registers. This
+# replaces the seed's `hidden < 2048` switch; architectures not measured use the H100's rule.
+SHARED_RULES = {(9, 0): SharedRule(max_row_bytes=0, min_rows=0)}
 DEFAULT_SHARED_RULE = SHARED_RULES[(9, 0)]
 
 
 def prefers_shared(num_rows: int, row_bytes: int, device: "DeviceInfo") -> bool:
     rule = SHARED_RULES.get(device.capability, DEFAULT_SHARED_RULE)
-    return row_bytes <= rule.max_row_bytes and num_rows >= rule.min_rows
+    return 0 < row_bytes <= rule.max_row_bytes and num_rows >= rule.min_rows
 
 
 @dataclass(frozen=True)
@@ -129,10 +137,13 @@ def registers_threads_per_row(num_rows: int, num_vecs: int, device: DeviceInfo) 
 
     Large inputs: the power of two that wastes the fewest vector slots (threads x vectors per
     thread - vectors) with at most PREFERRED_MAX_VECS_PER_THREAD vectors per thread; among
-    equals, the one nearest 4 vectors per thread. Measured on an H100 (docs/performance.md): 8
-    vectors per thread need ~120 registers and lose 10-15%; H=5120 runs at 101% with 128 x 5
-    (no waste) and 88% with 256 x 3 (17% waste); H=4096 at 103% with 128 x 4, 91% with 256 x 2;
-    H=1368 (171 vectors) at 85-91% with 64 x 3 and 79-85% with 32 x 6.
+    equals, the one nearest 4 vectors per thread. Why at most 4: up to 4 vectors (16-bit input,
+    16-byte vectors) the kernel takes 31-40 registers, so 6 CTAs of 256 threads fit an SM; 5-8
+    vectors take 56-63 registers, 4 CTAs. Measured on an H100 (docs/performance.md, v6, % of
+    copy bandwidth): H=7168 at 16K rows 99.4% with 256 x 4 (12.5% of the slots wasted) against
+    97.7% with 128 x 7 (none wasted), and 10.2 vs 11.3 us at 1K rows; H=5120 equal either way;
+    H=1368 (171 vectors) best at 64 x 3. Rows longer than 512 x 4 vectors take the fewest
+    threads that hold them (up to 8 vectors each).
     Few rows: while the launch has fewer than sm_count x FILL_THREADS_PER_SM threads, spread
     each row over twice the threads: a handful of rows is latency-bound, and more threads per
     row shorten each thread's serial chain of loads, arithmetic and stores (1x4096: 4.09 us at
@@ -205,10 +216,10 @@ def plan_per_token(
                 f"threads_per_row={threads_per_row} leaves {vecs_per_thread} vectors per thread "
                 f"(at most {MAX_VECS_PER_THREAD})"
             )
-        # CTAs of CTA_THREADS (one row per CTA above that); full warps always, since the
-        # shuffles use a full mask. Fewer rows per CTA when there are few rows, so that they
+        # CTAs of REGISTERS_CTA_THREADS (one row per CTA above that); full warps always, since
+        # the shuffles use a full mask. Fewer rows per CTA when there are few rows, so that they
         # spread over the SMs.
-        block = max(threads_per_row, CTA_THREADS)
+        block = max(threads_per_row, REGISTERS_CTA_THREADS)
         while block > max(threads_per_row, 32) and math.ceil(num_rows * threads_per_row / block) < device.sm_count:
             block //= 2
         rows_per_cta = block // threads_per_row

@@ -226,8 +226,8 @@ def test_errors_on_gpu_write_nothing():
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_division_exact_on_every_16bit_value(dtype):
-    """The kernels divide through the row's reciprocal plus one FMA correction (Markstein,
-    per_token_quant_fp8.cuh: scaled()); here every finite value of the dtype meets 2048 scales,
+    """Both backends divide through the row's reciprocal plus one FMA correction (Markstein,
+    per_token_quant_fp8.cuh: scaled(), triton_kernels.py: _divide()); here every finite value of the dtype meets 2048 scales,
     against IEEE division."""
     bits = torch.arange(-32768, 32768, dtype=torch.int32).to(torch.int16)
     values = bits.view(dtype)
@@ -237,7 +237,11 @@ def test_division_exact_on_every_16bit_value(dtype):
     ubs = torch.exp2(torch.empty(2048).uniform_(-40, 40, generator=g))
     # scales whose significand is all ones, the reciprocal's hardest case
     ubs[:64] = (torch.tensor(0x3FFFFFFF - torch.arange(64).numpy() * 0x800000, dtype=torch.int32).view(torch.float32).double() * 448).float()
-    for backend in ("cuda",):
+    # scales with small odd significands: inexact reciprocals, many quotients exactly on an e4m3
+    # rounding tie (without the FMA correction these fail; tests/test_triton_interpreter.py)
+    odd = torch.tensor([m * 2.0**k * 448 for m in (3, 5, 7, 9, 11, 13, 15, 17, 19, 21) for k in range(-24, 24, 3)])
+    ubs[64 : 64 + odd.numel()] = odd
+    for backend in ("cuda", "triton"):
         for ub in ubs.tolist():
             ub_t = torch.tensor([ub], device="cuda", dtype=torch.float32)
             got = per_token_quant_fp8(x, ub_t, backend=backend)
@@ -254,4 +258,5 @@ def test_division_exact_float32_random_bits():
     x = torch.where(torch.isfinite(x), x, torch.zeros_like(x))  # every finite float32 pattern family
     for ub in (1e-30, 1e-3, 1.0, 1e10, 3e38):
         ub_t = torch.tensor([ub], device="cuda")
-        assert_quant_equal(per_token_quant_fp8(x, ub_t, backend="cuda"), reference(x, ub_t), f"f32 ub={ub}")
+        for backend in ("cuda", "triton"):
+            assert_quant_equal(per_token_quant_fp8(x, ub_t, backend=backend), reference(x, ub_t), f"{backend} f32 ub={ub}")

@@ -24,7 +24,7 @@ def test_vector_width_follows_alignment():
 
 @pytest.mark.parametrize(
     "hidden, expect_tpr, expect_nv",
-    [(1368, 64, 3), (2048, 64, 4), (4096, 128, 4), (5120, 128, 5), (7168, 128, 7), (8192, 256, 4), (16384, 512, 4), (32768, 512, 8)],
+    [(1368, 64, 3), (2048, 64, 4), (4096, 128, 4), (5120, 256, 3), (7168, 256, 4), (8192, 256, 4), (16384, 512, 4), (32768, 512, 8)],
 )
 def test_registers_plan_for_model_sizes(hidden, expect_tpr, expect_nv):
     p = plan_per_token(65536, hidden, 2, 8, H100_SXM, staging=REGISTERS)
@@ -62,14 +62,18 @@ def test_few_rows_spread_over_sms_and_threads():
     assert p.block_threads >= 32
 
 
-def test_short_rows_in_large_numbers_use_shared():
-    # the measured H100 rule (planner.SHARED_RULES): H=1368 bf16 from 32768 rows
-    assert plan_per_token(65536, 1368, 2, 8, H100_SXM).staging == SHARED
-    assert plan_per_token(16384, 1368, 2, 8, H100_SXM).staging == REGISTERS
-    assert plan_per_token(65536, 2048, 2, 8, H100_SXM).staging == REGISTERS
-    assert plan_per_token(65536, 1368, 4, 4, H100_SXM).staging == REGISTERS  # fp32: 5472-byte rows
+def test_shared_rule_per_architecture(monkeypatch):
+    # H100 since v6 (planner.SHARED_RULES): the register kernel wins at every size
+    for tokens in (1024, 65536, 524288):
+        assert plan_per_token(tokens, 1368, 2, 8, H100_SXM).staging == REGISTERS
     other = planner.DeviceInfo("unmeasured", 100, (12, 0), 100 * 1024)
-    assert plan_per_token(65536, 1368, 2, 8, other).staging == SHARED  # the default rule
+    assert plan_per_token(65536, 1368, 2, 8, other).staging == REGISTERS  # the default: the H100's
+    # a rule that prefers shared memory for short rows in large numbers is followed as written
+    monkeypatch.setitem(planner.SHARED_RULES, (12, 0), planner.SharedRule(max_row_bytes=2736, min_rows=32768))
+    assert plan_per_token(65536, 1368, 2, 8, other).staging == SHARED
+    assert plan_per_token(16384, 1368, 2, 8, other).staging == REGISTERS
+    assert plan_per_token(65536, 2048, 2, 8, other).staging == REGISTERS
+    assert plan_per_token(65536, 1368, 4, 4, other).staging == REGISTERS  # fp32: 5472-byte rows
 
 
 def test_long_rows_use_shared_then_global():

@@ -2,7 +2,8 @@
 is no GPU), bit for bit against the reference.
 
 What the interpreter computes exactly: loads, the NaN-propagating amax, tl.math.div_rn (numpy's
-IEEE division), the clamp, and the store. What it does not: its fp32 -> e4m3 conversion
+IEEE division), tl.fma (a single-rounding fp32 FMA in the interpreter's C helper, so the
+reciprocal-plus-correction division of _divide runs as on the GPU), the clamp, and the store. What it does not: its fp32 -> e4m3 conversion
 (Triton 3.9) drops the carry when rounding up crosses a power of two (125.3 -> 64 instead of 128;
 this is what differed on an 8x1368 bfloat16 input), rounds 0.75 * 2^-9 to 0, and turns NaN into
 0x7c. So under the interpreter the kernel converts in integer arithmetic
@@ -57,6 +58,23 @@ def test_interpreter_strided_rows_and_scale_ub():
     assert_quant_equal(_run(x, 3.0), per_token_quant_fp8_reference(x, 3.0), "float ub")
     ub = torch.tensor([0.25])
     assert_quant_equal(_run(x, ub), per_token_quant_fp8_reference(x, ub), "tensor ub")
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_interpreter_division_exact_on_every_16bit_value(dtype):
+    """_divide (reciprocal + one FMA correction) against IEEE division: every finite value of the
+    dtype against scales with small odd significands (3, 5, 7, ... x 2^k: their reciprocals are
+    inexact and many quotients fall exactly on an e4m3 rounding tie, where an uncorrected
+    x * (1 / scale) rounds the wrong way), all-ones significands and random ones."""
+    bits = torch.arange(-32768, 32768, dtype=torch.int32).to(torch.int16)
+    values = bits.view(dtype)
+    values = values[torch.isfinite(values.float())]
+    x = values[: values.numel() // 512 * 512].view(-1, 512)
+    hard = torch.tensor(0x3FFFFFFF - torch.arange(6).numpy() * 0x800000, dtype=torch.int32).view(torch.float32) * 448
+    g = torch.Generator().manual_seed(0)
+    odd = [m * 2.0**k * 448 for m, k in ((3, -7), (5, 2), (7, -20), (11, 9), (13, -3), (15, 0))]
+    for ub in odd + hard.tolist() + torch.exp2(torch.empty(3).uniform_(-30, 30, generator=g)).tolist():
+        assert_quant_equal(_run(x, ub), per_token_quant_fp8_reference(x, ub), f"{dtype} ub={ub!r}")
 
 
 def test_interpreter_rounding_ties_and_carries():

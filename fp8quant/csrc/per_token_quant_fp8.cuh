@@ -28,6 +28,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 #include <utility>
 
@@ -93,13 +94,64 @@ __device__ __forceinline__ float min_nan(float a, float b) {
 }
 
 // A vector of kVec input elements, loaded and stored as one access of kVec * sizeof(In) bytes.
+// It holds raw 32-bit words (16- or 8-bit ones for 2- and 1-byte vectors), not In elements:
+// held as an array of 16-bit elements, the compiler kept every element in a register of its own
+// (a PRMT per element), and the 4 x 16-byte bf16 instance took 59 registers instead of 40
+// (docs/performance.md, v6).
+template <int kBytes>
+struct RawWordOf {
+  using type = uint32_t;
+};
+template <>
+struct RawWordOf<2> {
+  using type = uint16_t;
+};
+template <>
+struct RawWordOf<1> {
+  using type = uint8_t;
+};
+
+template <typename To, typename From>
+__device__ __forceinline__ To bit_cast(const From& from) {
+  static_assert(sizeof(To) == sizeof(From));
+  To to;
+  memcpy(&to, &from, sizeof(To));
+  return to;
+}
+
 template <typename In, int kVec>
 struct alignas(sizeof(In) * kVec) InVec {
-  In e[kVec];
+  static constexpr int kBytes = static_cast<int>(sizeof(In)) * kVec;
+  using Word = typename RawWordOf<(kBytes < 4 ? kBytes : 4)>::type;
+  static constexpr int kWords = kBytes / static_cast<int>(sizeof(Word));
+  static constexpr int kPerWord = kVec / kWords;  // elements per word
+  Word w[kWords];
+
+  __device__ __forceinline__ void set_zero() {
+#pragma unroll
+    for (int k = 0; k < kWords; ++k) w[k] = 0;
+  }
+  // Element e (a compile-time index after unrolling) as float, exactly.
+  __device__ __forceinline__ float get(int e) const {
+    if constexpr (std::is_same_v<In, float>) {
+      return __uint_as_float(w[e]);
+    } else {
+      const uint32_t bits = static_cast<uint32_t>(w[e / kPerWord]) >> (16 * (e % kPerWord));
+      if constexpr (std::is_same_v<In, __half>) {
+        return __half2float(__ushort_as_half(static_cast<unsigned short>(bits & 0xffffu)));
+      } else {
+        return __uint_as_float(bits << 16);  // bf16 is the top half of an fp32
+      }
+    }
+  }
 };
+
+// kVec e4m3 codes, stored as one access of kVec bytes (raw words, like InVec).
 template <int kVec>
 struct alignas(kVec) CodeVec {
-  uint8_t b[kVec];
+  using Word = typename RawWordOf<(kVec < 4 ? kVec : 4)>::type;
+  static constexpr int kWords = kVec / static_cast<int>(sizeof(Word));
+  Word w[kWords];
 };
 
 // A row's scale and its correctly rounded reciprocal, computed once per row.
@@ -169,15 +221,15 @@ struct Packed2<__nv_bfloat16> {
 template <typename In, int kVec>
 __device__ __forceinline__ float vec_abs_max(const InVec<In, kVec>& v, float amax) {
   using Pair = typename Packed2<In>::type;
-  if constexpr (!std::is_void_v<Pair> && kVec >= 2) {
-    const Pair* pairs = reinterpret_cast<const Pair*>(v.e);
-    Pair m = __habs2(pairs[0]);
+  using V = InVec<In, kVec>;
+  if constexpr (!std::is_void_v<Pair> && V::kPerWord == 2) {
+    Pair m = __habs2(bit_cast<Pair>(v.w[0]));
 #pragma unroll
-    for (int k = 1; k < kVec / 2; ++k) m = __hmax2_nan(m, __habs2(pairs[k]));
+    for (int k = 1; k < V::kWords; ++k) m = __hmax2_nan(m, __habs2(bit_cast<Pair>(v.w[k])));
     return max_nan(amax, max_nan(to_float(m.x), to_float(m.y)));
   } else {
 #pragma unroll
-    for (int e = 0; e < kVec; ++e) amax = max_nan(amax, fabsf(to_float(v.e[e])));
+    for (int e = 0; e < kVec; ++e) amax = max_nan(amax, fabsf(v.get(e)));
     return amax;
   }
 }
@@ -186,18 +238,42 @@ template <bool kFiniteScale, typename In, int kVec>
 __device__ __forceinline__ CodeVec<kVec> quantize_vec(const InVec<In, kVec>& v, const RowScale& rs) {
   CodeVec<kVec> out;
   if constexpr (kVec == 1) {
-    out.b[0] = __nv_cvt_float_to_fp8(scaled<kFiniteScale>(to_float(v.e[0]), rs), __NV_SATFINITE, __NV_E4M3);
+    out.w[0] = __nv_cvt_float_to_fp8(scaled<kFiniteScale>(v.get(0), rs), __NV_SATFINITE, __NV_E4M3);
   } else {
+    // Two codes per conversion; two conversions per 32-bit word.
 #pragma unroll
     for (int e = 0; e < kVec; e += 2) {
-      const float2 pair = make_float2(scaled<kFiniteScale>(to_float(v.e[e]), rs),
-                                      scaled<kFiniteScale>(to_float(v.e[e + 1]), rs));
-      const __nv_fp8x2_storage_t codes = __nv_cvt_float2_to_fp8x2(pair, __NV_SATFINITE, __NV_E4M3);
-      out.b[e] = static_cast<uint8_t>(codes & 0xff);
-      out.b[e + 1] = static_cast<uint8_t>(codes >> 8);
+      const float2 pair = make_float2(scaled<kFiniteScale>(v.get(e), rs), scaled<kFiniteScale>(v.get(e + 1), rs));
+      const uint32_t codes = __nv_cvt_float2_to_fp8x2(pair, __NV_SATFINITE, __NV_E4M3);
+      if constexpr (kVec == 2) {
+        out.w[0] = static_cast<uint16_t>(codes);
+      } else if (e % 4 == 0) {
+        out.w[e / 4] = codes;
+      } else {
+        out.w[e / 4] |= codes << 16;
+      }
     }
   }
   return out;
+}
+
+// A vector of the input. The input is read exactly once, so (an experiment, off unless the
+// module is built with -DFP8QUANT_EXPERIMENT_EVICT_FIRST) its 16-byte loads can bypass L1 and
+// leave L2 first.
+template <typename V>
+__device__ __forceinline__ V load_input(const V* ptr) {
+#ifdef FP8QUANT_EXPERIMENT_EVICT_FIRST
+  if constexpr (sizeof(V) == 16) {
+    uint4 r;
+    uint64_t policy;
+    asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
+    asm("ld.global.nc.L1::no_allocate.L2::cache_hint.v4.u32 {%0, %1, %2, %3}, [%4], %5;"
+        : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+        : "l"(ptr), "l"(policy));
+    return bit_cast<V>(r);
+  }
+#endif
+  return *ptr;
 }
 
 __device__ __forceinline__ float load_scale_ub(const PerTokenParams& p) {
@@ -241,10 +317,9 @@ __global__ void __launch_bounds__(512) per_token_quant_registers_kernel(const Pe
     for (int j = 0; j < kVecsPerThread; ++j) {
       const int i = lane + j * tpr;
       if (row_valid && i < num_vecs) {
-        v[j] = x_vecs[i];
+        v[j] = load_input(x_vecs + i);
       } else {
-#pragma unroll
-        for (int e = 0; e < kVec; ++e) v[j].e[e] = In(0.0f);
+        v[j].set_zero();
       }
     }
     float amax = 0.0f;
