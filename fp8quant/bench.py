@@ -598,7 +598,21 @@ def print_accuracy(rows: list[AccuracyRow], sqnr: dict[str, float], file=None) -
 def run_cpu(args) -> int:
     """No GPU: the accuracy report with what runs here (the reference, Triton under its
     interpreter), then the committed GPU results."""
-    os.environ.setdefault("TRITON_INTERPRET", "1")
+    # TRITON_INTERPRET for this report only: left set in the process, it made a later
+    # torch.compile in the same process (a pytest worker on the GPU machine) run its Triton
+    # kernels under the interpreter.
+    saved = os.environ.get("TRITON_INTERPRET")
+    os.environ["TRITON_INTERPRET"] = saved if saved not in (None, "", "0") else "1"
+    try:
+        return _run_cpu(args)
+    finally:
+        if saved is None:
+            del os.environ["TRITON_INTERPRET"]
+        else:
+            os.environ["TRITON_INTERPRET"] = saved
+
+
+def _run_cpu(args) -> int:
     dtype = DTYPES[args.dtype]
     provs: dict = {}
     try:

@@ -9,8 +9,8 @@ Exactness notes:
   division. tl.math.div_rn per element is exact but costs ~10 instructions with a slow path, and
   made this kernel compute-bound wherever BLOCK pads the row (H=1368, 5120: 33-55% of copy
   bandwidth). So, as the CUDA kernel does (per_token_quant_fp8.cuh: scaled()), it divides
-  through the row's correctly rounded reciprocal plus one FMA correction (Markstein's theorem),
-  with the non-finite rows handled without division. tests/test_gpu.py checks every bfloat16
+  through the row's correctly rounded reciprocal plus one FMA correction (Markstein's theorem);
+  a program with a NaN or +inf scale among its rows uses div_rn. tests/test_gpu.py checks every bfloat16
   and float16 value against 2048 scales for both backends.
 - tl.max / tl.minimum / tl.clamp drop NaN by default; the contract propagates it, so every
   max/min/clamp here passes propagate_nan=ALL.
@@ -72,25 +72,27 @@ def _to_e4m3(y, SOFTWARE_E4M3: tl.constexpr):
 
 
 @triton.jit
-def _copysign(magnitude, sign_of):
-    bits = magnitude.to(tl.int32, bitcast=True) & 0x7FFFFFFF
-    sign = sign_of.to(tl.int32, bitcast=True) & -2147483648  # 0x80000000
-    return (bits | sign).to(tl.float32, bitcast=True)
+def _divide_finite(x, scale, recip):
+    """x / scale as IEEE division rounds it, for a finite scale (a normal number >= MIN_SCALE)
+    and its correctly rounded reciprocal: q0 is within an ulp, the FMA gives the exact residual,
+    one correction rounds correctly (Markstein). Where q0 is beyond +-448 the code saturates
+    either way, and the correction would turn an overflow to +-inf into NaN, so q0 is kept; where
+    the correction cancels to 0 (a quotient far below e4m3's smallest subnormal), q0 keeps x's
+    sign, which the code keeps (0x80 for -0)."""
+    q0 = x * recip
+    q1 = tl.fma(tl.fma(-q0, scale, x), recip, q0)
+    return tl.where((tl.abs(q0) > 448.0) | (q1 == 0.0), q0, q1)
 
 
 @triton.jit
-def _divide(x, scale, recip):
-    """x / scale as IEEE division rounds it. scale and recip broadcast per row; recip is
-    RN(1 / scale), or 0 when the scale is NaN or +inf."""
-    # finite scale (a normal number >= MIN_SCALE): q0 within an ulp, the FMA gives the exact
-    # residual, one correction rounds correctly. A tiny quotient gets x's sign back (the
-    # correction can cancel it to +0); an overflow to +-inf is kept (the FMAs would make NaN).
-    q0 = x * recip
-    q1 = tl.fma(tl.fma(-q0, scale, x), recip, q0)
-    finite_scale = tl.where(tl.abs(q0) == float("inf"), q0, _copysign(q1, x))
-    # NaN scale: NaN; +inf scale: x / inf = +-0, and NaN for x = +-inf.
-    nonfinite_scale = tl.where((scale != scale) | (tl.abs(x) == float("inf")), float("nan"), _copysign(x * 0.0, x))
-    return tl.where(recip != 0.0, finite_scale, nonfinite_scale)
+def _divide(x, scale, recip, ALL_FINITE):
+    # A program whose rows all have finite scales (every row but one with a NaN, or an Inf and
+    # no scale_ub) takes the reciprocal; otherwise IEEE division (exact for every case).
+    if ALL_FINITE:
+        y = _divide_finite(x, scale, recip)
+    else:
+        y = tl.math.div_rn(x, scale)
+    return y
 
 
 @triton.jit
@@ -142,16 +144,17 @@ def _per_token_quant_fp8_kernel(
     amax = tl.minimum(amax, ub, propagate_nan=tl.PropagateNan.ALL)
     scale = tl.maximum(tl.math.div_rn(amax, 448.0), 1.0 / (448.0 * 512.0), propagate_nan=tl.PropagateNan.ALL)
     tl.store(scale_ptr + rows, scale, mask=row_mask)
-    recip = tl.where((scale == scale) & (scale != float("inf")), tl.math.div_rn(1.0, scale), 0.0)
+    recip = tl.math.div_rn(1.0, scale)
+    all_finite = tl.min(((scale == scale) & (scale != float("inf"))).to(tl.int32), 0) == 1
 
     if SINGLE_PASS:
-        q = _to_e4m3(_divide(x, scale[:, None], recip[:, None]), SOFTWARE_E4M3)
+        q = _to_e4m3(_divide(x, scale[:, None], recip[:, None], all_finite), SOFTWARE_E4M3)
         tl.store(q_rows + cols[None, :], q, mask=mask)
     else:
         for start in range(0, hidden, BLOCK):
             mask = row_mask[:, None] & (start + cols[None, :] < hidden)
             xb = tl.load(x_rows + start + cols[None, :], mask=mask, other=0.0).to(tl.float32)
-            q = _to_e4m3(_divide(xb, scale[:, None], recip[:, None]), SOFTWARE_E4M3)
+            q = _to_e4m3(_divide(xb, scale[:, None], recip[:, None], all_finite), SOFTWARE_E4M3)
             tl.store(q_rows + start + cols[None, :], q, mask=mask)
 
 
