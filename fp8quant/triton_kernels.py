@@ -160,9 +160,15 @@ def _per_token_quant_fp8_kernel(
 
 # Rows up to this many elements are held whole (one global read); longer ones loop twice.
 SINGLE_PASS_MAX = 32768
-# Elements per program (ROWS x BLOCK) for short rows: enough bytes per program to amortize it.
-ELEMENTS_PER_PROGRAM = 8192
 TWO_PASS_BLOCK = 8192
+# Measured on an H100 (scripts/triton_configs.py, docs/performance.md v6; bfloat16, % of copy
+# bandwidth, elements per program x warps). 4 warps won at every large shape: 65536x1368 89.7%
+# (8 warps 74.0%, 16: 58.3%), 65536x2048 100.9%, 32768x4096 101.3% (8 warps 99.3%), 16384x5120
+# 91.6% (8 warps 81.7%), 16384x7168 100.6% (92.2%), 16384x8192 100.8% (97.5%), 8192x16384
+# 100.3% at one 16384-element row (16 warps: 72.1%). 8192 elements per program was best or
+# within 1% of the best (4096: 90.6 / 101.7 / 99.7% at 1368 / 2048 / 4096).
+ELEMENTS_PER_PROGRAM = 8192
+NUM_WARPS = 4
 
 
 @functools.lru_cache(maxsize=1024)
@@ -173,9 +179,7 @@ def triton_config(hidden: int, num_rows: int) -> dict:
     if not single:
         block = TWO_PASS_BLOCK
     rows = max(1, min(ELEMENTS_PER_PROGRAM // block, triton.next_power_of_2(num_rows)))
-    elements = rows * block
-    num_warps = max(1, min(16, elements // 1024))
-    return dict(ROWS=rows, BLOCK=block, SINGLE_PASS=single, num_warps=num_warps)
+    return dict(ROWS=rows, BLOCK=block, SINGLE_PASS=single, num_warps=NUM_WARPS)
 
 
 def interpreting() -> bool:

@@ -260,3 +260,28 @@ def test_division_exact_float32_random_bits():
         ub_t = torch.tensor([ub], device="cuda")
         for backend in ("cuda", "triton"):
             assert_quant_equal(per_token_quant_fp8(x, ub_t, backend=backend), reference(x, ub_t), f"{backend} f32 ub={ub}")
+
+
+def test_auto_falls_back_to_triton_without_nvcc(tmp_path, monkeypatch):
+    """No nvcc and nothing cached: backend="auto" warns once and runs the Triton kernel."""
+    import warnings
+
+    import fp8quant.per_token_quant_fp8 as api
+    from fp8quant import jit
+
+    monkeypatch.setenv("FP8QUANT_CACHE_DIR", str(tmp_path))  # no library built before
+    monkeypatch.setattr(jit, "find_nvcc", lambda: None)
+    monkeypatch.setattr(api, "_warned_fallback", False)
+    _cuda._load.cache_clear()
+    try:
+        x = gpu_random(64, 1368, torch.bfloat16)
+        with pytest.warns(RuntimeWarning, match="(?s)could not be built, falling back to Triton.*needs nvcc"):
+            got = per_token_quant_fp8(x, backend="auto")
+        assert_quant_equal(got, reference(x), "auto without nvcc")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # once: a second call is silent
+            per_token_quant_fp8(x, backend="auto")
+        with pytest.raises(jit.BuildError, match="needs nvcc"):
+            per_token_quant_fp8(x, backend="cuda")
+    finally:
+        _cuda._load.cache_clear()  # the next test loads the real library again
