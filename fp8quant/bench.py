@@ -2,12 +2,15 @@
 
 Timing method (docs/performance.md has the reasoning):
 - Each provider runs G calls captured in one CUDA graph; the graph is replayed and timed with
-  CUDA events; the per-call time is the median replay time / G. Graph replay removes Python and
+  CUDA events (medians of 25 timed regions, 10 above 1 GB). Graph replay removes Python and
   launch gaps, so the numbers are the GPU's, and every output (and the torch reference's
   temporaries) is allocated at capture time, outside the timed region.
-- A 50 us busy-wait is queued before each timed replay, so the host's submission of the graph
-  is not in the timed region; the providers' graphs of one shape are replayed in turn (round
-  robin), so that drift of the GPU's state falls on all of them alike.
+- The per-call time is the steady state: (time of two back-to-back replays - time of one) /
+  G, which cancels the start from an idle GPU and the end, where up to an L2's worth of written
+  data is still dirty and is written back after the end event (steady_state_ms). A 50 us
+  busy-wait before each timed region keeps the host's graph submission out of it. The
+  providers' graphs of one shape are replayed in turn (round robin), so that drift of the GPU's
+  state falls on all of them alike. The copy bandwidth is measured the same way.
 - "copy" is a device-to-device copy moving the same bytes: what plain streaming reaches at that
   size, shown for reference (not a peer).
 - Inputs rotate over enough copies that the calls of one replay read at least 2x the L2 size
@@ -167,24 +170,35 @@ def providers(gpu: bool) -> dict[str, Callable | str]:
 # Timing
 
 
-# GPU cycles of a busy-wait queued ahead of each timed region (~50 us at H100 clocks): the
-# host submits the graph while the GPU waits, so the start event is not followed by an idle gap
-# of host submission time. Without it the per-call time of a graph with 1-2 calls (inputs over
-# 100 MB) carried several microseconds that no kernel spent (docs/performance.md, v6).
+# GPU cycles of a busy-wait queued ahead of each timed region (~50 us at H100 clocks), so that
+# the host's submission of the graph is not in it.
 PRE_ROLL_CYCLES = 100_000
 
 
-def _event_median_ms(fn, reps: int) -> float:
+def _event_median_ms(fn, reps: int, repeat: int = 1) -> float:
+    """Median milliseconds of `repeat` back-to-back calls of fn, over `reps` timed regions."""
     times = []
     for _ in range(reps):
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         torch.cuda._sleep(PRE_ROLL_CYCLES)
         start.record()
-        fn()
+        for _ in range(repeat):
+            fn()
         end.record()
         end.synchronize()
         times.append(start.elapsed_time(end))
     return statistics.median(times)
+
+
+def steady_state_ms(fn, reps: int) -> float:
+    """Milliseconds of one call of fn in a steady stream of them: the time of two back-to-back
+    calls minus the time of one. The difference cancels what happens once per timed region: the
+    GPU's start from idle, and the end, where up to an L2's worth (50 MB on an H100) of written
+    data is still dirty in the cache and its write-back falls after the end event (with an idle
+    GPU before the start event, the previous region's write-back does not fall in the region
+    either). Timed singly, a graph of two 100 MB calls measured 102% of copy bandwidth where
+    its steady state is 86-89% (docs/performance.md, v6)."""
+    return _event_median_ms(fn, reps, repeat=2) - _event_median_ms(fn, reps, repeat=1)
 
 
 def capture_graph(calls: list[Callable]) -> torch.cuda.CUDAGraph:
@@ -208,9 +222,9 @@ def capture_graph(calls: list[Callable]) -> torch.cuda.CUDAGraph:
 
 
 def graph_time_us(calls: list[Callable], reps: int) -> float:
-    """Median per-call microseconds of `calls` captured in one CUDA graph."""
+    """Steady-state per-call microseconds of `calls` captured in one CUDA graph."""
     g = capture_graph(calls)
-    ms = _event_median_ms(g.replay, reps)
+    ms = steady_state_ms(g.replay, reps)
     del g
     return ms * 1000.0 / len(calls)
 
@@ -220,11 +234,17 @@ def interleaved_time_us(graphs: dict[str, tuple[torch.cuda.CUDAGraph, int]], rep
     (round robin), so that a slow drift of the GPU (clocks, power) falls on every provider
     alike. Timed one after another, the first provider of a shape sometimes measured up to 2x
     slower than the same kernel timed next (docs/performance.md, v6)."""
-    times: dict[str, list[float]] = {name: [] for name in graphs}
+    once: dict[str, list[float]] = {name: [] for name in graphs}
+    twice: dict[str, list[float]] = {name: [] for name in graphs}
     for _ in range(reps):
         for name, (g, _n) in graphs.items():
-            times[name].append(_event_median_ms(g.replay, 1))
-    return {name: statistics.median(t) * 1000.0 / graphs[name][1] for name, t in times.items()}
+            once[name].append(_event_median_ms(g.replay, 1, repeat=1))
+            twice[name].append(_event_median_ms(g.replay, 1, repeat=2))
+    # the steady state, as in steady_state_ms: two replays minus one
+    return {
+        name: (statistics.median(twice[name]) - statistics.median(once[name])) * 1000.0 / graphs[name][1]
+        for name in graphs
+    }
 
 
 def copy_bandwidth_gbps(nbytes: int = 2**30) -> float:
@@ -233,7 +253,7 @@ def copy_bandwidth_gbps(nbytes: int = 2**30) -> float:
     src = torch.empty(nbytes, dtype=torch.uint8, device="cuda").random_()
     dst = torch.empty_like(src)
     dst.copy_(src)
-    ms = _event_median_ms(lambda: dst.copy_(src), 30)
+    ms = steady_state_ms(lambda: dst.copy_(src), 30)
     return 2 * nbytes / (ms * 1e-3) / 1e9
 
 
