@@ -32,6 +32,7 @@ STAGING_CODE = {REGISTERS: 0, SHARED: 1, GLOBAL: 2}
 MAX_VECS_PER_THREAD = 8
 PREFERRED_MAX_VECS_PER_THREAD = 4
 FILL_THREADS_PER_SM = 256
+DECODE_MAX_THREADS_PER_ROW = 256
 MAX_THREADS_PER_ROW = 512  # the kernel's __launch_bounds__(512) leaves 128 registers, no spills
 # 8 warps per CTA for the warp-per-row kernels.
 CTA_THREADS = 256
@@ -144,12 +145,13 @@ def registers_threads_per_row(num_rows: int, num_vecs: int, device: DeviceInfo) 
     97.7% with 128 x 7 (none wasted), and 10.2 vs 11.3 us at 1K rows; H=5120 equal either way;
     H=1368 (171 vectors) best at 64 x 3. Rows longer than 512 x 4 vectors take the fewest
     threads that hold them (up to 8 vectors each).
-    Few rows: while the launch has fewer than sm_count x FILL_THREADS_PER_SM threads, spread
-    each row over twice the threads: a handful of rows is latency-bound, and more threads per
-    row shorten each thread's serial chain of loads, arithmetic and stores (1x4096: 4.09 us at
-    64 threads, 2.42 us at 256). Not further: spreading until the GPU was full (2048 threads per
-    SM) made mid sizes slower (1024x4096: 10.1 us at 512 threads vs 7.8 us at 128; 4096x1368:
-    11.8 us at 128 vs 10.2 us at 64).
+    Few rows (the launch would have fewer than sm_count x FILL_THREADS_PER_SM threads): a
+    handful of rows is latency-bound, so each row is spread to about 2 vectors per thread, at
+    most DECODE_MAX_THREADS_PER_ROW threads (and at least as many as hold the row). Measured on
+    an H100 (docs/performance.md, v6 decode sweep, us per call): 1x1368 1.82 at 128 threads x 2
+    vectors vs 1.93 at 256 x 1 (the v5 rule) and 2.07 at 512; 1x4096 2.00 at 256 x 2 vs 2.18 at
+    512 x 1; 1x16384 2.68 at 256 x 8 vs 2.88 at 512 x 4; 64x2048 2.06 at 128 vs 2.43 at 256.
+    (v2-v5, with the 59-register kernel: 1x4096 4.09 us at 64 threads, 2.42 at 256.)
     """
     candidates = []
     tpr = 1
@@ -162,12 +164,9 @@ def registers_threads_per_row(num_rows: int, num_vecs: int, device: DeviceInfo) 
         tpr = _pow2_at_least(math.ceil(num_vecs / MAX_VECS_PER_THREAD))
         return min(tpr, MAX_THREADS_PER_ROW)
     tpr = min(candidates)[2]
-    while (
-        tpr < MAX_THREADS_PER_ROW
-        and math.ceil(num_vecs / tpr) > 1
-        and num_rows * tpr < device.sm_count * FILL_THREADS_PER_SM
-    ):
-        tpr *= 2
+    if num_rows * tpr < device.sm_count * FILL_THREADS_PER_SM:  # few rows
+        tpr = min(DECODE_MAX_THREADS_PER_ROW, _pow2_at_least(math.ceil(num_vecs / 2)))
+        tpr = max(tpr, _pow2_at_least(math.ceil(num_vecs / MAX_VECS_PER_THREAD)))
     return tpr
 
 

@@ -51,11 +51,13 @@ def test_plans_cover_every_row_and_column(tokens, hidden):
 
 
 def test_few_rows_spread_over_sms_and_threads():
+    # latency-bound: about 2 vectors per thread, at most 256 threads per row (v6 decode sweep)
     p = plan_per_token(7, 4096, 2, 8, H100_SXM)
     assert p.grid == 7 and p.rows_per_cta == 1
-    assert (p.threads_per_row, p.vecs_per_thread) == (512, 1)  # latency-bound: spread the row
-    p = plan_per_token(1, 16384, 2, 8, H100_SXM)
-    assert (p.threads_per_row, p.vecs_per_thread) == (512, 4)
+    assert (p.threads_per_row, p.vecs_per_thread) == (256, 2)
+    for hidden, expect in [(1368, (128, 2)), (2048, (128, 2)), (8192, (256, 4)), (16384, (256, 8)), (64, (4, 2))]:
+        p = plan_per_token(1, hidden, 2, 8, H100_SXM)
+        assert (p.threads_per_row, p.vecs_per_thread) == expect, hidden
     p = plan_per_token(1024, 4096, 2, 8, H100_SXM)  # 12.6 MB: enough rows, not spread
     assert (p.threads_per_row, p.vecs_per_thread) == (128, 4)
     p = plan_per_token(64, 64, 2, 8, H100_SXM)  # tiny rows: still full warps
