@@ -295,9 +295,12 @@ template <typename In, int kVec, int kVecsPerThread>
 __global__ void __launch_bounds__(512) per_token_quant_registers_kernel(const PerTokenParams p) {
   __shared__ float warp_amax[2][32];  // double-buffered: one barrier per row, not two
   const int tpr = p.threads_per_row;
-  const int rows_per_cta = blockDim.x / tpr;
+  // tpr is a power of two: shifts, not the ~20-instruction integer divisions by a runtime value
+  // that stood between the kernel's start and its first load.
+  const int tpr_shift = __ffs(tpr) - 1;
+  const int rows_per_cta = blockDim.x >> tpr_shift;
   const int lane = threadIdx.x & (tpr - 1);
-  const int local_row = threadIdx.x / tpr;
+  const int local_row = threadIdx.x >> tpr_shift;
   const int num_vecs = static_cast<int>(p.hidden / kVec);  // the planner keeps it <= 4096
   const float scale_ub = load_scale_ub(p);
   int parity = 0;
@@ -328,7 +331,7 @@ __global__ void __launch_bounds__(512) per_token_quant_registers_kernel(const Pe
 
     amax = warp_max(amax, tpr < 32 ? tpr : 32);
     if (tpr > 32) {  // a row spans tpr / 32 consecutive warps: combine them through shared memory
-      const int warps_per_row = tpr / 32;
+      const int warps_per_row = tpr >> 5;
       if ((threadIdx.x & 31) == 0) warp_amax[parity][threadIdx.x / 32] = amax;
       __syncthreads();
       const float* mine = warp_amax[parity] + local_row * warps_per_row;
