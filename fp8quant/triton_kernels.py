@@ -165,8 +165,12 @@ TWO_PASS_BLOCK = 8192
 # bandwidth, elements per program x warps). 4 warps won at every large shape: 65536x1368 89.7%
 # (8 warps 74.0%, 16: 58.3%), 65536x2048 100.9%, 32768x4096 101.3% (8 warps 99.3%), 16384x5120
 # 91.6% (8 warps 81.7%), 16384x7168 100.6% (92.2%), 16384x8192 100.8% (97.5%), 8192x16384
-# 100.3% at one 16384-element row (16 warps: 72.1%). 8192 elements per program was best or
-# within 1% of the best (4096: 90.6 / 101.7 / 99.7% at 1368 / 2048 / 4096).
+# 100.3% at one 16384-element row (16 warps: 72.1%). Elements per program: rows padded to at
+# most 2048 do better with 4096 (two rows; 65536x1368 90.6 vs 89.7%, 8192x1368 74.6 vs 70.6%,
+# 65536x2048 101.7 vs 100.9%, 8192x2048 85.9 vs 83.5%), longer ones with 8192 (32768x4096
+# 101.3 vs 99.7%).
+SHORT_ROW_BLOCK = 2048
+ELEMENTS_PER_PROGRAM_SHORT_ROWS = 4096
 ELEMENTS_PER_PROGRAM = 8192
 NUM_WARPS = 4
 
@@ -178,7 +182,8 @@ def triton_config(hidden: int, num_rows: int) -> dict:
     single = block <= SINGLE_PASS_MAX
     if not single:
         block = TWO_PASS_BLOCK
-    rows = max(1, min(ELEMENTS_PER_PROGRAM // block, triton.next_power_of_2(num_rows)))
+    elements = ELEMENTS_PER_PROGRAM_SHORT_ROWS if block <= SHORT_ROW_BLOCK else ELEMENTS_PER_PROGRAM
+    rows = max(1, min(elements // block, triton.next_power_of_2(num_rows)))
     return dict(ROWS=rows, BLOCK=block, SINGLE_PASS=single, num_warps=NUM_WARPS)
 
 
