@@ -139,8 +139,8 @@ def registers_threads_per_row(num_rows: int, num_vecs: int, device: DeviceInfo) 
     Large inputs: the power of two that wastes the fewest vector slots (threads x vectors per
     thread - vectors) with at most PREFERRED_MAX_VECS_PER_THREAD vectors per thread; among
     equals, the one nearest 4 vectors per thread. Why at most 4: up to 4 vectors (16-bit input,
-    16-byte vectors) the kernel takes 31-40 registers, so 6 CTAs of 256 threads fit an SM; 5-8
-    vectors take 56-63 registers, 4 CTAs. Measured on an H100 (docs/performance.md, v6, % of
+    16-byte vectors) the kernel takes 31-40 registers, so 1536 threads fit an SM; 5-8 vectors
+    take 56-63 registers, 1024 threads. Measured on an H100 (docs/performance.md, v6, % of
     copy bandwidth): H=7168 at 16K rows 99.4% with 256 x 4 (12.5% of the slots wasted) against
     97.7% with 128 x 7 (none wasted), and 10.2 vs 11.3 us at 1K rows; H=5120 equal either way;
     H=1368 (171 vectors) best at 64 x 3. Rows longer than 512 x 4 vectors take the fewest
