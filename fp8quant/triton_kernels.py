@@ -10,8 +10,8 @@ Exactness notes:
   made this kernel compute-bound wherever BLOCK pads the row (H=1368, 5120: 33-55% of copy
   bandwidth). So, as the CUDA kernel does (per_token_quant_fp8.cuh: scaled()), it divides
   through the row's correctly rounded reciprocal plus one FMA correction (Markstein's theorem);
-  a program with a NaN or +inf scale among its rows uses div_rn. tests/test_gpu.py checks every bfloat16
-  and float16 value against 2048 scales for both backends.
+  a program with a NaN or +inf scale among its rows uses div_rn. tests/test_gpu.py checks every
+  bfloat16 and float16 value against 2048 scales for both backends.
 - tl.max / tl.minimum / tl.clamp drop NaN by default; the contract propagates it, so every
   max/min/clamp here passes propagate_nan=ALL.
 - The clamp to +-448 happens before the conversion, so the conversion's own overflow rule never

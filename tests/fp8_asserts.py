@@ -66,3 +66,29 @@ def edge_rows(hidden: int, dtype: torch.dtype) -> torch.Tensor:
     rows[6] = info.max * torch.sign(rows[6].float()).to(dtype)
     rows[7] = rows[7] * info.smallest_normal
     return rows
+
+
+# Inputs for the exact-division tests (x / scale through the row's reciprocal + one FMA
+# correction, in both backends), shared by tests/test_gpu.py and tests/test_triton_interpreter.py.
+
+
+def every_finite_16bit(dtype: torch.dtype, row_len: int) -> torch.Tensor:
+    """Every finite value of a 16-bit dtype, in rows of row_len (mixed magnitudes per row)."""
+    bits = torch.arange(-32768, 32768, dtype=torch.int32).to(torch.int16)
+    values = bits.view(dtype)
+    values = values[torch.isfinite(values.float())]
+    return values[: values.numel() // row_len * row_len].view(-1, row_len)
+
+
+def all_ones_significand_ubs(count: int) -> list[float]:
+    """scale_ub values whose scale (ub / 448) has an all-ones significand: the reciprocal's
+    hardest case."""
+    significands = torch.tensor(0x3FFFFFFF - torch.arange(count).numpy() * 0x800000, dtype=torch.int32)
+    return (significands.view(torch.float32).double() * 448).float().tolist()
+
+
+def odd_significand_ubs(pairs) -> list[float]:
+    """scale_ub values m * 2^k * 448 for (m, k) pairs with small odd m: inexact reciprocals, and
+    many quotients exactly on an e4m3 rounding tie, where an uncorrected x * (1 / scale) rounds
+    the wrong way."""
+    return [m * 2.0**k * 448 for m, k in pairs]

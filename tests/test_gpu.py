@@ -10,7 +10,14 @@ import torch
 from fp8quant import _cuda, per_token_quant_fp8, planner
 from fp8quant.reference import FP8_DTYPE, per_token_quant_fp8_reference
 from conftest import HAS_GPU
-from fp8_asserts import assert_quant_equal, edge_rows, random_rows
+from fp8_asserts import (
+    all_ones_significand_ubs,
+    assert_quant_equal,
+    edge_rows,
+    every_finite_16bit,
+    odd_significand_ubs,
+    random_rows,
+)
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not HAS_GPU, reason="needs an NVIDIA GPU")]
 
@@ -227,19 +234,13 @@ def test_errors_on_gpu_write_nothing():
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_division_exact_on_every_16bit_value(dtype):
     """Both backends divide through the row's reciprocal plus one FMA correction (Markstein,
-    per_token_quant_fp8.cuh: scaled(), triton_kernels.py: _divide()); here every finite value of the dtype meets 2048 scales,
-    against IEEE division."""
-    bits = torch.arange(-32768, 32768, dtype=torch.int32).to(torch.int16)
-    values = bits.view(dtype)
-    values = values[torch.isfinite(values.float())].cuda()
-    x = values[: values.numel() // 256 * 256].view(-1, 256)  # rows of mixed magnitudes
+    per_token_quant_fp8.cuh: scaled(), triton_kernels.py: _divide()); here every finite value of
+    the dtype meets 2048 scales, against IEEE division."""
+    x = every_finite_16bit(dtype, 256).cuda()
     g = torch.Generator(device="cpu").manual_seed(0)
     ubs = torch.exp2(torch.empty(2048).uniform_(-40, 40, generator=g))
-    # scales whose significand is all ones, the reciprocal's hardest case
-    ubs[:64] = (torch.tensor(0x3FFFFFFF - torch.arange(64).numpy() * 0x800000, dtype=torch.int32).view(torch.float32).double() * 448).float()
-    # scales with small odd significands: inexact reciprocals, many quotients exactly on an e4m3
-    # rounding tie (without the FMA correction these fail; tests/test_triton_interpreter.py)
-    odd = torch.tensor([m * 2.0**k * 448 for m in (3, 5, 7, 9, 11, 13, 15, 17, 19, 21) for k in range(-24, 24, 3)])
+    ubs[:64] = torch.tensor(all_ones_significand_ubs(64))
+    odd = torch.tensor(odd_significand_ubs((m, k) for m in (3, 5, 7, 9, 11, 13, 15, 17, 19, 21) for k in range(-24, 24, 3)))
     ubs[64 : 64 + odd.numel()] = odd
     for backend in ("cuda", "triton"):
         for ub in ubs.tolist():

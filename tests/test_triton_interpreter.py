@@ -17,7 +17,14 @@ import pytest
 import torch
 
 from fp8quant.reference import per_token_quant_fp8_reference
-from fp8_asserts import assert_quant_equal, edge_rows, random_rows
+from fp8_asserts import (
+    all_ones_significand_ubs,
+    assert_quant_equal,
+    edge_rows,
+    every_finite_16bit,
+    odd_significand_ubs,
+    random_rows,
+)
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("TRITON_INTERPRET", "0") in ("", "0"), reason="runs under the Triton interpreter"
@@ -66,14 +73,10 @@ def test_interpreter_division_exact_on_every_16bit_value(dtype):
     dtype against scales with small odd significands (3, 5, 7, ... x 2^k: their reciprocals are
     inexact and many quotients fall exactly on an e4m3 rounding tie, where an uncorrected
     x * (1 / scale) rounds the wrong way), all-ones significands and random ones."""
-    bits = torch.arange(-32768, 32768, dtype=torch.int32).to(torch.int16)
-    values = bits.view(dtype)
-    values = values[torch.isfinite(values.float())]
-    x = values[: values.numel() // 512 * 512].view(-1, 512)
-    hard = torch.tensor(0x3FFFFFFF - torch.arange(6).numpy() * 0x800000, dtype=torch.int32).view(torch.float32) * 448
+    x = every_finite_16bit(dtype, 512)
     g = torch.Generator().manual_seed(0)
-    odd = [m * 2.0**k * 448 for m, k in ((3, -7), (5, 2), (7, -20), (11, 9), (13, -3), (15, 0))]
-    for ub in odd + hard.tolist() + torch.exp2(torch.empty(3).uniform_(-30, 30, generator=g)).tolist():
+    odd = odd_significand_ubs(((3, -7), (5, 2), (7, -20), (11, 9), (13, -3), (15, 0)))
+    for ub in odd + all_ones_significand_ubs(6) + torch.exp2(torch.empty(3).uniform_(-30, 30, generator=g)).tolist():
         assert_quant_equal(_run(x, ub), per_token_quant_fp8_reference(x, ub), f"{dtype} ub={ub!r}")
 
 
