@@ -109,7 +109,6 @@ def _per_token_quant_fp8_kernel(
     HAS_UB_PTR: tl.constexpr,
     ROWS: tl.constexpr,
     BLOCK: tl.constexpr,
-    TAIL: tl.constexpr,
     SINGLE_PASS: tl.constexpr,
     SOFTWARE_E4M3: tl.constexpr,
 ):
@@ -127,17 +126,10 @@ def _per_token_quant_fp8_kernel(
     cols = tl.arange(0, BLOCK)
 
     if SINGLE_PASS:
-        # The whole row in registers: one read from global memory. A row that is not a power of
-        # two long is held as a BLOCK head and a TAIL (both powers of two) where that pads less
-        # than one next_power_of_2(H) block (see triton_config).
+        # The whole row in registers: one read from global memory.
         mask = row_mask[:, None] & (cols[None, :] < hidden)
         x = tl.load(x_rows + cols[None, :], mask=mask, other=0.0).to(tl.float32)
         amax = tl.reduce(tl.abs(x), 1, _max_nan)
-        if TAIL > 0:
-            tail_cols = BLOCK + tl.arange(0, TAIL)
-            tail_mask = row_mask[:, None] & (tail_cols[None, :] < hidden)
-            x_tail = tl.load(x_rows + tail_cols[None, :], mask=tail_mask, other=0.0).to(tl.float32)
-            amax = _max_nan(amax, tl.reduce(tl.abs(x_tail), 1, _max_nan))
     else:
         amax = tl.zeros([ROWS], dtype=tl.float32)
         for start in range(0, hidden, BLOCK):
@@ -158,9 +150,6 @@ def _per_token_quant_fp8_kernel(
     if SINGLE_PASS:
         q = _to_e4m3(_divide(x, scale[:, None], recip[:, None], all_finite), SOFTWARE_E4M3)
         tl.store(q_rows + cols[None, :], q, mask=mask)
-        if TAIL > 0:
-            q_tail = _to_e4m3(_divide(x_tail, scale[:, None], recip[:, None], all_finite), SOFTWARE_E4M3)
-            tl.store(q_rows + tail_cols[None, :], q_tail, mask=tail_mask)
     else:
         for start in range(0, hidden, BLOCK):
             mask = row_mask[:, None] & (start + cols[None, :] < hidden)
@@ -186,29 +175,16 @@ ELEMENTS_PER_PROGRAM = 8192
 NUM_WARPS = 4
 
 
-def head_and_tail(hidden: int) -> tuple[int, int]:
-    """A single-pass row as a head of BLOCK elements and a tail of TAIL (powers of two, TAIL = 0
-    for none): the largest power of two <= H plus the rest rounded up to a power of two, where
-    that is shorter than next_power_of_2(H); else next_power_of_2(H) and no tail. Masked lanes
-    still issue their loads, divisions and conversions: H=1368 runs 1024 + 512 lanes (11% masked)
-    instead of 2048 (33%), H=5120 4096 + 1024 (none) instead of 8192 (37.5%)."""
-    block = triton.next_power_of_2(hidden)
-    head = block if block == hidden else block // 2
-    tail = triton.next_power_of_2(hidden - head) if hidden > head else 0
-    if head + tail < block:
-        return head, tail
-    return block, 0
-
-
 @functools.lru_cache(maxsize=1024)
 def triton_config(hidden: int, num_rows: int) -> dict:
-    """ROWS, BLOCK, TAIL, SINGLE_PASS and num_warps for a shape."""
-    padded = triton.next_power_of_2(hidden)
-    single = padded <= SINGLE_PASS_MAX
-    block, tail = head_and_tail(hidden) if single else (TWO_PASS_BLOCK, 0)
-    elements = ELEMENTS_PER_PROGRAM_SHORT_ROWS if padded <= SHORT_ROW_BLOCK else ELEMENTS_PER_PROGRAM
-    rows = max(1, min(elements // min(padded, SINGLE_PASS_MAX), triton.next_power_of_2(num_rows)))
-    return dict(ROWS=rows, BLOCK=block, TAIL=tail, SINGLE_PASS=single, num_warps=NUM_WARPS)
+    """ROWS, BLOCK, SINGLE_PASS and num_warps for a shape."""
+    block = triton.next_power_of_2(hidden)
+    single = block <= SINGLE_PASS_MAX
+    if not single:
+        block = TWO_PASS_BLOCK
+    elements = ELEMENTS_PER_PROGRAM_SHORT_ROWS if block <= SHORT_ROW_BLOCK else ELEMENTS_PER_PROGRAM
+    rows = max(1, min(elements // block, triton.next_power_of_2(num_rows)))
+    return dict(ROWS=rows, BLOCK=block, SINGLE_PASS=single, num_warps=NUM_WARPS)
 
 
 def interpreting() -> bool:

@@ -1,5 +1,6 @@
 """Triton configuration sweep (device machine): elements per program x warps, per hidden size,
 timed round robin against the current rule (fp8quant/triton_kernels.py::triton_config).
+SHAPES, ELEMENTS (per program) and WARPS narrow the sweep.
 Prints, per shape, microseconds and % of copy bandwidth for each config and the best one.
 """
 import os
@@ -38,9 +39,9 @@ for spec in SHAPES.split(","):
     block = triton.next_power_of_2(hidden)
     configs = {"rule": tk.triton_config(hidden, tokens)}
     configs["rule-vec1"] = dict(configs["rule"], VEC=1)  # lengths in elements: no alignment known
-    for elements in (2048, 4096, 8192, 16384):
+    for elements in map(int, os.environ.get("ELEMENTS", "2048,4096,8192,16384").split(",")):
         rows = max(1, elements // block)
-        for warps in (4, 8, 16):
+        for warps in map(int, os.environ.get("WARPS", "4,8,16").split(",")):
             if rows * block >= elements and rows * block <= 32768:
                 configs[f"e{rows * block}w{warps}"] = dict(ROWS=rows, BLOCK=block, SINGLE_PASS=True, num_warps=warps)
     graphs, keep = {}, []

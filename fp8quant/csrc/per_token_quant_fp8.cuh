@@ -38,6 +38,7 @@ constexpr float kFp8E4m3Max = 448.0f;
 // Keeps the scale of an all-zero row finite and nonzero (vLLM's and FBGEMM's floor).
 constexpr float kMinScale = 1.0f / (448.0f * 512.0f);
 constexpr int kMaxVecsPerThread = 8;
+constexpr int kMaxThreadsPerRow = 512;  // kRegisters; at most 128 registers per thread, no spills
 
 enum class Staging : int32_t { kRegisters = 0, kShared = 1, kGlobal = 2 };
 
@@ -280,9 +281,33 @@ __device__ __forceinline__ float load_scale_ub(const PerTokenParams& p) {
   return p.scale_ub_ptr != nullptr ? *p.scale_ub_ptr : p.scale_ub_value;
 }
 
-__device__ __forceinline__ float warp_max(float v, int width) {
-  for (int offset = width / 2; offset > 0; offset /= 2) {
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2) {
     v = max_nan(v, __shfl_xor_sync(0xffffffffu, v, offset));
+  }
+  return v;
+}
+
+// The max of v over the `tpr` consecutive threads of a row (a power of two, uniform across the
+// CTA): shuffles within a warp, then through shared memory across the tpr / 32 warps of a row.
+// Both steps are unrolled to their largest size with each part predicated on tpr: written as
+// loops bounded by tpr (v6), their branches made a one-row call 0.2-0.3 us slower than the same
+// kernel with tpr a compile-time constant (scripts/decode_probe.cu, docs/performance.md v7).
+__device__ __forceinline__ float row_max(float v, int tpr, int local_row, float* warp_amax) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2) {
+    if (offset < tpr) v = max_nan(v, __shfl_xor_sync(0xffffffffu, v, offset));
+  }
+  if (tpr > 32) {  // a row spans tpr / 32 consecutive warps
+    const int warps_per_row = tpr >> 5;
+    if ((threadIdx.x & 31) == 0) warp_amax[threadIdx.x >> 5] = v;
+    __syncthreads();
+    const float* mine = warp_amax + local_row * warps_per_row;
+#pragma unroll
+    for (int w = 0; w < kMaxThreadsPerRow / 32; ++w) {
+      if (w < warps_per_row) v = max_nan(v, mine[w]);
+    }
   }
   return v;
 }
@@ -292,7 +317,7 @@ __device__ __forceinline__ float warp_max(float v, int width) {
 // a warp, above 32 a row spans several warps); blockDim.x / threads_per_row rows per CTA; each
 // thread keeps kVecsPerThread vectors in registers, so the row is read from global memory once.
 template <typename In, int kVec, int kVecsPerThread>
-__global__ void __launch_bounds__(512) per_token_quant_registers_kernel(const PerTokenParams p) {
+__global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_kernel(const PerTokenParams p) {
   __shared__ float warp_amax[2][32];  // double-buffered: one barrier per row, not two
   const int tpr = p.threads_per_row;
   // tpr is a power of two: shifts, not the ~20-instruction integer divisions by a runtime value
@@ -329,16 +354,8 @@ __global__ void __launch_bounds__(512) per_token_quant_registers_kernel(const Pe
 #pragma unroll
     for (int j = 0; j < kVecsPerThread; ++j) amax = vec_abs_max(v[j], amax);
 
-    amax = warp_max(amax, tpr < 32 ? tpr : 32);
-    if (tpr > 32) {  // a row spans tpr / 32 consecutive warps: combine them through shared memory
-      const int warps_per_row = tpr >> 5;
-      if ((threadIdx.x & 31) == 0) warp_amax[parity][threadIdx.x / 32] = amax;
-      __syncthreads();
-      const float* mine = warp_amax[parity] + local_row * warps_per_row;
-      amax = mine[0];
-      for (int w = 1; w < warps_per_row; ++w) amax = max_nan(amax, mine[w]);
-      parity ^= 1;
-    }
+    amax = row_max(amax, tpr, local_row, warp_amax[parity]);
+    parity ^= 1;
     const RowScale rs(amax, scale_ub);  // per row, in registers
     if (!row_valid) continue;
     if (lane == 0) p.scale[row] = rs.scale;
@@ -377,7 +394,7 @@ __global__ void __launch_bounds__(256) per_token_quant_warp_kernel(const PerToke
       if constexpr (kStaging == Staging::kShared) row_smem[i] = v;
       amax = vec_abs_max(v, amax);
     }
-    const RowScale rs(warp_max(amax, 32), scale_ub);
+    const RowScale rs(warp_max(amax), scale_ub);
     if (lane == 0) p.scale[row] = rs.scale;
 
     // Each lane reads back only the vectors it staged itself, so no barrier is needed between
