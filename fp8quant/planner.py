@@ -222,7 +222,12 @@ def plan_per_token(
         while block > max(threads_per_row, 32) and math.ceil(num_rows * threads_per_row / block) < device.sm_count:
             block //= 2
         rows_per_cta = block // threads_per_row
-        grid = min(math.ceil(num_rows / rows_per_cta), MAX_GRID)
+        # The register kernel has no grid-stride loop (a one-row call was faster without it):
+        # the grid covers every row. At most 2^31 - 1 CTAs of at least one row each: more rows
+        # than that need more than 2^31 x H elements, far past any GPU's memory.
+        grid = math.ceil(num_rows / rows_per_cta)
+        if grid > MAX_GRID:
+            raise ValueError(f"{num_rows} rows of {hidden} elements need {grid} CTAs, more than one launch has ({MAX_GRID})")
         return Plan(REGISTERS, vec, vecs_per_thread, threads_per_row, block, grid, 0, 0)
 
     rows_per_cta = CTA_THREADS // 32

@@ -18,7 +18,6 @@ from fp8quant import _cuda, bench  # noqa: E402
 SHAPES = os.environ.get("SHAPES", "32768x1368,16384x2048,8192x4096,4096x8192,4096x16384,65536x4096,16384x8192,1x4096,256x16384")
 tag = os.environ.get("FP8QUANT_NVCC_FLAGS", "") or "default build"
 copy_bw = bench.copy_bandwidth_gbps()
-sms = torch.cuda.get_device_properties(0).multi_processor_count
 print(f"{tag}: copy {copy_bw:.0f} GB/s", flush=True)
 for spec in SHAPES.split(","):
     tokens, hidden = map(int, spec.split("x"))
@@ -30,9 +29,6 @@ for spec in SHAPES.split(","):
     base = _cuda.plan_for(xs[0], q)
     plans = {"planner": base}
     if base.staging == "registers":
-        for ctas in (6, 12):
-            if base.grid > sms * ctas:
-                plans[f"persistent{ctas}"] = replace(base, grid=sms * ctas)
         for block in (128, 512):
             if block >= base.threads_per_row and block != base.block_threads:
                 plans[f"block{block}"] = replace(base, block_threads=block, grid=math.ceil(tokens / (block // base.threads_per_row)))

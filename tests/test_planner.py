@@ -112,3 +112,10 @@ def test_smem_padding_variant():
     assert p0.smem_row_stride == math.ceil(1368 * 2 / 16) * 16
     with pytest.raises(ValueError):
         planner.with_smem_pad(p, 1368, 2, 4)
+
+
+def test_more_rows_than_one_launch_covers_is_refused():
+    # The register kernel has no grid-stride loop: a grid past 2^31 - 1 CTAs is an error, not a
+    # silent partial result.
+    with pytest.raises(ValueError, match="rows of 1 elements need"):
+        plan_per_token(2**40, 1, 2, 1, H100_SXM)

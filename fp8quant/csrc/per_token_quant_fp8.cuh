@@ -291,13 +291,15 @@ __device__ __forceinline__ float warp_max(float v) {
 
 // The max of v over the `tpr` consecutive threads of a row (a power of two, uniform across the
 // CTA): shuffles within a warp, then through shared memory across the tpr / 32 warps of a row.
-// Both steps are unrolled to their largest size with each part predicated on tpr: written as
-// loops bounded by tpr (v6), their branches made a one-row call 0.2-0.3 us slower than the same
-// kernel with tpr a compile-time constant (scripts/decode_probe.cu, docs/performance.md v7).
+// Straight-line code, every step unrolled to its largest size and its result kept or not by a
+// predicate on tpr. As loops bounded by tpr (v6), the branches made a one-row call 0.12-0.16 us
+// slower than the same kernel with tpr a compile-time constant (scripts/decode_probe.cu,
+// docs/performance.md v7).
 __device__ __forceinline__ float row_max(float v, int tpr, int local_row, float* warp_amax) {
 #pragma unroll
   for (int offset = 16; offset > 0; offset /= 2) {
-    if (offset < tpr) v = max_nan(v, __shfl_xor_sync(0xffffffffu, v, offset));
+    const float other = __shfl_xor_sync(0xffffffffu, v, offset);
+    v = offset < tpr ? max_nan(v, other) : v;
   }
   if (tpr > 32) {  // a row spans tpr / 32 consecutive warps
     const int warps_per_row = tpr >> 5;
@@ -316,59 +318,51 @@ __device__ __forceinline__ float row_max(float v, int tpr, int local_row, float*
 // kRegisters: `threads_per_row` threads share a row (a power of two: below 32 several rows share
 // a warp, above 32 a row spans several warps); blockDim.x / threads_per_row rows per CTA; each
 // thread keeps kVecsPerThread vectors in registers, so the row is read from global memory once.
+// Each CTA takes one group of rows: the planner's grid covers every row. (A grid-stride loop
+// around the body, as in v1-v6, cost a one-row call time it never paid back: no persistent
+// grid measured faster, docs/performance.md v6.)
 template <typename In, int kVec, int kVecsPerThread>
 __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_kernel(const PerTokenParams p) {
-  __shared__ float warp_amax[2][32];  // double-buffered: one barrier per row, not two
+  __shared__ float warp_amax[kMaxThreadsPerRow / 32];
   const int tpr = p.threads_per_row;
   // tpr is a power of two: shifts, not the ~20-instruction integer divisions by a runtime value
   // that stood between the kernel's start and its first load.
   const int tpr_shift = __ffs(tpr) - 1;
-  const int rows_per_cta = blockDim.x >> tpr_shift;
   const int lane = threadIdx.x & (tpr - 1);
   const int local_row = threadIdx.x >> tpr_shift;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x >> tpr_shift) + local_row;
+  const bool row_valid = row < p.num_rows;
   const int num_vecs = static_cast<int>(p.hidden / kVec);  // the planner keeps it <= 4096
-  const float scale_ub = load_scale_ub(p);
-  int parity = 0;
+  // 64-bit row offset once; within a row, 32-bit vector indices (at most 512 x 8 vectors).
+  const auto* x_vecs = reinterpret_cast<const InVec<In, kVec>*>(static_cast<const In*>(p.x) + row * p.x_row_stride);
 
-  // The trip count is uniform across the CTA (shuffles and the barrier need every thread);
-  // rows past the end only switch their loads and stores off.
-  for (int64_t base = static_cast<int64_t>(blockIdx.x) * rows_per_cta; base < p.num_rows;
-       base += static_cast<int64_t>(gridDim.x) * rows_per_cta) {
-    const int64_t row = base + local_row;
-    const bool row_valid = row < p.num_rows;
-    // 64-bit row offset once; within a row, 32-bit vector indices (at most 512 x 8 vectors).
-    const auto* x_vecs = reinterpret_cast<const InVec<In, kVec>*>(
-        static_cast<const In*>(p.x) + row * p.x_row_stride);
+  InVec<In, kVec> v[kVecsPerThread];
+#pragma unroll
+  for (int j = 0; j < kVecsPerThread; ++j) {
+    const int i = lane + j * tpr;
+    if (row_valid && i < num_vecs) {
+      v[j] = load_input(x_vecs + i);
+    } else {
+      v[j].set_zero();
+    }
+  }
+  float amax = 0.0f;
+#pragma unroll
+  for (int j = 0; j < kVecsPerThread; ++j) amax = vec_abs_max(v[j], amax);
+  // Every thread of the CTA takes part (shuffles, barrier); rows past the end stop after it.
+  amax = row_max(amax, tpr, local_row, warp_amax);
+  if (!row_valid) return;
 
-    InVec<In, kVec> v[kVecsPerThread];
+  const RowScale rs(amax, load_scale_ub(p));  // per row, in registers
+  if (lane == 0) p.scale[row] = rs.scale;
+  auto* q_vecs = reinterpret_cast<CodeVec<kVec>*>(p.q + row * p.hidden);
+  for_row_kind(rs, [&](auto finite) {
 #pragma unroll
     for (int j = 0; j < kVecsPerThread; ++j) {
       const int i = lane + j * tpr;
-      if (row_valid && i < num_vecs) {
-        v[j] = load_input(x_vecs + i);
-      } else {
-        v[j].set_zero();
-      }
+      if (i < num_vecs) q_vecs[i] = quantize_vec<decltype(finite)::value>(v[j], rs);
     }
-    float amax = 0.0f;
-#pragma unroll
-    for (int j = 0; j < kVecsPerThread; ++j) amax = vec_abs_max(v[j], amax);
-
-    amax = row_max(amax, tpr, local_row, warp_amax[parity]);
-    parity ^= 1;
-    const RowScale rs(amax, scale_ub);  // per row, in registers
-    if (!row_valid) continue;
-    if (lane == 0) p.scale[row] = rs.scale;
-
-    auto* q_vecs = reinterpret_cast<CodeVec<kVec>*>(p.q + row * p.hidden);
-    for_row_kind(rs, [&](auto finite) {
-#pragma unroll
-      for (int j = 0; j < kVecsPerThread; ++j) {
-        const int i = lane + j * tpr;
-        if (i < num_vecs) q_vecs[i] = quantize_vec<decltype(finite)::value>(v[j], rs);
-      }
-    });
-  }
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
