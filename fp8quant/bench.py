@@ -214,8 +214,12 @@ def capture_graph(calls: list[Callable]) -> torch.cuda.CUDAGraph:
     torch.cuda.current_stream().wait_stream(side)
     g = torch.cuda.CUDAGraph()
     with torch.cuda.graph(g):
-        for c in calls:
-            c()
+        # Every call writes outputs of its own, for every provider: ours get theirs from make(x);
+        # the results of a provider that allocates (torch.compile, the reference, vLLM) are kept
+        # here, as long as the graph. Dropped, the capture reused one output block for every call,
+        # whose writes then stayed in L2: torch.compile measured 1.96 us at 128x1368 against a
+        # memcpy's 1.86 (docs/performance.md, v7).
+        g.fp8quant_outputs = [c() for c in calls]
     g.replay()
     torch.cuda.synchronize()
     return g

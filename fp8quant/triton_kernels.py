@@ -169,9 +169,17 @@ TWO_PASS_BLOCK = 8192
 # most 2048 do better with 4096 (two rows; 65536x1368 90.6 vs 89.7%, 8192x1368 74.6 vs 70.6%,
 # 65536x2048 101.7 vs 100.9%, 8192x2048 85.9 vs 83.5%), longer ones with 8192 (32768x4096
 # 101.3 vs 99.7%).
+# v7 (scripts/triton_configs.py with WARPS=2,4): the 4096-element programs of short rows do
+# better with 2 warps where the row is padded (32768x1368 90.7 vs 88.0%, 65536x1368 94.5 vs
+# 92.3%) and the same where it is not (65536x2048 99.7 vs 99.5%, 8192x2048 83.2 vs 84.2%);
+# longer rows keep 4 (4096-16384: 2 warps 0.5-16% slower). A row padded from 1368 to 2048
+# lanes computes a third of its lanes for nothing; fewer warps, more resident programs.
+# (Holding such a row as a power-of-two head plus a tail, 1024 + 512, measured slower:
+# 32768x1368 80.3%; the two shapes need their own layouts and conversions between them.)
 SHORT_ROW_BLOCK = 2048
 ELEMENTS_PER_PROGRAM_SHORT_ROWS = 4096
 ELEMENTS_PER_PROGRAM = 8192
+NUM_WARPS_SHORT_ROWS = 2
 NUM_WARPS = 4
 
 
@@ -182,9 +190,10 @@ def triton_config(hidden: int, num_rows: int) -> dict:
     single = block <= SINGLE_PASS_MAX
     if not single:
         block = TWO_PASS_BLOCK
-    elements = ELEMENTS_PER_PROGRAM_SHORT_ROWS if block <= SHORT_ROW_BLOCK else ELEMENTS_PER_PROGRAM
+    short = block <= SHORT_ROW_BLOCK
+    elements = ELEMENTS_PER_PROGRAM_SHORT_ROWS if short else ELEMENTS_PER_PROGRAM
     rows = max(1, min(elements // block, triton.next_power_of_2(num_rows)))
-    return dict(ROWS=rows, BLOCK=block, SINGLE_PASS=single, num_warps=NUM_WARPS)
+    return dict(ROWS=rows, BLOCK=block, SINGLE_PASS=single, num_warps=NUM_WARPS_SHORT_ROWS if short else NUM_WARPS)
 
 
 def interpreting() -> bool:
