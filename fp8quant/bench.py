@@ -87,17 +87,40 @@ def bytes_moved(tokens: int, hidden: int, element_size: int) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
-# Providers: name -> make(x), which returns a zero-argument callable that runs one call on x
-# and returns (q, scale); or a string saying why the provider is missing.
+# Providers: name -> make(x, out=None), which returns a zero-argument callable that runs one call
+# on x and returns (q, scale); or a string saying why the provider is missing. `out` is the call's
+# output buffer (uint8, output_buffer_bytes long) when the benchmark shares one per call between
+# providers (run_gpu); providers that allocate their results themselves ignore it.
+
+
+def output_buffer_bytes(tokens: int, hidden: int, element_size: int) -> int:
+    """One call's output buffer: the codes, then (256-byte aligned) the scales; or the copy
+    provider's destination, whichever is larger."""
+    return max(_codes_bytes(tokens * hidden) + 4 * tokens, bytes_moved(tokens, hidden, element_size) // 2)
+
+
+def _codes_bytes(elements: int) -> int:
+    return -(-elements // 256) * 256
+
+
+def _outputs(x: torch.Tensor, out: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(q, scale) for a call on x: views into `out`, or new tensors when there is none."""
+    scale_shape = (*x.shape[:-1], 1)
+    if out is None:
+        return (torch.empty(x.shape, dtype=FP8_DTYPE, device=x.device),
+                torch.empty(scale_shape, dtype=torch.float32, device=x.device))
+    codes = _codes_bytes(x.numel())
+    q = out[: x.numel()].view(FP8_DTYPE).view(x.shape)
+    s = out[codes: codes + 4 * math.prod(scale_shape)].view(torch.float32).view(scale_shape)
+    return q, s
 
 
 def _fp8quant_provider(backend: str, staging: str | None = None, threads_per_row: int | None = None):
     from . import _cuda
     from .per_token_quant_fp8 import per_token_quant_fp8
 
-    def make(x):
-        q = torch.empty(x.shape, dtype=FP8_DTYPE, device=x.device)
-        s = torch.empty((*x.shape[:-1], 1), dtype=torch.float32, device=x.device)
+    def make(x, out=None):
+        q, s = _outputs(x, out)
         if staging is None:
             return lambda: per_token_quant_fp8(x, out=q, scale_out=s, backend=backend)
         plan = _cuda.plan_for(x, q, staging, threads_per_row)  # ValueError: path cannot run
@@ -113,7 +136,7 @@ def _fp8quant_provider(backend: str, staging: str | None = None, threads_per_row
 
 def _torch_compile_provider():
     compiled = torch.compile(per_token_quant_fp8_reference, dynamic=True)
-    return lambda x: (lambda: compiled(x))
+    return lambda x, out=None: (lambda: compiled(x))
 
 
 def _vllm_provider():
@@ -121,7 +144,7 @@ def _vllm_provider():
         from vllm import _custom_ops as vllm_ops  # type: ignore
     except Exception as e:  # noqa: BLE001 - any import failure means "not available"
         return f"not importable ({type(e).__name__})"
-    return lambda x: (lambda: vllm_ops.scaled_fp8_quant(x, use_per_token_if_dynamic=True))
+    return lambda x, out=None: (lambda: vllm_ops.scaled_fp8_quant(x, use_per_token_if_dynamic=True))
 
 
 def _sglang_provider():
@@ -130,9 +153,9 @@ def _sglang_provider():
     except Exception as e:  # noqa: BLE001
         return f"not importable ({type(e).__name__})"
 
-    def make(x):
-        q = torch.empty(x.shape, dtype=FP8_DTYPE, device=x.device)
-        s = torch.empty((x.shape[0], 1), dtype=torch.float32, device=x.device)
+    def make(x, out=None):
+        q, s = _outputs(x, out)
+
         def call():
             sgl_per_token_quant_fp8(x, q, s)
             return q, s
@@ -142,17 +165,17 @@ def _sglang_provider():
     return make
 
 
-def _copy_provider(x):
+def _copy_provider(x, out=None):
     """A device-to-device copy moving the op's bytes (half read, half written): what plain
     streaming achieves at this size. A reference line, not a peer."""
     nbytes = bytes_moved(*x.shape, x.element_size()) // 2
     src = x.view(-1).view(torch.uint8)[:nbytes]
-    dst = torch.empty(nbytes, dtype=torch.uint8, device=x.device)
+    dst = torch.empty(nbytes, dtype=torch.uint8, device=x.device) if out is None else out[:nbytes]
     return lambda: dst.copy_(src)
 
 
 def providers(gpu: bool) -> dict[str, Callable | str]:
-    p: dict[str, Callable | str] = {"torch": lambda x: (lambda: per_token_quant_fp8_reference(x))}
+    p: dict[str, Callable | str] = {"torch": lambda x, out=None: (lambda: per_token_quant_fp8_reference(x))}
     if not gpu:
         return p
     p["torch.compile"] = _torch_compile_provider()
@@ -214,11 +237,11 @@ def capture_graph(calls: list[Callable]) -> torch.cuda.CUDAGraph:
     torch.cuda.current_stream().wait_stream(side)
     g = torch.cuda.CUDAGraph()
     with torch.cuda.graph(g):
-        # Every call writes outputs of its own, for every provider: ours get theirs from make(x);
-        # the results of a provider that allocates (torch.compile, the reference, vLLM) are kept
-        # here, as long as the graph. Dropped, the capture reused one output block for every call,
-        # whose writes then stayed in L2: torch.compile measured 1.96 us at 128x1368 against a
-        # memcpy's 1.86 (docs/performance.md, v7).
+        # Every call writes outputs of its own, for every provider: ours, Triton's and the copy's
+        # into the buffers run_gpu gives each call; the results of a provider that allocates
+        # (torch.compile, the reference, vLLM) are kept here, as long as the graph. Dropped, the
+        # capture reused one output block for every call, whose writes then stayed in L2:
+        # torch.compile measured 1.96 us at 128x1368 against a memcpy's 1.86 (docs/performance.md, v7).
         g.fp8quant_outputs = [c() for c in calls]
     g.replay()
     torch.cuda.synchronize()
@@ -495,12 +518,18 @@ def run_gpu(args) -> int:
         reps = 10 if nbytes > 1e9 else 25
         graphs: dict[str, tuple[torch.cuda.CUDAGraph, int]] = {}
         keep_alive = []  # the calls hold the outputs their graph writes: alive as long as it is
+        # Call i of every provider writes the same buffer, so that no provider's numbers depend
+        # on where its own outputs happened to be placed: with a buffer per provider, the same
+        # kernel and plan measured 85.5% through one provider and 92.5% through another at
+        # 16384x2048, and the reverse order at 8192x4096, in two runs (docs/performance.md, v7).
+        outs = [torch.empty(output_buffer_bytes(shape.tokens, shape.hidden, xs[0].element_size()),
+                            dtype=torch.uint8, device="cuda") for _ in range(g)]
         times: dict[str, float] = {}
         for name, make in provs.items():
             if isinstance(make, str):
                 continue
             try:
-                calls = [make(xs[i % len(xs)]) for i in range(g if name != "torch" or nbytes < 1e9 else 1)]
+                calls = [make(xs[i % len(xs)], outs[i]) for i in range(g if name != "torch" or nbytes < 1e9 else 1)]
                 if name == "torch":  # the eager reference's temporaries: timed alone, then freed
                     times[name] = graph_time_us(calls, reps)
                 else:
@@ -513,7 +542,7 @@ def run_gpu(args) -> int:
                 torch.cuda.empty_cache()
                 continue
         times.update(interleaved_time_us(graphs, reps))
-        del graphs, keep_alive
+        del graphs, keep_alive, outs
         shape_rows = []
         for name in provs:
             if name not in times:
