@@ -263,6 +263,20 @@ def test_division_exact_float32_random_bits():
             assert_quant_equal(per_token_quant_fp8(x, ub_t, backend=backend), reference(x, ub_t), f"{backend} f32 ub={ub}")
 
 
+def test_scale_exact_for_every_float32_amax():
+    """Every non-negative float32 bit pattern (NaN and +inf included) as a one-element row: the
+    scale, which the CUDA kernel computes as amax / 448 through a reciprocal and one correction
+    (per_token_quant_fp8.cuh: div_by_fp8_max), and the code, against the reference's IEEE
+    division. 2^31 rows in chunks."""
+    chunk = 2**27
+    for start in range(0, 2**31, chunk):
+        x = torch.arange(start, start + chunk, device="cuda", dtype=torch.int64).to(torch.int32).view(torch.float32)
+        x = x.view(-1, 1)
+        ref = reference(x)
+        for backend in ("cuda", "triton"):
+            assert_quant_equal(per_token_quant_fp8(x, backend=backend), ref, f"{backend} amax bits {start:#x}..")
+
+
 def test_auto_falls_back_to_triton_without_nvcc(tmp_path, monkeypatch):
     """No nvcc and nothing cached: backend="auto" warns once and runs the Triton kernel."""
     import sys

@@ -155,6 +155,20 @@ struct alignas(kVec) CodeVec {
   Word w[kWords];
 };
 
+// b / 448 as IEEE division rounds it, for every fp32 b: q0 = RN(b * RN(1/448)) is within an ulp,
+// the FMA gives the exact residual, one correction rounds correctly (Markstein; 448's significand
+// is not all ones). An infinite q0 is kept (the FMAs would turn it into NaN); where b is so small
+// that the quotient is subnormal the result may be an ulp off, but it is then far below
+// kMinScale, which replaces it. Three instructions on the path from the amax to the first store,
+// instead of __fdiv_rn's range check and branch to its slow path. tests/test_gpu.py compares the
+// scale of every non-negative fp32 amax with IEEE division.
+__device__ __forceinline__ float div_by_fp8_max(float b) {
+  constexpr float kRecip = 1.0f / kFp8E4m3Max;  // RN(1/448), folded at compile time
+  const float q0 = __fmul_rn(b, kRecip);
+  const float q1 = __fmaf_rn(__fmaf_rn(-q0, kFp8E4m3Max, b), kRecip, q0);
+  return isinf(q0) ? q0 : q1;
+}
+
 // A row's scale and its correctly rounded reciprocal, computed once per row.
 struct RowScale {
   float scale;
@@ -162,7 +176,7 @@ struct RowScale {
 
   __device__ __forceinline__ RowScale(float amax, float scale_ub) {
     const float bounded = min_nan(amax, scale_ub);
-    scale = max_nan(__fdiv_rn(bounded, kFp8E4m3Max), kMinScale);
+    scale = max_nan(div_by_fp8_max(bounded), kMinScale);
     recip = isfinite(scale) ? __frcp_rn(scale) : 0.0f;
   }
 };
@@ -296,10 +310,17 @@ __device__ __forceinline__ float warp_max(float v) {
 // slower than the same kernel with tpr a compile-time constant (scripts/decode_probe.cu,
 // docs/performance.md v7).
 __device__ __forceinline__ float row_max(float v, int tpr, int local_row, float* warp_amax) {
+  if (tpr >= 32) {
+    // v is never negative (a max of absolute values, or a NaN with its sign bit clear), so its
+    // bits order as unsigned integers the way the floats do, NaN above +inf: one warp-wide
+    // integer max (redux.sync, sm_80+) instead of five dependent shuffles.
+    v = __uint_as_float(__reduce_max_sync(0xffffffffu, __float_as_uint(v)));
+  } else {
 #pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2) {
-    const float other = __shfl_xor_sync(0xffffffffu, v, offset);
-    v = offset < tpr ? max_nan(v, other) : v;
+    for (int offset = 16; offset > 0; offset /= 2) {
+      const float other = __shfl_xor_sync(0xffffffffu, v, offset);
+      v = offset < tpr ? max_nan(v, other) : v;
+    }
   }
   if (tpr > 32) {  // a row spans tpr / 32 consecutive warps
     const int warps_per_row = tpr >> 5;
