@@ -198,11 +198,14 @@ def providers(gpu: bool) -> dict[str, Callable | str]:
 PRE_ROLL_CYCLES = 100_000
 
 
-def _event_median_ms(fn, reps: int, repeat: int = 1) -> float:
-    """Median milliseconds of `repeat` back-to-back calls of fn, over `reps` timed regions."""
+def _event_median_ms(fn, reps: int, repeat: int = 1, warm: bool = False) -> float:
+    """Median milliseconds of `repeat` back-to-back calls of fn, over `reps` timed regions; with
+    `warm`, one untimed call of fn ahead of each region."""
     times = []
     for _ in range(reps):
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        if warm:
+            fn()
         torch.cuda._sleep(PRE_ROLL_CYCLES)
         start.record()
         for _ in range(repeat):
@@ -260,13 +263,17 @@ def interleaved_time_us(graphs: dict[str, tuple[torch.cuda.CUDAGraph, int]], rep
     """Median per-call microseconds of each (graph, calls in it), the graphs replayed in turn
     (round robin), so that a slow drift of the GPU (clocks, power) falls on every provider
     alike. Timed one after another, the first provider of a shape sometimes measured up to 2x
-    slower than the same kernel timed next (docs/performance.md, v6)."""
+    slower than the same kernel timed next (docs/performance.md, v6).
+    Each timed region follows an untimed replay of the same graph, so that the L2 it starts from
+    (dirty outputs still to be written back, inputs) is the provider's own and not what the
+    provider before it left: without it, the same kernel and plan timed through two providers
+    read 87.9 vs 92.1% of copy bandwidth at 32768x1368 (docs/performance.md, v7)."""
     once: dict[str, list[float]] = {name: [] for name in graphs}
     twice: dict[str, list[float]] = {name: [] for name in graphs}
     for _ in range(reps):
         for name, (g, _n) in graphs.items():
-            once[name].append(_event_median_ms(g.replay, 1, repeat=1))
-            twice[name].append(_event_median_ms(g.replay, 1, repeat=2))
+            once[name].append(_event_median_ms(g.replay, 1, repeat=1, warm=True))
+            twice[name].append(_event_median_ms(g.replay, 1, repeat=2, warm=True))
     # the steady state, as in steady_state_ms: two replays minus one
     return {
         name: (statistics.median(twice[name]) - statistics.median(once[name])) * 1000.0 / graphs[name][1]
