@@ -304,33 +304,35 @@ __device__ __forceinline__ float warp_max(float v) {
 }
 
 // The max of v over the `tpr` consecutive threads of a row (a power of two, uniform across the
-// CTA): shuffles within a warp, then through shared memory across the tpr / 32 warps of a row.
-// Straight-line code, every step unrolled to its largest size and its result kept or not by a
-// predicate on tpr. As loops bounded by tpr (v6), the branches made a one-row call 0.12-0.16 us
-// slower than the same kernel with tpr a compile-time constant (scripts/decode_probe.cu,
-// docs/performance.md v7).
+// CTA), in straight-line code: as loops bounded by tpr (v6) the branches made a one-row call
+// 0.12-0.16 us slower than the same kernel with tpr a compile-time constant, and the warp-wide
+// integer max below took another 0.03-0.06 us off (scripts/decode_probe.cu, docs/performance.md
+// v7).
+__device__ __forceinline__ unsigned warp_max_bits(float v) {
+  // v is never negative (a max of absolute values, or a NaN with its sign bit clear), so its
+  // bits order as unsigned integers the way the floats do, NaN above +inf: one warp-wide integer
+  // max (redux.sync, sm_80+) instead of five dependent shuffles.
+  return __reduce_max_sync(0xffffffffu, __float_as_uint(v));
+}
+
 __device__ __forceinline__ float row_max(float v, int tpr, int local_row, float* warp_amax) {
-  if (tpr >= 32) {
-    // v is never negative (a max of absolute values, or a NaN with its sign bit clear), so its
-    // bits order as unsigned integers the way the floats do, NaN above +inf: one warp-wide
-    // integer max (redux.sync, sm_80+) instead of five dependent shuffles.
-    v = __uint_as_float(__reduce_max_sync(0xffffffffu, __float_as_uint(v)));
-  } else {
+  if (tpr < 32) {  // several rows share a warp
 #pragma unroll
     for (int offset = 16; offset > 0; offset /= 2) {
       const float other = __shfl_xor_sync(0xffffffffu, v, offset);
       v = offset < tpr ? max_nan(v, other) : v;
     }
+    return v;
   }
-  if (tpr > 32) {  // a row spans tpr / 32 consecutive warps
+  v = __uint_as_float(warp_max_bits(v));
+  if (tpr > 32) {
+    // The row spans tpr / 32 consecutive warps: each publishes its max, then every lane reads
+    // one of the row's (lane mod warps) and one more warp-wide max combines them.
     const int warps_per_row = tpr >> 5;
-    if ((threadIdx.x & 31) == 0) warp_amax[threadIdx.x >> 5] = v;
+    const int lane = threadIdx.x & 31;
+    if (lane == 0) warp_amax[threadIdx.x >> 5] = v;
     __syncthreads();
-    const float* mine = warp_amax + local_row * warps_per_row;
-#pragma unroll
-    for (int w = 0; w < kMaxThreadsPerRow / 32; ++w) {
-      if (w < warps_per_row) v = max_nan(v, mine[w]);
-    }
+    v = __uint_as_float(warp_max_bits(warp_amax[local_row * warps_per_row + (lane & (warps_per_row - 1))]));
   }
   return v;
 }
@@ -354,6 +356,7 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
   const int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x >> tpr_shift) + local_row;
   const bool row_valid = row < p.num_rows;
   const int num_vecs = static_cast<int>(p.hidden / kVec);  // the planner keeps it <= 4096
+  const float scale_ub = load_scale_ub(p);  // before the barrier, which no load moves across
   // 64-bit row offset once; within a row, 32-bit vector indices (at most 512 x 8 vectors).
   const auto* x_vecs = reinterpret_cast<const InVec<In, kVec>*>(static_cast<const In*>(p.x) + row * p.x_row_stride);
 
@@ -374,7 +377,7 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
   amax = row_max(amax, tpr, local_row, warp_amax);
   if (!row_valid) return;
 
-  const RowScale rs(amax, load_scale_ub(p));  // per row, in registers
+  const RowScale rs(amax, scale_ub);  // per row, in registers
   if (lane == 0) p.scale[row] = rs.scale;
   auto* q_vecs = reinterpret_cast<CodeVec<kVec>*>(p.q + row * p.hidden);
   for_row_kind(rs, [&](auto finite) {
