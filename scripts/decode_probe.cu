@@ -69,7 +69,7 @@ __global__ void __launch_bounds__(512) probe_kernel(const PerTokenParams p) {
   } else {
     float amax = 0.0f;
 #pragma unroll
-    for (int j = 0; j < kVecs; ++j) amax = vec_abs_max(v[j], amax);
+    amax = abs_max<kVecs>(v);
 #pragma unroll
     for (int offset = (kTpr < 32 ? kTpr : 32) / 2; offset > 0; offset /= 2) {
       amax = max_nan(amax, __shfl_xor_sync(0xffffffffu, amax, offset));

@@ -2,7 +2,10 @@
 the register-staged kernels (a spill would turn the one-read design into local-memory traffic)."""
 
 import re
+import shutil
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,11 +18,19 @@ ARCHS = ["80", "89", "90"]
 
 
 @pytest.fixture(scope="module")
-def build_logs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("build")
+def build_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("build")
+
+
+def _library(root: Path, spec, arch: str) -> Path:
+    return root / f"{spec.name}_{arch}.so"
+
+
+@pytest.fixture(scope="module")
+def build_logs(build_root):
     jobs = [(spec, arch) for spec in _cuda.all_module_specs() for arch in ARCHS]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        logs = list(pool.map(lambda job: job[0].compile(job[1], NVCC, root / f"{job[0].name}_{job[1]}.so"), jobs))
+        logs = list(pool.map(lambda job: job[0].compile(job[1], NVCC, _library(build_root, *job)), jobs))
     return {(spec.name, arch): log for (spec, arch), log in zip(jobs, logs)}
 
 
@@ -47,6 +58,44 @@ def test_every_instance_compiles(build_logs, dtype, arch):
     # one per register; held as 32-bit words (per_token_quant_fp8.cuh: InVec) they fit.
     spilled = [f for f in funcs if f[2] > 0]
     assert not spilled, f"kernels spill: {spilled}"
+
+
+def _cuobjdump() -> str | None:
+    try:
+        import triton  # its NVIDIA backend ships cuobjdump
+
+        bundled = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
+    except ImportError:
+        bundled = None
+    return shutil.which("cuobjdump") or (str(bundled) if bundled and bundled.is_file() else None)
+
+
+@pytest.mark.parametrize("dtype", list(_cuda.ELEMENT_TYPES))
+def test_row_loads_issue_before_their_first_use(build_logs, build_root, dtype):
+    """sm_90 SASS of the register kernel with 16-byte vectors and 1-4 of them per thread (the
+    planner's choice for aligned rows up to 512 x 4 vectors): every 16-byte load of the row is
+    issued before the first abs/max on a loaded value, so the row costs one memory round trip. In one v7 build the
+    4-vector bf16 instance issued two of its four loads after the first two had arrived
+    (docs/performance.md, v7)."""
+    tool = _cuobjdump()
+    if tool is None:
+        pytest.skip("cuobjdump not found")
+    spec = _cuda.module_spec(dtype)
+    sass = subprocess.run([tool, "-sass", str(_library(build_root, spec, "90"))], capture_output=True, text=True, check=True).stdout
+    checked = 0
+    for function in re.split(r"\n\s+Function : ", sass)[1:]:
+        name = function.split("\n", 1)[0]
+        m = re.search(r"registers_kernelI\w*?Li(\d+)ELi(\d+)E", name)
+        if not m or int(m.group(1)) * dtype.itemsize != 16 or int(m.group(2)) > 4:
+            continue
+        code = [line for line in function.split("\n") if re.match(r"\s+/\*[0-9a-f]{4}\*/", line)]
+        loads = [i for i, line in enumerate(code) if re.search(r"\bLDG\.E\.128", line)]
+        uses = [i for i, line in enumerate(code) if re.search(r"\b(HFMA2|HMNMX2|VHMNMX|FMNMX)", line)]
+        assert loads and uses, name
+        late = [code[i].strip() for i in loads if i > min(uses)]
+        assert not late, f"{name}: loads after the first use of a loaded value: {late}"
+        checked += 1
+    assert checked == 4
 
 
 def test_cache_key_changes_with_source_and_arch(tmp_path, monkeypatch):

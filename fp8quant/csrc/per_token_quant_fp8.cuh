@@ -233,19 +233,35 @@ struct Packed2<__nv_bfloat16> {
   using type = __nv_bfloat162;
 };
 
-template <typename In, int kVec>
-__device__ __forceinline__ float vec_abs_max(const InVec<In, kVec>& v, float amax) {
+// The max of m[0..kN) by a balanced tree: every leaf at the same depth. Taken as a chain over a
+// thread's vectors (v6), the last vectors sat on the shortest path to the result, and in one
+// build ptxas issued the third and fourth 16-byte loads of the 4-vector bf16 instance only after
+// the first two had arrived: a second memory round trip (docs/performance.md, v7).
+template <int kN, typename T, typename Max>
+__device__ __forceinline__ T tree_max(const T* m, Max max) {
+  if constexpr (kN == 1) {
+    return m[0];
+  } else {
+    return max(tree_max<kN / 2>(m, max), tree_max<kN - kN / 2>(m + kN / 2, max));
+  }
+}
+
+// max |x| over kN vectors, NaN-propagating (the result is >= 0 or a NaN with its sign bit clear).
+template <int kN, typename In, int kVec>
+__device__ __forceinline__ float abs_max(const InVec<In, kVec>* v) {
   using Pair = typename Packed2<In>::type;
   using V = InVec<In, kVec>;
   if constexpr (!std::is_void_v<Pair> && V::kPerWord == 2) {
-    Pair m = __habs2(bit_cast<Pair>(v.w[0]));
+    Pair m[kN * V::kWords];
 #pragma unroll
-    for (int k = 1; k < V::kWords; ++k) m = __hmax2_nan(m, __habs2(bit_cast<Pair>(v.w[k])));
-    return max_nan(amax, max_nan(to_float(m.x), to_float(m.y)));
+    for (int i = 0; i < kN * V::kWords; ++i) m[i] = __habs2(bit_cast<Pair>(v[i / V::kWords].w[i % V::kWords]));
+    const Pair r = tree_max<kN * V::kWords>(m, [](Pair a, Pair b) { return __hmax2_nan(a, b); });
+    return max_nan(to_float(r.x), to_float(r.y));
   } else {
+    float m[kN * kVec];
 #pragma unroll
-    for (int e = 0; e < kVec; ++e) amax = max_nan(amax, fabsf(v.get(e)));
-    return amax;
+    for (int i = 0; i < kN * kVec; ++i) m[i] = fabsf(v[i / kVec].get(i % kVec));
+    return tree_max<kN * kVec>(m, [](float a, float b) { return max_nan(a, b); });
   }
 }
 
@@ -356,7 +372,6 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
   const int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x >> tpr_shift) + local_row;
   const bool row_valid = row < p.num_rows;
   const int num_vecs = static_cast<int>(p.hidden / kVec);  // the planner keeps it <= 4096
-  const float scale_ub = load_scale_ub(p);  // before the barrier, which no load moves across
   // 64-bit row offset once; within a row, 32-bit vector indices (at most 512 x 8 vectors).
   const auto* x_vecs = reinterpret_cast<const InVec<In, kVec>*>(static_cast<const In*>(p.x) + row * p.x_row_stride);
 
@@ -370,9 +385,11 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
       v[j].set_zero();
     }
   }
-  float amax = 0.0f;
-#pragma unroll
-  for (int j = 0; j < kVecsPerThread; ++j) amax = vec_abs_max(v[j], amax);
+  // After the row's loads (loaded first, it took one of the loads' dependency slots and the
+  // vector loads were issued in two rounds, docs/performance.md v7), before the barrier, which
+  // no load moves across.
+  const float scale_ub = load_scale_ub(p);
+  float amax = abs_max<kVecsPerThread>(v);
   // Every thread of the CTA takes part (shuffles, barrier); rows past the end stop after it.
   amax = row_max(amax, tpr, local_row, warp_amax);
   if (!row_valid) return;
@@ -410,7 +427,7 @@ __global__ void __launch_bounds__(256) per_token_quant_warp_kernel(const PerToke
     for (int64_t i = lane; i < num_vecs; i += 32) {
       const InVec<In, kVec> v = x_row[i];
       if constexpr (kStaging == Staging::kShared) row_smem[i] = v;
-      amax = vec_abs_max(v, amax);
+      amax = max_nan(amax, abs_max<1>(&v));
     }
     const RowScale rs(warp_max(amax), scale_ub);
     if (lane == 0) p.scale[row] = rs.scale;
