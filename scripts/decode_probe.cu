@@ -68,7 +68,6 @@ __global__ void __launch_bounds__(512) probe_kernel(const PerTokenParams p) {
     return;
   } else {
     float amax = 0.0f;
-#pragma unroll
     amax = abs_max<kVecs>(v);
 #pragma unroll
     for (int offset = (kTpr < 32 ? kTpr : 32) / 2; offset > 0; offset /= 2) {
