@@ -218,8 +218,7 @@ __device__ __forceinline__ void for_row_kind(const RowScale& rs, F&& f) {
 }
 
 // 16-bit inputs take their abs-max in packed pairs (abs and max are exact in any format): half
-// the max instructions. (It did not lower register use: the 4-vector bf16 instance takes 59
-// registers either way.)
+// the max instructions.
 template <typename In>
 struct Packed2 {
   using type = void;
@@ -319,18 +318,17 @@ __device__ __forceinline__ float warp_max(float v) {
   return v;
 }
 
-// The max of v over the `tpr` consecutive threads of a row (a power of two, uniform across the
-// CTA), in straight-line code: as loops bounded by tpr (v6) the branches made a one-row call
-// 0.12-0.16 us slower than the same kernel with tpr a compile-time constant, and the warp-wide
-// integer max below took another 0.03-0.06 us off (scripts/decode_probe.cu, docs/performance.md
-// v7).
+// The bits of the max of v over the warp. v is never negative (a max of absolute values, or a
+// NaN with its sign bit clear), so its bits order as unsigned integers the way the floats do, NaN
+// above +inf: one warp-wide integer max (redux.sync, sm_80+) instead of five dependent shuffles.
 __device__ __forceinline__ unsigned warp_max_bits(float v) {
-  // v is never negative (a max of absolute values, or a NaN with its sign bit clear), so its
-  // bits order as unsigned integers the way the floats do, NaN above +inf: one warp-wide integer
-  // max (redux.sync, sm_80+) instead of five dependent shuffles.
   return __reduce_max_sync(0xffffffffu, __float_as_uint(v));
 }
 
+// The max of v over the `tpr` consecutive threads of a row (a power of two, uniform across the
+// CTA), in straight-line code: as loops bounded by tpr (v6) the branches made a one-row call
+// 0.12-0.16 us slower than the same kernel with tpr a compile-time constant, and the warp-wide
+// integer max took another 0.03-0.06 us off (scripts/decode_probe.cu, docs/performance.md v7).
 __device__ __forceinline__ float row_max(float v, int tpr, int local_row, float* warp_amax) {
   if (tpr < 32) {  // several rows share a warp
 #pragma unroll
@@ -357,9 +355,9 @@ __device__ __forceinline__ float row_max(float v, int tpr, int local_row, float*
 // kRegisters: `threads_per_row` threads share a row (a power of two: below 32 several rows share
 // a warp, above 32 a row spans several warps); blockDim.x / threads_per_row rows per CTA; each
 // thread keeps kVecsPerThread vectors in registers, so the row is read from global memory once.
-// Each CTA takes one group of rows: the planner's grid covers every row. (A grid-stride loop
-// around the body, as in v1-v6, cost a one-row call time it never paid back: no persistent
-// grid measured faster, docs/performance.md v6.)
+// Each CTA takes one group of rows: the planner's grid covers every row. (v1-v6 had a grid-stride
+// loop around the body; no persistent grid measured faster (v6), and without the loop, together
+// with unconditional shuffles, a one-row call took 0.06-0.07 us less: docs/performance.md v7.)
 template <typename In, int kVec, int kVecsPerThread>
 __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_kernel(const PerTokenParams p) {
   __shared__ float warp_amax[kMaxThreadsPerRow / 32];
@@ -385,9 +383,8 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
       v[j].set_zero();
     }
   }
-  // After the row's loads (loaded first, it took one of the loads' dependency slots and the
-  // vector loads were issued in two rounds, docs/performance.md v7), before the barrier, which
-  // no load moves across.
+  // Read while the row's loads are in flight, before the barrier, which no load moves across: a
+  // scale_ub given as a device tensor then adds no memory round trip after the reduction.
   const float scale_ub = load_scale_ub(p);
   float amax = abs_max<kVecsPerThread>(v);
   // Every thread of the CTA takes part (shuffles, barrier); rows past the end stop after it.
