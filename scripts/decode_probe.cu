@@ -1,13 +1,13 @@
 // Decode latency probe (device machine): where does the time of a one-row call go?
 //
-// At 1 to 64 tokens the register kernel takes 1.8-2.0 us per call under CUDA-graph replay where
-// a memcpy of the same bytes and the Triton kernel take 1.4-1.7 (docs/performance.md, v6). This
+// At 1 to 64 tokens the v6 register kernel took 1.8-2.0 us per call under CUDA-graph replay where
+// a memcpy of the same bytes and the Triton kernel took 1.4-1.7 (docs/performance.md, v6-v7). This
 // program times, in one process and the same graph-replay method as `fp8quant bench` (steady
 // state: two replays minus one, divided by the calls per graph), the production kernel against
 // ablations of it that stop after each stage:
 //   L0 load the row, store raw bytes          (the memory chain: launch, load, store, drain)
 //   L1 + amax (shuffles, cross-warp), approximate scale, q = x * recip
-//   L2 + the exact scale and reciprocal (RowScale: __fdiv_rn, __frcp_rn), still q = x * recip
+//   L2 + the exact scale and reciprocal (RowScale), still q = x * recip
 //   L3 + exact per-element division (Markstein, scaled<true>): the finite-row result
 //   L4 + the NaN/Inf-scale path (for_row_kind): the production kernel with a compile-time tpr
 //   prod: the production kernel (runtime threads-per-row), through launch_per_token_quant
@@ -67,8 +67,7 @@ __global__ void __launch_bounds__(512) probe_kernel(const PerTokenParams p) {
     if (lane == 0 && row_valid) p.scale[row] = 1.0f;
     return;
   } else {
-    float amax = 0.0f;
-    amax = abs_max<kVecs>(v);
+    float amax = abs_max<kVecs>(v);
 #pragma unroll
     for (int offset = (kTpr < 32 ? kTpr : 32) / 2; offset > 0; offset /= 2) {
       amax = max_nan(amax, __shfl_xor_sync(0xffffffffu, amax, offset));
