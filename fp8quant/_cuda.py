@@ -35,6 +35,7 @@ class KernelParams(ctypes.Structure):
         ("scale_ub_ptr", ctypes.c_void_p),
         ("scale_ub_value", ctypes.c_float),
         ("threads_per_row", ctypes.c_int32),
+        ("ctas_per_row", ctypes.c_int32),
         ("num_rows", ctypes.c_int64),
         ("hidden", ctypes.c_int64),
         ("x_row_stride", ctypes.c_int64),
@@ -52,6 +53,8 @@ class LaunchShape(ctypes.Structure):
         ("block_threads", ctypes.c_int32),
         ("smem_bytes", ctypes.c_int32),
         ("device", ctypes.c_int32),
+        ("cluster_ctas", ctypes.c_int32),
+        ("pdl", ctypes.c_int32),
         ("grid", ctypes.c_int64),
     ]
 
@@ -67,10 +70,8 @@ def module_spec(dtype: torch.dtype) -> ModuleSpec:
         "                                             cudaStream_t stream) {\n"
         f"  return static_cast<int>(fp8quant::launch_per_token_quant<{ctype}>(*p, *shape, stream));\n"
         "}\n"
-        'extern "C" int fp8quant_empty(int device, cudaStream_t stream) {\n'
-        "  cudaSetDevice(device);\n"
-        "  fp8quant::empty_kernel<<<1, 32, 0, stream>>>();\n"
-        "  return static_cast<int>(cudaGetLastError());\n"
+        'extern "C" int fp8quant_empty(const fp8quant::LaunchShape* shape, cudaStream_t stream) {\n'
+        "  return static_cast<int>(fp8quant::launch_empty(*shape, stream));\n"
         "}\n"
         'extern "C" const char* fp8quant_error_string(int err) {\n'
         "  return cudaGetErrorString(static_cast<cudaError_t>(err));\n"
@@ -109,7 +110,7 @@ def _load(dtype: torch.dtype, arch: str) -> ctypes.CDLL:
         ctypes.c_void_p,
     ]
     lib.fp8quant_per_token_quant_fp8.restype = ctypes.c_int
-    lib.fp8quant_empty.argtypes = [ctypes.c_int, ctypes.c_void_p]
+    lib.fp8quant_empty.argtypes = [ctypes.POINTER(LaunchShape), ctypes.c_void_p]
     lib.fp8quant_empty.restype = ctypes.c_int
     lib.fp8quant_error_string.argtypes = [ctypes.c_int]
     lib.fp8quant_error_string.restype = ctypes.c_char_p
@@ -133,18 +134,30 @@ def prebuild(arch: str | None = None) -> list[str]:
 
 
 def plan_for(
-    x2d: torch.Tensor, q2d: torch.Tensor, staging: str | None = None, threads_per_row: int | None = None
+    x2d: torch.Tensor,
+    q2d: torch.Tensor,
+    staging: str | None = None,
+    threads_per_row: int | None = None,
+    ctas_per_row: int | None = None,
 ) -> planner.Plan:
     num_rows, hidden = x2d.shape
     vec = planner.vector_width(hidden, x2d.element_size(), x2d.stride(0), x2d.data_ptr(), q2d.data_ptr())
-    return _cached_plan(num_rows, hidden, x2d.element_size(), vec, x2d.device.index, staging, threads_per_row)
+    return _cached_plan(
+        num_rows, hidden, x2d.element_size(), vec, x2d.device.index, staging, threads_per_row, ctas_per_row
+    )
 
 
 @functools.lru_cache(maxsize=4096)
-def _cached_plan(num_rows, hidden, element_size, vec, device_index, staging, threads_per_row):
+def _cached_plan(num_rows, hidden, element_size, vec, device_index, staging, threads_per_row, ctas_per_row):
     return planner.plan_per_token(
-        num_rows, hidden, element_size, vec, device_info(device_index), staging, threads_per_row
+        num_rows, hidden, element_size, vec, device_info(device_index), staging, threads_per_row, ctas_per_row
     )
+
+
+@functools.lru_cache(maxsize=None)
+def pdl_supported(index: int) -> bool:
+    """Programmatic dependent launch needs compute capability 9.0 (Hopper) or newer."""
+    return torch.cuda.get_device_capability(index) >= (9, 0)
 
 
 def launch(
@@ -153,8 +166,10 @@ def launch(
     scale1d: torch.Tensor,
     scale_ub: float | torch.Tensor | None,
     plan: planner.Plan,
+    pdl: bool = False,
 ) -> None:
-    """Launch on the current stream. Arguments are already validated (per_token_quant_fp8.py)."""
+    """Launch on the current stream. Arguments are already validated (per_token_quant_fp8.py);
+    `pdl` only where pdl_supported()."""
     device = x2d.device.index
     lib = load(x2d.dtype, device)
     ub_ptr, ub_value = None, float("inf")
@@ -169,6 +184,7 @@ def launch(
         ub_ptr,
         ub_value,
         plan.threads_per_row,
+        plan.ctas_per_row,
         x2d.shape[0],
         x2d.shape[1],
         x2d.stride(0),
@@ -181,6 +197,8 @@ def launch(
         plan.block_threads,
         plan.smem_bytes,
         device,
+        plan.ctas_per_row,
+        int(pdl),
         plan.grid,
     )
     stream = torch.cuda.current_stream(x2d.device).cuda_stream
@@ -192,10 +210,12 @@ def launch(
         )
 
 
-def launch_empty(device_index: int) -> None:
-    """An empty kernel through the same path: the launch floor in the benchmark."""
+def launch_empty(device_index: int, pdl: bool = False) -> None:
+    """An empty kernel (1 CTA of 32 threads) through the same launch helper: the launch floor in
+    the benchmark, with or without programmatic dependent launch."""
     lib = load(torch.bfloat16, device_index)
     stream = torch.cuda.current_stream(device_index).cuda_stream
-    err = lib.fp8quant_empty(device_index, stream)
+    shape = LaunchShape(planner.STAGING_CODE[planner.REGISTERS], 1, 1, 32, 0, device_index, 1, int(pdl), 1)
+    err = lib.fp8quant_empty(ctypes.byref(shape), stream)
     if err != 0:
         raise RuntimeError(f"empty kernel launch failed: {lib.fp8quant_error_string(err).decode()}")

@@ -1,6 +1,7 @@
 """per_token_quant_fp8: the public op, its argument checks and its backends.
 
-    q, scale = per_token_quant_fp8(x, scale_ub=None, *, out=None, scale_out=None, backend="auto")
+    q, scale = per_token_quant_fp8(x, scale_ub=None, *, out=None, scale_out=None, backend="auto",
+                                   enable_pdl=None)
 
 fp8quant/reference.py defines the numbers (including NaN and Inf); every backend matches it bit
 for bit. Backends: "cuda" (our kernels, fp8quant/csrc, built on first use), "triton"
@@ -38,6 +39,7 @@ def _check_static(
     scale_ub: Optional[torch.Tensor],
     scale_ub_value: Optional[float],
     backend: str,
+    enable_pdl: Optional[bool] = None,
 ) -> None:
     """Checks that need no data pointers (also run while tracing under torch.compile)."""
     if not isinstance(x, torch.Tensor):
@@ -57,6 +59,8 @@ def _check_static(
         )
     if backend not in BACKENDS:
         raise ValueError(f"per_token_quant_fp8: backend must be one of {BACKENDS}, got {backend!r}")
+    if enable_pdl is not None and not isinstance(enable_pdl, bool):
+        raise TypeError(f"per_token_quant_fp8: enable_pdl must be None, True or False, got {enable_pdl!r}")
     scale_shape = (*x.shape[:-1], 1)
     for name, t, dtype, shape in (
         ("out", out, FP8_DTYPE, tuple(x.shape)),
@@ -162,6 +166,7 @@ def _run(
     scale_ub: Optional[torch.Tensor],
     scale_ub_value: Optional[float],
     backend: str,
+    enable_pdl: Optional[bool],
 ) -> None:
     _check_overlap(x, out, scale_out)
     if x.numel() == 0:
@@ -179,29 +184,34 @@ def _run(
     if backend == "cuda":
         from . import _cuda
 
+        pdl = _cuda.pdl_supported(x.device.index) and enable_pdl is not False
         with torch.cuda.device(x.device):
-            _cuda.launch(x2d, q2d, s1d, ub, _cuda.plan_for(x2d, q2d))
+            _cuda.launch(x2d, q2d, s1d, ub, _cuda.plan_for(x2d, q2d), pdl)
     else:
         from . import triton_kernels
 
         with torch.cuda.device(x.device):
-            triton_kernels.per_token_quant_fp8_triton(x2d, q2d, s1d, ub)
+            triton_kernels.per_token_quant_fp8_triton(x2d, q2d, s1d, ub, pdl=enable_pdl is not False)
 
 
 @torch.library.custom_op("fp8quant::per_token_quant_fp8", mutates_args=())
 def _per_token_quant_fp8_op(
-    x: torch.Tensor, scale_ub: Optional[torch.Tensor], scale_ub_value: Optional[float], backend: str
+    x: torch.Tensor,
+    scale_ub: Optional[torch.Tensor],
+    scale_ub_value: Optional[float],
+    backend: str,
+    enable_pdl: Optional[bool] = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    _check_static(x, None, None, scale_ub, scale_ub_value, backend)
+    _check_static(x, None, None, scale_ub, scale_ub_value, backend, enable_pdl)
     out = torch.empty(x.shape, dtype=FP8_DTYPE, device=x.device)
     scale_out = torch.empty((*x.shape[:-1], 1), dtype=torch.float32, device=x.device)
-    _run(x, out, scale_out, scale_ub, scale_ub_value, backend)
+    _run(x, out, scale_out, scale_ub, scale_ub_value, backend, enable_pdl)
     return out, scale_out
 
 
 @_per_token_quant_fp8_op.register_fake
-def _(x, scale_ub, scale_ub_value, backend):
-    _check_static(x, None, None, scale_ub, scale_ub_value, backend)
+def _(x, scale_ub, scale_ub_value, backend, enable_pdl=None):
+    _check_static(x, None, None, scale_ub, scale_ub_value, backend, enable_pdl)
     return (
         torch.empty(x.shape, dtype=FP8_DTYPE, device=x.device),
         torch.empty((*x.shape[:-1], 1), dtype=torch.float32, device=x.device),
@@ -216,14 +226,15 @@ def _per_token_quant_fp8_out_op(
     scale_ub: Optional[torch.Tensor],
     scale_ub_value: Optional[float],
     backend: str,
+    enable_pdl: Optional[bool] = None,
 ) -> None:
-    _check_static(x, out, scale_out, scale_ub, scale_ub_value, backend)
-    _run(x, out, scale_out, scale_ub, scale_ub_value, backend)
+    _check_static(x, out, scale_out, scale_ub, scale_ub_value, backend, enable_pdl)
+    _run(x, out, scale_out, scale_ub, scale_ub_value, backend, enable_pdl)
 
 
 @_per_token_quant_fp8_out_op.register_fake
-def _(x, out, scale_out, scale_ub, scale_ub_value, backend):
-    _check_static(x, out, scale_out, scale_ub, scale_ub_value, backend)
+def _(x, out, scale_out, scale_ub, scale_ub_value, backend, enable_pdl=None):
+    _check_static(x, out, scale_out, scale_ub, scale_ub_value, backend, enable_pdl)
 
 
 def per_token_quant_fp8(
@@ -233,6 +244,7 @@ def per_token_quant_fp8(
     out: Optional[torch.Tensor] = None,
     scale_out: Optional[torch.Tensor] = None,
     backend: str = "auto",
+    enable_pdl: Optional[bool] = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Quantize each row (token) of x to FP8 e4m3 with its own float32 scale.
 
@@ -244,6 +256,12 @@ def per_token_quant_fp8(
         out: optional float8_e4m3fn tensor of x's shape (contiguous) to write the codes into.
         scale_out: optional float32 tensor of shape (..., 1) (contiguous) for the scales.
         backend: "auto", "cuda", "triton" or "torch".
+        enable_pdl: programmatic dependent launch (None, the default: on GPUs that have it,
+            compute capability 9.0+, for the CUDA and Triton backends). The kernel is then
+            scheduled while the previous kernel in the stream finishes and waits for it on the
+            GPU before it reads or writes anything, so results are the same either way; False
+            launches it plainly. Ignored by the torch backend, on older GPUs and by a Triton
+            without PDL support.
 
     Returns:
         (q, scale) with x ~= q.float() * scale. Per row: scale = max(min(amax, scale_ub) / 448,
@@ -267,13 +285,15 @@ def per_token_quant_fp8(
         ub_value = float(scale_ub)
     if not isinstance(x, torch.Tensor):  # before torch.ops, whose schema error is less clear
         raise TypeError(f"per_token_quant_fp8: x must be a torch.Tensor, got {type(x).__name__}")
+    if enable_pdl is not None and not isinstance(enable_pdl, bool):  # torch.ops would take 1 as True
+        raise TypeError(f"per_token_quant_fp8: enable_pdl must be None, True or False, got {enable_pdl!r}")
     # The ops check everything else (_check_static), in eager mode and while tracing alike, and
     # before any launch; checking here too would do it twice per call.
     if out is None and scale_out is None:
-        return torch.ops.fp8quant.per_token_quant_fp8(x, ub_tensor, ub_value, backend)
+        return torch.ops.fp8quant.per_token_quant_fp8(x, ub_tensor, ub_value, backend, enable_pdl)
     if out is None:
         out = torch.empty(x.shape, dtype=FP8_DTYPE, device=x.device)
     if scale_out is None:
         scale_out = torch.empty((*x.shape[:-1], 1), dtype=torch.float32, device=x.device)
-    torch.ops.fp8quant.per_token_quant_fp8_out(x, out, scale_out, ub_tensor, ub_value, backend)
+    torch.ops.fp8quant.per_token_quant_fp8_out(x, out, scale_out, ub_tensor, ub_value, backend, enable_pdl)
     return out, scale_out

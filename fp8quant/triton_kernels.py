@@ -30,6 +30,14 @@ import triton.language as tl
 from .planner import vector_width
 from .reference import FP8_MAX, MIN_SCALE
 
+try:  # programmatic dependent launch: Triton's grid-dependency-control ops and launch option
+    from triton.language.extra.cuda import gdc_launch_dependents, gdc_wait
+    from triton.backends.nvidia.compiler import CUDAOptions
+
+    TRITON_HAS_PDL = "launch_pdl" in CUDAOptions.__dataclass_fields__
+except ImportError:  # an older Triton: the kernel runs without PDL
+    TRITON_HAS_PDL = False
+
 
 
 @triton.jit
@@ -111,6 +119,7 @@ def _per_token_quant_fp8_kernel(
     BLOCK: tl.constexpr,
     SINGLE_PASS: tl.constexpr,
     SOFTWARE_E4M3: tl.constexpr,
+    USE_PDL: tl.constexpr,
 ):
     # The row length and stride arrive in units of VEC elements (the widest access, up to 16
     # bytes, that divides both and the base addresses): multiplied back by a constexpr, Triton
@@ -124,6 +133,12 @@ def _per_token_quant_fp8_kernel(
     x_rows = x_ptr + rows[:, None] * x_row_stride
     q_rows = q_ptr + rows[:, None] * hidden
     cols = tl.arange(0, BLOCK)
+    if USE_PDL:
+        # Launched with PDL, this program may start before the previous kernel in the stream has
+        # finished: wait for it before touching memory, then let the next kernel be scheduled
+        # (as the CUDA kernels do: per_token_quant_fp8.cuh, grid_dependency_wait).
+        gdc_wait()
+        gdc_launch_dependents()
 
     if SINGLE_PASS:
         # The whole row in registers: one read from global memory.
@@ -210,13 +225,17 @@ def per_token_quant_fp8_triton(
     scale1d: torch.Tensor,
     scale_ub: float | torch.Tensor | None,
     software_e4m3: bool | None = None,
+    pdl: bool = False,
 ) -> None:
     """x2d (rows, H) with unit last stride; q2d contiguous; scale1d (rows,). Already validated.
 
     software_e4m3: convert to e4m3 in integer arithmetic instead of the conversion instruction
-    (default: only under the interpreter; the GPU tests run both ways)."""
+    (default: only under the interpreter; the GPU tests run both ways).
+    pdl: programmatic dependent launch, where pdl_available() says this Triton and GPU have it."""
     if software_e4m3 is None:
         software_e4m3 = interpreting()
+    pdl = pdl and pdl_available(x2d.device)
+    launch_options = dict(launch_pdl=True) if pdl else {}
     num_rows, hidden = x2d.shape
     cfg = triton_config(hidden, num_rows)
     vec = vector_width(hidden, x2d.element_size(), x2d.stride(0), x2d.data_ptr(), q2d.data_ptr())
@@ -235,8 +254,19 @@ def per_token_quant_fp8_triton(
         VEC=vec,
         HAS_UB_PTR=has_ptr,
         SOFTWARE_E4M3=software_e4m3,
+        USE_PDL=pdl,
         **cfg,
+        **launch_options,
     )
+
+
+def pdl_available(device: torch.device) -> bool:
+    return TRITON_HAS_PDL and not interpreting() and device.type == "cuda" and _sm90_or_newer(device.index)
+
+
+@functools.lru_cache(maxsize=None)
+def _sm90_or_newer(index: int | None) -> bool:
+    return torch.cuda.get_device_capability(index) >= (9, 0)
 
 
 assert FP8_MAX == 448.0 and MIN_SCALE == 1.0 / (448.0 * 512.0)  # the constants in the kernel

@@ -27,12 +27,15 @@ def main() -> int:
                 options = [dict(staging="shared"), dict(staging="global"), {}]
                 if planner.registers_fit(hidden, vec):
                     options.append(dict(staging="registers", threads_per_row=planner.MAX_THREADS_PER_ROW))
-                for kw in options:
+                    # a row split over a cluster of CTAs (sm_90+; refused below)
+                    options += [dict(staging="registers", threads_per_row=128, ctas_per_row=c) for c in (2, 8)]
+                pdl = _cuda.pdl_supported(x.device.index)
+                for i, kw in enumerate(options):
                     try:
                         plan = _cuda.plan_for(x, q, **kw)
                     except ValueError:
                         continue
-                    _cuda.launch(x, q, s, None, plan)
+                    _cuda.launch(x, q, s, None, plan, pdl and i % 2 == 1)
                     torch.cuda.synchronize()
                     launched += 1
                     if not torch.equal(q.view(torch.uint8), ref[0].view(torch.uint8)):

@@ -34,6 +34,8 @@ CASES = [
     (dict(x=torch.ones(4, 8), scale_ub="big"), TypeError, "scale_ub must be None, a float or a 1-element"),
     (dict(x=torch.ones(4, 8), scale_ub=torch.ones(2)), ValueError, "scale_ub must be a float or a 1-element float32"),
     (dict(x=torch.ones(4, 8), scale_ub=torch.ones(1, dtype=torch.float16)), ValueError, "dtype=torch.float16"),
+    (dict(x=torch.ones(4, 8), enable_pdl=1), TypeError, "enable_pdl must be None, True or False, got 1"),
+    (dict(x=torch.ones(4, 8), enable_pdl="yes"), TypeError, "enable_pdl must be None, True or False, got 'yes'"),
 ]
 
 

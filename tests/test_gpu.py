@@ -41,13 +41,13 @@ def poisoned_outputs(shape):
     return q, s
 
 
-def run_plan(x2d, staging=None, threads_per_row=None, smem_pad=None, scale_ub=None):
+def run_plan(x2d, staging=None, threads_per_row=None, smem_pad=None, scale_ub=None, ctas_per_row=None, pdl=False):
     """Launch one forced kernel path on poisoned outputs."""
     q, s = poisoned_outputs(x2d.shape)
-    plan = _cuda.plan_for(x2d, q, staging, threads_per_row)
+    plan = _cuda.plan_for(x2d, q, staging, threads_per_row, ctas_per_row)
     if smem_pad is not None:
         plan = planner.with_smem_pad(plan, x2d.shape[1], x2d.element_size(), smem_pad)
-    _cuda.launch(x2d, q, s.view(-1), scale_ub, plan)
+    _cuda.launch(x2d, q, s.view(-1), scale_ub, plan, pdl and _cuda.pdl_supported(x2d.device.index))
     torch.cuda.synchronize()
     return (q, s), plan
 
@@ -78,15 +78,21 @@ def test_default_path_bit_exact(backend, tokens, hidden, dtype):
     assert_quant_equal(got, reference(x), f"{backend} {tokens}x{hidden} {dtype}")
 
 
+CLUSTERS = torch.cuda.is_available() and torch.cuda.get_device_capability() >= planner.SPLIT_MIN_CAPABILITY
+
+
 def _paths(hidden, vec):
+    """Every forced path: shared, global, the register kernel at every threads-per-row and (sm_90+)
+    every split of a row over a cluster of CTAs; PDL on alternate register paths."""
     yield dict(staging="shared")
-    yield dict(staging="global")
+    yield dict(staging="global", pdl=True)
     if planner.registers_fit(hidden, vec):
         num_vecs = hidden // vec
         tpr = 1
         while tpr <= planner.MAX_THREADS_PER_ROW:
-            if -(-num_vecs // tpr) <= planner.MAX_VECS_PER_THREAD:
-                yield dict(staging="registers", threads_per_row=tpr)
+            for ctas in (1, 2, 4, 8) if CLUSTERS and tpr >= 32 else (1,):
+                if -(-num_vecs // (tpr * ctas)) <= planner.MAX_VECS_PER_THREAD:
+                    yield dict(staging="registers", threads_per_row=tpr, ctas_per_row=ctas, pdl=(tpr + ctas) % 2 == 1)
             tpr *= 2
 
 
@@ -205,9 +211,58 @@ def test_torch_compile_fullgraph(backend):
         assert_quant_equal(compiled(x), reference(x), f"compiled {backend} {tokens}")
 
 
+@pytest.mark.skipif(not CLUSTERS, reason="programmatic dependent launch needs sm_90")
+@pytest.mark.parametrize("hidden", [1368, 4096, 16384])
+@pytest.mark.parametrize("backend", ["cuda", "triton"])
+def test_pdl_waits_for_the_previous_kernel(backend, hidden):
+    """With PDL a kernel starts while the one before it runs; it must not read that kernel's
+    output, nor write what that kernel still reads, before it completes. Call 1 quantizes many
+    rows (long); call 2 reads call 1's scales as its input (read after write) and writes its codes
+    over call 1's input (write after read). Without the wait both go wrong."""
+    tokens = {1368: 49152, 4096: 16384, 16384: 4096}[hidden]  # ~2^26 float32 elements, a multiple of 256
+    x1 = gpu_random(tokens, hidden, torch.float32, seed=hidden)
+    expected1 = reference(x1)
+    for trial in range(3):
+        x1c = x1.clone()
+        q1, s1 = poisoned_outputs(x1.shape)
+        torch.cuda.synchronize()
+        per_token_quant_fp8(x1c, out=q1, scale_out=s1, backend=backend, enable_pdl=True)
+        x2 = s1.view(256, -1)  # call 1's scales, as rows for call 2
+        q2 = x1c.view(torch.uint8).view(-1)[-x2.numel() :].view(FP8_DTYPE).view(x2.shape)  # over call 1's last rows
+        s2 = torch.empty(256, 1, device="cuda")
+        per_token_quant_fp8(x2, out=q2, scale_out=s2, backend=backend, enable_pdl=True)
+        torch.cuda.synchronize()
+        assert_quant_equal((q1, s1), expected1, f"call 1, trial {trial}")
+        assert_quant_equal((q2, s2), reference(expected1[1].view(256, -1)), f"call 2, trial {trial}")
+
+
+@pytest.mark.parametrize("enable_pdl", [None, True, False])
+@pytest.mark.parametrize("backend", ["cuda", "triton"])
+def test_pdl_chain_in_cuda_graph(backend, enable_pdl):
+    """A graph of dependent launches (a torch kernel writes x, our op reads it; our op twice in a
+    row), with PDL on and off: every result exact on every replay."""
+    x = gpu_random(7, 16384, torch.bfloat16)
+    src = torch.empty_like(x)
+    per_token_quant_fp8(x, backend=backend, enable_pdl=enable_pdl)
+    torch.cuda.synchronize()
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        x.copy_(src * 2)
+        q, s = per_token_quant_fp8(x, backend=backend, enable_pdl=enable_pdl)
+        q2, s2 = per_token_quant_fp8(s.view(1, 7), backend=backend, enable_pdl=enable_pdl)
+    for seed in range(3):
+        src.copy_(gpu_random(7, 16384, torch.bfloat16, seed=seed + 1))
+        g.replay()
+        torch.cuda.synchronize()
+        expected = reference(src * 2)
+        assert_quant_equal((q, s), expected, f"graph pdl={enable_pdl} {seed}")
+        assert_quant_equal((q2, s2), reference(expected[1].view(1, 7)), f"graph pdl={enable_pdl} {seed} second")
+
+
 def test_opcheck_cuda():
     x = gpu_random(64, 1024, torch.bfloat16)
     torch.library.opcheck(torch.ops.fp8quant.per_token_quant_fp8.default, (x, None, None, "cuda"))
+    torch.library.opcheck(torch.ops.fp8quant.per_token_quant_fp8.default, (x, None, None, "cuda", False))
     torch.library.opcheck(
         torch.ops.fp8quant.per_token_quant_fp8.default, (x, torch.tensor([0.1], device="cuda"), None, "triton")
     )

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# v8 run 1 (device): the split-row (cluster) and PDL paths tested, then timed.
+#   decode: every threads-per-row x CTAs-per-row of the register kernel, PDL on and off
+#   mid/large: the default call with and without PDL against Triton and a copy
+# Usage on the device tool: OUT=$OUT bash scripts/investigate_v8.sh
+set -uo pipefail
+OUT=${OUT:-gpu-out}; mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 FP8QUANT_CACHE_DIR=${FP8QUANT_CACHE_DIR:-/tmp/fp8quant-cache}
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader
+/usr/bin/time -f "prebuild %e s" python3 -m fp8quant prebuild | tail -1
+timeout ${PYTEST_TIMEOUT:-240} python3 -m pytest tests/test_gpu.py -q -p no:cacheprovider -n 8 \
+  -k "pdl or every_path or edge_rows or graph or compile or opcheck or default_path or scale_ub or strided" \
+  > "$OUT/tests.log" 2>&1
+tail -1 "$OUT/tests.log"; grep -E "^(FAILED|E  )" "$OUT/tests.log" | head -8
+bench() {  # name, shapes, providers
+  timeout ${BENCH_TIMEOUT:-200} python3 -m fp8quant bench --shapes "$2" --providers "$3" --out "$OUT/$1" \
+    ${BENCH_ARGS:-} 2>&1 | grep -v "^bench:" > "$OUT/$1.log"
+  mv "$OUT/$1"/*.json "$OUT/$1.json" 2>/dev/null; rm -rf "$OUT/$1"
+  grep -E "^(device|summary)" "$OUT/$1.log"
+}
+bench decode "${DECODE_SHAPES:-1x4096,1x5120,1x7168,1x8192,1x16384,8x16384,16x8192,16x16384,32x16384,64x8192,64x16384,128x8192,128x16384,256x16384}" \
+  "fp8quant,fp8quant:nopdl,triton,copy,fp8quant:registers:t*:c*"
+bench mid "${MID_SHAPES:-256x16384,1024x4096,2048x2048,4096x1368,4096x4096,8192x2048,8192x4096,16384x2048,4096x8192,32768x1368}" \
+  "fp8quant,fp8quant:nopdl,triton,copy"
