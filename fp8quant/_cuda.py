@@ -35,7 +35,6 @@ class KernelParams(ctypes.Structure):
         ("scale_ub_ptr", ctypes.c_void_p),
         ("scale_ub_value", ctypes.c_float),
         ("threads_per_row", ctypes.c_int32),
-        ("ctas_per_row", ctypes.c_int32),
         ("num_rows", ctypes.c_int64),
         ("hidden", ctypes.c_int64),
         ("x_row_stride", ctypes.c_int64),
@@ -53,7 +52,6 @@ class LaunchShape(ctypes.Structure):
         ("block_threads", ctypes.c_int32),
         ("smem_bytes", ctypes.c_int32),
         ("device", ctypes.c_int32),
-        ("cluster_ctas", ctypes.c_int32),
         ("pdl", ctypes.c_int32),
         ("grid", ctypes.c_int64),
     ]
@@ -138,19 +136,16 @@ def plan_for(
     q2d: torch.Tensor,
     staging: str | None = None,
     threads_per_row: int | None = None,
-    ctas_per_row: int | None = None,
 ) -> planner.Plan:
     num_rows, hidden = x2d.shape
     vec = planner.vector_width(hidden, x2d.element_size(), x2d.stride(0), x2d.data_ptr(), q2d.data_ptr())
-    return _cached_plan(
-        num_rows, hidden, x2d.element_size(), vec, x2d.device.index, staging, threads_per_row, ctas_per_row
-    )
+    return _cached_plan(num_rows, hidden, x2d.element_size(), vec, x2d.device.index, staging, threads_per_row)
 
 
 @functools.lru_cache(maxsize=4096)
-def _cached_plan(num_rows, hidden, element_size, vec, device_index, staging, threads_per_row, ctas_per_row):
+def _cached_plan(num_rows, hidden, element_size, vec, device_index, staging, threads_per_row):
     return planner.plan_per_token(
-        num_rows, hidden, element_size, vec, device_info(device_index), staging, threads_per_row, ctas_per_row
+        num_rows, hidden, element_size, vec, device_info(device_index), staging, threads_per_row
     )
 
 
@@ -184,7 +179,6 @@ def launch(
         ub_ptr,
         ub_value,
         plan.threads_per_row,
-        plan.ctas_per_row,
         x2d.shape[0],
         x2d.shape[1],
         x2d.stride(0),
@@ -197,7 +191,6 @@ def launch(
         plan.block_threads,
         plan.smem_bytes,
         device,
-        plan.ctas_per_row,
         int(pdl),
         plan.grid,
     )
@@ -215,7 +208,7 @@ def launch_empty(device_index: int, pdl: bool = False) -> None:
     the benchmark, with or without programmatic dependent launch."""
     lib = load(torch.bfloat16, device_index)
     stream = torch.cuda.current_stream(device_index).cuda_stream
-    shape = LaunchShape(planner.STAGING_CODE[planner.REGISTERS], 1, 1, 32, 0, device_index, 1, int(pdl), 1)
+    shape = LaunchShape(planner.STAGING_CODE[planner.REGISTERS], 1, 1, 32, 0, device_index, int(pdl), 1)
     err = lib.fp8quant_empty(ctypes.byref(shape), stream)
     if err != 0:
         raise RuntimeError(f"empty kernel launch failed: {lib.fp8quant_error_string(err).decode()}")

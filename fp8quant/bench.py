@@ -124,7 +124,6 @@ def _fp8quant_provider(
     backend: str,
     staging: str | None = None,
     threads_per_row: int | None = None,
-    ctas_per_row: int | None = None,
     enable_pdl: bool | None = None,
 ):
     """Our op through the public API, or (staging given) one forced plan of the CUDA kernels,
@@ -136,7 +135,7 @@ def _fp8quant_provider(
         q, s = _outputs(x, out)
         if staging is None:
             return lambda: per_token_quant_fp8(x, out=q, scale_out=s, backend=backend, enable_pdl=enable_pdl)
-        plan = _cuda.plan_for(x, q, staging, threads_per_row, ctas_per_row)  # ValueError: path cannot run
+        plan = _cuda.plan_for(x, q, staging, threads_per_row)  # ValueError: path cannot run
         pdl = _cuda.pdl_supported(x.device.index) and enable_pdl is not False
 
         def call():
@@ -149,14 +148,11 @@ def _fp8quant_provider(
 
 
 def forced_provider(name: str):
-    """"fp8quant:registers:t128" (128 threads per row), "fp8quant:registers:t256:c4" (and a row
-    split over a cluster of 4 CTAs): the register kernel with a forced shape, or None."""
+    """"fp8quant:registers:t128": the register kernel with 128 threads per row, or None."""
     parts = name.split(":")
-    if len(parts) not in (3, 4) or parts[:2] != ["fp8quant", "registers"] or not parts[2].startswith("t"):
+    if len(parts) != 3 or parts[:2] != ["fp8quant", "registers"] or not parts[2][1:].isdigit():
         return None
-    tpr = int(parts[2][1:])
-    ctas = int(parts[3][1:]) if len(parts) == 4 and parts[3].startswith("c") else None
-    return _fp8quant_provider("cuda", "registers", tpr, ctas)
+    return _fp8quant_provider("cuda", "registers", int(parts[2][1:]))
 
 
 def _torch_compile_provider():
@@ -530,10 +526,8 @@ def run_gpu(args) -> int:
         wanted = args.providers.split(",")
         if "fp8quant:registers:t*" in wanted:  # every threads-per-row (a sweep)
             wanted += [f"fp8quant:registers:t{2**k}" for k in range(10)]
-        if "fp8quant:registers:t*:c*" in wanted:  # and every split of a row over a cluster
-            wanted += [f"fp8quant:registers:t{2**k}:c{c}" for k in range(5, 10) for c in (1, 2, 4, 8)]
         for name in wanted:
-            if name[-1] != "*" and forced_provider(name) is not None:
+            if forced_provider(name) is not None:
                 provs[name] = forced_provider(name)
         provs = {k: v for k, v in provs.items() if k in wanted}
     if args.shapes:
@@ -761,8 +755,7 @@ def main(argv: list[str] | None = None, extra_providers: dict | None = None) -> 
     ap.add_argument("--hidden", type=int, help="one shape: hidden size")
     ap.add_argument("--shapes", help="comma-separated TOKENSxHIDDEN shapes instead of the grid")
     ap.add_argument("--providers", help="comma-separated subset of providers; fp8quant:registers:tN forces N threads "
-                    "per row (fp8quant:registers:tN:cM and a row split over M CTAs), fp8quant:registers:t* "
-                    "sweeps them")
+                    "per row, fp8quant:registers:t* sweeps them")
     ap.add_argument("--out", help=f"output directory (default {RESULTS_DIR})")
     ap.add_argument("--cpu", action="store_true", help="the no-GPU report even where a GPU exists")
     args = ap.parse_args(argv)

@@ -46,12 +46,6 @@ REGISTERS_CTA_THREADS = 128
 # had it and measured with ncu's bank-conflict counters).
 SMEM_ROW_PAD_BYTES = 16
 MAX_GRID = 2**31 - 1
-# Splitting a row over a cluster of CTAs (registers staging, few long rows): the portable
-# cluster size limit, and the vectors per thread the split aims for. Thread-block clusters and
-# distributed shared memory need sm_90.
-MAX_CTAS_PER_ROW = 8
-SPLIT_VECS_PER_THREAD = 2
-SPLIT_MIN_CAPABILITY = (9, 0)
 
 
 @dataclass(frozen=True)
@@ -107,7 +101,6 @@ class Plan:
     grid: int
     smem_bytes: int
     smem_row_stride: int  # bytes, shared staging only
-    ctas_per_row: int = 1  # registers staging: > 1 splits each row over a cluster of CTAs (sm_90+)
 
     @property
     def rows_per_cta(self) -> int:
@@ -116,8 +109,7 @@ class Plan:
     @property
     def name(self) -> str:
         if self.staging == REGISTERS:
-            split = f"/c{self.ctas_per_row}" if self.ctas_per_row > 1 else ""
-            return f"registers/v{self.vec}/t{self.threads_per_row}x{self.vecs_per_thread}{split}"
+            return f"registers/v{self.vec}/t{self.threads_per_row}x{self.vecs_per_thread}"
         return f"{self.staging}/v{self.vec}"
 
 
@@ -153,7 +145,8 @@ def registers_threads_per_row(num_rows: int, num_vecs: int, device: DeviceInfo) 
     97.7% with 128 x 7 (none wasted), and 10.2 vs 11.3 us at 1K rows; H=5120 equal either way;
     H=1368 (171 vectors) best at 64 x 3. Rows longer than 512 x 4 vectors take the fewest
     threads that hold them (up to 8 vectors each).
-    Few rows (the launch would have fewer than sm_count x FILL_THREADS_PER_SM threads): a
+    Few rows (at up to DECODE_MAX_THREADS_PER_ROW threads per row, the launch would have fewer
+    than sm_count x FILL_THREADS_PER_SM threads): a
     handful of rows is latency-bound, so each row is spread to about 2 vectors per thread, at
     most DECODE_MAX_THREADS_PER_ROW threads (and at least as many as hold the row). Measured on
     an H100 (docs/performance.md, v6 decode sweep, us per call): 1x1368 1.82 at 128 threads x 2
@@ -172,51 +165,12 @@ def registers_threads_per_row(num_rows: int, num_vecs: int, device: DeviceInfo) 
         tpr = _pow2_at_least(math.ceil(num_vecs / MAX_VECS_PER_THREAD))
         return min(tpr, MAX_THREADS_PER_ROW)
     tpr = min(candidates)[2]
-    if num_rows * tpr < device.sm_count * FILL_THREADS_PER_SM:  # few rows
+    # Few rows, judged at the threads per row the few-rows rule would give (at most 256): with
+    # 512 (v7), 128x16384 took 512 x 4 at 4.54 us against 4.02 with 256 x 8 (docs/performance.md, v8).
+    if num_rows * min(tpr, DECODE_MAX_THREADS_PER_ROW) < device.sm_count * FILL_THREADS_PER_SM:  # few rows
         tpr = min(DECODE_MAX_THREADS_PER_ROW, _pow2_at_least(math.ceil(num_vecs / 2)))
         tpr = max(tpr, _pow2_at_least(math.ceil(num_vecs / MAX_VECS_PER_THREAD)))
     return tpr
-
-
-def registers_ctas_per_row(num_rows: int, num_vecs: int, threads_per_row: int, device: DeviceInfo) -> int:
-    """CTAs (one thread-block cluster) per row for the register kernel: 1, or for a few long rows
-    on sm_90+ as many as bring a thread down to SPLIT_VECS_PER_THREAD vectors, while the rows
-    times the CTAs still fit the SMs once. Measured on an H100 (docs/performance.md, v8)."""
-    if device.capability < SPLIT_MIN_CAPABILITY or threads_per_row < 32:
-        return 1
-    if num_rows * threads_per_row >= device.sm_count * FILL_THREADS_PER_SM:
-        return 1  # enough rows to fill the GPU
-    ctas = 1
-    while (
-        ctas < MAX_CTAS_PER_ROW
-        and math.ceil(num_vecs / (threads_per_row * ctas)) > SPLIT_VECS_PER_THREAD
-        and num_rows * ctas * 2 <= device.sm_count
-    ):
-        ctas *= 2
-    return ctas
-
-
-def _split_row_plan(num_rows: int, vec: int, num_vecs: int, threads_per_row: int, ctas: int, device: DeviceInfo) -> Plan:
-    """Each row over a cluster of `ctas` CTAs of threads_per_row threads (one row per CTA)."""
-    if ctas & (ctas - 1) or not 1 < ctas <= MAX_CTAS_PER_ROW:
-        raise ValueError(f"ctas_per_row must be a power of two in [1, {MAX_CTAS_PER_ROW}], got {ctas}")
-    if device.capability < SPLIT_MIN_CAPABILITY:
-        raise ValueError(
-            f"ctas_per_row={ctas} needs thread-block clusters (compute capability >= 9.0), "
-            f"the device has {device.capability[0]}.{device.capability[1]}"
-        )
-    if threads_per_row < 32:
-        raise ValueError(f"ctas_per_row={ctas} needs threads_per_row >= 32 (one row per CTA), got {threads_per_row}")
-    vecs_per_thread = math.ceil(num_vecs / (threads_per_row * ctas))
-    if vecs_per_thread > MAX_VECS_PER_THREAD:
-        raise ValueError(
-            f"threads_per_row={threads_per_row} x ctas_per_row={ctas} leaves {vecs_per_thread} vectors "
-            f"per thread (at most {MAX_VECS_PER_THREAD})"
-        )
-    grid = num_rows * ctas
-    if grid > MAX_GRID:
-        raise ValueError(f"{num_rows} rows x {ctas} CTAs is more than one launch has ({MAX_GRID})")
-    return Plan(REGISTERS, vec, vecs_per_thread, threads_per_row, threads_per_row, grid, 0, 0, ctas)
 
 
 def registers_fit(hidden: int, vec: int) -> bool:
@@ -231,11 +185,9 @@ def plan_per_token(
     device: DeviceInfo,
     staging: str | None = None,
     threads_per_row: int | None = None,
-    ctas_per_row: int | None = None,
 ) -> Plan:
-    """Choose the launch for a (num_rows, hidden) input. `staging`/`threads_per_row`/
-    `ctas_per_row` force a path (tests and the benchmark use them); a forced path that cannot
-    run raises ValueError."""
+    """Choose the launch for a (num_rows, hidden) input. `staging`/`threads_per_row` force a
+    path (tests and the benchmark use them); a forced path that cannot run raises ValueError."""
     if num_rows < 1 or hidden < 1:
         raise ValueError(f"plan_per_token needs num_rows >= 1 and hidden >= 1, got {num_rows}, {hidden}")
     num_vecs = hidden // vec
@@ -253,8 +205,6 @@ def plan_per_token(
     if staging not in STAGINGS:
         raise ValueError(f"staging must be one of {STAGINGS}, got {staging!r}")
 
-    if ctas_per_row is not None and staging != REGISTERS:
-        raise ValueError(f"ctas_per_row applies to the registers staging only, got staging {staging!r}")
     if staging == REGISTERS:
         if not registers_fit(hidden, vec):
             raise ValueError(f"a row of {hidden} elements does not fit in registers")
@@ -262,12 +212,6 @@ def plan_per_token(
             threads_per_row = registers_threads_per_row(num_rows, num_vecs, device)
         if threads_per_row & (threads_per_row - 1) or not 1 <= threads_per_row <= MAX_THREADS_PER_ROW:
             raise ValueError(f"threads_per_row must be a power of two in [1, {MAX_THREADS_PER_ROW}], got {threads_per_row}")
-        if ctas_per_row is None:
-            ctas_per_row = registers_ctas_per_row(num_rows, num_vecs, threads_per_row, device)
-        if ctas_per_row > 1:
-            return _split_row_plan(num_rows, vec, num_vecs, threads_per_row, ctas_per_row, device)
-        if ctas_per_row != 1:
-            raise ValueError(f"ctas_per_row must be a power of two in [1, {MAX_CTAS_PER_ROW}], got {ctas_per_row}")
         vecs_per_thread = math.ceil(num_vecs / threads_per_row)
         if vecs_per_thread > MAX_VECS_PER_THREAD:
             raise ValueError(

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# v8 run 1 (device): the split-row (cluster) and PDL paths tested, then timed.
-#   decode: every threads-per-row x CTAs-per-row of the register kernel, PDL on and off
-#   mid/large: the default call with and without PDL against Triton and a copy
-# Usage on the device tool: OUT=$OUT bash scripts/investigate_v8.sh
+# v8 device runs (docs/performance.md, v8). Usage on the device tool: OUT=$OUT bash scripts/investigate_v8.sh [run]
+#   run1: the split-row (cluster) and PDL paths tested, then timed: decode at every threads-per-row
+#         x CTAs-per-row (fp8quant:registers:t*:c*, removed after this run), mid/large with and
+#         without PDL (at commit 5176a2e)
+#   run2: where a kernel lets the next one launch (at its start, the default, or after its
+#         stores: -DFP8QUANT_EXPERIMENT_LATE_TRIGGER), two builds alternated twice
 set -uo pipefail
 OUT=${OUT:-gpu-out}; mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 FP8QUANT_CACHE_DIR=${FP8QUANT_CACHE_DIR:-/tmp/fp8quant-cache}
@@ -15,10 +17,20 @@ tail -1 "$OUT/tests.log"; grep -E "^(FAILED|E  )" "$OUT/tests.log" | head -8
 bench() {  # name, shapes, providers
   timeout ${BENCH_TIMEOUT:-200} python3 -m fp8quant bench --shapes "$2" --providers "$3" --out "$OUT/$1" \
     ${BENCH_ARGS:-} 2>&1 | grep -v "^bench:" > "$OUT/$1.log"
-  mv "$OUT/$1"/*.json "$OUT/$1.json" 2>/dev/null; rm -rf "$OUT/$1"
-  grep -E "^(device|summary)" "$OUT/$1.log"
+  mkdir -p "$OUT/json"; mv "$OUT/$1"/*.json "$OUT/json/$1.json" 2>/dev/null; rm -rf "$OUT/$1"
+  echo "[$1]"; grep -E "^(device|summary)" "$OUT/$1.log"
 }
-bench decode "${DECODE_SHAPES:-1x4096,1x5120,1x7168,1x8192,1x16384,8x16384,16x8192,16x16384,32x16384,64x8192,64x16384,128x8192,128x16384,256x16384}" \
-  "fp8quant,fp8quant:nopdl,triton,copy,fp8quant:registers:t*:c*"
-bench mid "${MID_SHAPES:-256x16384,1024x4096,2048x2048,4096x1368,4096x4096,8192x2048,8192x4096,16384x2048,4096x8192,32768x1368}" \
-  "fp8quant,fp8quant:nopdl,triton,copy"
+case "${1:-run2}" in
+run1)
+  bench decode "1x4096,1x5120,1x7168,1x8192,1x16384,8x16384,16x8192,16x16384,32x16384,64x8192,64x16384,128x8192,128x16384,256x16384" \
+    "fp8quant,fp8quant:nopdl,triton,copy,fp8quant:registers:t*:c*"
+  bench mid "256x16384,1024x4096,2048x2048,4096x1368,4096x4096,8192x2048,8192x4096,16384x2048,4096x8192,32768x1368" \
+    "fp8quant,fp8quant:nopdl,triton,copy" ;;
+run2)
+  shapes="1x4096,1x16384,64x16384,128x16384,256x16384,1024x4096,4096x1368,4096x4096,8192x4096,16384x2048,4096x8192,32768x1368,65536x4096"
+  for round in 1 2; do
+    bench "early$round" "$shapes" "fp8quant,fp8quant:nopdl,copy"
+    FP8QUANT_NVCC_FLAGS=-DFP8QUANT_EXPERIMENT_LATE_TRIGGER bench "late$round" "$shapes" "fp8quant,fp8quant:nopdl,copy"
+  done ;;
+esac
+tar czf "$OUT/json.tar.gz" -C "$OUT" json && rm -rf "$OUT/json"

@@ -27,9 +27,7 @@ def main() -> int:
                 options = [dict(staging="shared"), dict(staging="global"), {}]
                 if planner.registers_fit(hidden, vec):
                     options.append(dict(staging="registers", threads_per_row=planner.MAX_THREADS_PER_ROW))
-                    # a row split over a cluster of CTAs (sm_90+; refused below)
-                    options += [dict(staging="registers", threads_per_row=128, ctas_per_row=c) for c in (2, 8)]
-                pdl = _cuda.pdl_supported(x.device.index)
+                pdl = _cuda.pdl_supported(x.device.index)  # every other launch with PDL
                 for i, kw in enumerate(options):
                     try:
                         plan = _cuda.plan_for(x, q, **kw)

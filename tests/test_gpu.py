@@ -41,10 +41,10 @@ def poisoned_outputs(shape):
     return q, s
 
 
-def run_plan(x2d, staging=None, threads_per_row=None, smem_pad=None, scale_ub=None, ctas_per_row=None, pdl=False):
-    """Launch one forced kernel path on poisoned outputs."""
+def run_plan(x2d, staging=None, threads_per_row=None, smem_pad=None, scale_ub=None, pdl=False):
+    """Launch one forced kernel path on poisoned outputs (with PDL where asked and supported)."""
     q, s = poisoned_outputs(x2d.shape)
-    plan = _cuda.plan_for(x2d, q, staging, threads_per_row, ctas_per_row)
+    plan = _cuda.plan_for(x2d, q, staging, threads_per_row)
     if smem_pad is not None:
         plan = planner.with_smem_pad(plan, x2d.shape[1], x2d.element_size(), smem_pad)
     _cuda.launch(x2d, q, s.view(-1), scale_ub, plan, pdl and _cuda.pdl_supported(x2d.device.index))
@@ -78,22 +78,21 @@ def test_default_path_bit_exact(backend, tokens, hidden, dtype):
     assert_quant_equal(got, reference(x), f"{backend} {tokens}x{hidden} {dtype}")
 
 
-CLUSTERS = torch.cuda.is_available() and torch.cuda.get_device_capability() >= planner.SPLIT_MIN_CAPABILITY
+PDL = torch.cuda.is_available() and torch.cuda.get_device_capability() >= (9, 0)
 
 
 def _paths(hidden, vec):
-    """Every forced path: shared, global, the register kernel at every threads-per-row and (sm_90+)
-    every split of a row over a cluster of CTAs; PDL on alternate register paths."""
+    """Every forced path: shared, global and the register kernel at every threads-per-row, with
+    PDL on every other one."""
     yield dict(staging="shared")
     yield dict(staging="global", pdl=True)
     if planner.registers_fit(hidden, vec):
         num_vecs = hidden // vec
-        tpr = 1
+        tpr, k = 1, 0
         while tpr <= planner.MAX_THREADS_PER_ROW:
-            for ctas in (1, 2, 4, 8) if CLUSTERS and tpr >= 32 else (1,):
-                if -(-num_vecs // (tpr * ctas)) <= planner.MAX_VECS_PER_THREAD:
-                    yield dict(staging="registers", threads_per_row=tpr, ctas_per_row=ctas, pdl=(tpr + ctas) % 2 == 1)
-            tpr *= 2
+            if -(-num_vecs // tpr) <= planner.MAX_VECS_PER_THREAD:
+                yield dict(staging="registers", threads_per_row=tpr, pdl=k % 2 == 1)
+            tpr, k = tpr * 2, k + 1
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -211,7 +210,7 @@ def test_torch_compile_fullgraph(backend):
         assert_quant_equal(compiled(x), reference(x), f"compiled {backend} {tokens}")
 
 
-@pytest.mark.skipif(not CLUSTERS, reason="programmatic dependent launch needs sm_90")
+@pytest.mark.skipif(not PDL, reason="programmatic dependent launch needs sm_90")
 @pytest.mark.parametrize("hidden", [1368, 4096, 16384])
 @pytest.mark.parametrize("backend", ["cuda", "triton"])
 def test_pdl_waits_for_the_previous_kernel(backend, hidden):

@@ -39,7 +39,6 @@ constexpr float kFp8E4m3Max = 448.0f;
 constexpr float kMinScale = 1.0f / (448.0f * 512.0f);
 constexpr int kMaxVecsPerThread = 8;
 constexpr int kMaxThreadsPerRow = 512;  // kRegisters; at most 128 registers per thread, no spills
-constexpr int kMaxCtasPerRow = 8;       // kRegisters; a cluster of up to 8 CTAs is portable (sm_90)
 
 enum class Staging : int32_t { kRegisters = 0, kShared = 1, kGlobal = 2 };
 
@@ -50,9 +49,7 @@ struct PerTokenParams {
   float* scale;                // [num_rows]
   const float* scale_ub_ptr;   // device pointer to one float, or nullptr
   float scale_ub_value;        // used when scale_ub_ptr is nullptr; +inf means no bound
-  int32_t threads_per_row;     // threads of one CTA on a row. kRegisters: a power of two; the others: 32
-  int32_t ctas_per_row;        // kRegisters: a power of two <= kMaxCtasPerRow, the CTAs of one
-                               // cluster splitting a row (sm_90+); 1 otherwise
+  int32_t threads_per_row;     // kRegisters: a power of two; the others: 32
   int64_t num_rows;
   int64_t hidden;
   int64_t x_row_stride;        // elements
@@ -67,7 +64,6 @@ struct LaunchShape {
   int32_t block_threads;
   int32_t smem_bytes;          // dynamic shared memory
   int32_t device;
-  int32_t cluster_ctas;        // > 1: launched as clusters of that many CTAs (= ctas_per_row)
   int32_t pdl;                 // nonzero: programmatic dependent launch (sm_90+), see grid_dependency_wait
   int64_t grid;
 };
@@ -333,34 +329,6 @@ __device__ __forceinline__ void allow_dependents_to_launch() {
 #endif
 }
 
-// Thread-block clusters (sm_90+): the CTAs of a cluster run at once on one GPC and can write
-// each other's shared memory. The planner splits a row over a cluster only on sm_90+, so on
-// older architectures these compile to nothing and are never reached.
-__device__ __forceinline__ void cluster_arrive_relaxed() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("barrier.cluster.arrive.relaxed.aligned;" ::: "memory");
-#endif
-}
-__device__ __forceinline__ void cluster_wait() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("barrier.cluster.wait.aligned;" ::: "memory");
-#endif
-}
-__device__ __forceinline__ void cluster_sync() {  // release the writes before it, acquire the others'
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("barrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::: "memory");
-#endif
-}
-// *slot in the shared memory of the cluster's CTA `rank` = v.
-__device__ __forceinline__ void store_to_cluster_rank(float* slot, unsigned rank, float v) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  const unsigned local = static_cast<unsigned>(__cvta_generic_to_shared(slot));
-  unsigned remote;
-  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(local), "r"(rank));
-  asm volatile("st.shared::cluster.f32 [%0], %1;" ::"r"(remote), "f"(v) : "memory");
-#endif
-}
-
 __device__ __forceinline__ float warp_max(float v) {
 #pragma unroll
   for (int offset = 16; offset > 0; offset /= 2) {
@@ -402,46 +370,25 @@ __device__ __forceinline__ float row_max(float v, int tpr, int local_row, float*
   return v;
 }
 
-// The max of v over the `ctas` CTAs of this thread's cluster (a row split across them), every
-// CTA holding its own max in every thread. Each CTA writes its max into slot [its rank] of every
-// CTA's `slots`, one cluster barrier makes the writes visible, then each warp combines the slots
-// with one warp-wide max. The barrier also keeps every CTA alive until the others have written to
-// it; the CTAs must all have started before anyone writes into them, which the relaxed arrive at
-// the kernel's start (matched by cluster_wait here) guarantees, off the critical path.
-__device__ __forceinline__ float cluster_max(float v, int ctas, float* slots) {
-  const unsigned rank = blockIdx.x & (ctas - 1);  // 1-D clusters of consecutive CTAs
-  cluster_wait();
-  if (threadIdx.x < static_cast<unsigned>(ctas)) store_to_cluster_rank(slots + rank, threadIdx.x, v);
-  cluster_sync();
-  return __uint_as_float(warp_max_bits(slots[threadIdx.x & (ctas - 1)]));
-}
-
 // ---------------------------------------------------------------------------------------------
-// kRegisters: `threads_per_row` threads of a CTA share a row (a power of two: below 32 several
-// rows share a warp, above 32 a row spans several warps); blockDim.x / threads_per_row rows per
-// CTA; each thread keeps kVecsPerThread vectors in registers, so the row is read from global
-// memory once. A long row among few can also span `ctas_per_row` CTAs of one thread-block
-// cluster (one row per CTA then), which combine their maxima through distributed shared memory:
-// more SMs share the row's bytes and each thread holds fewer vectors.
+// kRegisters: `threads_per_row` threads share a row (a power of two: below 32 several rows share
+// a warp, above 32 a row spans several warps); blockDim.x / threads_per_row rows per CTA; each
+// thread keeps kVecsPerThread vectors in registers, so the row is read from global memory once.
+// (A row split over a thread-block cluster, its maxima combined in distributed shared memory,
+// measured 0.1-0.5 us slower per call at every decode shape but two: docs/performance.md, v8.)
 // Each CTA takes one group of rows: the planner's grid covers every row. (v1-v6 had a grid-stride
 // loop around the body; no persistent grid measured faster (v6), and without the loop, together
 // with unconditional shuffles, a one-row call took 0.06-0.07 us less: docs/performance.md v7.)
 template <typename In, int kVec, int kVecsPerThread>
 __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_kernel(const PerTokenParams p) {
   __shared__ float warp_amax[kMaxThreadsPerRow / 32];
-  __shared__ float cluster_amax[kMaxCtasPerRow];
   const int tpr = p.threads_per_row;
-  const int ctas = p.ctas_per_row;
-  if (ctas > 1) cluster_arrive_relaxed();
-  // tpr and ctas are powers of two: shifts, not the ~20-instruction integer divisions by a
-  // runtime value that stood between the kernel's start and its first load.
+  // tpr is a power of two: shifts, not the ~20-instruction integer divisions by a runtime value
+  // that stood between the kernel's start and its first load.
   const int tpr_shift = __ffs(tpr) - 1;
-  const int cta_shift = __ffs(ctas) - 1;
+  const int lane = threadIdx.x & (tpr - 1);
   const int local_row = threadIdx.x >> tpr_shift;
-  // The thread's place among the row's tpr * ctas threads: CTA rank r holds threads r * tpr...
-  const int lane = static_cast<int>((blockIdx.x & (ctas - 1)) << tpr_shift) + (threadIdx.x & (tpr - 1));
-  const int row_threads = tpr << cta_shift;
-  const int64_t row = static_cast<int64_t>(blockIdx.x >> cta_shift) * (blockDim.x >> tpr_shift) + local_row;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x >> tpr_shift) + local_row;
   const bool row_valid = row < p.num_rows;
   const int num_vecs = static_cast<int>(p.hidden / kVec);  // the planner keeps it <= 4096
   // 64-bit row offset once; within a row, 32-bit vector indices (at most 512 x 8 vectors).
@@ -455,11 +402,13 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
       reinterpret_cast<const InVec<In, kVec>*>(static_cast<const In*>(p.x) + load_row * p.x_row_stride);
 
   grid_dependency_wait();
+#ifndef FP8QUANT_EXPERIMENT_LATE_TRIGGER  // experiment: let the next kernel launch only at the end
   allow_dependents_to_launch();
+#endif
   InVec<In, kVec> v[kVecsPerThread];
 #pragma unroll
   for (int j = 0; j < kVecsPerThread; ++j) {
-    const int i = lane + j * row_threads;
+    const int i = lane + j * tpr;
     v[j] = load_input(x_vecs + (i < num_vecs ? i : 0));
   }
   // Read while the row's loads are in flight, before the barrier, which no load moves across: a
@@ -468,7 +417,6 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
   float amax = abs_max<kVecsPerThread>(v);
   // Every thread of the CTA takes part (shuffles, barrier); rows past the end stop after it.
   amax = row_max(amax, tpr, local_row, warp_amax);
-  if (ctas > 1) amax = cluster_max(amax, ctas, cluster_amax);
   if (!row_valid) return;
 
   const RowScale rs(amax, scale_ub);  // per row, in registers
@@ -477,10 +425,13 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
   for_row_kind(rs, [&](auto finite) {
 #pragma unroll
     for (int j = 0; j < kVecsPerThread; ++j) {
-      const int i = lane + j * row_threads;
+      const int i = lane + j * tpr;
       if (i < num_vecs) q_vecs[i] = quantize_vec<decltype(finite)::value>(v[j], rs);
     }
   });
+#ifdef FP8QUANT_EXPERIMENT_LATE_TRIGGER
+  allow_dependents_to_launch();
+#endif
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -550,22 +501,11 @@ cudaError_t launch(const PerTokenParams& p, const LaunchShape& shape, cudaStream
   config.blockDim = dim3(static_cast<unsigned>(shape.block_threads));
   config.dynamicSmemBytes = static_cast<size_t>(shape.smem_bytes);
   config.stream = stream;
-  cudaLaunchAttribute attributes[2];
-  unsigned num_attributes = 0;
-  if (shape.cluster_ctas > 1) {
-    attributes[num_attributes].id = cudaLaunchAttributeClusterDimension;
-    attributes[num_attributes].val.clusterDim.x = static_cast<unsigned>(shape.cluster_ctas);
-    attributes[num_attributes].val.clusterDim.y = 1;
-    attributes[num_attributes].val.clusterDim.z = 1;
-    ++num_attributes;
-  }
-  if (shape.pdl != 0) {
-    attributes[num_attributes].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attributes[num_attributes].val.programmaticStreamSerializationAllowed = 1;
-    ++num_attributes;
-  }
-  config.attrs = attributes;
-  config.numAttrs = num_attributes;
+  cudaLaunchAttribute pdl;
+  pdl.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  pdl.val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = &pdl;
+  config.numAttrs = shape.pdl != 0 ? 1 : 0;
   const cudaError_t err = cudaLaunchKernelEx(&config, kKernel, p);
   return err != cudaSuccess ? err : cudaGetLastError();
 }
@@ -641,12 +581,6 @@ cudaError_t launch_per_token_quant(const PerTokenParams& p, const LaunchShape& s
     case Staging::kGlobal: fn = kGlobal[w]; break;
     default: return cudaErrorInvalidValue;
   }
-  // A row splits over CTAs only in the register kernel, and those CTAs are exactly a cluster.
-  const int ctas = p.ctas_per_row;
-  const bool split_ok = shape.staging == static_cast<int32_t>(Staging::kRegisters) && ctas <= kMaxCtasPerRow &&
-                        (ctas & (ctas - 1)) == 0 && shape.grid % ctas == 0 &&
-                        shape.block_threads == p.threads_per_row && p.threads_per_row >= 32;
-  if (ctas < 1 || shape.cluster_ctas != ctas || (ctas > 1 && !split_ok)) return cudaErrorInvalidValue;
   const cudaError_t err = set_device(shape.device);
   return err != cudaSuccess ? err : fn(p, shape, stream);
 }
