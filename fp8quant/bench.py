@@ -35,6 +35,7 @@ import json
 import math
 import os
 import platform
+import random
 import statistics
 import subprocess
 import sys
@@ -289,11 +290,18 @@ def interleaved_time_us(graphs: dict[str, tuple[torch.cuda.CUDAGraph, int]], rep
     Each timed region follows an untimed replay of the same graph, so that the L2 it starts from
     (dirty outputs still to be written back, inputs) is the provider's own and not what the
     provider before it left: without it, the same kernel and plan timed through two providers
-    read 87.9 vs 92.1% of copy bandwidth at 32768x1368 (docs/performance.md, v7)."""
+    read 87.9 vs 92.1% of copy bandwidth at 32768x1368 (docs/performance.md, v7).
+    The order is shuffled in every round (seeded): in a fixed order, the provider timed right
+    after torch.compile's graph (three times the traffic) measured 0.3-1.1 us slower at ~100 MB
+    than the same kernel and plan timed later in the round (docs/performance.md, v8)."""
     once: dict[str, list[float]] = {name: [] for name in graphs}
     twice: dict[str, list[float]] = {name: [] for name in graphs}
+    order = list(graphs)
+    shuffle = random.Random(0).shuffle
     for _ in range(reps):
-        for name, (g, _n) in graphs.items():
+        shuffle(order)
+        for name in order:
+            g = graphs[name][0]
             once[name].append(_event_median_ms(g.replay, 1, repeat=1, warm=True))
             twice[name].append(_event_median_ms(g.replay, 1, repeat=2, warm=True))
     # the steady state, as in steady_state_ms: two replays minus one
