@@ -561,7 +561,10 @@ def run_gpu(args) -> int:
     for shape in shapes:
         xs = input_sets(shape.tokens, shape.hidden, dtype, l2, seed=shape.tokens + shape.hidden)
         nbytes = bytes_moved(shape.tokens, shape.hidden, xs[0].element_size())
-        g = calls_per_graph(nbytes)
+        # Every input copy once per replay at least: with one call per graph (100-200 MB), each
+        # replay re-read the same 67 MB input at 100 MB, part of it still in the 50 MB L2 (float16
+        # 8192x4096 measured 109-124% of copy bandwidth; docs/performance.md, v8).
+        g = max(calls_per_graph(nbytes), len(xs))
         reps = 10 if nbytes > 1e9 else 25
         graphs: dict[str, tuple[torch.cuda.CUDAGraph, int]] = {}
         keep_alive = []  # the calls hold the outputs their graph writes: alive as long as it is
