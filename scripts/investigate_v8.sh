@@ -7,6 +7,7 @@
 #         stores: -DFP8QUANT_EXPERIMENT_LATE_TRIGGER), two builds alternated twice
 #   run3: the v7 package (commit 0c10959: `git archive 0c10959 fp8quant | tar -x -C old_v7`, carried)
 #         against this one at ~100 MB, alternated three times (RUN_TESTS=0)
+#   run4: every threads-per-row at 100-800 MB, twice (RUN_TESTS=0)
 set -uo pipefail
 OUT=${OUT:-gpu-out}; mkdir -p "$OUT"; OUT=$(realpath "$OUT")
 export PYTHONUNBUFFERED=1 FP8QUANT_CACHE_DIR=${FP8QUANT_CACHE_DIR:-/tmp/fp8quant-cache}
@@ -43,5 +44,10 @@ run3)
     bench "new$round" "$shapes" "fp8quant,fp8quant:nopdl,copy"
     (cd old_v7 && bench "old$round" "$shapes" "fp8quant,copy")
   done ;;
+run4)  # threads per row (vectors per thread) at 100-800 MB: the last wave's fill
+  bench tpr1 "8192x4096,16384x2048,4096x8192,32768x2048,16384x4096,65536x4096,32768x1368,16384x8192" \
+    "fp8quant,fp8quant:registers:t64,fp8quant:registers:t128,fp8quant:registers:t256,fp8quant:registers:t512,triton,copy"
+  bench tpr2 "8192x4096,16384x2048,4096x8192,32768x2048,16384x4096,65536x4096,32768x1368,16384x8192" \
+    "fp8quant,fp8quant:registers:t64,fp8quant:registers:t128,fp8quant:registers:t256,fp8quant:registers:t512,triton,copy" ;;
 esac
 tar czf "$OUT/json.tar.gz" -C "$OUT" json && rm -rf "$OUT/json"
