@@ -32,6 +32,7 @@ STAGING_CODE = {REGISTERS: 0, SHARED: 1, GLOBAL: 2}
 MAX_VECS_PER_THREAD = 8
 PREFERRED_MAX_VECS_PER_THREAD = 4
 FILL_THREADS_PER_SM = 256
+LARGE_INPUT_BYTES = 64 * 2**20  # from here the register kernel prefers 2 vectors per thread to 4
 DECODE_MAX_THREADS_PER_ROW = 256
 MAX_THREADS_PER_ROW = 512  # the kernel's __launch_bounds__(512) leaves 128 registers, no spills
 # 8 warps per CTA for the warp-per-row kernels.
@@ -133,12 +134,18 @@ def _pow2_at_least(n: int) -> int:
     return 1 << max(0, math.ceil(math.log2(n))) if n > 1 else 1
 
 
-def registers_threads_per_row(num_rows: int, num_vecs: int, device: DeviceInfo) -> int:
+def registers_threads_per_row(num_rows: int, num_vecs: int, device: DeviceInfo, input_bytes: int = 0) -> int:
     """Threads per row for the register kernel.
 
     Large inputs: the power of two that wastes the fewest vector slots (threads x vectors per
     thread - vectors) with at most PREFERRED_MAX_VECS_PER_THREAD vectors per thread; among
-    equals, the one nearest 4 vectors per thread. Why at most 4: up to 4 vectors (16-bit input,
+    equals, the one nearest 4 vectors per thread, or 2 where that wastes no slot either for
+    inputs of LARGE_INPUT_BYTES and more (power-of-two rows: H100, v8 run 4, us per call, two
+    rounds: 16384x2048 35.34-35.66 at 128 x 2 against
+    35.70-35.74 at 64 x 4; 8192x4096 35.68-35.74 vs 35.60-35.84; 4096x8192 35.81-35.89 vs
+    35.95-36.02; 32768x2048 68.93-69.09 vs 69.41-69.47; 65536x4096 266.46-266.53 vs
+    267.33-267.87; v7 run 7 +1% at 100-200 MB; mid sizes, and rows where 2 vectors would
+    waste slots (5120, 7168), not measured that way, so they keep the rule above). Why at most 4: up to 4 vectors (16-bit input,
     16-byte vectors) the kernel takes 31-40 registers, so 1536 threads fit an SM; 5-8 vectors
     take 56-63 registers, 1024 threads. Measured on an H100 (docs/performance.md, v6, % of
     copy bandwidth): H=7168 at 16K rows 99.4% with 256 x 4 (12.5% of the slots wasted) against
@@ -159,7 +166,9 @@ def registers_threads_per_row(num_rows: int, num_vecs: int, device: DeviceInfo) 
     while tpr <= MAX_THREADS_PER_ROW:
         per_thread = math.ceil(num_vecs / tpr)
         if per_thread <= PREFERRED_MAX_VECS_PER_THREAD:
-            candidates.append((tpr * per_thread - num_vecs, abs(per_thread - 4), tpr))
+            waste = tpr * per_thread - num_vecs
+            preferred = 2 if input_bytes >= LARGE_INPUT_BYTES and waste == 0 else 4
+            candidates.append((waste, abs(per_thread - preferred), tpr))
         tpr *= 2
     if not candidates:  # very long rows: the fewest threads that hold them
         tpr = _pow2_at_least(math.ceil(num_vecs / MAX_VECS_PER_THREAD))
@@ -209,7 +218,7 @@ def plan_per_token(
         if not registers_fit(hidden, vec):
             raise ValueError(f"a row of {hidden} elements does not fit in registers")
         if threads_per_row is None:
-            threads_per_row = registers_threads_per_row(num_rows, num_vecs, device)
+            threads_per_row = registers_threads_per_row(num_rows, num_vecs, device, num_rows * hidden * element_size)
         if threads_per_row & (threads_per_row - 1) or not 1 <= threads_per_row <= MAX_THREADS_PER_ROW:
             raise ValueError(f"threads_per_row must be a power of two in [1, {MAX_THREADS_PER_ROW}], got {threads_per_row}")
         vecs_per_thread = math.ceil(num_vecs / threads_per_row)

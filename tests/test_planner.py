@@ -27,12 +27,21 @@ def test_vector_width_follows_alignment():
     [(1368, 64, 3), (2048, 64, 4), (4096, 128, 4), (5120, 256, 3), (7168, 256, 4), (8192, 256, 4), (16384, 512, 4), (32768, 512, 8)],
 )
 def test_registers_plan_for_model_sizes(hidden, expect_tpr, expect_nv):
-    p = plan_per_token(65536, hidden, 2, 8, H100_SXM, staging=REGISTERS)
+    p = plan_per_token(1024, hidden, 2, 8, H100_SXM, staging=REGISTERS)  # inputs under 64 MiB
     assert p.staging == REGISTERS
     assert (p.threads_per_row, p.vecs_per_thread) == (expect_tpr, expect_nv)
     assert p.threads_per_row * p.vecs_per_thread * p.vec >= hidden
     assert p.block_threads % 32 == 0 and p.block_threads <= 512
-    assert p.grid * p.rows_per_cta >= 65536
+    assert p.grid * p.rows_per_cta >= 1024
+
+
+@pytest.mark.parametrize(
+    "hidden, expect_tpr, expect_nv",
+    [(1368, 64, 3), (2048, 128, 2), (4096, 256, 2), (5120, 256, 3), (7168, 256, 4), (8192, 512, 2), (16384, 512, 4)],
+)
+def test_large_inputs_prefer_two_vectors_where_nothing_is_wasted(hidden, expect_tpr, expect_nv):
+    p = plan_per_token(32768, hidden, 2, 8, H100_SXM)  # 85-1024 MiB of bf16
+    assert (p.threads_per_row, p.vecs_per_thread) == (expect_tpr, expect_nv)
 
 
 @pytest.mark.parametrize("tokens", [1, 7, 133, 4096, 65536])
