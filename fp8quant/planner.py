@@ -139,13 +139,13 @@ def registers_threads_per_row(num_rows: int, num_vecs: int, device: DeviceInfo, 
 
     Large inputs: the power of two that wastes the fewest vector slots (threads x vectors per
     thread - vectors) with at most PREFERRED_MAX_VECS_PER_THREAD vectors per thread; among
-    equals, the one nearest 4 vectors per thread, or 2 where that wastes no slot either for
-    inputs of LARGE_INPUT_BYTES and more (power-of-two rows: H100, v8 run 4, us per call, two
-    rounds: 16384x2048 35.34-35.66 at 128 x 2 against
-    35.70-35.74 at 64 x 4; 8192x4096 35.68-35.74 vs 35.60-35.84; 4096x8192 35.81-35.89 vs
-    35.95-36.02; 32768x2048 68.93-69.09 vs 69.41-69.47; 65536x4096 266.46-266.53 vs
-    267.33-267.87; v7 run 7 +1% at 100-200 MB; mid sizes, and rows where 2 vectors would
-    waste slots (5120, 7168), not measured that way, so they keep the rule above). Why at most 4: up to 4 vectors (16-bit input,
+    equals, the one nearest 4 vectors per thread, or nearest 2 for inputs of LARGE_INPUT_BYTES
+    and more where that wastes no slot (power-of-two rows; H100, v8 run 4, us per call, two
+    rounds: 16384x2048 35.34-35.66 at 128 x 2 against 35.70-35.74 at 64 x 4, 4096x8192
+    35.81-35.89 vs 35.95-36.02, 32768x2048 68.93-69.09 vs 69.41-69.47, 65536x4096
+    266.46-266.53 vs 267.33-267.87, 8192x4096 a tie; v7 run 7: +1% at 100-200 MB; mid sizes
+    and rows where 2 vectors would waste slots, such as 5120 and 7168, were not measured that
+    way and keep 4). Why at most 4: up to 4 vectors (16-bit input,
     16-byte vectors) the kernel takes 31-40 registers, so 1536 threads fit an SM; 5-8 vectors
     take 56-63 registers, 1024 threads. Measured on an H100 (docs/performance.md, v6, % of
     copy bandwidth): H=7168 at 16K rows 99.4% with 256 x 4 (12.5% of the slots wasted) against
