@@ -8,6 +8,7 @@
 #   run3: the v7 package (commit 0c10959: `git archive 0c10959 fp8quant | tar -x -C old_v7`, carried)
 #         against this one at ~100 MB, alternated three times (RUN_TESTS=0)
 #   run4: every threads-per-row at 100-800 MB, twice (RUN_TESTS=0)
+#   run5: GPU tests after the warp kernels moved to redux.sync; threads per row at H=1368/5120/7168
 set -uo pipefail
 OUT=${OUT:-gpu-out}; mkdir -p "$OUT"; OUT=$(realpath "$OUT")
 export PYTHONUNBUFFERED=1 FP8QUANT_CACHE_DIR=${FP8QUANT_CACHE_DIR:-/tmp/fp8quant-cache}
@@ -15,7 +16,7 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,
 /usr/bin/time -f "prebuild %e s" python3 -m fp8quant prebuild | tail -1
 if [ "${RUN_TESTS:-1}" = 1 ]; then
   timeout ${PYTEST_TIMEOUT:-240} python3 -m pytest tests/test_gpu.py -q -p no:cacheprovider -n 8 \
-    -k "pdl or every_path or edge_rows or graph or compile or opcheck or default_path or scale_ub or strided" \
+    -k "pdl or every_path or edge_rows or graph or compile or opcheck or default_path or scale_ub or strided or division or 2_31" \
     > "$OUT/tests.log" 2>&1
   tail -1 "$OUT/tests.log"; grep -E "^(FAILED|E  )" "$OUT/tests.log" | head -8
 fi
@@ -49,5 +50,11 @@ run4)  # threads per row (vectors per thread) at 100-800 MB: the last wave's fil
     "fp8quant,fp8quant:registers:t64,fp8quant:registers:t128,fp8quant:registers:t256,fp8quant:registers:t512,triton,copy"
   bench tpr2 "8192x4096,16384x2048,4096x8192,32768x2048,16384x4096,65536x4096,32768x1368,16384x8192" \
     "fp8quant,fp8quant:registers:t64,fp8quant:registers:t128,fp8quant:registers:t256,fp8quant:registers:t512,triton,copy" ;;
+run5)  # warp kernels on redux.sync (tests), and threads per row where 2 vectors waste slots
+  shapes="4096x1368,8192x1368,16384x1368,32768x1368,65536x1368,131072x1368,16384x5120,65536x5120,16384x7168"
+  for round in 1 2; do
+    bench "waste$round" "$shapes" \
+      "fp8quant,fp8quant:registers:t64,fp8quant:registers:t128,fp8quant:registers:t256,fp8quant:registers:t512,copy"
+  done ;;
 esac
 tar czf "$OUT/json.tar.gz" -C "$OUT" json && rm -rf "$OUT/json"

@@ -329,14 +329,6 @@ __device__ __forceinline__ void allow_dependents_to_launch() {
 #endif
 }
 
-__device__ __forceinline__ float warp_max(float v) {
-#pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2) {
-    v = max_nan(v, __shfl_xor_sync(0xffffffffu, v, offset));
-  }
-  return v;
-}
-
 // The bits of the max of v over the warp. v is never negative (a max of absolute values, or a
 // NaN with its sign bit clear), so its bits order as unsigned integers the way the floats do, NaN
 // above +inf: one warp-wide integer max (redux.sync, sm_80+) instead of five dependent shuffles.
@@ -459,7 +451,7 @@ __global__ void __launch_bounds__(256) per_token_quant_warp_kernel(const PerToke
       if constexpr (kStaging == Staging::kShared) row_smem[i] = v;
       amax = max_nan(amax, abs_max<1>(&v));
     }
-    const RowScale rs(warp_max(amax), scale_ub);
+    const RowScale rs(__uint_as_float(warp_max_bits(amax)), scale_ub);
     if (lane == 0) p.scale[row] = rs.scale;
 
     // Each lane reads back only the vectors it staged itself, so no barrier is needed between
