@@ -32,7 +32,7 @@ STAGING_CODE = {REGISTERS: 0, SHARED: 1, GLOBAL: 2}
 MAX_VECS_PER_THREAD = 8
 PREFERRED_MAX_VECS_PER_THREAD = 4
 FILL_THREADS_PER_SM = 256
-LARGE_INPUT_BYTES = 64 * 2**20  # from here the register kernel prefers 2 vectors per thread to 4
+LARGE_INPUT_BYTES = 64 * 2**20  # from here the register kernel prefers 2 vectors per thread
 DECODE_MAX_THREADS_PER_ROW = 256
 MAX_THREADS_PER_ROW = 512  # the kernel's __launch_bounds__(512) leaves 128 registers, no spills
 # 8 warps per CTA for the warp-per-row kernels.
@@ -134,18 +134,20 @@ def _pow2_at_least(n: int) -> int:
     return 1 << max(0, math.ceil(math.log2(n))) if n > 1 else 1
 
 
-def registers_threads_per_row(num_rows: int, num_vecs: int, device: DeviceInfo, input_bytes: int = 0) -> int:
+def registers_threads_per_row(num_rows: int, num_vecs: int, device: DeviceInfo, large: bool = False) -> int:
     """Threads per row for the register kernel.
 
-    Large inputs: the power of two that wastes the fewest vector slots (threads x vectors per
+    Many rows: the power of two that wastes the fewest vector slots (threads x vectors per
     thread - vectors) with at most PREFERRED_MAX_VECS_PER_THREAD vectors per thread; among
-    equals, the one nearest 4 vectors per thread, or nearest 2 for inputs of LARGE_INPUT_BYTES
-    and more where that wastes no slot (power-of-two rows; H100, v8 run 4, us per call, two
-    rounds: 16384x2048 35.34-35.66 at 128 x 2 against 35.70-35.74 at 64 x 4, 4096x8192
-    35.81-35.89 vs 35.95-36.02, 32768x2048 68.93-69.09 vs 69.41-69.47, 65536x4096
-    266.46-266.53 vs 267.33-267.87, 8192x4096 a tie; v7 run 7: +1% at 100-200 MB; mid sizes
-    and rows where 2 vectors would waste slots, such as 5120 and 7168, were not measured that
-    way and keep 4). Why at most 4: up to 4 vectors (16-bit input,
+    equals, the one nearest 4 vectors per thread. `large` inputs (LARGE_INPUT_BYTES and more)
+    take 2 vectors per thread first, wherever those fill at least 2/3 of their slots. Measured
+    on an H100 (bfloat16, v8 runs 4-5, us per call, two rounds each): 16384x2048 35.34-35.66 at
+    128 x 2 against 35.70-35.74 at 64 x 4; 4096x8192 35.81-35.89 vs 35.95-36.02; 32768x2048
+    68.93-69.09 vs 69.41-69.47; 65536x4096 266.46-266.53 vs 267.33-267.87; 8192x4096 a tie;
+    H=1368 at 128 x 2 (a third of the slots padding) 1.3-2% ahead of 64 x 3 from 8192 rows up
+    (65536x1368 90.40-90.50 vs 91.58-91.68); 16384x7168 117.18-117.38 at 512 x 2 vs
+    118.21-118.82 at 256 x 4; but 16384x5120 91.7-91.8 at 512 x 2 (3/8 padding) vs 85.8-85.9
+    at 256 x 3. Mid sizes were not measured this way and keep the first rule. Why at most 4: up to 4 vectors (16-bit input,
     16-byte vectors) the kernel takes 31-40 registers, so 1536 threads fit an SM; 5-8 vectors
     take 56-63 registers, 1024 threads. Measured on an H100 (docs/performance.md, v6, % of
     copy bandwidth): H=7168 at 16K rows 99.4% with 256 x 4 (12.5% of the slots wasted) against
@@ -167,13 +169,14 @@ def registers_threads_per_row(num_rows: int, num_vecs: int, device: DeviceInfo, 
         per_thread = math.ceil(num_vecs / tpr)
         if per_thread <= PREFERRED_MAX_VECS_PER_THREAD:
             waste = tpr * per_thread - num_vecs
-            preferred = 2 if input_bytes >= LARGE_INPUT_BYTES and waste == 0 else 4
-            candidates.append((waste, abs(per_thread - preferred), tpr))
+            # Large inputs: 2 vectors per thread first, where they fill 2/3 of their slots.
+            two_first = large and per_thread == 2 and 3 * waste <= tpr * per_thread
+            candidates.append((not two_first, waste, abs(per_thread - (2 if large else 4)), tpr))
         tpr *= 2
     if not candidates:  # very long rows: the fewest threads that hold them
         tpr = _pow2_at_least(math.ceil(num_vecs / MAX_VECS_PER_THREAD))
         return min(tpr, MAX_THREADS_PER_ROW)
-    tpr = min(candidates)[2]
+    tpr = min(candidates)[-1]
     # Few rows, judged at the threads per row the few-rows rule would give (at most 256): with
     # 512 (v7), 128x16384 took 512 x 4 at 4.54 us against 4.02 with 256 x 8 (docs/performance.md, v8).
     if num_rows * min(tpr, DECODE_MAX_THREADS_PER_ROW) < device.sm_count * FILL_THREADS_PER_SM:  # few rows
@@ -218,7 +221,8 @@ def plan_per_token(
         if not registers_fit(hidden, vec):
             raise ValueError(f"a row of {hidden} elements does not fit in registers")
         if threads_per_row is None:
-            threads_per_row = registers_threads_per_row(num_rows, num_vecs, device, num_rows * hidden * element_size)
+            large = num_rows * hidden * element_size >= LARGE_INPUT_BYTES
+            threads_per_row = registers_threads_per_row(num_rows, num_vecs, device, large)
         if threads_per_row & (threads_per_row - 1) or not 1 <= threads_per_row <= MAX_THREADS_PER_ROW:
             raise ValueError(f"threads_per_row must be a power of two in [1, {MAX_THREADS_PER_ROW}], got {threads_per_row}")
         vecs_per_thread = math.ceil(num_vecs / threads_per_row)
