@@ -134,13 +134,17 @@ def _pow2_at_least(n: int) -> int:
     return 1 << max(0, math.ceil(math.log2(n))) if n > 1 else 1
 
 
-def registers_threads_per_row(num_rows: int, num_vecs: int, device: DeviceInfo, large: bool = False) -> int:
+def registers_threads_per_row(
+    num_rows: int, num_vecs: int, device: DeviceInfo, large: bool = False, sixteen_bit: bool = True
+) -> int:
     """Threads per row for the register kernel.
 
     Many rows: the power of two that wastes the fewest vector slots (threads x vectors per
     thread - vectors) with at most PREFERRED_MAX_VECS_PER_THREAD vectors per thread; among
     equals, the one nearest 4 vectors per thread. `large` inputs (LARGE_INPUT_BYTES and more)
-    take 2 vectors per thread first, wherever those fill at least 2/3 of their slots. Measured
+    take 2 vectors per thread first, where those fill every slot, or for 16-bit inputs at least
+    2/3 of them (float32 rows of 1368 at 256 x 2 measured 76.19 and 149.95 us at 32768 and
+    65536 rows against 75.10 and 147.01 at 128 x 3, one run each, v8). Measured
     on an H100 (bfloat16, v8 runs 4-5, us per call, two rounds each): 16384x2048 35.34-35.66 at
     128 x 2 against 35.70-35.74 at 64 x 4; 4096x8192 35.81-35.89 vs 35.95-36.02; 32768x2048
     68.93-69.09 vs 69.41-69.47; 65536x4096 266.46-266.53 vs 267.33-267.87; 8192x4096 a tie;
@@ -169,8 +173,8 @@ def registers_threads_per_row(num_rows: int, num_vecs: int, device: DeviceInfo, 
         per_thread = math.ceil(num_vecs / tpr)
         if per_thread <= PREFERRED_MAX_VECS_PER_THREAD:
             waste = tpr * per_thread - num_vecs
-            # Large inputs: 2 vectors per thread first, where they fill 2/3 of their slots.
-            two_first = large and per_thread == 2 and 3 * waste <= tpr * per_thread
+            # Large inputs: 2 vectors per thread first, where they fill their slots (2/3 for 16-bit).
+            two_first = large and per_thread == 2 and (waste == 0 or sixteen_bit and 3 * waste <= tpr * per_thread)
             candidates.append((not two_first, waste, abs(per_thread - (2 if large else 4)), tpr))
         tpr *= 2
     if not candidates:  # very long rows: the fewest threads that hold them
@@ -222,7 +226,7 @@ def plan_per_token(
             raise ValueError(f"a row of {hidden} elements does not fit in registers")
         if threads_per_row is None:
             large = num_rows * hidden * element_size >= LARGE_INPUT_BYTES
-            threads_per_row = registers_threads_per_row(num_rows, num_vecs, device, large)
+            threads_per_row = registers_threads_per_row(num_rows, num_vecs, device, large, element_size == 2)
         if threads_per_row & (threads_per_row - 1) or not 1 <= threads_per_row <= MAX_THREADS_PER_ROW:
             raise ValueError(f"threads_per_row must be a power of two in [1, {MAX_THREADS_PER_ROW}], got {threads_per_row}")
         vecs_per_thread = math.ceil(num_vecs / threads_per_row)

@@ -45,6 +45,11 @@ def test_large_inputs_prefer_two_vectors_filling_two_thirds(hidden, expect_tpr, 
     assert (p.threads_per_row, p.vecs_per_thread) == (expect_tpr, expect_nv)
 
 
+def test_large_float32_rows_take_two_vectors_only_without_padding():
+    assert plan_per_token(32768, 4096, 4, 4, H100_SXM).name == "registers/v4/t512x2"
+    assert plan_per_token(32768, 1368, 4, 4, H100_SXM).name == "registers/v4/t128x3"  # 256 x 2 measured slower
+
+
 @pytest.mark.parametrize("tokens", [1, 7, 133, 4096, 65536])
 @pytest.mark.parametrize("hidden", [1, 17, 1000, 1024, 1025, 1368, 2047, 2048, 4096, 8193, 16384, 32768])
 def test_plans_cover_every_row_and_column(tokens, hidden):
