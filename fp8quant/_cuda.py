@@ -132,10 +132,7 @@ def prebuild(arch: str | None = None) -> list[str]:
 
 
 def plan_for(
-    x2d: torch.Tensor,
-    q2d: torch.Tensor,
-    staging: str | None = None,
-    threads_per_row: int | None = None,
+    x2d: torch.Tensor, q2d: torch.Tensor, staging: str | None = None, threads_per_row: int | None = None
 ) -> planner.Plan:
     num_rows, hidden = x2d.shape
     vec = planner.vector_width(hidden, x2d.element_size(), x2d.stride(0), x2d.data_ptr(), q2d.data_ptr())

@@ -387,8 +387,9 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
   // Every load is issued, unpredicated: a padding slot (i >= num_vecs) loads the row's first
   // vector again, which cannot change the row's max, and a row past the end loads the last row,
   // whose max it discards. With predicated loads into zeroed registers (v7), ptxas issued some of
-  // a thread's loads only after the first ones had arrived (a second memory round trip) in 7 of
-  // the 24 sm_90 16-byte instances, moving with every change around them (docs/performance.md, v8).
+  // a thread's loads only after the first ones had arrived (a second memory round trip): in 6 of
+  // the 24 sm_90 16-byte instances of v7, and with any change around them in others, the bf16
+  // 4-vector one included (docs/performance.md, v8). Now none of the 1-4-vector instances does.
   const int64_t load_row = row_valid ? row : p.num_rows - 1;
   const auto* x_vecs =
       reinterpret_cast<const InVec<In, kVec>*>(static_cast<const In*>(p.x) + load_row * p.x_row_stride);
