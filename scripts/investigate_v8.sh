@@ -4,7 +4,8 @@
 #         x CTAs-per-row (fp8quant:registers:t*:c*, removed after this run), mid/large with and
 #         without PDL (at commit 5176a2e)
 #   run2: where a kernel lets the next one launch (at its start, the default, or after its
-#         stores: -DFP8QUANT_EXPERIMENT_LATE_TRIGGER), two builds alternated twice
+#         stores: -DFP8QUANT_EXPERIMENT_LATE_TRIGGER, a flag of commits a318511..9604156), two
+#         builds alternated twice
 #   run3: the v7 package (commit 0c10959: `git archive 0c10959 fp8quant | tar -x -C old_v7`, carried)
 #         against this one at ~100 MB, alternated three times (RUN_TESTS=0)
 #   run4: every threads-per-row at 100-800 MB, twice (RUN_TESTS=0)

@@ -16,7 +16,6 @@ from fp8_asserts import (
     edge_rows,
     every_finite_16bit,
     odd_significand_ubs,
-    random_rows,
 )
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not HAS_GPU, reason="needs an NVIDIA GPU")]

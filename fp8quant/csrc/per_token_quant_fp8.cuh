@@ -395,9 +395,8 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
       reinterpret_cast<const InVec<In, kVec>*>(static_cast<const In*>(p.x) + load_row * p.x_row_stride);
 
   grid_dependency_wait();
-#ifndef FP8QUANT_EXPERIMENT_LATE_TRIGGER  // experiment: let the next kernel launch only at the end
+  // Here, not after the stores: 1x16384 1.83 vs 2.00 us, 64x16384 3.17 vs 3.53 (v8 run 2).
   allow_dependents_to_launch();
-#endif
   InVec<In, kVec> v[kVecsPerThread];
 #pragma unroll
   for (int j = 0; j < kVecsPerThread; ++j) {
@@ -422,9 +421,6 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
       if (i < num_vecs) q_vecs[i] = quantize_vec<decltype(finite)::value>(v[j], rs);
     }
   });
-#ifdef FP8QUANT_EXPERIMENT_LATE_TRIGGER
-  allow_dependents_to_launch();
-#endif
 }
 
 // ---------------------------------------------------------------------------------------------
