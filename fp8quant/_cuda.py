@@ -35,6 +35,7 @@ class KernelParams(ctypes.Structure):
         ("scale_ub_ptr", ctypes.c_void_p),
         ("scale_ub_value", ctypes.c_float),
         ("threads_per_row", ctypes.c_int32),
+        ("ctas_per_row_shift", ctypes.c_int32),
         ("num_rows", ctypes.c_int64),
         ("hidden", ctypes.c_int64),
         ("x_row_stride", ctypes.c_int64),
@@ -132,17 +133,23 @@ def prebuild(arch: str | None = None) -> list[str]:
 
 
 def plan_for(
-    x2d: torch.Tensor, q2d: torch.Tensor, staging: str | None = None, threads_per_row: int | None = None
+    x2d: torch.Tensor,
+    q2d: torch.Tensor,
+    staging: str | None = None,
+    threads_per_row: int | None = None,
+    ctas_per_row: int | None = None,
 ) -> planner.Plan:
     num_rows, hidden = x2d.shape
     vec = planner.vector_width(hidden, x2d.element_size(), x2d.stride(0), x2d.data_ptr(), q2d.data_ptr())
-    return _cached_plan(num_rows, hidden, x2d.element_size(), vec, x2d.device.index, staging, threads_per_row)
+    return _cached_plan(
+        num_rows, hidden, x2d.element_size(), vec, x2d.device.index, staging, threads_per_row, ctas_per_row
+    )
 
 
 @functools.lru_cache(maxsize=4096)
-def _cached_plan(num_rows, hidden, element_size, vec, device_index, staging, threads_per_row):
+def _cached_plan(num_rows, hidden, element_size, vec, device_index, staging, threads_per_row, ctas_per_row):
     return planner.plan_per_token(
-        num_rows, hidden, element_size, vec, device_info(device_index), staging, threads_per_row
+        num_rows, hidden, element_size, vec, device_info(device_index), staging, threads_per_row, ctas_per_row
     )
 
 
@@ -176,6 +183,7 @@ def launch(
         ub_ptr,
         ub_value,
         plan.threads_per_row,
+        plan.ctas_per_row.bit_length() - 1,
         x2d.shape[0],
         x2d.shape[1],
         x2d.stride(0),

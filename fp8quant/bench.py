@@ -126,6 +126,7 @@ def _fp8quant_provider(
     staging: str | None = None,
     threads_per_row: int | None = None,
     enable_pdl: bool | None = None,
+    ctas_per_row: int | None = None,
 ):
     """Our op through the public API, or (staging given) one forced plan of the CUDA kernels,
     launched with PDL where the default call would use it."""
@@ -136,7 +137,7 @@ def _fp8quant_provider(
         q, s = _outputs(x, out)
         if staging is None:
             return lambda: per_token_quant_fp8(x, out=q, scale_out=s, backend=backend, enable_pdl=enable_pdl)
-        plan = _cuda.plan_for(x, q, staging, threads_per_row)  # ValueError: path cannot run
+        plan = _cuda.plan_for(x, q, staging, threads_per_row, ctas_per_row)  # ValueError: path cannot run
         pdl = _cuda.pdl_supported(x.device.index) and enable_pdl is not False
 
         def call():
@@ -149,11 +150,17 @@ def _fp8quant_provider(
 
 
 def forced_provider(name: str):
-    """"fp8quant:registers:t128": the register kernel with 128 threads per row, or None."""
+    """"fp8quant:registers:t128": the register kernel with 128 threads per row;
+    "fp8quant:registers:t256:s4": and each row shared by 4 CTAs (otherwise the planner's choice).
+    None for any other name."""
     parts = name.split(":")
-    if len(parts) != 3 or parts[:2] != ["fp8quant", "registers"] or not parts[2][1:].isdigit():
+    if len(parts) not in (3, 4) or parts[:2] != ["fp8quant", "registers"]:
         return None
-    return _fp8quant_provider("cuda", "registers", int(parts[2][1:]))
+    fields = {p[:1]: p[1:] for p in parts[2:]}
+    if list(fields) != ["t", "s"][: len(parts) - 2] or not all(v.isdigit() for v in fields.values()):
+        return None
+    split = int(fields["s"]) if "s" in fields else None
+    return _fp8quant_provider("cuda", "registers", int(fields["t"]), ctas_per_row=split)
 
 
 def _torch_compile_provider():
@@ -535,6 +542,8 @@ def run_gpu(args) -> int:
         wanted = args.providers.split(",")
         if "fp8quant:registers:t*" in wanted:  # every threads-per-row (a sweep)
             wanted += [f"fp8quant:registers:t{2**k}" for k in range(10)]
+        for name in [w for w in wanted if w.endswith(":s*")]:  # every CTAs-per-row at that tN
+            wanted += [f"{name[:-1]}{2**k}" for k in range(4)]
         for name in wanted:
             if forced_provider(name) is not None:
                 provs[name] = forced_provider(name)
@@ -767,7 +776,8 @@ def main(argv: list[str] | None = None, extra_providers: dict | None = None) -> 
     ap.add_argument("--hidden", type=int, help="one shape: hidden size")
     ap.add_argument("--shapes", help="comma-separated TOKENSxHIDDEN shapes instead of the grid")
     ap.add_argument("--providers", help="comma-separated subset of providers; fp8quant:registers:tN forces N threads "
-                    "per row, fp8quant:registers:t* sweeps them")
+                    "per row, fp8quant:registers:t* sweeps them; fp8quant:registers:tN:sS also S CTAs per "
+                    "row, fp8quant:registers:tN:s* sweeps S")
     ap.add_argument("--out", help=f"output directory (default {RESULTS_DIR})")
     ap.add_argument("--cpu", action="store_true", help="the no-GPU report even where a GPU exists")
     args = ap.parse_args(argv)

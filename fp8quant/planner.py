@@ -34,6 +34,9 @@ PREFERRED_MAX_VECS_PER_THREAD = 4
 FILL_THREADS_PER_SM = 256
 LARGE_INPUT_BYTES = 64 * 2**20  # from here the register kernel prefers 2 vectors per thread
 DECODE_MAX_THREADS_PER_ROW = 256
+# A few rows of at least this many elements are shared by several CTAs (registers_ctas_per_row).
+MIN_SPLIT_ROW_ELEMENTS = 4096
+MAX_CTAS_PER_ROW = 8
 MAX_THREADS_PER_ROW = 512  # the kernel's __launch_bounds__(512) leaves 128 registers, no spills
 # 8 warps per CTA for the warp-per-row kernels.
 CTA_THREADS = 256
@@ -102,6 +105,7 @@ class Plan:
     grid: int
     smem_bytes: int
     smem_row_stride: int  # bytes, shared staging only
+    ctas_per_row: int = 1  # registers staging: CTAs sharing each row (a power of two)
 
     @property
     def rows_per_cta(self) -> int:
@@ -110,7 +114,8 @@ class Plan:
     @property
     def name(self) -> str:
         if self.staging == REGISTERS:
-            return f"registers/v{self.vec}/t{self.threads_per_row}x{self.vecs_per_thread}"
+            split = f"/s{self.ctas_per_row}" if self.ctas_per_row > 1 else ""
+            return f"registers/v{self.vec}/t{self.threads_per_row}x{self.vecs_per_thread}{split}"
         return f"{self.staging}/v{self.vec}"
 
 
@@ -189,6 +194,22 @@ def registers_threads_per_row(
     return tpr
 
 
+def registers_ctas_per_row(num_rows: int, num_vecs: int, threads_per_row: int, vec: int, device: DeviceInfo) -> int:
+    """CTAs that share each row in the register kernel: each reads the whole row and takes its
+    max, then quantizes and stores its own part of the thread's vectors. For a few long rows, where
+    quantizing a row on one SM is bound by that SM's instruction issue (~8.5 of ~10 instructions
+    per element; a row of 16384 takes ~0.55 us of issue on one SM). The largest power of two
+    that leaves every CTA at least one vector per thread, keeps the grid within one CTA per SM
+    and leaves rows of at least MIN_SPLIT_ROW_ELEMENTS elements."""
+    vecs_per_thread = math.ceil(num_vecs / threads_per_row)
+    if threads_per_row < 32 or num_vecs * vec < MIN_SPLIT_ROW_ELEMENTS:
+        return 1
+    split = 1
+    while split * 2 <= min(vecs_per_thread, MAX_CTAS_PER_ROW) and num_rows * split * 2 <= device.sm_count:
+        split *= 2
+    return split
+
+
 def registers_fit(hidden: int, vec: int) -> bool:
     return math.ceil(hidden / vec) <= MAX_THREADS_PER_ROW * MAX_VECS_PER_THREAD
 
@@ -201,9 +222,11 @@ def plan_per_token(
     device: DeviceInfo,
     staging: str | None = None,
     threads_per_row: int | None = None,
+    ctas_per_row: int | None = None,
 ) -> Plan:
-    """Choose the launch for a (num_rows, hidden) input. `staging`/`threads_per_row` force a
-    path (tests and the benchmark use them); a forced path that cannot run raises ValueError."""
+    """Choose the launch for a (num_rows, hidden) input. `staging`/`threads_per_row`/
+    `ctas_per_row` force a path (tests and the benchmark use them); a forced path that cannot run
+    raises ValueError."""
     if num_rows < 1 or hidden < 1:
         raise ValueError(f"plan_per_token needs num_rows >= 1 and hidden >= 1, got {num_rows}, {hidden}")
     num_vecs = hidden // vec
@@ -235,20 +258,29 @@ def plan_per_token(
                 f"threads_per_row={threads_per_row} leaves {vecs_per_thread} vectors per thread "
                 f"(at most {MAX_VECS_PER_THREAD})"
             )
+        if ctas_per_row is None:
+            ctas_per_row = registers_ctas_per_row(num_rows, num_vecs, threads_per_row, vec, device)
+        if ctas_per_row & (ctas_per_row - 1) or not 1 <= ctas_per_row <= vecs_per_thread:
+            raise ValueError(
+                f"ctas_per_row must be a power of two in [1, {vecs_per_thread}] (the vectors per "
+                f"thread at threads_per_row={threads_per_row}), got {ctas_per_row}"
+            )
+        if ctas_per_row > 1 and threads_per_row < 32:
+            raise ValueError(f"ctas_per_row > 1 needs threads_per_row >= 32, got {threads_per_row}")
         # CTAs of REGISTERS_CTA_THREADS (one row per CTA above that); full warps always, since
         # the shuffles use a full mask. Fewer rows per CTA when there are few rows, so that they
-        # spread over the SMs.
-        block = max(threads_per_row, REGISTERS_CTA_THREADS)
+        # spread over the SMs; one row per CTA when CTAs share rows.
+        block = max(threads_per_row, REGISTERS_CTA_THREADS if ctas_per_row == 1 else 32)
         while block > max(threads_per_row, 32) and math.ceil(num_rows * threads_per_row / block) < device.sm_count:
             block //= 2
         rows_per_cta = block // threads_per_row
         # The register kernel has no grid-stride loop (a one-row call was faster without it):
         # the grid covers every row. At most 2^31 - 1 CTAs of at least one row each: more rows
         # than that need more than 2^31 x H elements, far past any GPU's memory.
-        grid = math.ceil(num_rows / rows_per_cta)
+        grid = math.ceil(num_rows / rows_per_cta) * ctas_per_row
         if grid > MAX_GRID:
             raise ValueError(f"{num_rows} rows of {hidden} elements need {grid} CTAs, more than one launch has ({MAX_GRID})")
-        return Plan(REGISTERS, vec, vecs_per_thread, threads_per_row, block, grid, 0, 0)
+        return Plan(REGISTERS, vec, vecs_per_thread, threads_per_row, block, grid, 0, 0, ctas_per_row)
 
     rows_per_cta = CTA_THREADS // 32
     smem_bytes, stride = 0, 0

@@ -23,6 +23,14 @@ def test_full_grid_covers_seed_decode_and_model_sizes():
     assert len(bench.quick_grid()) <= 12
 
 
+def test_forced_provider_names():
+    for name in ("fp8quant:registers:t128", "fp8quant:registers:t256:s4"):
+        assert callable(bench.forced_provider(name)), name
+    for name in ("fp8quant", "fp8quant:registers", "fp8quant:registers:s4", "fp8quant:registers:s4:t256",
+                 "fp8quant:registers:t256:x4", "fp8quant:registers:t256:s", "fp8quant:shared:t64"):
+        assert bench.forced_provider(name) is None, name
+
+
 def test_bytes_moved():
     assert bench.bytes_moved(2, 3, 2) == 2 * 3 * 2 + 2 * 3 + 2 * 4
 

@@ -40,10 +40,10 @@ def poisoned_outputs(shape):
     return q, s
 
 
-def run_plan(x2d, staging=None, threads_per_row=None, smem_pad=None, scale_ub=None, pdl=False):
+def run_plan(x2d, staging=None, threads_per_row=None, smem_pad=None, scale_ub=None, pdl=False, ctas_per_row=None):
     """Launch one forced kernel path on poisoned outputs (with PDL where asked and supported)."""
     q, s = poisoned_outputs(x2d.shape)
-    plan = _cuda.plan_for(x2d, q, staging, threads_per_row)
+    plan = _cuda.plan_for(x2d, q, staging, threads_per_row, ctas_per_row)
     if smem_pad is not None:
         plan = planner.with_smem_pad(plan, x2d.shape[1], x2d.element_size(), smem_pad)
     _cuda.launch(x2d, q, s.view(-1), scale_ub, plan, pdl and _cuda.pdl_supported(x2d.device.index))
@@ -82,15 +82,22 @@ PDL = torch.cuda.is_available() and torch.cuda.get_device_capability() >= (9, 0)
 
 def _paths(hidden, vec):
     """Every forced path: shared, global and the register kernel at every threads-per-row, with
-    PDL on every other one."""
+    PDL on every other one; from 32 threads per row and 2 vectors per thread also with the row
+    shared by CTAs (as many as there are vectors per thread, up to 8, and 2 where that is more:
+    uneven parts when the vectors per thread are not a power of two)."""
     yield dict(staging="shared")
     yield dict(staging="global", pdl=True)
     if planner.registers_fit(hidden, vec):
         num_vecs = hidden // vec
         tpr, k = 1, 0
         while tpr <= planner.MAX_THREADS_PER_ROW:
-            if -(-num_vecs // tpr) <= planner.MAX_VECS_PER_THREAD:
+            per_thread = -(-num_vecs // tpr)
+            if per_thread <= planner.MAX_VECS_PER_THREAD:
                 yield dict(staging="registers", threads_per_row=tpr, pdl=k % 2 == 1)
+                if tpr >= 32 and per_thread >= 2:
+                    splits = {1 << (min(per_thread, planner.MAX_CTAS_PER_ROW).bit_length() - 1), 2}
+                    for split in sorted(splits):
+                        yield dict(staging="registers", threads_per_row=tpr, ctas_per_row=split, pdl=k % 2 == 0)
             tpr, k = tpr * 2, k + 1
 
 

@@ -68,7 +68,7 @@ def test_plans_cover_every_row_and_column(tokens, hidden):
 def test_few_rows_spread_over_sms_and_threads():
     # latency-bound: about 2 vectors per thread, at most 256 threads per row (v6 decode sweep)
     p = plan_per_token(7, 4096, 2, 8, H100_SXM)
-    assert p.grid == 7 and p.rows_per_cta == 1
+    assert p.grid == 7 * p.ctas_per_row and p.rows_per_cta == 1
     assert (p.threads_per_row, p.vecs_per_thread) == (256, 2)
     for hidden, expect in [(1368, (128, 2)), (2048, (128, 2)), (8192, (256, 4)), (16384, (256, 8)), (64, (4, 2))]:
         p = plan_per_token(1, hidden, 2, 8, H100_SXM)
@@ -76,6 +76,35 @@ def test_few_rows_spread_over_sms_and_threads():
     # judged at 256 threads per row: 128 rows of 16384 are few (v8: 4.02 us at 256 x 8, 4.54 at 512 x 4)
     assert plan_per_token(128, 16384, 2, 8, H100_SXM).name == "registers/v8/t256x8"
     assert plan_per_token(132, 16384, 2, 8, H100_SXM).name == "registers/v8/t512x4"
+
+
+@pytest.mark.parametrize(
+    "tokens, hidden, expect",
+    [
+        (1, 16384, 8), (16, 16384, 8), (17, 16384, 4), (33, 16384, 4), (34, 16384, 2), (66, 16384, 2), (67, 16384, 1),
+        (1, 8192, 4), (33, 8192, 4), (34, 8192, 2), (1, 4096, 2), (66, 4096, 2), (67, 4096, 1),
+        (1, 2048, 1), (1, 1368, 1), (4096, 16384, 1),
+    ],
+)
+def test_few_long_rows_are_shared_by_ctas(tokens, hidden, expect):
+    # at most one CTA per SM, each with at least one vector per thread to store
+    p = plan_per_token(tokens, hidden, 2, 8, H100_SXM)
+    assert p.ctas_per_row == expect, p.name
+    assert p.grid == math.ceil(tokens / p.rows_per_cta) * p.ctas_per_row
+    assert p.ctas_per_row <= p.vecs_per_thread
+    if expect > 1:
+        assert p.rows_per_cta == 1 and p.grid <= H100_SXM.sm_count
+        assert p.name.endswith(f"/s{expect}")
+
+
+def test_forced_ctas_per_row():
+    assert plan_per_token(133, 4096, 2, 8, H100_SXM, REGISTERS, 64, 8).grid == 133 * 8
+    assert plan_per_token(133, 5120, 2, 8, H100_SXM, REGISTERS, 256, 2).name == "registers/v8/t256x3/s2"
+    for hidden, tpr, split, match in [
+        (4096, 256, 4, "power of two in \\[1, 2\\]"), (4096, 64, 3, "power of two"), (512, 16, 2, ">= 32")
+    ]:
+        with pytest.raises(ValueError, match=match):
+            plan_per_token(1, hidden, 2, 8, H100_SXM, REGISTERS, tpr, split)
 
 
 def test_shared_rule_per_architecture(monkeypatch):

@@ -50,6 +50,7 @@ struct PerTokenParams {
   const float* scale_ub_ptr;   // device pointer to one float, or nullptr
   float scale_ub_value;        // used when scale_ub_ptr is nullptr; +inf means no bound
   int32_t threads_per_row;     // kRegisters: a power of two; the others: 32
+  int32_t ctas_per_row_shift;  // kRegisters: log2 of the CTAs that share a row (see below); else 0
   int64_t num_rows;
   int64_t hidden;
   int64_t x_row_stride;        // elements
@@ -366,6 +367,12 @@ __device__ __forceinline__ float row_max(float v, int tpr, int local_row, float*
 // kRegisters: `threads_per_row` threads share a row (a power of two: below 32 several rows share
 // a warp, above 32 a row spans several warps); blockDim.x / threads_per_row rows per CTA; each
 // thread keeps kVecsPerThread vectors in registers, so the row is read from global memory once.
+// A few long rows can also be shared by 2^ctas_per_row_shift consecutive CTAs (one row each):
+// every one of them reads the whole row and takes its max (no communication between CTAs), then
+// quantizes and stores only its part, a contiguous range of its threads' vectors j; the first
+// writes the scale. Quantizing takes ~8.5 of the ~10 instructions per element, so a row of 16384
+// alone on one SM is bound by that SM's instruction issue (~0.55 us), and spread over 8 SMs most
+// of it goes (docs/performance.md, v9).
 // (A row split over a thread-block cluster, its maxima combined in distributed shared memory,
 // measured 0.1-0.5 us slower per call at every decode shape but two: docs/performance.md, v8.)
 // Each CTA takes one group of rows: the planner's grid covers every row. (v1-v6 had a grid-stride
@@ -380,7 +387,9 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
   const int tpr_shift = __ffs(tpr) - 1;
   const int lane = threadIdx.x & (tpr - 1);
   const int local_row = threadIdx.x >> tpr_shift;
-  const int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x >> tpr_shift) + local_row;
+  const int split_shift = p.ctas_per_row_shift;
+  const int part = blockIdx.x & ((1 << split_shift) - 1);  // which part of the row this CTA stores
+  const int64_t row = static_cast<int64_t>(blockIdx.x >> split_shift) * (blockDim.x >> tpr_shift) + local_row;
   const bool row_valid = row < p.num_rows;
   const int num_vecs = static_cast<int>(p.hidden / kVec);  // the planner keeps it <= 4096
   // 64-bit row offset once; within a row, 32-bit vector indices (at most 512 x 8 vectors).
@@ -412,13 +421,16 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
   if (!row_valid) return;
 
   const RowScale rs(amax, scale_ub);  // per row, in registers
-  if (lane == 0) p.scale[row] = rs.scale;
+  if (lane == 0 && part == 0) p.scale[row] = rs.scale;
   auto* q_vecs = reinterpret_cast<CodeVec<kVec>*>(p.q + row * p.hidden);
+  // This CTA's vectors: j in [j_begin, j_end), all of them unless the row is shared.
+  const int j_begin = (part * kVecsPerThread) >> split_shift;
+  const int j_end = ((part + 1) * kVecsPerThread) >> split_shift;
   for_row_kind(rs, [&](auto finite) {
 #pragma unroll
     for (int j = 0; j < kVecsPerThread; ++j) {
       const int i = lane + j * tpr;
-      if (i < num_vecs) q_vecs[i] = quantize_vec<decltype(finite)::value>(v[j], rs);
+      if (j >= j_begin && j < j_end && i < num_vecs) q_vecs[i] = quantize_vec<decltype(finite)::value>(v[j], rs);
     }
   });
 }

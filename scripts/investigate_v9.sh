@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# v9 device runs (docs/performance.md, v9). Usage on the device tool: OUT=$OUT bash scripts/investigate_v9.sh [run]
+#   run1: (a) the PDL test against a mutant without griddepcontrol.wait / gdc_wait (it must
+#         fail), (b) GPU tests of every path, rows shared by CTAs included, (c) decode shapes at
+#         every CTAs-per-row for 64-512 threads per row
+set -uo pipefail
+OUT=${OUT:-gpu-out}; mkdir -p "$OUT"; OUT=$(realpath "$OUT")
+export PYTHONUNBUFFERED=1 FP8QUANT_CACHE_DIR=${FP8QUANT_CACHE_DIR:-/tmp/fp8quant-cache}
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader
+bench() {  # name, shapes, providers
+  timeout ${BENCH_TIMEOUT:-200} python3 -m fp8quant bench --shapes "$2" --providers "$3" --out "$OUT/$1" \
+    ${BENCH_ARGS:-} 2>&1 | grep -v "^bench:" > "$OUT/$1.log"
+  mkdir -p "$OUT/json"; mv "$OUT/$1"/*.json "$OUT/json/$1.json" 2>/dev/null; rm -rf "$OUT/$1"
+  echo "[$1]"; grep -E "^(device|summary)" "$OUT/$1.log"
+}
+mutant_pdl_test() {  # the PDL race test must fail once the kernels no longer wait
+  local cuh=fp8quant/csrc/per_token_quant_fp8.cuh tk=fp8quant/triton_kernels.py
+  cp $cuh /tmp/cuh.orig; cp $tk /tmp/tk.orig
+  sed -i 's|asm volatile("griddepcontrol.wait;" ::: "memory");|/* mutant: no wait */|' $cuh
+  sed -i 's|^\( *\)gdc_wait()|\1pass  # mutant: no gdc_wait|' $tk
+  echo "mutated: $(grep -c 'mutant' $cuh) CUDA, $(grep -c 'mutant' $tk) Triton"
+  FP8QUANT_CACHE_DIR=/tmp/fp8quant-mutant timeout 200 python3 -m pytest tests/test_gpu.py -q -p no:cacheprovider \
+    -k pdl_waits > "$OUT/mutant_pdl.log" 2>&1
+  echo "mutant: $(tail -1 "$OUT/mutant_pdl.log")"; grep -E "^FAILED" "$OUT/mutant_pdl.log" | head -8
+  cp /tmp/cuh.orig $cuh; cp /tmp/tk.orig $tk
+}
+case "${1:-run1}" in
+run1)
+  mutant_pdl_test
+  /usr/bin/time -f "prebuild %e s" python3 -m fp8quant prebuild | tail -1
+  timeout ${PYTEST_TIMEOUT:-200} python3 -m pytest tests/test_gpu.py -q -p no:cacheprovider -n 8 \
+    -k "pdl or every_path or edge_rows or default_path" > "$OUT/tests.log" 2>&1
+  tail -1 "$OUT/tests.log"; grep -E "^(FAILED|E  )" "$OUT/tests.log" | head -8
+  splits="fp8quant:registers:t64:s*,fp8quant:registers:t128:s*,fp8quant:registers:t256:s*,fp8quant:registers:t512:s*"
+  bench split1 "1x1368,1x2048,16x2048,1x4096,4x4096,16x4096,64x4096,1x5120,16x5120,1x7168,16x7168,32x7168,1x8192,8x8192,16x8192,32x8192,64x8192,1x16384,4x16384,8x16384,16x16384,32x16384,64x16384" \
+    "fp8quant,fp8quant:nopdl,triton,copy,$splits" ;;
+esac
+tar czf "$OUT/json.tar.gz" -C "$OUT" json && rm -rf "$OUT/json"
