@@ -34,9 +34,12 @@ PREFERRED_MAX_VECS_PER_THREAD = 4
 FILL_THREADS_PER_SM = 256
 LARGE_INPUT_BYTES = 64 * 2**20  # from here the register kernel prefers 2 vectors per thread
 DECODE_MAX_THREADS_PER_ROW = 256
-# A few rows of at least this many elements are shared by several CTAs (registers_ctas_per_row).
-MIN_SPLIT_ROW_ELEMENTS = 4096
-MAX_CTAS_PER_ROW = 8
+# A few rows are shared by up to this many CTAs (registers_ctas_per_row).
+MAX_CTAS_PER_ROW = 4
+# Threads per row where rows are shared: the fewest that hold the row in at most this many
+# vectors each, and at least SPLIT_MIN_THREADS_PER_ROW.
+SPLIT_MAX_VECS_PER_THREAD = 5
+SPLIT_MIN_THREADS_PER_ROW = 128
 MAX_THREADS_PER_ROW = 512  # the kernel's __launch_bounds__(512) leaves 128 registers, no spills
 # 8 warps per CTA for the warp-per-row kernels.
 CTA_THREADS = 256
@@ -189,20 +192,37 @@ def registers_threads_per_row(
     # Few rows, judged at the threads per row the few-rows rule would give (at most 256): with
     # 512 (v7), 128x16384 took 512 x 4 at 4.54 us against 4.02 with 256 x 8 (docs/performance.md, v8).
     if num_rows * min(tpr, DECODE_MAX_THREADS_PER_ROW) < device.sm_count * FILL_THREADS_PER_SM:  # few rows
+        if rows_can_be_shared(num_rows, num_vecs, device):
+            # Rows shared by CTAs (registers_ctas_per_row): the fewest threads that hold the row
+            # in up to 5 vectors, at least 128. v9 run 1 (1 row, us): 4096 at 128 x 4 with 4
+            # CTAs 1.11 vs 256 x 2 with 2 CTAs 1.35; 5120 at 128 x 5 (4 CTAs) 1.17 vs 256 x 3 (2)
+            # 1.35; 7168 at 256 x 4 1.17 vs 128 x 7 1.23; 1368 at 128 x 2 1.11 vs 64 x 3 1.26.
+            tpr = max(SPLIT_MIN_THREADS_PER_ROW, _pow2_at_least(math.ceil(num_vecs / SPLIT_MAX_VECS_PER_THREAD)))
+            return min(tpr, MAX_THREADS_PER_ROW)
         tpr = min(DECODE_MAX_THREADS_PER_ROW, _pow2_at_least(math.ceil(num_vecs / 2)))
         tpr = max(tpr, _pow2_at_least(math.ceil(num_vecs / MAX_VECS_PER_THREAD)))
     return tpr
 
 
-def registers_ctas_per_row(num_rows: int, num_vecs: int, threads_per_row: int, vec: int, device: DeviceInfo) -> int:
+def rows_can_be_shared(num_rows: int, num_vecs: int, device: DeviceInfo) -> bool:
+    """Whether a few rows go to several CTAs each: at least two CTAs per row fit in one per SM,
+    and the row needs more than one vector per thread at SPLIT_MIN_THREADS_PER_ROW threads."""
+    return num_rows * 2 <= device.sm_count and num_vecs > SPLIT_MIN_THREADS_PER_ROW
+
+
+def registers_ctas_per_row(num_rows: int, num_vecs: int, threads_per_row: int, device: DeviceInfo) -> int:
     """CTAs that share each row in the register kernel: each reads the whole row and takes its
-    max, then quantizes and stores its own part of the thread's vectors. For a few long rows, where
-    quantizing a row on one SM is bound by that SM's instruction issue (~8.5 of ~10 instructions
-    per element; a row of 16384 takes ~0.55 us of issue on one SM). The largest power of two
-    that leaves every CTA at least one vector per thread, keeps the grid within one CTA per SM
-    and leaves rows of at least MIN_SPLIT_ROW_ELEMENTS elements."""
+    max, then quantizes and stores its own part of the threads' vectors. For a few rows, where
+    one SM per row leaves the rest idle and quantizing is ~8.5 of the ~10 instructions per
+    element. The largest power of two up to MAX_CTAS_PER_ROW that leaves every CTA at least one
+    vector per thread and keeps the grid within one CTA per SM.
+    Measured on an H100 (docs/performance.md, v9 run 1; bf16, us per call, every threads per row
+    x CTAs per row): 1x16384 1.91 with one CTA (256 x 8) against 1.42 with 4 (512 x 4); 1x8192
+    1.40 vs 1.18; 1x4096 1.38 vs 1.11 (128 x 4, 4 CTAs); 1x1368 1.21 vs 1.11 (128 x 2, 2 CTAs);
+    16x16384 2.55 vs 2.07; 64x16384 3.25 vs 2.95 (2 CTAs). 8 CTAs were never faster than 4
+    (1x16384 1.43 vs 1.42; 1x4096 at 64 x 8: 1.40 vs 1.25 at 64 x 4)."""
     vecs_per_thread = math.ceil(num_vecs / threads_per_row)
-    if threads_per_row < 32 or num_vecs * vec < MIN_SPLIT_ROW_ELEMENTS:
+    if threads_per_row < 32 or not rows_can_be_shared(num_rows, num_vecs, device):
         return 1
     split = 1
     while split * 2 <= min(vecs_per_thread, MAX_CTAS_PER_ROW) and num_rows * split * 2 <= device.sm_count:
@@ -259,7 +279,7 @@ def plan_per_token(
                 f"(at most {MAX_VECS_PER_THREAD})"
             )
         if ctas_per_row is None:
-            ctas_per_row = registers_ctas_per_row(num_rows, num_vecs, threads_per_row, vec, device)
+            ctas_per_row = registers_ctas_per_row(num_rows, num_vecs, threads_per_row, device)
         if ctas_per_row & (ctas_per_row - 1) or not 1 <= ctas_per_row <= vecs_per_thread:
             raise ValueError(
                 f"ctas_per_row must be a power of two in [1, {vecs_per_thread}] (the vectors per "

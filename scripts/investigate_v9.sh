@@ -2,7 +2,9 @@
 # v9 device runs (docs/performance.md, v9). Usage on the device tool: OUT=$OUT bash scripts/investigate_v9.sh [run]
 #   run1: (a) the PDL test against a mutant without griddepcontrol.wait / gdc_wait (it must
 #         fail), (b) GPU tests of every path, rows shared by CTAs included, (c) decode shapes at
-#         every CTAs-per-row for 64-512 threads per row
+#         every CTAs-per-row for 64-512 threads per row (at 583d171, the first planner rule)
+#   run2: the mutant again (the PDL test rewritten after run 1's mutant passed it), the GPU
+#         evidence (scripts/gpu_check.sh), every decode shape with the v9 planner
 set -uo pipefail
 OUT=${OUT:-gpu-out}; mkdir -p "$OUT"; OUT=$(realpath "$OUT")
 export PYTHONUNBUFFERED=1 FP8QUANT_CACHE_DIR=${FP8QUANT_CACHE_DIR:-/tmp/fp8quant-cache}
@@ -34,5 +36,11 @@ run1)
   splits="fp8quant:registers:t64:s*,fp8quant:registers:t128:s*,fp8quant:registers:t256:s*,fp8quant:registers:t512:s*"
   bench split1 "1x1368,1x2048,16x2048,1x4096,4x4096,16x4096,64x4096,1x5120,16x5120,1x7168,16x7168,32x7168,1x8192,8x8192,16x8192,32x8192,64x8192,1x16384,4x16384,8x16384,16x16384,32x16384,64x16384" \
     "fp8quant,fp8quant:nopdl,triton,copy,$splits" ;;
+run2)
+  mutant_pdl_test
+  PYTEST_TIMEOUT=${PYTEST_TIMEOUT:-240} bash scripts/gpu_check.sh > /dev/null 2>&1
+  tail -1 "$OUT/gpu_tests.log"; grep -E "^FAILED" "$OUT/gpu_tests.log" | head -8; grep -h SUMMARY "$OUT"/sanitizer_*.log
+  decode=$(python3 -c "from fp8quant import bench; print(','.join(f'{s.tokens}x{s.hidden}' for s in bench.full_grid() if s.group == 'decode'))")
+  bench decode "$decode" "fp8quant,fp8quant:nopdl,triton,copy" ;;
 esac
 tar czf "$OUT/json.tar.gz" -C "$OUT" json && rm -rf "$OUT/json"

@@ -217,28 +217,31 @@ def test_torch_compile_fullgraph(backend):
 
 
 @pytest.mark.skipif(not PDL, reason="programmatic dependent launch needs sm_90")
-@pytest.mark.parametrize("hidden", [1368, 4096, 16384])
+@pytest.mark.parametrize("tokens, hidden", [(8, 2**18), (4, 16384)])
 @pytest.mark.parametrize("backend", ["cuda", "triton"])
-def test_pdl_waits_for_the_previous_kernel(backend, hidden):
+def test_pdl_waits_for_the_previous_kernel(backend, tokens, hidden):
     """With PDL a kernel starts while the one before it runs; it must not read that kernel's
-    output, nor write what that kernel still reads, before it completes. Call 1 quantizes many
-    rows (long); call 2 reads call 1's scales as its input (read after write) and writes its codes
-    over call 1's input (write after read). Without the wait both go wrong."""
-    tokens = {1368: 49152, 4096: 16384, 16384: 4096}[hidden]  # ~2^26 float32 elements, a multiple of 256
+    output, nor write what that kernel still reads, before it completes. Call 1 quantizes a few
+    rows, so all its CTAs start at once and let call 2 launch right away; with rows of 2^18
+    elements (one warp per row reads each row twice, ~1 ms) call 1 is still running when call 2
+    starts. Call 2 reads call 1's scales as its input (read after write) and writes its codes
+    over the end of call 1's input (write after read). With the waits removed from both backends
+    (scripts/investigate_v9.sh, mutant_pdl_test) this test fails; an earlier version with one
+    long grid of many short CTAs (call 2 could only start in its last wave) passed without them."""
     x1 = gpu_random(tokens, hidden, torch.float32, seed=hidden)
     expected1 = reference(x1)
-    for trial in range(3):
+    for trial in range(5):
         x1c = x1.clone()
         q1, s1 = poisoned_outputs(x1.shape)
         torch.cuda.synchronize()
         per_token_quant_fp8(x1c, out=q1, scale_out=s1, backend=backend, enable_pdl=True)
-        x2 = s1.view(256, -1)  # call 1's scales, as rows for call 2
-        q2 = x1c.view(torch.uint8).view(-1)[-x2.numel() :].view(FP8_DTYPE).view(x2.shape)  # over call 1's last rows
-        s2 = torch.empty(256, 1, device="cuda")
+        x2 = s1.view(1, -1)  # call 1's scales, as a row for call 2
+        q2 = x1c.view(torch.uint8).view(-1)[-x2.numel() :].view(FP8_DTYPE).view(x2.shape)  # over call 1's last row
+        s2 = torch.empty(1, 1, device="cuda")
         per_token_quant_fp8(x2, out=q2, scale_out=s2, backend=backend, enable_pdl=True)
         torch.cuda.synchronize()
         assert_quant_equal((q1, s1), expected1, f"call 1, trial {trial}")
-        assert_quant_equal((q2, s2), reference(expected1[1].view(256, -1)), f"call 2, trial {trial}")
+        assert_quant_equal((q2, s2), reference(expected1[1].view(1, -1)), f"call 2, trial {trial}")
 
 
 @pytest.mark.parametrize("enable_pdl", [None, True, False])
