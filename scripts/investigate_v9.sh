@@ -5,6 +5,9 @@
 #         every CTAs-per-row for 64-512 threads per row (at 583d171, the first planner rule)
 #   run2: the mutant again (the PDL test rewritten after run 1's mutant passed it), the GPU
 #         evidence (scripts/gpu_check.sh), every decode shape with the v9 planner
+#   run3: the mutant once more (the PDL test queues both calls behind a sleep since run 2, where
+#         its Triton cases passed the mutant), then the committed evidence: gpu_check.sh and
+#         gpu_bench_all.sh
 set -uo pipefail
 OUT=${OUT:-gpu-out}; mkdir -p "$OUT"; OUT=$(realpath "$OUT")
 export PYTHONUNBUFFERED=1 FP8QUANT_CACHE_DIR=${FP8QUANT_CACHE_DIR:-/tmp/fp8quant-cache}
@@ -42,5 +45,14 @@ run2)
   tail -1 "$OUT/gpu_tests.log"; grep -E "^FAILED" "$OUT/gpu_tests.log" | head -8; grep -h SUMMARY "$OUT"/sanitizer_*.log
   decode=$(python3 -c "from fp8quant import bench; print(','.join(f'{s.tokens}x{s.hidden}' for s in bench.full_grid() if s.group == 'decode'))")
   bench decode "$decode" "fp8quant,fp8quant:nopdl,triton,copy" ;;
+run3)
+  mutant_pdl_test
+  PYTEST_TIMEOUT=${PYTEST_TIMEOUT:-230} bash scripts/gpu_check.sh > /dev/null 2>&1
+  tail -1 "$OUT/gpu_tests.log"; grep -E "^FAILED" "$OUT/gpu_tests.log" | head -8; grep -h SUMMARY "$OUT"/sanitizer_*.log
+  BENCH_TIMEOUT=${BENCH_TIMEOUT:-240} OUT=$OUT bash scripts/gpu_bench_all.sh
+  (cd "$OUT" && tar czf logs.tar.gz gpu_env.log gpu_tests.log sanitizer_*.log mutant_pdl.log bench_float16.log \
+    bench_float32.log float16 float32 && rm -rf gpu_env.log gpu_tests.log sanitizer_*.log bench_float16.log \
+    bench_float32.log float16 float32)
+  mkdir -p "$OUT/json" ;;
 esac
 tar czf "$OUT/json.tar.gz" -C "$OUT" json && rm -rf "$OUT/json"

@@ -221,19 +221,21 @@ def test_torch_compile_fullgraph(backend):
 @pytest.mark.parametrize("backend", ["cuda", "triton"])
 def test_pdl_waits_for_the_previous_kernel(backend, tokens, hidden):
     """With PDL a kernel starts while the one before it runs; it must not read that kernel's
-    output, nor write what that kernel still reads, before it completes. Call 1 quantizes a few
-    rows, so all its CTAs start at once and let call 2 launch right away; with rows of 2^18
-    elements (one warp per row reads each row twice, ~1 ms) call 1 is still running when call 2
-    starts. Call 2 reads call 1's scales as its input (read after write) and writes its codes
-    over the end of call 1's input (write after read). With the waits removed from both backends
-    (scripts/investigate_v9.sh, mutant_pdl_test) this test fails; an earlier version with one
-    long grid of many short CTAs (call 2 could only start in its last wave) passed without them."""
+    output, nor write what that kernel still reads, before it completes. Both calls are queued
+    behind a sleeping kernel, so that the host's launch time cannot separate them. Call 1
+    quantizes a few rows, so all its CTAs start at once and let call 2 start right away. Call 2
+    reads call 1's scales as its input (read after write) and writes its codes over the end of
+    call 1's input (write after read). With the waits removed from both backends
+    (scripts/investigate_v9.sh, mutant_pdl_test) this test must fail: v9 run 2 had it fail only
+    for CUDA at 8 x 2^18 before the sleep was added (an earlier version, one long grid of many
+    short CTAs, where call 2 could only start in call 1's last wave, passed everywhere)."""
     x1 = gpu_random(tokens, hidden, torch.float32, seed=hidden)
     expected1 = reference(x1)
     for trial in range(5):
         x1c = x1.clone()
         q1, s1 = poisoned_outputs(x1.shape)
         torch.cuda.synchronize()
+        torch.cuda._sleep(1_000_000)  # ~0.5 ms of GPU time, while the host queues both calls
         per_token_quant_fp8(x1c, out=q1, scale_out=s1, backend=backend, enable_pdl=True)
         x2 = s1.view(1, -1)  # call 1's scales, as a row for call 2
         q2 = x1c.view(torch.uint8).view(-1)[-x2.numel() :].view(FP8_DTYPE).view(x2.shape)  # over call 1's last row
