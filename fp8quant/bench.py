@@ -39,7 +39,7 @@ import random
 import statistics
 import subprocess
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -127,9 +127,11 @@ def _fp8quant_provider(
     threads_per_row: int | None = None,
     enable_pdl: bool | None = None,
     ctas_per_row: int | None = None,
+    block_threads: int | None = None,
 ):
     """Our op through the public API, or (staging given) one forced plan of the CUDA kernels,
-    launched with PDL where the default call would use it."""
+    launched with PDL where the default call would use it. `block_threads` (an experiment) changes
+    the register plan's CTA size, rows per CTA following."""
     from . import _cuda
     from .per_token_quant_fp8 import per_token_quant_fp8
 
@@ -138,6 +140,11 @@ def _fp8quant_provider(
         if staging is None:
             return lambda: per_token_quant_fp8(x, out=q, scale_out=s, backend=backend, enable_pdl=enable_pdl)
         plan = _cuda.plan_for(x, q, staging, threads_per_row, ctas_per_row)  # ValueError: path cannot run
+        if block_threads is not None:
+            if plan.ctas_per_row != 1 or block_threads % plan.threads_per_row or not 32 <= block_threads <= 512:
+                raise ValueError(f"block_threads={block_threads} does not fit {plan.name}")
+            rows_per_cta = block_threads // plan.threads_per_row
+            plan = replace(plan, block_threads=block_threads, grid=math.ceil(x.shape[0] / rows_per_cta))
         pdl = _cuda.pdl_supported(x.device.index) and enable_pdl is not False
 
         def call():
@@ -151,16 +158,17 @@ def _fp8quant_provider(
 
 def forced_provider(name: str):
     """"fp8quant:registers:t128": the register kernel with 128 threads per row;
-    "fp8quant:registers:t256:s4": and each row shared by 4 CTAs (otherwise the planner's choice).
-    None for any other name."""
+    "fp8quant:registers:t256:s4": and each row shared by 4 CTAs (otherwise the planner's choice);
+    "fp8quant:registers:t128:b512": and CTAs of 512 threads (4 rows each). None for any other name."""
     parts = name.split(":")
-    if len(parts) not in (3, 4) or parts[:2] != ["fp8quant", "registers"]:
+    if len(parts) < 3 or parts[:2] != ["fp8quant", "registers"]:
         return None
-    fields = {p[:1]: p[1:] for p in parts[2:]}
-    if list(fields) != ["t", "s"][: len(parts) - 2] or not all(v.isdigit() for v in fields.values()):
+    keys = [p[:1] for p in parts[2:]]
+    values = [p[1:] for p in parts[2:]]
+    if keys not in (["t"], ["t", "s"], ["t", "b"]) or not all(v.isdigit() for v in values):
         return None
-    split = int(fields["s"]) if "s" in fields else None
-    return _fp8quant_provider("cuda", "registers", int(fields["t"]), ctas_per_row=split)
+    fields = dict(zip(keys, map(int, values)))
+    return _fp8quant_provider("cuda", "registers", fields["t"], ctas_per_row=fields.get("s"), block_threads=fields.get("b"))
 
 
 def _torch_compile_provider():

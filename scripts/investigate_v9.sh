@@ -8,6 +8,9 @@
 #   run3: the mutant once more (the PDL test queues both calls behind a sleep since run 2, where
 #         its Triton cases passed the mutant), then the committed evidence: gpu_check.sh and
 #         gpu_bench_all.sh
+#   run4: the GPU tests again with more time (run 3's pytest hit its timeout in teardown, after
+#         every test had run); at 100-200 MB, bf16 and fp16 alternated twice: threads per row
+#         and CTA size (fp8quant:registers:tN:bB) of the 2-vector plans
 set -uo pipefail
 OUT=${OUT:-gpu-out}; mkdir -p "$OUT"; OUT=$(realpath "$OUT")
 export PYTHONUNBUFFERED=1 FP8QUANT_CACHE_DIR=${FP8QUANT_CACHE_DIR:-/tmp/fp8quant-cache}
@@ -54,5 +57,17 @@ run3)
     bench_float32.log float16 float32 && rm -rf gpu_env.log gpu_tests.log sanitizer_*.log bench_float16.log \
     bench_float32.log float16 float32)
   mkdir -p "$OUT/json" ;;
+run4)
+  /usr/bin/time -f "prebuild %e s" python3 -m fp8quant prebuild | tail -1
+  timeout 330 python3 -m pytest tests/test_gpu.py -q -p no:cacheprovider -n 8 > "$OUT/gpu_tests.log" 2>&1
+  tail -1 "$OUT/gpu_tests.log"; grep -E "^FAILED" "$OUT/gpu_tests.log" | head -8
+  shapes=16384x2048,8192x4096,4096x8192,32768x1368,4096x16384
+  forced=fp8quant:registers:t64,fp8quant:registers:t128,fp8quant:registers:t256,fp8quant:registers:t512
+  forced=$forced,fp8quant:registers:t64:b256,fp8quant:registers:t128:b256,fp8quant:registers:t128:b512,fp8quant:registers:t256:b512
+  for round in 1 2; do
+    for dtype in bfloat16 float16; do
+      BENCH_ARGS="--dtype $dtype" bench "cta_${dtype}_$round" "$shapes" "fp8quant,copy,$forced"
+    done
+  done ;;
 esac
 tar czf "$OUT/json.tar.gz" -C "$OUT" json && rm -rf "$OUT/json"
