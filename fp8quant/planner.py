@@ -143,7 +143,7 @@ def _pow2_at_least(n: int) -> int:
 
 
 def registers_threads_per_row(
-    num_rows: int, num_vecs: int, device: DeviceInfo, large: bool = False, sixteen_bit: bool = True
+    num_rows: int, num_vecs: int, device: DeviceInfo, large: bool = False, sixteen_bit: bool = True, vec_bytes: int = 16
 ) -> int:
     """Threads per row for the register kernel.
 
@@ -192,7 +192,7 @@ def registers_threads_per_row(
     # Few rows, judged at the threads per row the few-rows rule would give (at most 256): with
     # 512 (v7), 128x16384 took 512 x 4 at 4.54 us against 4.02 with 256 x 8 (docs/performance.md, v8).
     if num_rows * min(tpr, DECODE_MAX_THREADS_PER_ROW) < device.sm_count * FILL_THREADS_PER_SM:  # few rows
-        if rows_can_be_shared(num_rows, num_vecs, device):
+        if rows_can_be_shared(num_rows, num_vecs, vec_bytes, device):
             # Rows shared by CTAs (registers_ctas_per_row): the fewest threads that hold the row
             # in up to 5 vectors, at least 128. v9 run 1 (1 row, us): 4096 at 128 x 4 with 4
             # CTAs 1.11 vs 256 x 2 with 2 CTAs 1.35; 5120 at 128 x 5 (4 CTAs) 1.17 vs 256 x 3 (2)
@@ -204,13 +204,16 @@ def registers_threads_per_row(
     return tpr
 
 
-def rows_can_be_shared(num_rows: int, num_vecs: int, device: DeviceInfo) -> bool:
+def rows_can_be_shared(num_rows: int, num_vecs: int, vec_bytes: int, device: DeviceInfo) -> bool:
     """Whether a few rows go to several CTAs each: at least two CTAs per row fit in one per SM,
-    and the row needs more than one vector per thread at SPLIT_MIN_THREADS_PER_ROW threads."""
-    return num_rows * 2 <= device.sm_count and num_vecs > SPLIT_MIN_THREADS_PER_ROW
+    the row needs more than one vector per thread at SPLIT_MIN_THREADS_PER_ROW threads, and its
+    vectors are 16 bytes (the kernel has instances for shared rows at that width only)."""
+    return num_rows * 2 <= device.sm_count and num_vecs > SPLIT_MIN_THREADS_PER_ROW and vec_bytes == 16
 
 
-def registers_ctas_per_row(num_rows: int, num_vecs: int, threads_per_row: int, device: DeviceInfo) -> int:
+def registers_ctas_per_row(
+    num_rows: int, num_vecs: int, threads_per_row: int, vec_bytes: int, device: DeviceInfo
+) -> int:
     """CTAs that share each row in the register kernel: each reads the whole row and takes its
     max, then quantizes and stores its own part of the threads' vectors. For a few rows, where
     one SM per row leaves the rest idle and quantizing is ~8.5 of the ~10 instructions per
@@ -222,7 +225,7 @@ def registers_ctas_per_row(num_rows: int, num_vecs: int, threads_per_row: int, d
     16x16384 2.55 vs 2.07; 64x16384 3.25 vs 2.95 (2 CTAs). 8 CTAs were never faster than 4
     (1x16384 1.43 vs 1.42; 1x4096 at 64 x 8: 1.40 vs 1.25 at 64 x 4)."""
     vecs_per_thread = math.ceil(num_vecs / threads_per_row)
-    if threads_per_row < 32 or not rows_can_be_shared(num_rows, num_vecs, device):
+    if threads_per_row < 32 or not rows_can_be_shared(num_rows, num_vecs, vec_bytes, device):
         return 1
     split = 1
     while split * 2 <= min(vecs_per_thread, MAX_CTAS_PER_ROW) and num_rows * split * 2 <= device.sm_count:
@@ -269,7 +272,9 @@ def plan_per_token(
             raise ValueError(f"a row of {hidden} elements does not fit in registers")
         if threads_per_row is None:
             large = num_rows * hidden * element_size >= LARGE_INPUT_BYTES
-            threads_per_row = registers_threads_per_row(num_rows, num_vecs, device, large, element_size == 2)
+            threads_per_row = registers_threads_per_row(
+                num_rows, num_vecs, device, large, element_size == 2, vec * element_size
+            )
         if threads_per_row & (threads_per_row - 1) or not 1 <= threads_per_row <= MAX_THREADS_PER_ROW:
             raise ValueError(f"threads_per_row must be a power of two in [1, {MAX_THREADS_PER_ROW}], got {threads_per_row}")
         vecs_per_thread = math.ceil(num_vecs / threads_per_row)
@@ -279,7 +284,7 @@ def plan_per_token(
                 f"(at most {MAX_VECS_PER_THREAD})"
             )
         if ctas_per_row is None:
-            ctas_per_row = registers_ctas_per_row(num_rows, num_vecs, threads_per_row, device)
+            ctas_per_row = registers_ctas_per_row(num_rows, num_vecs, threads_per_row, vec * element_size, device)
         if ctas_per_row & (ctas_per_row - 1) or not 1 <= ctas_per_row <= vecs_per_thread:
             raise ValueError(
                 f"ctas_per_row must be a power of two in [1, {vecs_per_thread}] (the vectors per "
@@ -287,6 +292,8 @@ def plan_per_token(
             )
         if ctas_per_row > 1 and threads_per_row < 32:
             raise ValueError(f"ctas_per_row > 1 needs threads_per_row >= 32, got {threads_per_row}")
+        if ctas_per_row > 1 and vec * element_size != 16:
+            raise ValueError(f"ctas_per_row > 1 needs 16-byte vectors, got {vec} x {element_size} bytes")
         # CTAs of REGISTERS_CTA_THREADS (one row per CTA above that); full warps always, since
         # the shuffles use a full mask. Fewer rows per CTA when there are few rows, so that they
         # spread over the SMs; one row per CTA when CTAs share rows.

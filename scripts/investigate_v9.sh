@@ -11,6 +11,10 @@
 #   run4: the GPU tests again with more time (run 3's pytest hit its timeout in teardown, after
 #         every test had run); at 100-200 MB, bf16 and fp16 alternated twice: threads per row
 #         and CTA size (fp8quant:registers:tN:bB) of the 2-vector plans
+#   run5: v8 (old_v8 = `git archive 88cf4f7 fp8quant`), v9 as committed at 1b458a8 (old_v9a:
+#         the part's bounds read at run time in every instance) and this tree (shared rows in
+#         kSplitRow instances), alternated twice, plus GPU tests of every path (RUN_TESTS=1).
+#         old_v8/ and old_v9a/ are carried untracked and deleted after the run.
 set -uo pipefail
 OUT=${OUT:-gpu-out}; mkdir -p "$OUT"; OUT=$(realpath "$OUT")
 export PYTHONUNBUFFERED=1 FP8QUANT_CACHE_DIR=${FP8QUANT_CACHE_DIR:-/tmp/fp8quant-cache}
@@ -68,6 +72,18 @@ run4)
     for dtype in bfloat16 float16; do
       BENCH_ARGS="--dtype $dtype" bench "cta_${dtype}_$round" "$shapes" "fp8quant,copy,$forced"
     done
+  done ;;
+run5)
+  if [ "${RUN_TESTS:-1}" = 1 ]; then
+    timeout 200 python3 -m pytest tests/test_gpu.py -q -p no:cacheprovider -n 8 \
+      -k "pdl or every_path or edge_rows or default_path" > "$OUT/tests.log" 2>&1
+    tail -1 "$OUT/tests.log"; grep -E "^(FAILED|E  )" "$OUT/tests.log" | head -8
+  fi
+  shapes=128x1368,128x8192,256x4096,256x7168,1024x2048,1024x4096,2048x2048,4096x1368,4096x4096,1x16384,16x16384,1x4096,8x2048
+  for round in 1 2; do
+    bench "new$round" "$shapes" "fp8quant,copy"
+    (cd old_v9a && bench "v9a$round" "$shapes" "fp8quant,copy")
+    (cd old_v8 && bench "v8$round" "$shapes" "fp8quant,copy")
   done ;;
 esac
 tar czf "$OUT/json.tar.gz" -C "$OUT" json && rm -rf "$OUT/json"

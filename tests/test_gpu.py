@@ -80,11 +80,11 @@ def test_default_path_bit_exact(backend, tokens, hidden, dtype):
 PDL = torch.cuda.is_available() and torch.cuda.get_device_capability() >= (9, 0)
 
 
-def _paths(hidden, vec):
+def _paths(hidden, vec, element_size):
     """Every forced path: shared, global and the register kernel at every threads-per-row, with
-    PDL on every other one; from 32 threads per row and 2 vectors per thread also with the row
-    shared by CTAs (as many as there are vectors per thread, up to 8, and 2 where that is more:
-    uneven parts when the vectors per thread are not a power of two)."""
+    PDL on every other one; with 16-byte vectors, from 32 threads per row and 2 vectors per thread,
+    also with the row shared by CTAs (2, and the largest power of two up to the vectors per thread
+    and 8: uneven parts where the vectors per thread are not a power of two)."""
     yield dict(staging="shared")
     yield dict(staging="global", pdl=True)
     if planner.registers_fit(hidden, vec):
@@ -94,7 +94,7 @@ def _paths(hidden, vec):
             per_thread = -(-num_vecs // tpr)
             if per_thread <= planner.MAX_VECS_PER_THREAD:
                 yield dict(staging="registers", threads_per_row=tpr, pdl=k % 2 == 1)
-                if tpr >= 32 and per_thread >= 2:
+                if tpr >= 32 and per_thread >= 2 and vec * element_size == 16:
                     splits = {1 << (min(per_thread, planner.MAX_CTAS_PER_ROW).bit_length() - 1), 2}
                     for split in sorted(splits):
                         yield dict(staging="registers", threads_per_row=tpr, ctas_per_row=split, pdl=k % 2 == 0)
@@ -117,7 +117,7 @@ def test_every_path_and_vector_width(dtype, hidden, align):
     q0 = torch.empty(x.shape, dtype=FP8_DTYPE, device="cuda")
     vec = planner.vector_width(hidden, x.element_size(), x.stride(0), x.data_ptr(), q0.data_ptr())
     seen = set()
-    for kwargs in _paths(hidden, vec):
+    for kwargs in _paths(hidden, vec, x.element_size()):
         got, plan = run_plan(x, **kwargs)
         seen.add(plan.name)
         assert_quant_equal(got, expected, f"{plan.name} {align} H={hidden} {dtype}")
@@ -130,7 +130,7 @@ def test_edge_rows_every_path(dtype, hidden):
     x = torch.cat([edge_rows(hidden, dtype).cuda(), gpu_random(24, hidden, dtype)])
     expected = reference(x)
     vec = planner.vector_width(hidden, x.element_size(), hidden, x.data_ptr(), 0)
-    for kwargs in _paths(hidden, vec):
+    for kwargs in _paths(hidden, vec, x.element_size()):
         got, plan = run_plan(x, **kwargs)
         assert_quant_equal(got, expected, f"edge rows {plan.name} {dtype}")
     for backend in ("triton", "auto"):

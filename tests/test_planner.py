@@ -108,6 +108,11 @@ def test_forced_ctas_per_row():
     ]:
         with pytest.raises(ValueError, match=match):
             plan_per_token(1, hidden, 2, 8, H100_SXM, REGISTERS, tpr, split)
+    with pytest.raises(ValueError, match="16-byte vectors"):  # instances for shared rows: 16 bytes only
+        plan_per_token(1, 4096, 2, 4, H100_SXM, REGISTERS, 128, 2)
+    # rows that are not 16-byte aligned are not shared; they keep the few-rows rule
+    assert plan_per_token(1, 4096, 2, 4, H100_SXM).name == "registers/v4/t256x4"
+    assert plan_per_token(1, 4096, 4, 4, H100_SXM).name == "registers/v4/t256x4/s4"  # float32, 16 bytes
 
 
 def test_shared_rule_per_architecture(monkeypatch):

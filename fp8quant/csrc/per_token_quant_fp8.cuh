@@ -367,10 +367,10 @@ __device__ __forceinline__ float row_max(float v, int tpr, int local_row, float*
 // kRegisters: `threads_per_row` threads share a row (a power of two: below 32 several rows share
 // a warp, above 32 a row spans several warps); blockDim.x / threads_per_row rows per CTA; each
 // thread keeps kVecsPerThread vectors in registers, so the row is read from global memory once.
-// A few long rows can also be shared by 2^ctas_per_row_shift consecutive CTAs (one row each):
-// every one of them reads the whole row and takes its max (no communication between CTAs), then
-// quantizes and stores only its part, a contiguous range of its threads' vectors j; the first
-// writes the scale. Quantizing takes ~8.5 of the ~10 instructions per element, so a row of 16384
+// A few long rows can also be shared by 2^ctas_per_row_shift consecutive CTAs (one row each;
+// the kSplitRow instances): every one of them reads the whole row and takes its max (no
+// communication between CTAs), then quantizes and stores only its part, a contiguous range of its
+// threads' vectors j; the first writes the scale. Quantizing takes ~8.5 of the ~10 instructions per element, so a row of 16384
 // alone on one SM is bound by that SM's instruction issue (~0.55 us), and spread over 8 SMs most
 // of it goes (docs/performance.md, v9).
 // (A row split over a thread-block cluster, its maxima combined in distributed shared memory,
@@ -378,7 +378,7 @@ __device__ __forceinline__ float row_max(float v, int tpr, int local_row, float*
 // Each CTA takes one group of rows: the planner's grid covers every row. (v1-v6 had a grid-stride
 // loop around the body; no persistent grid measured faster (v6), and without the loop, together
 // with unconditional shuffles, a one-row call took 0.06-0.07 us less: docs/performance.md v7.)
-template <typename In, int kVec, int kVecsPerThread>
+template <typename In, int kVec, int kVecsPerThread, bool kSplitRow>
 __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_kernel(const PerTokenParams p) {
   __shared__ float warp_amax[kMaxThreadsPerRow / 32];
   const int tpr = p.threads_per_row;
@@ -387,7 +387,10 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
   const int tpr_shift = __ffs(tpr) - 1;
   const int lane = threadIdx.x & (tpr - 1);
   const int local_row = threadIdx.x >> tpr_shift;
-  const int split_shift = p.ctas_per_row_shift;
+  // A compile-time 0 where rows are not shared: with the shift and the part's bounds read at run
+  // time in every instance, calls whose rows are not shared took ~0.06 us more at 1-100 MB
+  // (docs/performance.md, v9), and a branch between the two loops gave ptxas late loads.
+  const int split_shift = kSplitRow ? p.ctas_per_row_shift : 0;
   const int part = blockIdx.x & ((1 << split_shift) - 1);  // which part of the row this CTA stores
   const int64_t row = static_cast<int64_t>(blockIdx.x >> split_shift) * (blockDim.x >> tpr_shift) + local_row;
   const bool row_valid = row < p.num_rows;
@@ -430,7 +433,9 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
 #pragma unroll
     for (int j = 0; j < kVecsPerThread; ++j) {
       const int i = lane + j * tpr;
-      if (j >= j_begin && j < j_end && i < num_vecs) q_vecs[i] = quantize_vec<decltype(finite)::value>(v[j], rs);
+      if ((!kSplitRow || (j >= j_begin && j < j_end)) && i < num_vecs) {
+        q_vecs[i] = quantize_vec<decltype(finite)::value>(v[j], rs);
+      }
     }
   });
 }
@@ -518,14 +523,14 @@ template <typename In>
 constexpr int kNumVecWidths = kMaxVec<In> == 8 ? 4 : (kMaxVec<In> == 4 ? 3 : 1);
 constexpr int vec_of_index(int max_vec, int index) { return max_vec >> index; }
 
-template <typename In, int kVec, int kVecsPerThread>
+template <typename In, int kVec, int kVecsPerThread, bool kSplitRow>
 constexpr LaunchFn registers_launcher() {
-  return &launch<per_token_quant_registers_kernel<In, kVec, kVecsPerThread>>;
+  return &launch<per_token_quant_registers_kernel<In, kVec, kVecsPerThread, kSplitRow>>;
 }
 
-template <typename In, int kVec, int... kN>
+template <typename In, int kVec, bool kSplitRow = false, int... kN>
 constexpr std::array<LaunchFn, kMaxVecsPerThread> registers_row(std::integer_sequence<int, kN...>) {
-  return {registers_launcher<In, kVec, kN + 1>()...};
+  return {registers_launcher<In, kVec, kN + 1, kSplitRow>()...};
 }
 
 template <typename In, int... kW>
@@ -565,6 +570,9 @@ cudaError_t launch_per_token_quant(const PerTokenParams& p, const LaunchShape& s
                                    cudaStream_t stream) {
   static constexpr auto widths = std::make_integer_sequence<int, kNumVecWidths<In>>{};
   static constexpr auto kRegisters = registers_table<In>(widths);
+  // Rows shared by CTAs: 16-byte vectors only (the planner shares no other rows).
+  static constexpr auto kRegistersSplitRow =
+      registers_row<In, kMaxVec<In>, true>(std::make_integer_sequence<int, kMaxVecsPerThread>{});
   static constexpr auto kShared = warp_table<In, Staging::kShared>(widths);
   static constexpr auto kGlobal = warp_table<In, Staging::kGlobal>(widths);
 
@@ -576,7 +584,13 @@ cudaError_t launch_per_token_quant(const PerTokenParams& p, const LaunchShape& s
       if (shape.vecs_per_thread < 1 || shape.vecs_per_thread > kMaxVecsPerThread) {
         return cudaErrorInvalidValue;
       }
-      fn = kRegisters[w][shape.vecs_per_thread - 1];
+      if (p.ctas_per_row_shift == 0) {
+        fn = kRegisters[w][shape.vecs_per_thread - 1];
+      } else if (w == 0 && p.ctas_per_row_shift > 0) {
+        fn = kRegistersSplitRow[shape.vecs_per_thread - 1];
+      } else {
+        return cudaErrorInvalidValue;
+      }
       break;
     case Staging::kShared: fn = kShared[w]; break;
     case Staging::kGlobal: fn = kGlobal[w]; break;
