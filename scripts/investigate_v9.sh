@@ -15,6 +15,8 @@
 #         the part's bounds read at run time in every instance) and this tree (shared rows in
 #         kSplitRow instances), alternated twice, plus GPU tests of every path (RUN_TESTS=1).
 #         old_v8/ and old_v9a/ are carried untracked and deleted after the run.
+#   run6: is run 5's difference the kernels or where the buffers land? This tree and v8, each
+#         with 0, 6 and 70 MB of GPU memory allocated before the bench starts (old_v8 carried)
 set -uo pipefail
 OUT=${OUT:-gpu-out}; mkdir -p "$OUT"; OUT=$(realpath "$OUT")
 export PYTHONUNBUFFERED=1 FP8QUANT_CACHE_DIR=${FP8QUANT_CACHE_DIR:-/tmp/fp8quant-cache}
@@ -84,6 +86,18 @@ run5)
     bench "new$round" "$shapes" "fp8quant,copy"
     (cd old_v9a && bench "v9a$round" "$shapes" "fp8quant,copy")
     (cd old_v8 && bench "v8$round" "$shapes" "fp8quant,copy")
+  done ;;
+run6)
+  shapes=128x8192,1024x2048,1024x4096,2048x2048,4096x1368
+  padded_bench() {  # name, MB allocated first
+    timeout 120 python3 -c "import sys, torch; pad = torch.empty($2 * 2**20 + 1, dtype=torch.uint8, device='cuda'); \
+from fp8quant import bench; sys.exit(bench.main(['--shapes', '$shapes', '--providers', 'fp8quant,copy', '--out', '$OUT/$1']))" \
+      2>&1 | grep -v "^bench:" > "$OUT/$1.log"
+    mkdir -p "$OUT/json"; mv "$OUT/$1"/*.json "$OUT/json/$1.json" 2>/dev/null; rm -rf "$OUT/$1"; echo "[$1] $(grep -E '^summary' "$OUT/$1.log")"
+  }
+  for pad in 0 6 70; do
+    padded_bench "new_pad$pad" $pad
+    (cd old_v8 && padded_bench "v8_pad$pad" $pad)
   done ;;
 esac
 tar czf "$OUT/json.tar.gz" -C "$OUT" json && rm -rf "$OUT/json"
