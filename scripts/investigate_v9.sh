@@ -17,6 +17,9 @@
 #         old_v8/ and old_v9a/ are carried untracked and deleted after the run.
 #   run6: is run 5's difference the kernels or where the buffers land? This tree and v8, each
 #         with 0, 6 and 70 MB of GPU memory allocated before the bench starts (old_v8 carried)
+#   run7: which difference between v8 and this tree costs the non-shared plans: var_a = v8 with
+#         one more int32 in PerTokenParams, var_b = this tree without the kSplitRow instances
+#         (both carried untracked, made by hand as docs/performance.md v9 says), alternated twice
 set -uo pipefail
 OUT=${OUT:-gpu-out}; mkdir -p "$OUT"; OUT=$(realpath "$OUT")
 export PYTHONUNBUFFERED=1 FP8QUANT_CACHE_DIR=${FP8QUANT_CACHE_DIR:-/tmp/fp8quant-cache}
@@ -98,6 +101,12 @@ from fp8quant import bench; sys.exit(bench.main(['--shapes', '$shapes', '--provi
   for pad in 0 6 70; do
     padded_bench "new_pad$pad" $pad
     (cd old_v8 && padded_bench "v8_pad$pad" $pad)
+  done ;;
+run7)
+  shapes=128x8192,1024x2048,1024x4096,2048x2048,4096x1368
+  for round in 1 2; do
+    bench "new$round" "$shapes" "fp8quant,copy"
+    for v in old_v8 var_a var_b; do (cd $v && bench "${v}_$round" "$shapes" "fp8quant,copy"); done
   done ;;
 esac
 tar czf "$OUT/json.tar.gz" -C "$OUT" json && rm -rf "$OUT/json"
