@@ -35,11 +35,11 @@ class KernelParams(ctypes.Structure):
         ("scale_ub_ptr", ctypes.c_void_p),
         ("scale_ub_value", ctypes.c_float),
         ("threads_per_row", ctypes.c_int32),
-        ("ctas_per_row_shift", ctypes.c_int32),
         ("num_rows", ctypes.c_int64),
         ("hidden", ctypes.c_int64),
         ("x_row_stride", ctypes.c_int64),
-        ("smem_row_stride", ctypes.c_int64),
+        ("smem_row_stride", ctypes.c_int32),
+        ("ctas_per_row_shift", ctypes.c_int32),
     ]
 
 
@@ -183,11 +183,11 @@ def launch(
         ub_ptr,
         ub_value,
         plan.threads_per_row,
-        plan.ctas_per_row.bit_length() - 1,
         x2d.shape[0],
         x2d.shape[1],
         x2d.stride(0),
         plan.smem_row_stride,
+        plan.ctas_per_row.bit_length() - 1,
     )
     shape = LaunchShape(
         planner.STAGING_CODE[plan.staging],

@@ -168,12 +168,12 @@ void probe_shape(int64_t rows, int64_t hidden, const Bf16* x, uint8_t* q, float*
   const int block = kTpr > 128 ? kTpr : 128;
   const int rows_per_cta = block / kTpr;
   const int64_t grid = (rows + rows_per_cta - 1) / rows_per_cta;
-  LaunchShape shape{0, kVec, kVecs, block, 0, 0, grid};
+  LaunchShape shape{0, kVec, kVecs, block, 0, 0, /*pdl=*/0, grid};
   auto level = [&](auto kernel) {
     return per_call_us([&](cudaStream_t s) { kernel<<<static_cast<unsigned>(grid), block, 0, s>>>(p); }, kCalls);
   };
   const int64_t bytes = rows * hidden * 3 + rows * 4;
-  const double empty = per_call_us([](cudaStream_t s) { empty_kernel<<<1, 1, 0, s>>>(); }, kCalls);
+  const double empty = per_call_us([](cudaStream_t s) { empty_kernel<<<1, 1, 0, s>>>(PerTokenParams{}); }, kCalls);
   const double memcpy_us = per_call_us(
       [&](cudaStream_t s) { CHECK(cudaMemcpyAsync(q + (64 << 20), x, bytes, cudaMemcpyDeviceToDevice, s)); }, kCalls);
   const double prod = per_call_us([&](cudaStream_t s) { CHECK(launch_per_token_quant<Bf16>(p, shape, s)); }, kCalls);

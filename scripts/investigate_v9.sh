@@ -20,6 +20,8 @@
 #   run7: which difference between v8 and this tree costs the non-shared plans: var_a = v8 with
 #         one more int32 in PerTokenParams, var_b = this tree without the kSplitRow instances
 #         (both carried untracked, made by hand as docs/performance.md v9 says), alternated twice
+#   run8: the committed evidence after PerTokenParams went back to 72 bytes: a short A/B against
+#         v8 (old_v8 carried), gpu_check.sh, gpu_bench_all.sh
 set -uo pipefail
 OUT=${OUT:-gpu-out}; mkdir -p "$OUT"; OUT=$(realpath "$OUT")
 export PYTHONUNBUFFERED=1 FP8QUANT_CACHE_DIR=${FP8QUANT_CACHE_DIR:-/tmp/fp8quant-cache}
@@ -108,5 +110,15 @@ run7)
     bench "new$round" "$shapes" "fp8quant,copy"
     for v in old_v8 var_a var_b; do (cd $v && bench "${v}_$round" "$shapes" "fp8quant,copy"); done
   done ;;
+run8)
+  python3 -m fp8quant prebuild > /dev/null
+  shapes=128x8192,1024x4096,2048x2048,1x16384
+  bench ab_new "$shapes" "fp8quant,copy"; (cd old_v8 && bench ab_v8 "$shapes" "fp8quant,copy")
+  PYTEST_TIMEOUT=${PYTEST_TIMEOUT:-260} bash scripts/gpu_check.sh > /dev/null 2>&1
+  tail -1 "$OUT/gpu_tests.log"; grep -E "^FAILED" "$OUT/gpu_tests.log" | head -8; grep -h SUMMARY "$OUT"/sanitizer_*.log
+  BENCH_TIMEOUT=${BENCH_TIMEOUT:-240} OUT=$OUT bash scripts/gpu_bench_all.sh
+  (cd "$OUT" && tar czf logs.tar.gz gpu_env.log gpu_tests.log sanitizer_*.log bench_float16.log bench_float32.log \
+    float16 float32 ab_new.log ab_v8.log && rm -rf gpu_env.log gpu_tests.log sanitizer_*.log bench_float16.log \
+    bench_float32.log float16 float32 ab_new.log ab_v8.log) ;;
 esac
 tar czf "$OUT/json.tar.gz" -C "$OUT" json && rm -rf "$OUT/json"

@@ -50,12 +50,16 @@ struct PerTokenParams {
   const float* scale_ub_ptr;   // device pointer to one float, or nullptr
   float scale_ub_value;        // used when scale_ub_ptr is nullptr; +inf means no bound
   int32_t threads_per_row;     // kRegisters: a power of two; the others: 32
-  int32_t ctas_per_row_shift;  // kRegisters: log2 of the CTAs that share a row (see below); else 0
   int64_t num_rows;
   int64_t hidden;
   int64_t x_row_stride;        // elements
-  int64_t smem_row_stride;     // bytes between the rows of two warps in shared memory (kShared)
+  int32_t smem_row_stride;     // bytes between the rows of two warps in shared memory (kShared)
+  int32_t ctas_per_row_shift;  // kRegisters: log2 of the CTAs that share a row (see below); else 0
 };
+// 72 bytes, as before v9 added ctas_per_row_shift: with that field placed after
+// threads_per_row (80 bytes, every later field 8 bytes further), v8's kernels, their SASS
+// otherwise unchanged, took 0.06-0.3 us more per call at 1-20 MB (docs/performance.md, v9 run 7).
+static_assert(sizeof(PerTokenParams) == 72, "see above");
 
 // Field for field the same as fp8quant/_cuda.py::LaunchShape (ctypes).
 struct LaunchShape {
