@@ -143,7 +143,12 @@ def _pow2_at_least(n: int) -> int:
 
 
 def registers_threads_per_row(
-    num_rows: int, num_vecs: int, device: DeviceInfo, large: bool = False, sixteen_bit: bool = True, vec_bytes: int = 16
+    num_rows: int,
+    num_vecs: int,
+    device: DeviceInfo,
+    large: bool = False,
+    sixteen_bit: bool = True,
+    vec_bytes: int = 16,
 ) -> int:
     """Threads per row for the register kernel.
 
@@ -174,6 +179,8 @@ def registers_threads_per_row(
     vectors vs 1.93 at 256 x 1 (the v5 rule) and 2.07 at 512; 1x4096 2.00 at 256 x 2 vs 2.18 at
     512 x 1; 1x16384 2.68 at 256 x 8 vs 2.88 at 512 x 4; 64x2048 2.06 at 128 vs 2.43 at 256.
     (v2-v5, with the 59-register kernel: 1x4096 4.09 us at 64 threads, 2.42 at 256.)
+    Few rows that CTAs will share (rows_can_be_shared, v9): the fewest threads that hold the row
+    in up to SPLIT_MAX_VECS_PER_THREAD vectors, at least SPLIT_MIN_THREADS_PER_ROW.
     """
     candidates = []
     tpr = 1

@@ -371,12 +371,13 @@ __device__ __forceinline__ float row_max(float v, int tpr, int local_row, float*
 // kRegisters: `threads_per_row` threads share a row (a power of two: below 32 several rows share
 // a warp, above 32 a row spans several warps); blockDim.x / threads_per_row rows per CTA; each
 // thread keeps kVecsPerThread vectors in registers, so the row is read from global memory once.
-// A few long rows can also be shared by 2^ctas_per_row_shift consecutive CTAs (one row each;
-// the kSplitRow instances): every one of them reads the whole row and takes its max (no
-// communication between CTAs), then quantizes and stores only its part, a contiguous range of its
-// threads' vectors j; the first writes the scale. Quantizing takes ~8.5 of the ~10 instructions per element, so a row of 16384
-// alone on one SM is bound by that SM's instruction issue (~0.55 us), and spread over 8 SMs most
-// of it goes (docs/performance.md, v9).
+// A few rows can also be shared by 2^ctas_per_row_shift consecutive CTAs (one row each; the
+// kSplitRow instances): every one of them reads the whole row and takes its max (no
+// communication between CTAs), then quantizes and stores only its part, a contiguous range of
+// its threads' vectors j; the first writes the scale. Quantizing is ~8.5 of the ~10
+// instructions per element, so a row of 16384 alone on one SM is bound by that SM's
+// instruction issue (~0.55 us); shared by 4 CTAs, 1x16384 took 1.42 us instead of 1.91
+// (docs/performance.md, v9).
 // (A row split over a thread-block cluster, its maxima combined in distributed shared memory,
 // measured 0.1-0.5 us slower per call at every decode shape but two: docs/performance.md, v8.)
 // Each CTA takes one group of rows: the planner's grid covers every row. (v1-v6 had a grid-stride
@@ -391,9 +392,9 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
   const int tpr_shift = __ffs(tpr) - 1;
   const int lane = threadIdx.x & (tpr - 1);
   const int local_row = threadIdx.x >> tpr_shift;
-  // A compile-time 0 where rows are not shared: with the shift and the part's bounds read at run
-  // time in every instance, calls whose rows are not shared took ~0.06 us more at 1-100 MB
-  // (docs/performance.md, v9), and a branch between the two loops gave ptxas late loads.
+  // A compile-time 0 where rows are not shared, so those instances are v8's code (the same SASS).
+  // One instance with a branch between the two loops instead made ptxas issue 4 of the 8 loads
+  // of the bf16 8-vector instance late (docs/performance.md, v9).
   const int split_shift = kSplitRow ? p.ctas_per_row_shift : 0;
   const int part = blockIdx.x & ((1 << split_shift) - 1);  // which part of the row this CTA stores
   const int64_t row = static_cast<int64_t>(blockIdx.x >> split_shift) * (blockDim.x >> tpr_shift) + local_row;
