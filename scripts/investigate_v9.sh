@@ -20,6 +20,8 @@
 #   run7: which difference between v8 and this tree costs the non-shared plans: var_a = v8 with
 #         one more int32 in PerTokenParams, var_b = this tree without the kSplitRow instances
 #         (both carried untracked, made by hand as docs/performance.md v9 says), alternated twice
+#   run11: decode shapes with the bench as committed, then with every buffer in L2 (4 input copies,
+#         8 calls per graph, so 8 output buffers; bench.input_sets/calls_per_graph patched)
 #   run8: the committed evidence after PerTokenParams went back to 72 bytes: a short A/B against
 #         v8 (old_v8 carried), gpu_check.sh, gpu_bench_all.sh
 set -uo pipefail
@@ -110,6 +112,16 @@ run7)
     bench "new$round" "$shapes" "fp8quant,copy"
     for v in old_v8 var_a var_b; do (cd $v && bench "${v}_$round" "$shapes" "fp8quant,copy"); done
   done ;;
+run11)
+  python3 -m fp8quant prebuild > /dev/null
+  shapes=16x8192,32x8192,64x4096,64x8192,64x16384,128x1368,128x4096,128x8192,128x16384,256x2048,256x4096,256x8192,256x16384
+  bench decode_as_committed "$shapes" "fp8quant,triton,copy"
+  timeout 150 python3 -c "import sys; from fp8quant import bench; sets = bench.input_sets; \
+bench.input_sets = lambda *a, **k: sets(*a, **k)[:4]; bench.calls_per_graph = lambda nbytes: 8; \
+sys.exit(bench.main(['--shapes', '$shapes', '--providers', 'fp8quant,triton,copy', '--out', '$OUT/decode_in_l2']))" \
+    2>&1 | grep -v "^bench:" > "$OUT/decode_in_l2.log"
+  mkdir -p "$OUT/json"; mv "$OUT/decode_in_l2"/*.json "$OUT/json/decode_in_l2.json"; rm -rf "$OUT/decode_in_l2"
+  grep -E "^summary" "$OUT/decode_in_l2.log" ;;
 run8)
   python3 -m fp8quant prebuild > /dev/null
   shapes=128x8192,1024x4096,2048x2048,1x16384
