@@ -800,7 +800,7 @@ def main(argv: list[str] | None = None, extra_providers: dict | None = None) -> 
     ap.add_argument("--shapes", help="comma-separated TOKENSxHIDDEN shapes instead of the grid")
     ap.add_argument("--providers", help="comma-separated subset of providers; fp8quant:registers:tN forces N threads "
                     "per row, fp8quant:registers:t* sweeps them; fp8quant:registers:tN:sS also S CTAs per "
-                    "row, fp8quant:registers:tN:s* sweeps S")
+                    "row, fp8quant:registers:tN:s* sweeps S; fp8quant:registers:tN:bB forces B-thread CTAs")
     ap.add_argument("--out", help=f"output directory (default {RESULTS_DIR})")
     ap.add_argument("--cpu", action="store_true", help="the no-GPU report even where a GPU exists")
     args = ap.parse_args(argv)
