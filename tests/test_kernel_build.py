@@ -1,6 +1,7 @@
 """nvcc compiles every kernel instance for sm_80, sm_89 and sm_90, with no register spills in
 the register-staged kernels (a spill would turn the one-read design into local-memory traffic)."""
 
+import ctypes
 import re
 import shutil
 import subprocess
@@ -120,3 +121,22 @@ def test_build_and_load_caches(tmp_path, monkeypatch):
     mtime = path.stat().st_mtime_ns
     spec.build_and_load("90", NVCC)
     assert path.stat().st_mtime_ns == mtime  # loaded, not rebuilt
+
+
+@pytest.mark.parametrize("struct, cname", [(_cuda.KernelParams, "PerTokenParams"), (_cuda.LaunchShape, "LaunchShape")])
+def test_ctypes_structs_match_the_header(tmp_path, struct, cname):
+    """The ctypes mirrors in fp8quant/_cuda.py have the header's size and field offsets: a field
+    out of place would hand the kernel wrong arguments with no error. (The header also pins
+    PerTokenParams at 72 bytes: 80 cost 0.06-0.3 us per call, docs/performance.md v9.)"""
+    names = [name for name, _ in struct._fields_]
+    prints = "".join(f'  std::printf("{n} %zu\\n", offsetof(fp8quant::{cname}, {n}));\n' for n in names)
+    src = tmp_path / "layout.cu"
+    src.write_text(
+        '#include "per_token_quant_fp8.cuh"\n#include <cstddef>\n#include <cstdio>\n'
+        f'int main() {{\n  std::printf("sizeof %zu\\n", sizeof(fp8quant::{cname}));\n{prints}  return 0;\n}}\n'
+    )
+    exe = tmp_path / "layout"
+    subprocess.run([NVCC, "-std=c++17", "-arch=sm_80", f"-I{jit.CSRC_DIR}", "-o", str(exe), str(src)], check=True, capture_output=True)
+    got = dict(line.split() for line in subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout.splitlines())
+    assert int(got.pop("sizeof")) == ctypes.sizeof(struct)
+    assert {n: int(v) for n, v in got.items()} == {n: getattr(struct, n).offset for n in names}
