@@ -27,6 +27,7 @@ import torch
 import triton
 import triton.language as tl
 
+from ._cuda import pdl_supported  # the one capability check for PDL (importing it builds nothing)
 from .planner import vector_width
 from .reference import FP8_MAX, MIN_SCALE
 
@@ -261,12 +262,7 @@ def per_token_quant_fp8_triton(
 
 
 def pdl_available(device: torch.device) -> bool:
-    return TRITON_HAS_PDL and not interpreting() and device.type == "cuda" and _sm90_or_newer(device.index)
-
-
-@functools.lru_cache(maxsize=None)
-def _sm90_or_newer(index: int | None) -> bool:
-    return torch.cuda.get_device_capability(index) >= (9, 0)
+    return TRITON_HAS_PDL and not interpreting() and device.type == "cuda" and pdl_supported(device.index)
 
 
 assert FP8_MAX == 448.0 and MIN_SCALE == 1.0 / (448.0 * 512.0)  # the constants in the kernel
