@@ -334,6 +334,40 @@ __device__ __forceinline__ void allow_dependents_to_launch() {
 #endif
 }
 
+// L2 prefetch before grid_dependency_wait(). Under PDL a kernel's CTAs are resident while the
+// kernel before it finishes (allow_dependents_to_launch), but may not load its input until that
+// kernel has completed. A prefetch may be issued before: it is a hint that returns nothing and
+// changes no value any load returns, and L2 is where the SMs' views of global memory meet, so
+// whatever the kernel before writes lands in L2 and is what the loads after the wait read. The
+// row's DRAM reads then overlap the previous kernel's end instead of following it: 0.1-1.2 us
+// per call at decode sizes with inputs in DRAM, 0.4-0.9 us at 10-13 MB, 0.3-1.1 us at 100 MB
+// (docs/performance.md, v10). Without PDL the prefetch is just ahead of the loads and costs
+// 0.02-0.24 us (the same run). -DFP8QUANT_EXPERIMENT_NO_PREFETCH (an A/B switch) removes it.
+//
+// prefetch_line_to_l2: the line holding ptr, one instruction per thread (per vector in the
+// register kernel: a warp's 32 vectors are 4 lines). The register kernel uses it rather than
+// the bulk form: cp.async.bulk.prefetch takes its operands in uniform registers, so ptxas wraps
+// it in a loop over the warp's distinct addresses, and with that loop ahead of them ptxas issued
+// 4 of the 8 row loads of the bf16 8-vector instance after the first had arrived.
+__device__ __forceinline__ void prefetch_line_to_l2(const void* ptr) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && !defined(FP8QUANT_EXPERIMENT_NO_PREFETCH)
+  asm volatile("prefetch.global.L2 [%0];" ::"l"(ptr));
+#endif
+}
+// prefetch_to_l2: [begin, end), its 16-byte-aligned part and at most kMaxPrefetchBytes of it, in
+// one bulk request (the warp-per-row kernel: one lane per row, rows of any length).
+constexpr uint32_t kMaxPrefetchBytes = 64 * 1024;
+__device__ __forceinline__ void prefetch_to_l2(const void* begin, const void* end) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && !defined(FP8QUANT_EXPERIMENT_NO_PREFETCH)
+  const uint64_t b = (reinterpret_cast<uint64_t>(begin) + 15) & ~uint64_t{15};
+  const uint64_t e = reinterpret_cast<uint64_t>(end) & ~uint64_t{15};
+  if (e > b) {
+    const uint32_t bytes = static_cast<uint32_t>(e - b < kMaxPrefetchBytes ? e - b : kMaxPrefetchBytes);
+    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(b), "r"(bytes));
+  }
+#endif
+}
+
 // The bits of the max of v over the warp. v is never negative (a max of absolute values, or a
 // NaN with its sign bit clear), so its bits order as unsigned integers the way the floats do, NaN
 // above +inf: one warp-wide integer max (redux.sync, sm_80+) instead of five dependent shuffles.
@@ -411,6 +445,12 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
   const auto* x_vecs =
       reinterpret_cast<const InVec<In, kVec>*>(static_cast<const In*>(p.x) + load_row * p.x_row_stride);
 
+  // The row's lines into L2 while the kernel before may still run (see prefetch_line_to_l2).
+#pragma unroll
+  for (int j = 0; j < kVecsPerThread; ++j) {
+    const int i = lane + j * tpr;
+    prefetch_line_to_l2(x_vecs + (i < num_vecs ? i : 0));
+  }
   grid_dependency_wait();
   // Here, not after the stores: 1x16384 1.83 vs 2.00 us, 64x16384 3.17 vs 3.53 (v8 run 2).
   allow_dependents_to_launch();
@@ -455,12 +495,17 @@ __global__ void __launch_bounds__(256) per_token_quant_warp_kernel(const PerToke
   const int lane = threadIdx.x & 31;
   const int rows_per_cta = blockDim.x / 32;
   const int64_t num_vecs = p.hidden / kVec;
+  const int64_t first_row = static_cast<int64_t>(blockIdx.x) * rows_per_cta + warp;
+  if (lane == 0 && first_row < p.num_rows) {  // this warp's first row (see prefetch_line_to_l2)
+    const In* x_row = static_cast<const In*>(p.x) + first_row * p.x_row_stride;
+    prefetch_to_l2(x_row, x_row + p.hidden);
+  }
   grid_dependency_wait();
   allow_dependents_to_launch();
   const float scale_ub = load_scale_ub(p);
   auto* row_smem = reinterpret_cast<InVec<In, kVec>*>(smem + warp * p.smem_row_stride);
 
-  for (int64_t row = static_cast<int64_t>(blockIdx.x) * rows_per_cta + warp; row < p.num_rows;
+  for (int64_t row = first_row; row < p.num_rows;
        row += static_cast<int64_t>(gridDim.x) * rows_per_cta) {
     const auto* x_row =
         reinterpret_cast<const InVec<In, kVec>*>(static_cast<const In*>(p.x) + row * p.x_row_stride);

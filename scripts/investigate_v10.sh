@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# v10 device runs (docs/performance.md, v10). Usage on the device tool: OUT=$OUT bash scripts/investigate_v10.sh [run]
+#   run1: L2 prefetch before griddepcontrol.wait. GPU tests of the PDL race, every path and the
+#         edge rows on the prefetching build; then the decode, 10-100 MB and >100 MB shapes that
+#         miss their targets, this tree against the same tree built with
+#         -DFP8QUANT_EXPERIMENT_NO_PREFETCH, alternated twice
+#   run2: with the prefetch, the plans again: every threads-per-row at the 10-100 MB and >100 MB
+#         shapes (fewer threads per row leave room for the next call's CTAs, see v10), and
+#         every CTAs-per-row at 128-512 threads per row at the decode shapes over 1 us
+set -uo pipefail
+OUT=${OUT:-gpu-out}; mkdir -p "$OUT"; OUT=$(realpath "$OUT")
+export PYTHONUNBUFFERED=1 FP8QUANT_CACHE_DIR=${FP8QUANT_CACHE_DIR:-/tmp/fp8quant-cache}
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader
+bench() {  # name, shapes, providers
+  timeout ${BENCH_TIMEOUT:-200} python3 -m fp8quant bench --shapes "$2" --providers "$3" --out "$OUT/$1" \
+    ${BENCH_ARGS:-} 2>&1 | grep -v "^bench:" > "$OUT/$1.log"
+  mkdir -p "$OUT/json"; mv "$OUT/$1"/*.json "$OUT/json/$1.json" 2>/dev/null; rm -rf "$OUT/$1"
+  echo "[$1]"; grep -E "^(device|summary)" "$OUT/$1.log"
+}
+tests() {  # name
+  timeout ${PYTEST_TIMEOUT:-200} python3 -m pytest tests/test_gpu.py -q -p no:cacheprovider -n 8 \
+    -k "pdl or every_path or edge_rows or default_path" > "$OUT/$1.log" 2>&1
+  echo "[$1] $(tail -1 "$OUT/$1.log")"; grep -E "^(FAILED|E  )" "$OUT/$1.log" | head -8
+}
+NOPF=-DFP8QUANT_EXPERIMENT_NO_PREFETCH
+case "${1:-run1}" in
+run1)
+  /usr/bin/time -f "prebuild %e s" python3 -m fp8quant prebuild | tail -1
+  FP8QUANT_NVCC_FLAGS=$NOPF /usr/bin/time -f "prebuild (no prefetch) %e s" python3 -m fp8quant prebuild | tail -1
+  tests run1_tests
+  shapes=1x4096,4x4096,1x16384,16x8192,32x8192,64x4096,64x8192,64x16384,128x4096,128x8192,128x16384,256x4096,256x16384
+  shapes=$shapes,2048x2048,1024x4096,4096x1368,1024x5120,4096x8192,8192x4096,16384x2048
+  for round in 1 2; do
+    bench "run1_prefetch_$round" "$shapes" "fp8quant,fp8quant:nopdl,triton,copy"
+    FP8QUANT_NVCC_FLAGS=$NOPF bench "run1_noprefetch_$round" "$shapes" "fp8quant,fp8quant:nopdl,triton,copy"
+  done
+  (cd "$OUT" && tar czf run1_logs.tar.gz *.log json && rm -rf json) ;;
+run2)
+  python3 -m fp8quant prebuild > /dev/null
+  bench run2_mid 2048x2048,1024x4096,256x16384,1024x2048,2048x4096,4096x2048,1024x5120,4096x1368,1024x16384,4096x4096 \
+    "fp8quant,copy,fp8quant:registers:t*"
+  splits="fp8quant:registers:t128:s*,fp8quant:registers:t256:s*,fp8quant:registers:t512:s*"
+  bench run2_decode 32x8192,64x8192,64x16384,128x4096,128x8192,128x16384,256x4096,256x8192 "fp8quant,copy,$splits"
+  bench run2_large 4096x8192,8192x4096,16384x2048,32768x1368 "fp8quant,copy,fp8quant:registers:t*"
+  (cd "$OUT" && tar czf run2_logs.tar.gz *.log json && rm -rf json) ;;
+esac
