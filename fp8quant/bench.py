@@ -25,7 +25,10 @@ Timing method (docs/performance.md has the reasoning):
   read 3011-3015 (docs/performance.md, v9).
 - "fp8quant" is the public call with its defaults (PDL on sm_90+, so consecutive calls in the
   graph overlap one's launch with the previous one's end; each still waits for the previous
-  kernel to complete before it touches memory); "fp8quant:nopdl" the same call without PDL.
+  kernel to complete before it loads, and asks L2 for its rows before that wait, so its DRAM
+  reads overlap the previous call's end: docs/performance.md, v10. In an engine the same holds
+  when the kernel before the quantization launches its dependents early);
+  "fp8quant:nopdl" the same call without PDL.
 - Bytes per call = input read + codes written + scales written.
 """
 

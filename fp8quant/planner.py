@@ -14,8 +14,8 @@ Decisions (docs/performance.md has the measurements behind them):
   is faster (SHARED_RULES; on the H100 since v6: never).
 - Otherwise staging "registers" whenever the row fits in registers (up to 512 threads x 8
   vectors, i.e. 32768 bf16 elements): the row is read once. Threads per row: see
-  registers_threads_per_row (the least padding at up to 4 vectors per thread for large inputs,
-  more threads when few rows would leave the GPU idle).
+  registers_threads_per_row (the least padding at up to 4 vectors per thread, 2 where they fill
+  their slots from 4 MiB up, more threads when few rows would leave the GPU idle).
 - Longer rows: "shared" (the seed's design: a warp per row, the row staged in dynamic shared
   memory) while a row fits the device's opt-in shared-memory limit, else "global" (read twice).
 """
@@ -32,7 +32,13 @@ STAGING_CODE = {REGISTERS: 0, SHARED: 1, GLOBAL: 2}
 MAX_VECS_PER_THREAD = 8
 PREFERRED_MAX_VECS_PER_THREAD = 4
 FILL_THREADS_PER_SM = 256
-LARGE_INPUT_BYTES = 64 * 2**20  # from here the register kernel prefers 2 vectors per thread
+# Input sizes from which the register kernel prefers 2 vectors per thread: where they fill
+# every slot from MID_INPUT_BYTES, where they fill 2/3 of them (16-bit) from LARGE_INPUT_BYTES.
+MID_INPUT_BYTES = 4 * 2**20
+LARGE_INPUT_BYTES = 64 * 2**20
+# Under LARGE_INPUT_BYTES, at most this many threads per row where the row fits them in up to
+# 8 vectors each (registers_threads_per_row).
+MID_ROW_MAX_THREADS = 256
 DECODE_MAX_THREADS_PER_ROW = 256
 # A few rows are shared by up to this many CTAs (registers_ctas_per_row).
 MAX_CTAS_PER_ROW = 4
@@ -146,7 +152,7 @@ def registers_threads_per_row(
     num_rows: int,
     num_vecs: int,
     device: DeviceInfo,
-    large: bool = False,
+    input_bytes: int = 0,
     sixteen_bit: bool = True,
     vec_bytes: int = 16,
 ) -> int:
@@ -154,10 +160,18 @@ def registers_threads_per_row(
 
     Many rows: the power of two that wastes the fewest vector slots (threads x vectors per
     thread - vectors) with at most PREFERRED_MAX_VECS_PER_THREAD vectors per thread; among
-    equals, the one nearest 4 vectors per thread. `large` inputs (LARGE_INPUT_BYTES and more)
-    take 2 vectors per thread first, where those fill every slot, or for 16-bit inputs at least
-    2/3 of them (float32 rows of 1368 at 256 x 2 measured 76.19 and 149.95 us at 32768 and
-    65536 rows against 75.10 and 147.01 at 128 x 3, one run each, v8). Measured
+    equals, the one nearest 4 vectors per thread. Inputs of MID_INPUT_BYTES and more take 2
+    vectors per thread first where those fill every slot; from LARGE_INPUT_BYTES also 16-bit rows
+    where they fill at least 2/3 of them (float32 rows of 1368 at 256 x 2 measured 76.19 and
+    149.95 us at 32768 and 65536 rows against 75.10 and 147.01 at 128 x 3, one run each, v8).
+    Mid sizes, measured on an H100 with the row prefetched into L2 before the PDL wait (v10 run
+    2, bf16, us per call): 2048x2048 4.92 at 128 x 2 vs 5.76 at 64 x 4; 1024x4096 4.87 at
+    256 x 2 vs 5.93 at 128 x 4; 2048x4096 9.26 vs 9.61; 4096x2048 9.17 vs 9.69; 4096x4096 17.64
+    vs 17.80; 1024x2048 3.16 vs 3.37; but 4096x1368 6.99 at 128 x 2 (1/3 padding) vs 6.60 at
+    64 x 3, so padded rows wait for LARGE_INPUT_BYTES. Under LARGE_INPUT_BYTES at most
+    MID_ROW_MAX_THREADS threads per row, up to 8 vectors each (the same run: 256x16384 5.28 at
+    256 x 8 vs 5.64 at 512 x 4; 1024x16384 18.26 vs 18.33; 256x8192 3.45 at 256 x 4 vs 3.54
+    at 512 x 2; v8: 128x16384 4.02 vs 4.54). Measured
     on an H100 (bfloat16, v8 runs 4-5, us per call, two rounds each): 16384x2048 35.34-35.66 at
     128 x 2 against 35.70-35.74 at 64 x 4; 4096x8192 35.81-35.89 vs 35.95-36.02; 32768x2048
     68.93-69.09 vs 69.41-69.47; 65536x4096 266.46-266.53 vs 267.33-267.87; 8192x4096 a tie;
@@ -182,20 +196,26 @@ def registers_threads_per_row(
     Few rows that CTAs will share (rows_can_be_shared, v9): the fewest threads that hold the row
     in up to SPLIT_MAX_VECS_PER_THREAD vectors, at least SPLIT_MIN_THREADS_PER_ROW.
     """
+    large = input_bytes >= LARGE_INPUT_BYTES
     candidates = []
     tpr = 1
     while tpr <= MAX_THREADS_PER_ROW:
         per_thread = math.ceil(num_vecs / tpr)
         if per_thread <= PREFERRED_MAX_VECS_PER_THREAD:
             waste = tpr * per_thread - num_vecs
-            # Large inputs: 2 vectors per thread first, where they fill their slots (2/3 for 16-bit).
-            two_first = large and per_thread == 2 and (waste == 0 or sixteen_bit and 3 * waste <= tpr * per_thread)
+            # 2 vectors per thread first: from mid sizes where they fill their slots, from large
+            # sizes also where they fill 2/3 of them (16-bit).
+            two_first = per_thread == 2 and (
+                (input_bytes >= MID_INPUT_BYTES and waste == 0) or (large and sixteen_bit and 3 * waste <= tpr * per_thread)
+            )
             candidates.append((not two_first, waste, abs(per_thread - (2 if large else 4)), tpr))
         tpr *= 2
     if not candidates:  # very long rows: the fewest threads that hold them
         tpr = _pow2_at_least(math.ceil(num_vecs / MAX_VECS_PER_THREAD))
         return min(tpr, MAX_THREADS_PER_ROW)
     tpr = min(candidates)[-1]
+    if not large:  # at most 256 threads per row (up to 8 vectors each) under LARGE_INPUT_BYTES
+        tpr = min(tpr, max(MID_ROW_MAX_THREADS, _pow2_at_least(math.ceil(num_vecs / MAX_VECS_PER_THREAD))))
     # Few rows, judged at the threads per row the few-rows rule would give (at most 256): with
     # 512 (v7), 128x16384 took 512 x 4 at 4.54 us against 4.02 with 256 x 8 (docs/performance.md, v8).
     if num_rows * min(tpr, DECODE_MAX_THREADS_PER_ROW) < device.sm_count * FILL_THREADS_PER_SM:  # few rows
@@ -278,9 +298,8 @@ def plan_per_token(
         if not registers_fit(hidden, vec):
             raise ValueError(f"a row of {hidden} elements does not fit in registers")
         if threads_per_row is None:
-            large = num_rows * hidden * element_size >= LARGE_INPUT_BYTES
             threads_per_row = registers_threads_per_row(
-                num_rows, num_vecs, device, large, element_size == 2, vec * element_size
+                num_rows, num_vecs, device, num_rows * hidden * element_size, element_size == 2, vec * element_size
             )
         if threads_per_row & (threads_per_row - 1) or not 1 <= threads_per_row <= MAX_THREADS_PER_ROW:
             raise ValueError(f"threads_per_row must be a power of two in [1, {MAX_THREADS_PER_ROW}], got {threads_per_row}")

@@ -24,10 +24,12 @@ def test_vector_width_follows_alignment():
 
 @pytest.mark.parametrize(
     "hidden, expect_tpr, expect_nv",
-    [(1368, 64, 3), (2048, 64, 4), (4096, 128, 4), (5120, 256, 3), (7168, 256, 4), (8192, 256, 4), (16384, 512, 4), (32768, 512, 8)],
+    [(1368, 64, 3), (2048, 128, 2), (4096, 256, 2), (5120, 256, 3), (7168, 256, 4), (8192, 256, 4), (16384, 256, 8), (32768, 512, 8)],
 )
 def test_registers_plan_for_model_sizes(hidden, expect_tpr, expect_nv):
-    p = plan_per_token(1024, hidden, 2, 8, H100_SXM, staging=REGISTERS)  # inputs under 64 MiB
+    # inputs of 2.7-64 MiB: 2 vectors per thread where they fill every slot from 4 MiB (2048,
+    # 4096; 1368 stays at 64 x 3), at most 256 threads per row up to 8 vectors (16384; v10 run 2)
+    p = plan_per_token(1024, hidden, 2, 8, H100_SXM, staging=REGISTERS)
     assert p.staging == REGISTERS
     assert (p.threads_per_row, p.vecs_per_thread) == (expect_tpr, expect_nv)
     assert p.threads_per_row * p.vecs_per_thread * p.vec >= hidden
@@ -77,7 +79,16 @@ def test_few_rows_spread_over_sms_and_threads():
         assert (p.threads_per_row, p.vecs_per_thread, p.ctas_per_row) == (*expect, 1), hidden
     # judged at 256 threads per row: 128 rows of 16384 are few (v8: 4.02 us at 256 x 8, 4.54 at 512 x 4)
     assert plan_per_token(128, 16384, 2, 8, H100_SXM).name == "registers/v8/t256x8"
-    assert plan_per_token(132, 16384, 2, 8, H100_SXM).name == "registers/v8/t512x4"
+    # more rows, under 64 MiB: at most 256 threads per row (v10 run 2: 256x16384 5.28 us vs 5.64)
+    assert plan_per_token(256, 16384, 2, 8, H100_SXM).name == "registers/v8/t256x8"
+    assert plan_per_token(2048, 16384, 2, 8, H100_SXM).name == "registers/v8/t512x4"  # 64 MiB
+
+
+def test_mid_inputs_take_two_vectors_only_where_they_fill_every_slot():
+    assert plan_per_token(511, 4096, 2, 8, H100_SXM).name == "registers/v8/t128x4"  # 4 MiB - 1 row
+    assert plan_per_token(1024, 2048, 2, 8, H100_SXM).name == "registers/v8/t128x2"  # 4 MiB
+    assert plan_per_token(4096, 1368, 2, 8, H100_SXM).name == "registers/v8/t64x3"  # 128 x 2 pads 1/3
+    assert plan_per_token(256, 8192, 2, 8, H100_SXM).name == "registers/v8/t256x4"  # not 512 x 2
 
 
 @pytest.mark.parametrize(
