@@ -7,6 +7,10 @@
 #   run2: with the prefetch, the plans again: every threads-per-row at the 10-100 MB and >100 MB
 #         shapes (fewer threads per row leave room for the next call's CTAs, see v10), and
 #         every CTAs-per-row at 128-512 threads per row at the decode shapes over 1 us
+#   (run3: the committed evidence at f2a687f, scripts/gpu_check.sh + gpu_bench_all.sh)
+#   run4: the long rows that lost with the prefetch (float32 4096x16384 99.6% -> 95.5%) and
+#         some that gained, in bf16 and fp32: as committed, without the prefetch, prefetching
+#         only 4 vectors per thread, prefetching only in the first 4 x SMs CTAs
 set -uo pipefail
 OUT=${OUT:-gpu-out}; mkdir -p "$OUT"; OUT=$(realpath "$OUT")
 export PYTHONUNBUFFERED=1 FP8QUANT_CACHE_DIR=${FP8QUANT_CACHE_DIR:-/tmp/fp8quant-cache}
@@ -43,4 +47,13 @@ run2)
   bench run2_decode 32x8192,64x8192,64x16384,128x4096,128x8192,128x16384,256x4096,256x8192 "fp8quant,copy,$splits"
   bench run2_large 4096x8192,8192x4096,16384x2048,32768x1368 "fp8quant,copy,fp8quant:registers:t*"
   (cd "$OUT" && tar czf run2_logs.tar.gz *.log json && rm -rf json) ;;
+run4)
+  bf16=4096x8192,8192x4096,4096x16384,16384x16384,1024x4096,256x16384,128x8192,64x16384,32768x4096
+  fp32=4096x16384,16384x16384,8192x4096,16384x2048,1024x4096,128x8192
+  for flags in "" "$NOPF" -DFP8QUANT_EXPERIMENT_PREFETCH_VECS=4 -DFP8QUANT_EXPERIMENT_PREFETCH_FIRST_CTAS=4; do
+    name=$(echo "${flags:-default}" | sed 's/-DFP8QUANT_EXPERIMENT_//; s/=/_/')
+    FP8QUANT_NVCC_FLAGS=$flags BENCH_TIMEOUT=150 bench "run4_bf16_$name" $bf16 "fp8quant,triton,copy"
+    FP8QUANT_NVCC_FLAGS=$flags BENCH_TIMEOUT=150 BENCH_ARGS="--dtype float32" bench "run4_fp32_$name" $fp32 "fp8quant,triton,copy"
+  done
+  (cd "$OUT" && tar czf run4_logs.tar.gz *.log json && rm -rf json) ;;
 esac

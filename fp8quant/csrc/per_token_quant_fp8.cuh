@@ -446,8 +446,16 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
       reinterpret_cast<const InVec<In, kVec>*>(static_cast<const In*>(p.x) + load_row * p.x_row_stride);
 
   // The row's lines into L2 while the kernel before may still run (see prefetch_line_to_l2).
+#ifndef FP8QUANT_EXPERIMENT_PREFETCH_VECS
+#define FP8QUANT_EXPERIMENT_PREFETCH_VECS kMaxVecsPerThread
+#endif
+#ifdef FP8QUANT_EXPERIMENT_PREFETCH_FIRST_CTAS  // experiment: only CTAs of the first waves
+  unsigned num_sms;
+  asm("mov.u32 %0, %%nsmid;" : "=r"(num_sms));
+  if (blockIdx.x < FP8QUANT_EXPERIMENT_PREFETCH_FIRST_CTAS * num_sms)
+#endif
 #pragma unroll
-  for (int j = 0; j < kVecsPerThread; ++j) {
+  for (int j = 0; j < kVecsPerThread && j < FP8QUANT_EXPERIMENT_PREFETCH_VECS; ++j) {
     const int i = lane + j * tpr;
     prefetch_line_to_l2(x_vecs + (i < num_vecs ? i : 0));
   }
