@@ -354,6 +354,14 @@ __device__ __forceinline__ void prefetch_line_to_l2(const void* ptr) {
   asm volatile("prefetch.global.L2 [%0];" ::"l"(ptr));
 #endif
 }
+// The SMs' ids are below this (%nsmid; the ids need not be contiguous, so it may exceed the count).
+__device__ __forceinline__ unsigned num_sm_ids() {
+  unsigned n;
+  asm("mov.u32 %0, %%nsmid;" : "=r"(n));
+  return n;
+}
+constexpr unsigned kMaxThreadsPerSm = 2048;  // sm_80 and sm_90
+
 // prefetch_to_l2: [begin, end), its 16-byte-aligned part and at most kMaxPrefetchBytes of it, in
 // one bulk request (the warp-per-row kernel: one lane per row, rows of any length).
 constexpr uint32_t kMaxPrefetchBytes = 64 * 1024;
@@ -445,19 +453,18 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
   const auto* x_vecs =
       reinterpret_cast<const InVec<In, kVec>*>(static_cast<const In*>(p.x) + load_row * p.x_row_stride);
 
-  // The row's lines into L2 while the kernel before may still run (see prefetch_line_to_l2).
-#ifndef FP8QUANT_EXPERIMENT_PREFETCH_VECS
-#define FP8QUANT_EXPERIMENT_PREFETCH_VECS kMaxVecsPerThread
-#endif
-#ifdef FP8QUANT_EXPERIMENT_PREFETCH_FIRST_CTAS  // experiment: only CTAs of the first waves
-  unsigned num_sms;
-  asm("mov.u32 %0, %%nsmid;" : "=r"(num_sms));
-  if (blockIdx.x < FP8QUANT_EXPERIMENT_PREFETCH_FIRST_CTAS * num_sms)
-#endif
+  // The row's lines into L2 while the kernel before may still run (see prefetch_line_to_l2), in
+  // the CTAs of the first wave only (SMs x 2048 threads' worth): only they can start before that
+  // kernel completes. A later CTA finds its wait already met, and its prefetch only queues
+  // requests ahead of its own loads: float32 4096x16384 (512 x 8 vectors, 2 CTAs per SM) took
+  // 116.7 us per call prefetching in every CTA, 111.7 without any prefetch, 111.9 prefetching in
+  // the first 4 x SMs CTAs (docs/performance.md, v10 run 4).
+  if (static_cast<uint64_t>(blockIdx.x) * blockDim.x < static_cast<uint64_t>(num_sm_ids()) * kMaxThreadsPerSm) {
 #pragma unroll
-  for (int j = 0; j < kVecsPerThread && j < FP8QUANT_EXPERIMENT_PREFETCH_VECS; ++j) {
-    const int i = lane + j * tpr;
-    prefetch_line_to_l2(x_vecs + (i < num_vecs ? i : 0));
+    for (int j = 0; j < kVecsPerThread; ++j) {
+      const int i = lane + j * tpr;
+      prefetch_line_to_l2(x_vecs + (i < num_vecs ? i : 0));
+    }
   }
   grid_dependency_wait();
   // Here, not after the stores: 1x16384 1.83 vs 2.00 us, 64x16384 3.17 vs 3.53 (v8 run 2).
@@ -504,7 +511,9 @@ __global__ void __launch_bounds__(256) per_token_quant_warp_kernel(const PerToke
   const int rows_per_cta = blockDim.x / 32;
   const int64_t num_vecs = p.hidden / kVec;
   const int64_t first_row = static_cast<int64_t>(blockIdx.x) * rows_per_cta + warp;
-  if (lane == 0 && first_row < p.num_rows) {  // this warp's first row (see prefetch_line_to_l2)
+  // This warp's first row, in the CTAs of the first wave (see the register kernel).
+  if (lane == 0 && first_row < p.num_rows &&
+      static_cast<uint64_t>(blockIdx.x) * blockDim.x < static_cast<uint64_t>(num_sm_ids()) * kMaxThreadsPerSm) {
     const In* x_row = static_cast<const In*>(p.x) + first_row * p.x_row_stride;
     prefetch_to_l2(x_row, x_row + p.hidden);
   }
