@@ -11,6 +11,8 @@
 #   run4: the long rows that lost with the prefetch (float32 4096x16384 99.6% -> 95.5%) and
 #         some that gained, in bf16 and fp32: as committed, without the prefetch, prefetching
 #         only 4 vectors per thread, prefetching only in the first 4 x SMs CTAs
+#   (run5: the committed evidence at 69469c3, prefetch in the first wave only)
+#   run6: the decode shapes still over 1 us: every threads per row x CTAs per row, 64-512 threads
 set -uo pipefail
 OUT=${OUT:-gpu-out}; mkdir -p "$OUT"; OUT=$(realpath "$OUT")
 export PYTHONUNBUFFERED=1 FP8QUANT_CACHE_DIR=${FP8QUANT_CACHE_DIR:-/tmp/fp8quant-cache}
@@ -56,4 +58,11 @@ run4)
     FP8QUANT_NVCC_FLAGS=$flags BENCH_TIMEOUT=150 BENCH_ARGS="--dtype float32" bench "run4_fp32_$name" $fp32 "fp8quant,triton,copy"
   done
   (cd "$OUT" && tar czf run4_logs.tar.gz *.log json && rm -rf json) ;;
+run6)
+  python3 -m fp8quant prebuild > /dev/null
+  shapes=16x16384,32x7168,32x8192,32x16384,64x5120,64x7168,64x8192,64x16384,128x4096,128x5120,128x7168,128x8192
+  shapes=$shapes,128x16384,256x2048,256x4096,256x5120,256x7168,256x8192,256x16384
+  splits="fp8quant:registers:t64:s*,fp8quant:registers:t128:s*,fp8quant:registers:t256:s*,fp8quant:registers:t512:s*"
+  bench run6_decode "$shapes" "fp8quant,copy,$splits"
+  mkdir -p "$OUT/keep"; mv "$OUT/json/run6_decode.json" "$OUT/run6_decode.log" "$OUT/keep/"; rm -rf "$OUT/json" ;;
 esac
