@@ -13,16 +13,7 @@
 #         only 4 vectors per thread, prefetching only in the first 4 x SMs CTAs
 #   (run5: the committed evidence at 69469c3, prefetch in the first wave only)
 #   run6: the decode shapes still over 1 us: every threads per row x CTAs per row, 64-512 threads
-set -uo pipefail
-OUT=${OUT:-gpu-out}; mkdir -p "$OUT"; OUT=$(realpath "$OUT")
-export PYTHONUNBUFFERED=1 FP8QUANT_CACHE_DIR=${FP8QUANT_CACHE_DIR:-/tmp/fp8quant-cache}
-nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader
-bench() {  # name, shapes, providers
-  timeout ${BENCH_TIMEOUT:-200} python3 -m fp8quant bench --shapes "$2" --providers "$3" --out "$OUT/$1" \
-    ${BENCH_ARGS:-} 2>&1 | grep -v "^bench:" > "$OUT/$1.log"
-  mkdir -p "$OUT/json"; mv "$OUT/$1"/*.json "$OUT/json/$1.json" 2>/dev/null; rm -rf "$OUT/$1"
-  echo "[$1]"; grep -E "^(device|summary)" "$OUT/$1.log"
-}
+source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench()
 tests() {  # name
   timeout ${PYTEST_TIMEOUT:-200} python3 -m pytest tests/test_gpu.py -q -p no:cacheprovider -n 8 \
     -k "pdl or every_path or edge_rows or default_path" > "$OUT/$1.log" 2>&1

@@ -24,16 +24,7 @@
 #         8 calls per graph, so 8 output buffers; bench.input_sets/calls_per_graph patched)
 #   run8: the committed evidence after PerTokenParams went back to 72 bytes: a short A/B against
 #         v8 (old_v8 carried), gpu_check.sh, gpu_bench_all.sh
-set -uo pipefail
-OUT=${OUT:-gpu-out}; mkdir -p "$OUT"; OUT=$(realpath "$OUT")
-export PYTHONUNBUFFERED=1 FP8QUANT_CACHE_DIR=${FP8QUANT_CACHE_DIR:-/tmp/fp8quant-cache}
-nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader
-bench() {  # name, shapes, providers
-  timeout ${BENCH_TIMEOUT:-200} python3 -m fp8quant bench --shapes "$2" --providers "$3" --out "$OUT/$1" \
-    ${BENCH_ARGS:-} 2>&1 | grep -v "^bench:" > "$OUT/$1.log"
-  mkdir -p "$OUT/json"; mv "$OUT/$1"/*.json "$OUT/json/$1.json" 2>/dev/null; rm -rf "$OUT/$1"
-  echo "[$1]"; grep -E "^(device|summary)" "$OUT/$1.log"
-}
+source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench()
 mutant_pdl_test() {  # the PDL race test must fail once the kernels no longer wait
   local cuh=fp8quant/csrc/per_token_quant_fp8.cuh tk=fp8quant/triton_kernels.py
   cp $cuh /tmp/cuh.orig; cp $tk /tmp/tk.orig
