@@ -10,7 +10,8 @@
 #   (run3: the committed evidence at f2a687f, scripts/gpu_check.sh + gpu_bench_all.sh)
 #   run4: the long rows that lost with the prefetch (float32 4096x16384 99.6% -> 95.5%) and
 #         some that gained, in bf16 and fp32: as committed, without the prefetch, prefetching
-#         only 4 vectors per thread, prefetching only in the first 4 x SMs CTAs
+#         only 4 vectors per thread, prefetching only in the first 4 x SMs CTAs (the last two
+#         are build switches of commit 16965c8, gone since 69469c3: run it on a checkout of 16965c8)
 #   (run5: the committed evidence at 69469c3, prefetch in the first wave only)
 #   run6: the decode shapes still over 1 us: every threads per row x CTAs per row, 64-512 threads
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench()

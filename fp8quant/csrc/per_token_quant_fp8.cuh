@@ -339,10 +339,11 @@ __device__ __forceinline__ void allow_dependents_to_launch() {
 // kernel has completed. A prefetch may be issued before: it is a hint that returns nothing and
 // changes no value any load returns, and L2 is where the SMs' views of global memory meet, so
 // whatever the kernel before writes lands in L2 and is what the loads after the wait read. The
-// row's DRAM reads then overlap the previous kernel's end instead of following it: 0.1-1.2 us
-// per call at decode sizes with inputs in DRAM, 0.4-0.9 us at 10-13 MB, 0.3-1.1 us at 100 MB
-// (docs/performance.md, v10). Without PDL the prefetch is just ahead of the loads and costs
-// 0.02-0.24 us (the same run). -DFP8QUANT_EXPERIMENT_NO_PREFETCH (an A/B switch) removes it.
+// row's DRAM reads then overlap the previous kernel's end instead of following it: 0.1-1.25 us
+// per call at decode sizes with inputs in DRAM, 0.4-1.25 us at 10-13 MB, 0.5-0.9 us at 100 MB
+// (docs/performance.md, v10 run 1). Without PDL the prefetch is just ahead of the loads and
+// costs 0.02-0.24 us (the same run). -DFP8QUANT_EXPERIMENT_NO_PREFETCH (an A/B switch) removes
+// it. The warp-per-row kernel's prefetch is untimed: no shape of the bench's grid takes it.
 //
 // prefetch_line_to_l2: the line holding ptr, one instruction per thread (per vector in the
 // register kernel: a warp's 32 vectors are 4 lines). The register kernel uses it rather than
@@ -360,7 +361,7 @@ __device__ __forceinline__ unsigned num_sm_ids() {
   asm("mov.u32 %0, %%nsmid;" : "=r"(n));
   return n;
 }
-constexpr unsigned kMaxThreadsPerSm = 2048;  // sm_80 and sm_90
+constexpr unsigned kMaxThreadsPerSm = 2048;  // sm_90 (the prefetch is sm_90+ only)
 
 // prefetch_to_l2: [begin, end), its 16-byte-aligned part and at most kMaxPrefetchBytes of it, in
 // one bulk request (the warp-per-row kernel: one lane per row, rows of any length).
