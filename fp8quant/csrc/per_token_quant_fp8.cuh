@@ -355,13 +355,16 @@ __device__ __forceinline__ void prefetch_line_to_l2(const void* ptr) {
   asm volatile("prefetch.global.L2 [%0];" ::"l"(ptr));
 #endif
 }
-// The SMs' ids are below this (%nsmid; the ids need not be contiguous, so it may exceed the count).
-__device__ __forceinline__ unsigned num_sm_ids() {
-  unsigned n;
-  asm("mov.u32 %0, %%nsmid;" : "=r"(n));
-  return n;
+// Whether this CTA is among the first SMs x 2048 threads' worth of the grid: the CTAs that can
+// be resident before the kernel ahead completes, so the ones whose prefetch can help (%nsmid
+// bounds the SMs' ids, which need not be contiguous; 2048 threads per SM on sm_90, and the
+// prefetch is sm_90+ only).
+__device__ __forceinline__ bool cta_in_first_wave() {
+  constexpr uint64_t kMaxThreadsPerSm = 2048;
+  unsigned num_sm_ids;
+  asm("mov.u32 %0, %%nsmid;" : "=r"(num_sm_ids));
+  return static_cast<uint64_t>(blockIdx.x) * blockDim.x < num_sm_ids * kMaxThreadsPerSm;
 }
-constexpr unsigned kMaxThreadsPerSm = 2048;  // sm_90 (the prefetch is sm_90+ only)
 
 // prefetch_to_l2: [begin, end), its 16-byte-aligned part and at most kMaxPrefetchBytes of it, in
 // one bulk request (the warp-per-row kernel: one lane per row, rows of any length).
@@ -460,7 +463,7 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
   // requests ahead of its own loads: float32 4096x16384 (512 x 8 vectors, 2 CTAs per SM) took
   // 116.7 us per call prefetching in every CTA, 111.7 without any prefetch, 111.9 prefetching in
   // the first 4 x SMs CTAs (docs/performance.md, v10 run 4).
-  if (static_cast<uint64_t>(blockIdx.x) * blockDim.x < static_cast<uint64_t>(num_sm_ids()) * kMaxThreadsPerSm) {
+  if (cta_in_first_wave()) {
 #pragma unroll
     for (int j = 0; j < kVecsPerThread; ++j) {
       const int i = lane + j * tpr;
@@ -513,8 +516,7 @@ __global__ void __launch_bounds__(256) per_token_quant_warp_kernel(const PerToke
   const int64_t num_vecs = p.hidden / kVec;
   const int64_t first_row = static_cast<int64_t>(blockIdx.x) * rows_per_cta + warp;
   // This warp's first row, in the CTAs of the first wave (see the register kernel).
-  if (lane == 0 && first_row < p.num_rows &&
-      static_cast<uint64_t>(blockIdx.x) * blockDim.x < static_cast<uint64_t>(num_sm_ids()) * kMaxThreadsPerSm) {
+  if (lane == 0 && first_row < p.num_rows && cta_in_first_wave()) {
     const In* x_row = static_cast<const In*>(p.x) + first_row * p.x_row_stride;
     prefetch_to_l2(x_row, x_row + p.hidden);
   }
