@@ -159,6 +159,11 @@ def pdl_supported(index: int) -> bool:
     return torch.cuda.get_device_capability(index) >= (9, 0)
 
 
+def use_pdl(index: int, enable_pdl: bool | None) -> bool:
+    """The public call's PDL choice: on where the GPU has it, unless enable_pdl is False."""
+    return pdl_supported(index) and enable_pdl is not False
+
+
 def launch(
     x2d: torch.Tensor,
     q2d: torch.Tensor,

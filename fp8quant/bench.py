@@ -151,7 +151,7 @@ def _fp8quant_provider(
                 raise ValueError(f"block_threads={block_threads} does not fit {plan.name}")
             rows_per_cta = block_threads // plan.threads_per_row
             plan = replace(plan, block_threads=block_threads, grid=math.ceil(x.shape[0] / rows_per_cta))
-        pdl = _cuda.pdl_supported(x.device.index) and enable_pdl is not False
+        pdl = _cuda.use_pdl(x.device.index, enable_pdl)  # as the public call chooses
 
         def call():
             _cuda.launch(x, q, s.view(-1), None, plan, pdl)

@@ -184,7 +184,7 @@ def _run(
     if backend == "cuda":
         from . import _cuda
 
-        pdl = _cuda.pdl_supported(x.device.index) and enable_pdl is not False
+        pdl = _cuda.use_pdl(x.device.index, enable_pdl)
         with torch.cuda.device(x.device):
             _cuda.launch(x2d, q2d, s1d, ub, _cuda.plan_for(x2d, q2d), pdl)
     else:
