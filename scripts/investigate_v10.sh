@@ -15,7 +15,7 @@
 #   (run5: the committed evidence at 69469c3, prefetch in the first wave only)
 #   run6: the decode shapes still over 1 us: every threads per row x CTAs per row, 64-512 threads
 #   (run7: the GPU tests and sanitizers at 86517a3, comments changed since 69469c3:
-#         PYTEST_TIMEOUT=260 bash scripts/gpu_check.sh)
+#         PYTEST_TIMEOUT=260 bash scripts/gpu_check.sh; run8: the same at 786d512, _cuda.use_pdl)
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench()
 tests() {  # name
   timeout ${PYTEST_TIMEOUT:-200} python3 -m pytest tests/test_gpu.py -q -p no:cacheprovider -n 8 \
