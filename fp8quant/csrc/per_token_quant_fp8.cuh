@@ -175,51 +175,76 @@ __device__ __forceinline__ float div_by_fp8_max(float b) {
   return isinf(q0) ? q0 : q1;
 }
 
+// What a row's scale allows the quantize loop to skip, decided once per row (for_row_kind).
+enum class RowKind : int32_t {
+  kInRange,    // finite scale, amax <= scale_ub: every |x / scale| <= 448 (1 + 2^-22), no overflow
+  kClamped,    // finite scale, amax > scale_ub: x * recip may overflow to +-inf (x = +-inf too)
+  kNonFinite,  // NaN scale (a NaN in the row), or +inf (an Inf and no scale_ub)
+};
+
 // A row's scale and its correctly rounded reciprocal, computed once per row.
 struct RowScale {
   float scale;
   float recip;  // RN(1 / scale); 0 when the scale is NaN or +inf
+  RowKind kind;
 
   __device__ __forceinline__ RowScale(float amax, float scale_ub) {
     const float bounded = min_nan(amax, scale_ub);
     scale = max_nan(div_by_fp8_max(bounded), kMinScale);
-    recip = isfinite(scale) ? __frcp_rn(scale) : 0.0f;
+    const bool finite = isfinite(scale);
+    recip = finite ? __frcp_rn(scale) : 0.0f;
+    kind = !finite ? RowKind::kNonFinite : (amax > scale_ub ? RowKind::kClamped : RowKind::kInRange);
   }
 };
 
 // x / scale, correctly rounded (as IEEE division), without a division per element.
 //
 // Finite scale (a normal number >= kMinScale): q0 = RN(x * recip) is within an ulp of x / scale,
-// the FMA gives the exact residual x - q0 * scale, and one correction step rounds correctly
-// (Markstein's theorem): 3 instructions instead of the division's reciprocal, Newton steps and
-// range check. Outside the theorem's range nothing can change an e4m3 code: a tiny quotient
-// (far below e4m3's 2^-10 rounding threshold) gets x's sign back, and an overflow to +-inf is
-// kept (the FMAs would turn it into NaN) and saturates to +-448 like the exact quotient.
-// tests/test_gpu.py checks every bfloat16 and float16 value against 2048 scales.
+// the FMA gives the exact residual, and one correction step rounds correctly (Markstein's
+// theorem): 3 instructions instead of the division's reciprocal, Newton steps and range check.
+// The residual is taken negated, q0 * scale - x, and subtracted: the same rounding for every
+// x != 0, and for x = -0 the result is -0 (q0 = -0, residual +0, -0 + -0 = -0) where the
+// un-negated form x - q0 * scale gives +0 (e4m3 0x00 instead of 0x80; v3 paid a copysign per
+// element for that). A tiny quotient keeps x's sign: q1 = RN(x * recip - q0 * (scale * recip -
+// 1)), and |q0 (scale * recip - 1)| < |x * recip|, so it is never an exact zero.
+// kInRange rows need nothing more: |x| <= amax, so |q0| <= 448 (1 + 2^-22). In a kClamped row
+// q0 may overflow to +-inf (and x may be +-inf), where the FMAs would give NaN; q0 is kept, and
+// saturates to +-448 like the exact quotient. 4 instructions per element (with the bf16 unpack)
+// instead of v10's 7 (docs/performance.md, v11). tests/test_gpu.py checks every bfloat16 and
+// float16 value against 2048 scales, and the edge rows (-0 among them).
 //
-// NaN or +inf scale (a row with a NaN, or an Inf and no scale_ub): the IEEE quotient is NaN for
-// a NaN scale, and x / inf = +-0 for finite x, NaN for x = +-inf. No division needed.
-template <bool kFiniteScale>
+// NaN or +inf scale: the IEEE quotient is NaN for a NaN scale, and x / inf = +-0 for finite x,
+// NaN for x = +-inf. No division needed.
+template <RowKind kKind>
 __device__ __forceinline__ float scaled(float x, const RowScale& rs) {
-  if constexpr (kFiniteScale) {
-    const float q0 = __fmul_rn(x, rs.recip);
-    const float q1 = __fmaf_rn(__fmaf_rn(-q0, rs.scale, x), rs.recip, q0);
-    // The sign is x's (scale > 0): the correction can cancel a tiny q0 to +0 where the exact
-    // quotient is -tiny (seen on float16 inputs: e4m3 0x00 instead of 0x80).
-    return isinf(q0) ? q0 : copysignf(q1, x);
-  } else {
+  if constexpr (kKind == RowKind::kNonFinite) {
     return (isnan(rs.scale) || isinf(x)) ? __int_as_float(0x7fffffff) : copysignf(0.0f, x);
+  } else {
+    const float q0 = __fmul_rn(x, rs.recip);
+#ifdef FP8QUANT_EXPERIMENT_V10_DIVISION  // v10's per-element code, for A/B timing
+    const float q1 = copysignf(__fmaf_rn(__fmaf_rn(-q0, rs.scale, x), rs.recip, q0), x);
+    return isinf(q0) ? q0 : q1;
+#else
+    const float q1 = __fmaf_rn(-__fmaf_rn(q0, rs.scale, -x), rs.recip, q0);
+    if constexpr (kKind == RowKind::kClamped) {
+      return isinf(q0) ? q0 : q1;
+    } else {
+      return q1;
+    }
+#endif
   }
 }
 
-// Calls f(std::true_type) for a row with a finite scale, f(std::false_type) otherwise: the
-// choice is made once per row, so the per-element code has no branch (one made ptxas spill).
+// Calls f(std::integral_constant<RowKind, kind>) for the row's kind: the choice is made once per
+// row, so the per-element code has no branch (one made ptxas spill).
 template <typename F>
 __device__ __forceinline__ void for_row_kind(const RowScale& rs, F&& f) {
-  if (rs.recip != 0.0f) {
-    f(std::true_type{});
+  if (rs.kind == RowKind::kInRange) {
+    f(std::integral_constant<RowKind, RowKind::kInRange>{});
+  } else if (rs.kind == RowKind::kClamped) {
+    f(std::integral_constant<RowKind, RowKind::kClamped>{});
   } else {
-    f(std::false_type{});
+    f(std::integral_constant<RowKind, RowKind::kNonFinite>{});
   }
 }
 
@@ -263,23 +288,27 @@ __device__ __forceinline__ float abs_max(const InVec<In, kVec>* v) {
     const Pair r = tree_max<kN * V::kWords>(m, [](Pair a, Pair b) { return __hmax2_nan(a, b); });
     return max_nan(to_float(r.x), to_float(r.y));
   } else {
+    // Leaves interleaved across the vectors (v0[0], v1[0], ..., v0[1], ...): with them in
+    // order, the v11 quantize code (more paths after this) made ptxas issue the last 2 of the 8
+    // row loads of the float32 8-vector instances after the first max, which waits for the
+    // first load; interleaved, none is late (tests/test_kernel_build.py).
     float m[kN * kVec];
 #pragma unroll
-    for (int i = 0; i < kN * kVec; ++i) m[i] = fabsf(v[i / kVec].get(i % kVec));
+    for (int i = 0; i < kN * kVec; ++i) m[i] = fabsf(v[i % kN].get(i / kN));
     return tree_max<kN * kVec>(m, [](float a, float b) { return max_nan(a, b); });
   }
 }
 
-template <bool kFiniteScale, typename In, int kVec>
+template <RowKind kKind, typename In, int kVec>
 __device__ __forceinline__ CodeVec<kVec> quantize_vec(const InVec<In, kVec>& v, const RowScale& rs) {
   CodeVec<kVec> out;
   if constexpr (kVec == 1) {
-    out.w[0] = __nv_cvt_float_to_fp8(scaled<kFiniteScale>(v.get(0), rs), __NV_SATFINITE, __NV_E4M3);
+    out.w[0] = __nv_cvt_float_to_fp8(scaled<kKind>(v.get(0), rs), __NV_SATFINITE, __NV_E4M3);
   } else {
     // Two codes per conversion; two conversions per 32-bit word.
 #pragma unroll
     for (int e = 0; e < kVec; e += 2) {
-      const float2 pair = make_float2(scaled<kFiniteScale>(v.get(e), rs), scaled<kFiniteScale>(v.get(e + 1), rs));
+      const float2 pair = make_float2(scaled<kKind>(v.get(e), rs), scaled<kKind>(v.get(e + 1), rs));
       const uint32_t codes = __nv_cvt_float2_to_fp8x2(pair, __NV_SATFINITE, __NV_E4M3);
       if constexpr (kVec == 2) {
         out.w[0] = static_cast<uint16_t>(codes);
@@ -493,12 +522,12 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
   // This CTA's vectors: j in [j_begin, j_end), all of them unless the row is shared.
   const int j_begin = (part * kVecsPerThread) >> split_shift;
   const int j_end = ((part + 1) * kVecsPerThread) >> split_shift;
-  for_row_kind(rs, [&](auto finite) {
+  for_row_kind(rs, [&](auto kind) {
 #pragma unroll
     for (int j = 0; j < kVecsPerThread; ++j) {
       const int i = lane + j * tpr;
       if ((!kSplitRow || (j >= j_begin && j < j_end)) && i < num_vecs) {
-        q_vecs[i] = quantize_vec<decltype(finite)::value>(v[j], rs);
+        q_vecs[i] = quantize_vec<decltype(kind)::value>(v[j], rs);
       }
     }
   });
@@ -541,13 +570,13 @@ __global__ void __launch_bounds__(256) per_token_quant_warp_kernel(const PerToke
     // Each lane reads back only the vectors it staged itself, so no barrier is needed between
     // the passes, nor before the next row overwrites them.
     auto* q_row = reinterpret_cast<CodeVec<kVec>*>(p.q + row * p.hidden);
-    for_row_kind(rs, [&](auto finite) {
-      constexpr bool kFinite = decltype(finite)::value;
+    for_row_kind(rs, [&](auto kind) {
+      constexpr RowKind kKind = decltype(kind)::value;
       for (int64_t i = lane; i < num_vecs; i += 32) {
         if constexpr (kStaging == Staging::kShared) {
-          q_row[i] = quantize_vec<kFinite>(row_smem[i], rs);
+          q_row[i] = quantize_vec<kKind>(row_smem[i], rs);
         } else {
-          q_row[i] = quantize_vec<kFinite>(x_row[i], rs);
+          q_row[i] = quantize_vec<kKind>(x_row[i], rs);
         }
       }
     });

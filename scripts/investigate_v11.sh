@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# v11 device runs (docs/performance.md, v11). Usage on the device tool: OUT=$OUT bash scripts/investigate_v11.sh [run]
+#   run1: fewer instructions per element (the negated residual instead of copysign, no overflow
+#         check in rows whose amax is within scale_ub). GPU tests of the exact division, the edge
+#         rows, every path and the PDL race on this build; then the decode shapes over 1 us,
+#         256x16384, some mid and >100 MB shapes (bf16, and fp16 over 100 MB): this tree
+#         against the same tree built with -DFP8QUANT_EXPERIMENT_V10_DIVISION (v10's
+#         per-element code), alternated three times
+source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench()
+tests() {  # name
+  timeout ${PYTEST_TIMEOUT:-200} python3 -m pytest tests/test_gpu.py -q -p no:cacheprovider -n 8 \
+    -k "division or scale_ub or pdl or every_path or edge_rows or default_path" > "$OUT/$1.log" 2>&1
+  echo "[$1] $(tail -1 "$OUT/$1.log")"; grep -E "^(FAILED|E  )" "$OUT/$1.log" | head -8
+}
+V10=-DFP8QUANT_EXPERIMENT_V10_DIVISION
+case "${1:-run1}" in
+run1)
+  /usr/bin/time -f "prebuild %e s" python3 -m fp8quant prebuild | tail -1
+  FP8QUANT_NVCC_FLAGS=$V10 /usr/bin/time -f "prebuild (v10 division) %e s" python3 -m fp8quant prebuild | tail -1
+  tests run1_tests
+  decode=16x16384,32x7168,32x8192,32x16384,64x5120,64x7168,64x8192,64x16384,128x4096,128x5120,128x7168,128x8192
+  decode=$decode,128x16384,256x2048,256x4096,256x5120,256x7168,256x8192,256x16384,1x4096,1x16384,128x1368
+  large=2048x2048,1024x4096,4096x1368,4096x8192,8192x4096,16384x2048,4096x16384,32768x1368
+  for round in 1 2 3; do
+    bench "run1_new_$round" "$decode,$large" "fp8quant,triton,copy"
+    FP8QUANT_NVCC_FLAGS=$V10 bench "run1_v10_$round" "$decode,$large" "fp8quant,triton,copy"
+  done
+  for round in 1 2; do
+    BENCH_ARGS="--dtype float16" bench "run1_f16_new_$round" 4096x8192,8192x4096,16384x2048,4096x16384 "fp8quant,copy"
+    FP8QUANT_NVCC_FLAGS=$V10 BENCH_ARGS="--dtype float16" bench "run1_f16_v10_$round" 4096x8192,8192x4096,16384x2048,4096x16384 "fp8quant,copy"
+  done
+  (cd "$OUT" && tar czf run1_logs.tar.gz *.log json && rm -rf json) ;;
+esac
