@@ -6,6 +6,9 @@
 #         256x16384, some mid and >100 MB shapes (bf16, and fp16 over 100 MB): this tree
 #         against the same tree built with -DFP8QUANT_EXPERIMENT_V10_DIVISION (v10's
 #         per-element code), alternated three times
+#   run2: the first wave also prefetching the rows of the next 1 or 2 waves
+#         (-DFP8QUANT_EXPERIMENT_PREFETCH_WAVES=2 or 3) at the 10-100 MB and >100 MB shapes, bf16
+#         and fp16, three rounds; and every threads-per-row at the two shapes nearest 97%
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench()
 tests() {  # name
   timeout ${PYTEST_TIMEOUT:-200} python3 -m pytest tests/test_gpu.py -q -p no:cacheprovider -n 8 \
@@ -30,4 +33,18 @@ run1)
     FP8QUANT_NVCC_FLAGS=$V10 BENCH_ARGS="--dtype float16" bench "run1_f16_v10_$round" 4096x8192,8192x4096,16384x2048,4096x16384 "fp8quant,copy"
   done
   (cd "$OUT" && tar czf run1_logs.tar.gz *.log json && rm -rf json) ;;
+run2)
+  for w in 1 2 3; do
+    FP8QUANT_NVCC_FLAGS=$([ $w = 1 ] || echo -DFP8QUANT_EXPERIMENT_PREFETCH_WAVES=$w) python3 -m fp8quant prebuild > /dev/null
+  done
+  shapes=4096x8192,8192x4096,16384x2048,4096x16384,32768x1368,2048x2048,1024x4096,4096x1368,256x16384,1024x16384,4096x4096
+  for round in 1 2 3; do
+    for w in 1 2 3; do
+      flags=$([ $w = 1 ] || echo -DFP8QUANT_EXPERIMENT_PREFETCH_WAVES=$w)
+      FP8QUANT_NVCC_FLAGS=$flags bench "run2_waves${w}_$round" "$shapes" "fp8quant,copy"
+      FP8QUANT_NVCC_FLAGS=$flags BENCH_ARGS="--dtype float16" bench "run2_f16_waves${w}_$round" 4096x8192,8192x4096,16384x2048,4096x16384 "fp8quant,copy"
+    done
+  done
+  bench run2_tpr 4096x8192,4096x16384 "fp8quant,copy,fp8quant:registers:t*"
+  (cd "$OUT" && tar czf run2_logs.tar.gz *.log json && rm -rf json) ;;
 esac

@@ -498,6 +498,23 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
       const int i = lane + j * tpr;
       prefetch_line_to_l2(x_vecs + (i < num_vecs ? i : 0));
     }
+#ifdef FP8QUANT_EXPERIMENT_PREFETCH_WAVES  // an experiment (v11 run 2): the rows of later waves too
+    unsigned num_sm_ids;
+    asm("mov.u32 %0, %%nsmid;" : "=r"(num_sm_ids));
+    const int64_t wave_rows =
+        static_cast<int64_t>((num_sm_ids * 2048u / blockDim.x) >> split_shift) * (blockDim.x >> tpr_shift);
+#pragma unroll
+    for (int k = 1; k < FP8QUANT_EXPERIMENT_PREFETCH_WAVES; ++k) {
+      if (row + k * wave_rows < p.num_rows) {
+        const auto* later = x_vecs + k * wave_rows * p.x_row_stride / kVec;
+#pragma unroll
+        for (int j = 0; j < kVecsPerThread; ++j) {
+          const int i = lane + j * tpr;
+          prefetch_line_to_l2(later + (i < num_vecs ? i : 0));
+        }
+      }
+    }
+#endif
   }
   grid_dependency_wait();
   // Here, not after the stores: 1x16384 1.83 vs 2.00 us, 64x16384 3.17 vs 3.53 (v8 run 2).
