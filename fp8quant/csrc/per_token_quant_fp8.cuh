@@ -449,10 +449,10 @@ __device__ __forceinline__ float row_max(float v, int tpr, int local_row, float*
 // A few rows can also be shared by 2^ctas_per_row_shift consecutive CTAs (one row each; the
 // kSplitRow instances): every one of them reads the whole row and takes its max (no
 // communication between CTAs), then quantizes and stores only its part, a contiguous range of
-// its threads' vectors j; the first writes the scale. Quantizing is ~8.5 of the ~10
-// instructions per element, so a row of 16384 alone on one SM is bound by that SM's
-// instruction issue (~0.55 us); shared by 4 CTAs, 1x16384 took 1.42 us instead of 1.91
-// (docs/performance.md, v9).
+// its threads' vectors j; the first writes the scale. Quantizing was ~8.5 of the ~10
+// instructions per element in v9 (~5 of ~6 since v11), so a row of 16384 alone on one SM was
+// bound by that SM's instruction issue (~0.55 us); shared by 4 CTAs, 1x16384 took 1.42 us
+// instead of 1.91 (docs/performance.md, v9).
 // (A row split over a thread-block cluster, its maxima combined in distributed shared memory,
 // measured 0.1-0.5 us slower per call at every decode shape but two: docs/performance.md, v8.)
 // Each CTA takes one group of rows: the planner's grid covers every row. (v1-v6 had a grid-stride
@@ -498,23 +498,6 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
       const int i = lane + j * tpr;
       prefetch_line_to_l2(x_vecs + (i < num_vecs ? i : 0));
     }
-#ifdef FP8QUANT_EXPERIMENT_PREFETCH_WAVES  // an experiment (v11 run 2): the rows of later waves too
-    unsigned num_sm_ids;
-    asm("mov.u32 %0, %%nsmid;" : "=r"(num_sm_ids));
-    const int64_t wave_rows =
-        static_cast<int64_t>((num_sm_ids * 2048u / blockDim.x) >> split_shift) * (blockDim.x >> tpr_shift);
-#pragma unroll
-    for (int k = 1; k < FP8QUANT_EXPERIMENT_PREFETCH_WAVES; ++k) {
-      if (row + k * wave_rows < p.num_rows) {
-        const auto* later = x_vecs + k * wave_rows * p.x_row_stride / kVec;
-#pragma unroll
-        for (int j = 0; j < kVecsPerThread; ++j) {
-          const int i = lane + j * tpr;
-          prefetch_line_to_l2(later + (i < num_vecs ? i : 0));
-        }
-      }
-    }
-#endif
   }
   grid_dependency_wait();
   // Here, not after the stores: 1x16384 1.83 vs 2.00 us, 64x16384 3.17 vs 3.53 (v8 run 2).
