@@ -20,7 +20,7 @@ Timing method (docs/performance.md has the reasoning):
   bytes read + written) and the per-call time of an empty kernel under the same graph replay,
   launched plainly and with programmatic dependent launch (PDL, sm_90+); the launch floor is
   the cheaper of the two. The copy bandwidth is the median of samples spread through the run
-  (at the start, every COPY_SAMPLE_EVERY shapes, at the end): measured once at the start of
+  (at the start, every copy_sample_every(shapes) shapes, at the end): measured once at the start of
   a run that followed the GPU tests, it read 2944-2946 GB/s where the same call's other runs
   read 3011-3015 (docs/performance.md, v9).
 - "fp8quant" is the public call with its defaults (PDL on sm_90+, so consecutive calls in the
@@ -356,7 +356,14 @@ def _cuda_pdl_supported() -> bool:
     return _cuda.pdl_supported(torch.cuda.current_device())
 
 
-COPY_SAMPLE_EVERY = 16  # shapes between two copy-bandwidth samples
+COPY_SAMPLE_EVERY = 16  # shapes between two copy-bandwidth samples, in a long run
+
+
+def copy_sample_every(num_shapes: int) -> int:
+    """Shapes between two copy-bandwidth samples: every 16 in a long run, and in a short one
+    often enough for at least ~5 samples (the float16 bench of 11 shapes took 2, 2961 and 3017
+    GB/s, and its percentages moved with them: docs/performance.md, v10)."""
+    return max(1, min(COPY_SAMPLE_EVERY, num_shapes // 4))
 
 
 def calls_per_graph(nbytes: int) -> int:
@@ -586,8 +593,9 @@ def run_gpu(args) -> int:
 
     rows: list[dict] = []
     bar = _progress(len(shapes), "bench")
+    sample_every = copy_sample_every(len(shapes))
     for index, shape in enumerate(shapes):
-        if index and index % COPY_SAMPLE_EVERY == 0:
+        if index and index % sample_every == 0:
             copy_samples.append(copy_bandwidth_gbps())
         xs = input_sets(shape.tokens, shape.hidden, dtype, l2, seed=shape.tokens + shape.hidden)
         nbytes = bytes_moved(shape.tokens, shape.hidden, xs[0].element_size())

@@ -101,3 +101,10 @@ def test_cli_entry_point():
     assert out.returncode == 0 and "bench" in out.stdout
     out = subprocess.run([sys.executable, "-m", "fp8quant", "nonsense"], capture_output=True, text=True)
     assert out.returncode == 2 and "unknown command" in out.stderr
+
+
+def test_copy_samples_spread_over_short_and_long_runs():
+    # 11 shapes (the float16/float32 bench): a sample every 2 shapes, 5 inside the run + 2 ends.
+    assert bench.copy_sample_every(11) == 2
+    assert bench.copy_sample_every(3) == 1
+    assert bench.copy_sample_every(109) == bench.COPY_SAMPLE_EVERY == 16
