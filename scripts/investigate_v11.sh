@@ -10,6 +10,12 @@
 #         (-DFP8QUANT_EXPERIMENT_PREFETCH_WAVES=2 or 3) at the 10-100 MB and >100 MB shapes, bf16
 #         and fp16, three rounds; and every threads-per-row at the two shapes nearest 97%
 #         (the switch is gone since: run it on a checkout of db6aa29)
+#   (run3: the committed evidence at aaaff50, scripts/gpu_check.sh + gpu_bench_all.sh; its
+#         pytest stopped at the 260 s timeout)
+#   run4: the decode shapes over 1 us in run 3 with the v11 kernel: every threads per row
+#         (128-512) x CTAs per row; and the >100 MB shapes of the float16 bench in bfloat16 and
+#         float16 alternated twice (same shapes, providers and order), to tell the dtype from
+#         the call's state (run 3: float16 100 MB shapes 95.3-95.7%, bfloat16 98.1-98.3%)
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench()
 tests() {  # name
   timeout ${PYTEST_TIMEOUT:-200} python3 -m pytest tests/test_gpu.py -q -p no:cacheprovider -n 8 \
@@ -49,4 +55,17 @@ run2)
   bench run2_tpr 4096x8192,4096x16384 "fp8quant,copy,fp8quant:registers:t*"
   # At most 8 files come back from the device: only the tarball stays.
   (cd "$OUT" && tar czf run2_logs.tar.gz *.log json && rm -rf json *.log) ;;
+run4)
+  python3 -m fp8quant prebuild > /dev/null
+  decode=16x16384,32x7168,32x8192,32x16384,64x5120,64x7168,64x8192,64x16384,128x4096,128x5120,128x7168
+  decode=$decode,128x8192,128x16384,256x2048,256x4096,256x5120,256x8192,8x16384,256x7168,256x16384
+  splits="fp8quant:registers:t128:s*,fp8quant:registers:t256:s*,fp8quant:registers:t512:s*"
+  BENCH_TIMEOUT=240 bench run4_decode "$decode" "fp8quant,copy,$splits"
+  big=32768x1368,65536x1368,16384x2048,65536x2048,8192x4096,65536x4096,16384x5120,16384x7168,16384x8192,4096x16384,16384x16384
+  for round in 1 2; do
+    for dtype in bfloat16 float16; do
+      BENCH_ARGS="--dtype $dtype" bench "run4_${dtype}_$round" "$big" "fp8quant,fp8quant:nopdl,triton,copy"
+    done
+  done
+  (cd "$OUT" && tar czf run4_logs.tar.gz *.log json && rm -rf json *.log) ;;
 esac
