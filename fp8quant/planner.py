@@ -40,8 +40,11 @@ LARGE_INPUT_BYTES = 64 * 2**20
 # 8 vectors each (registers_threads_per_row).
 MID_ROW_MAX_THREADS = 256
 DECODE_MAX_THREADS_PER_ROW = 256
-# A few rows are shared by up to this many CTAs (registers_ctas_per_row).
+# A few rows are shared by up to this many CTAs (registers_ctas_per_row), and only while the
+# CTAs' reads of their rows (rows x CTAs per row x row bytes, from L2 after the first) stay
+# within SHARED_ROWS_MAX_READ_BYTES.
 MAX_CTAS_PER_ROW = 4
+SHARED_ROWS_MAX_READ_BYTES = 2**20
 # Threads per row where rows are shared: the fewest that hold the row in at most this many
 # vectors each, and at least SPLIT_MIN_THREADS_PER_ROW.
 SPLIT_MAX_VECS_PER_THREAD = 5
@@ -243,19 +246,29 @@ def registers_ctas_per_row(
 ) -> int:
     """CTAs that share each row in the register kernel: each reads the whole row and takes its
     max, then quantizes and stores its own part of the threads' vectors. For a few rows, where
-    one SM per row leaves the rest idle and quantizing is ~8.5 of the ~10 instructions per
-    element. The largest power of two up to MAX_CTAS_PER_ROW that leaves every CTA at least one
+    one SM per row leaves the rest idle and quantizing was ~8.5 of the ~10 instructions per
+    element (v9). The largest power of two up to MAX_CTAS_PER_ROW that leaves every CTA at least one
     vector per thread and keeps the grid within one CTA per SM.
     Measured on an H100 (docs/performance.md, v9 run 1; bf16, us per call, every threads per row
     x CTAs per row): 1x16384 1.91 with one CTA (256 x 8) against 1.42 with 4 (512 x 4); 1x8192
     1.40 vs 1.18; 1x4096 1.38 vs 1.11 (128 x 4, 4 CTAs); 1x1368 1.21 vs 1.11 (128 x 2, 2 CTAs);
     16x16384 2.55 vs 2.07; 64x16384 3.25 vs 2.95 (2 CTAs). 8 CTAs were never faster than 4
-    (1x16384 1.43 vs 1.42; 1x4096 at 64 x 8: 1.40 vs 1.25 at 64 x 4)."""
+    (1x16384 1.43 vs 1.42; 1x4096 at 64 x 8: 1.40 vs 1.25 at 64 x 4).
+    Since v11 quantizing costs ~5 of ~6 instructions per element, and sharing gains less than
+    the repeated reads cost once they pass ~1 MiB (SHARED_ROWS_MAX_READ_BYTES; v11 run 4, us):
+    32x16384 1.79 with one CTA per row (512 x 4) vs 1.86 with 2 and 2.01 with 4; 64x16384 2.22
+    vs 2.44 with 2; 64x8192 1.69 vs 1.75; 64x5120 1.57 vs 1.62; 32x8192 1.58 with 2 vs 1.62
+    with 4; within 1 MiB sharing still wins (8x16384 1.55-1.57 with 4 vs 1.58 with one)."""
     vecs_per_thread = math.ceil(num_vecs / threads_per_row)
     if threads_per_row < 32 or not rows_can_be_shared(num_rows, num_vecs, vec_bytes, device):
         return 1
+    row_bytes = num_vecs * vec_bytes
     split = 1
-    while split * 2 <= min(vecs_per_thread, MAX_CTAS_PER_ROW) and num_rows * split * 2 <= device.sm_count:
+    while (
+        split * 2 <= min(vecs_per_thread, MAX_CTAS_PER_ROW)
+        and num_rows * split * 2 <= device.sm_count
+        and num_rows * split * 2 * row_bytes <= SHARED_ROWS_MAX_READ_BYTES
+    ):
         split *= 2
     return split
 

@@ -96,13 +96,17 @@ def test_mid_inputs_take_two_vectors_only_where_they_fill_every_slot():
     [
         (1, 1368, "t128x2/s2"), (1, 2048, "t128x2/s2"), (1, 4096, "t128x4/s4"), (1, 5120, "t128x5/s4"),
         (1, 7168, "t256x4/s4"), (1, 8192, "t256x4/s4"), (1, 16384, "t512x4/s4"), (1, 32768, "t512x8/s4"),
-        (33, 16384, "t512x4/s4"), (34, 16384, "t512x4/s2"), (66, 4096, "t128x4/s2"),
+        (33, 3840, "t128x4/s4"), (34, 3840, "t128x4/s2"), (66, 3840, "t128x4/s2"),
         (67, 4096, "t256x2"), (67, 16384, "t256x8"), (4096, 16384, "t512x4"),
+        # v11 run 4: the CTAs' reads within 1 MiB (rows x CTAs per row x row bytes)
+        (8, 16384, "t512x4/s4"), (16, 16384, "t512x4/s2"), (32, 16384, "t512x4"), (32, 8192, "t256x4/s2"),
+        (64, 8192, "t256x4"), (64, 4096, "t128x4/s2"), (66, 4096, "t128x4"),
     ],
 )
 def test_few_long_rows_are_shared_by_ctas(tokens, hidden, expect):
     # v9 run 1: up to 4 CTAs per row, at most one CTA per SM, each with at least one vector per
-    # thread to store; threads per row: the fewest holding the row in <= 5 vectors, at least 128
+    # thread to store; threads per row: the fewest holding the row in <= 5 vectors, at least 128.
+    # (33-66 rows of 3840: the SM count binds before the 1 MiB of reads.)
     p = plan_per_token(tokens, hidden, 2, 8, H100_SXM)
     assert p.name == f"registers/v8/{expect}"
     assert p.grid == math.ceil(tokens / p.rows_per_cta) * p.ctas_per_row
