@@ -16,6 +16,11 @@
 #         (128-512) x CTAs per row; and the >100 MB shapes of the float16 bench in bfloat16 and
 #         float16 alternated twice (same shapes, providers and order), to tell the dtype from
 #         the call's state (run 3: float16 100 MB shapes 95.3-95.7%, bfloat16 98.1-98.3%)
+#   (run5: scripts/gpu_check.sh at d7a73a7; run6: scripts/gpu_bench_all.sh at d7a73a7, the
+#         committed result)
+#   run7: the shapes that read ~1% slower than v10's committed run in runs 3 and 6 (large
+#         1368-wide, 16384x2048, 16384x5120) and the two nearest their targets: this tree
+#         against -DFP8QUANT_EXPERIMENT_V10_DIVISION, alternated three times
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench()
 tests() {  # name
   timeout ${PYTEST_TIMEOUT:-200} python3 -m pytest tests/test_gpu.py -q -p no:cacheprovider -n 8 \
@@ -68,4 +73,13 @@ run4)
     done
   done
   (cd "$OUT" && tar czf run4_logs.tar.gz *.log json && rm -rf json *.log) ;;
+run7)
+  python3 -m fp8quant prebuild > /dev/null
+  FP8QUANT_NVCC_FLAGS=$V10 python3 -m fp8quant prebuild > /dev/null
+  shapes=131072x1368,262144x1368,524288x1368,16384x2048,16384x5120,256x16384,4096x16384
+  for round in 1 2 3; do
+    bench "run7_new_$round" "$shapes" "fp8quant,triton,copy"
+    FP8QUANT_NVCC_FLAGS=$V10 bench "run7_v10_$round" "$shapes" "fp8quant,triton,copy"
+  done
+  (cd "$OUT" && tar czf run7_logs.tar.gz *.log json && rm -rf json *.log) ;;
 esac
