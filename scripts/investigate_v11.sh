@@ -21,6 +21,8 @@
 #   run7: the shapes that read ~1% slower than v10's committed run in runs 3 and 6 (large
 #         1368-wide, 16384x2048, 16384x5120) and the two nearest their targets: this tree
 #         against -DFP8QUANT_EXPERIMENT_V10_DIVISION, alternated three times
+#   run8: the in-kernel timeline of decode calls (scripts/timeline_probe.py, the module built
+#         with -DFP8QUANT_EXPERIMENT_TIMELINE), and the same shapes through the bench as built
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench()
 tests() {  # name
   timeout ${PYTEST_TIMEOUT:-200} python3 -m pytest tests/test_gpu.py -q -p no:cacheprovider -n 8 \
@@ -82,4 +84,13 @@ run7)
     FP8QUANT_NVCC_FLAGS=$V10 bench "run7_v10_$round" "$shapes" "fp8quant,triton,copy"
   done
   (cd "$OUT" && tar czf run7_logs.tar.gz *.log json && rm -rf json *.log) ;;
+run8)
+  shapes="1x4096 1x16384 16x16384 64x8192 128x8192 256x4096 256x16384 128x1368"
+  FP8QUANT_NVCC_FLAGS=-DFP8QUANT_EXPERIMENT_TIMELINE python3 -m fp8quant prebuild > /dev/null
+  for round in 1 2; do
+    FP8QUANT_NVCC_FLAGS=-DFP8QUANT_EXPERIMENT_TIMELINE timeout 120 python3 scripts/timeline_probe.py $shapes \
+      2>&1 | tee "$OUT/run8_timeline_$round.log"
+  done
+  python3 -m fp8quant prebuild > /dev/null
+  bench run8_bench "$(echo $shapes | tr ' ' ,)" "fp8quant,copy" ;;
 esac

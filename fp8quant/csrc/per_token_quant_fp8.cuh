@@ -442,6 +442,41 @@ __device__ __forceinline__ float row_max(float v, int tpr, int local_row, float*
   return v;
 }
 
+// An experiment (-DFP8QUANT_EXPERIMENT_TIMELINE, docs/performance.md v11 run 8): thread 0 of each
+// CTA of the register kernel notes %globaltimer and clock64 at its entry, after the PDL wait,
+// after its loads (the abs-max, which waits for them), after the row's max and after its
+// stores are issued; fp8quant_timeline_read() copies the last kTimelineCalls calls of up to
+// kTimelineCtas CTAs to the host. Off by default: nothing of it is compiled.
+#ifdef FP8QUANT_EXPERIMENT_TIMELINE
+constexpr int kTimelineMarks = 5, kTimelineCalls = 16, kTimelineCtas = 1024;
+__device__ unsigned long long g_timeline[kTimelineCalls][kTimelineCtas][2 * kTimelineMarks];
+__device__ unsigned g_timeline_calls[kTimelineCtas];
+struct Timeline {
+  unsigned long long t[2 * kTimelineMarks];
+  __device__ __forceinline__ void mark(int k) {
+    if (threadIdx.x == 0) {
+      asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t[k]));
+      t[kTimelineMarks + k] = clock64();
+    }
+  }
+  __device__ __forceinline__ void commit() {
+    if (threadIdx.x == 0 && blockIdx.x < kTimelineCtas) {
+      const unsigned call = atomicAdd(&g_timeline_calls[blockIdx.x], 1u) % kTimelineCalls;
+#pragma unroll
+      for (int k = 0; k < 2 * kTimelineMarks; ++k) g_timeline[call][blockIdx.x][k] = t[k];
+    }
+  }
+};
+}  // namespace fp8quant
+extern "C" int fp8quant_timeline_read(void* host, size_t bytes) {
+  return static_cast<int>(cudaMemcpyFromSymbol(host, fp8quant::g_timeline, bytes));
+}
+namespace fp8quant {
+#define FP8QUANT_TIMELINE_MARK(k) timeline.mark(k)
+#else
+#define FP8QUANT_TIMELINE_MARK(k)
+#endif
+
 // ---------------------------------------------------------------------------------------------
 // kRegisters: `threads_per_row` threads share a row (a power of two: below 32 several rows share
 // a warp, above 32 a row spans several warps); blockDim.x / threads_per_row rows per CTA; each
@@ -460,6 +495,10 @@ __device__ __forceinline__ float row_max(float v, int tpr, int local_row, float*
 // with unconditional shuffles, a one-row call took 0.06-0.07 us less: docs/performance.md v7.)
 template <typename In, int kVec, int kVecsPerThread, bool kSplitRow>
 __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_kernel(const PerTokenParams p) {
+#ifdef FP8QUANT_EXPERIMENT_TIMELINE
+  Timeline timeline;
+#endif
+  FP8QUANT_TIMELINE_MARK(0);
   __shared__ float warp_amax[kMaxThreadsPerRow / 32];
   const int tpr = p.threads_per_row;
   // tpr is a power of two: shifts, not the ~20-instruction integer divisions by a runtime value
@@ -500,6 +539,7 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
     }
   }
   grid_dependency_wait();
+  FP8QUANT_TIMELINE_MARK(1);
   // Here, not after the stores: 1x16384 1.83 vs 2.00 us, 64x16384 3.17 vs 3.53 (v8 run 2).
   allow_dependents_to_launch();
   InVec<In, kVec> v[kVecsPerThread];
@@ -512,8 +552,10 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
   // scale_ub given as a device tensor then adds no memory round trip after the reduction.
   const float scale_ub = load_scale_ub(p);
   float amax = abs_max<kVecsPerThread>(v);
+  FP8QUANT_TIMELINE_MARK(2);
   // Every thread of the CTA takes part (shuffles, barrier); rows past the end stop after it.
   amax = row_max(amax, tpr, local_row, warp_amax);
+  FP8QUANT_TIMELINE_MARK(3);
   if (!row_valid) return;
 
   const RowScale rs(amax, scale_ub);  // per row, in registers
@@ -531,6 +573,10 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
       }
     }
   });
+  FP8QUANT_TIMELINE_MARK(4);
+#ifdef FP8QUANT_EXPERIMENT_TIMELINE
+  timeline.commit();
+#endif
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,90 @@
+"""Where a decode-size call's time goes, from inside the kernel (docs/performance.md, v11 run 8).
+
+Run on the device with the module built with the timeline switch:
+    FP8QUANT_NVCC_FLAGS=-DFP8QUANT_EXPERIMENT_TIMELINE python3 scripts/timeline_probe.py 128x8192 ...
+Each shape runs as the bench runs it (calls on rotating input copies captured in one CUDA graph,
+the public call with its defaults, so PDL on sm_90), replayed a few times; then thread 0 of every
+CTA reports, for the last 16 calls, %globaltimer (ns, one clock for all SMs) and clock64 (its SM's
+cycles) at: entry, after griddepcontrol.wait, after its loads (the abs-max, which waits for them),
+after the row's max, after its stores were issued. Printed per shape: medians over the calls.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import statistics
+import sys
+
+import torch
+
+from fp8quant import _cuda, bench
+from fp8quant.per_token_quant_fp8 import per_token_quant_fp8
+
+MARKS, CALLS, CTAS = 5, 16, 1024
+SM_GHZ = 1.98  # the H100's SM clock as found (docs/performance.md)
+
+
+def read_timeline(dtype: torch.dtype) -> list[list[list[int]]]:
+    lib = _cuda.load(dtype, torch.cuda.current_device())
+    buf = (ctypes.c_ulonglong * (CALLS * CTAS * 2 * MARKS))()
+    lib.fp8quant_timeline_read.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    err = lib.fp8quant_timeline_read(ctypes.addressof(buf), ctypes.sizeof(buf))
+    if err:
+        raise RuntimeError(f"fp8quant_timeline_read: error {err} (module built without the switch?)")
+    flat = list(buf)
+    step = CTAS * 2 * MARKS
+    return [[flat[c * step + b * 2 * MARKS : c * step + (b + 1) * 2 * MARKS] for b in range(CTAS)] for c in range(CALLS)]
+
+
+def probe(tokens: int, hidden: int, dtype: torch.dtype = torch.bfloat16) -> None:
+    l2 = torch.cuda.get_device_properties(0).L2_cache_size
+    xs = bench.input_sets(tokens, hidden, dtype, l2, seed=tokens + hidden)
+    nbytes = bench.bytes_moved(tokens, hidden, xs[0].element_size())
+    n = max(bench.calls_per_graph(nbytes), len(xs), CALLS + 1)
+    outs = [(torch.empty(tokens, hidden, dtype=torch.float8_e4m3fn, device="cuda"),
+             torch.empty(tokens, 1, dtype=torch.float32, device="cuda")) for _ in range(n)]
+    calls = [lambda i=i: per_token_quant_fp8(xs[i % len(xs)], out=outs[i][0], scale_out=outs[i][1]) for i in range(n)]
+    g = bench.capture_graph(calls)
+    per_call_us = bench.steady_state_ms(g.replay, 20) * 1000.0 / n
+    g.replay()
+    torch.cuda.synchronize()
+    plan = _cuda.plan_for(xs[0], outs[0][0], None, None, None)
+    ctas = min(plan.grid, CTAS)
+    tl = read_timeline(dtype)
+    # Calls in time order (every CTA ran every call, so a slot is one call for all of them).
+    slots = sorted(range(CALLS), key=lambda c: min(tl[c][b][0] for b in range(ctas)))
+    rows = []
+    for k, c in enumerate(slots):
+        t = [tl[c][b] for b in range(ctas)]
+        g_ = lambda m: [r[m] for r in t]  # globaltimer, ns
+        clk = lambda m0, m1: [(r[MARKS + m1] - r[MARKS + m0]) / SM_GHZ for r in t]  # ns on the SM
+        row = dict(
+            entry_to_wait=statistics.median(clk(0, 1)),
+            wait_spread=max(g_(1)) - min(g_(1)),
+            loads=statistics.median(clk(1, 2)), loads_max=max(clk(1, 2)),
+            row_max=statistics.median(clk(2, 3)),
+            quantize_store=statistics.median(clk(3, 4)), quantize_store_max=max(clk(3, 4)),
+            span=max(g_(4)) - min(g_(1)),
+        )
+        if k + 1 < len(slots):
+            nxt = [tl[slots[k + 1]][b] for b in range(ctas)]
+            row["end_to_next_wait"] = min(r[1] for r in nxt) - max(g_(4))
+            row["period"] = min(r[1] for r in nxt) - min(g_(1))
+            row["next_entry_before_end"] = max(g_(4)) - min(r[0] for r in nxt)
+        rows.append(row)
+    med = {key: statistics.median(r[key] for r in rows if key in r) for key in rows[0].keys() | rows[-2].keys()}
+    stamps = sorted({r[m] for r in tl[slots[-1]][:ctas] for m in range(MARKS)})
+    resolution = min((b - a for a, b in zip(stamps, stamps[1:])), default=0)
+    print(f"{tokens}x{hidden} {plan.name} grid {plan.grid}: {per_call_us:.2f} us per call (graph of {n}); "
+          f"medians over {len(rows)} calls, ns: " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(med.items()))
+          + f"; smallest nonzero globaltimer step seen {resolution} ns", flush=True)
+
+
+def main(argv: list[str]) -> None:
+    for spec in argv or ["1x4096", "1x16384", "64x8192", "128x8192", "256x4096", "256x16384", "128x1368"]:
+        t, h = (int(v) for v in spec.split("x"))
+        probe(t, h)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
