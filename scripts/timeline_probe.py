@@ -50,9 +50,12 @@ def probe(tokens: int, hidden: int, dtype: torch.dtype = torch.bfloat16) -> None
     torch.cuda.synchronize()
     plan = _cuda.plan_for(xs[0], outs[0][0], None, None, None)
     ctas = min(plan.grid, CTAS)
-    tl = read_timeline(dtype)
-    # Calls in time order (every CTA ran every call, so a slot is one call for all of them).
-    slots = sorted(range(CALLS), key=lambda c: min(tl[c][b][0] for b in range(ctas)))
+    raw = read_timeline(dtype)
+    # Each CTA index keeps its own count of calls (shapes before this one moved them apart), so
+    # its 16 records are put in time order on their own: the k-th of every CTA is one call.
+    by_cta = [sorted((raw[c][b] for c in range(CALLS)), key=lambda r: r[0]) for b in range(ctas)]
+    tl = [[by_cta[b][k] for b in range(ctas)] for k in range(CALLS)]
+    slots = list(range(CALLS))
     rows = []
     for k, c in enumerate(slots):
         t = [tl[c][b] for b in range(ctas)]
