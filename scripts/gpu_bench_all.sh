@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One device call: the full benchmark in bfloat16 (the committed result), float16 and float32. Usage on the device tool:
+# One device call: the full benchmark in bfloat16 (the committed result), then in float16 and
+# float32 (history files). Usage on the device tool:
 #   FP8QUANT_COMMIT=<short sha> OUT=$OUT bash scripts/gpu_bench_all.sh
 # Then copy $OUT/h100-80gb-hbm3.* to benchmarks/results/, the logs to benchmarks/results/logs/.
 set -uo pipefail

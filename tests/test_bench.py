@@ -104,7 +104,7 @@ def test_cli_entry_point():
 
 
 def test_copy_samples_spread_over_short_and_long_runs():
-    # 11 shapes (the float16/float32 bench): a sample every 2 shapes, 5 inside the run + 2 ends.
+    # 11 shapes (v10's float16/float32 bench): a sample every 2 shapes, 5 inside the run + 2 ends.
     assert bench.copy_sample_every(11) == 2
     assert bench.copy_sample_every(3) == 1
     assert bench.copy_sample_every(109) == bench.COPY_SAMPLE_EVERY == 16
