@@ -1,6 +1,7 @@
 # Sourced by scripts/investigate_v*.sh on the device machine: $OUT, the cache, the GPU's clocks,
-# and bench NAME SHAPES PROVIDERS (fp8quant bench into $OUT/NAME.log and $OUT/json/NAME.json;
-# BENCH_TIMEOUT, BENCH_ARGS and FP8QUANT_NVCC_FLAGS as set by the caller).
+# bench NAME SHAPES PROVIDERS (fp8quant bench into $OUT/NAME.log and $OUT/json/NAME.json;
+# BENCH_TIMEOUT, BENCH_ARGS and FP8QUANT_NVCC_FLAGS as set by the caller), and gpu_tests NAME
+# FILTER (the GPU tests matching pytest's -k FILTER into $OUT/NAME.log; PYTEST_TIMEOUT).
 set -uo pipefail
 OUT=${OUT:-gpu-out}; mkdir -p "$OUT"; OUT=$(realpath "$OUT")
 export PYTHONUNBUFFERED=1 FP8QUANT_CACHE_DIR=${FP8QUANT_CACHE_DIR:-/tmp/fp8quant-cache}
@@ -10,4 +11,9 @@ bench() {  # name, shapes, providers
     ${BENCH_ARGS:-} 2>&1 | grep -v "^bench:" > "$OUT/$1.log"
   mkdir -p "$OUT/json"; mv "$OUT/$1"/*.json "$OUT/json/$1.json" 2>/dev/null; rm -rf "$OUT/$1"
   echo "[$1]"; grep -E "^(device|summary)" "$OUT/$1.log"
+}
+gpu_tests() {  # name, -k filter
+  timeout ${PYTEST_TIMEOUT:-200} python3 -m pytest tests/test_gpu.py -q -p no:cacheprovider -n 8 \
+    -k "$2" > "$OUT/$1.log" 2>&1
+  echo "[$1] $(tail -1 "$OUT/$1.log")"; grep -E "^(FAILED|E  )" "$OUT/$1.log" | head -8
 }

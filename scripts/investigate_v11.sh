@@ -23,18 +23,13 @@
 #         against -DFP8QUANT_EXPERIMENT_V10_DIVISION, alternated three times
 #   run8: the in-kernel timeline of decode calls (scripts/timeline_probe.py, the module built
 #         with -DFP8QUANT_EXPERIMENT_TIMELINE), and the same shapes through the bench as built
-source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench()
-tests() {  # name
-  timeout ${PYTEST_TIMEOUT:-200} python3 -m pytest tests/test_gpu.py -q -p no:cacheprovider -n 8 \
-    -k "division or scale_ub or pdl or every_path or edge_rows or default_path" > "$OUT/$1.log" 2>&1
-  echo "[$1] $(tail -1 "$OUT/$1.log")"; grep -E "^(FAILED|E  )" "$OUT/$1.log" | head -8
-}
+source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), gpu_tests()
 V10=-DFP8QUANT_EXPERIMENT_V10_DIVISION
 case "${1:-run1}" in
 run1)
   /usr/bin/time -f "prebuild %e s" python3 -m fp8quant prebuild | tail -1
   FP8QUANT_NVCC_FLAGS=$V10 /usr/bin/time -f "prebuild (v10 division) %e s" python3 -m fp8quant prebuild | tail -1
-  tests run1_tests
+  gpu_tests run1_tests "division or scale_ub or pdl or every_path or edge_rows or default_path"
   decode=16x16384,32x7168,32x8192,32x16384,64x5120,64x7168,64x8192,64x16384,128x4096,128x5120,128x7168,128x8192
   decode=$decode,128x16384,256x2048,256x4096,256x5120,256x7168,256x8192,256x16384,1x4096,1x16384,128x1368
   large=2048x2048,1024x4096,4096x1368,4096x8192,8192x4096,16384x2048,4096x16384,32768x1368
@@ -88,7 +83,7 @@ run8)
   shapes="1x4096 1x16384 16x16384 64x8192 128x8192 256x4096 256x16384 128x1368"
   FP8QUANT_NVCC_FLAGS=-DFP8QUANT_EXPERIMENT_TIMELINE python3 -m fp8quant prebuild > /dev/null
   for round in 1 2; do
-    FP8QUANT_NVCC_FLAGS=-DFP8QUANT_EXPERIMENT_TIMELINE timeout 120 python3 scripts/timeline_probe.py $shapes \
+    PYTHONPATH=$PWD FP8QUANT_NVCC_FLAGS=-DFP8QUANT_EXPERIMENT_TIMELINE timeout 120 python3 scripts/timeline_probe.py $shapes \
       2>&1 | tee "$OUT/run8_timeline_$round.log"
   done
   python3 -m fp8quant prebuild > /dev/null
