@@ -1,7 +1,8 @@
 # Sourced by scripts/investigate_v*.sh on the device machine: $OUT, the cache, the GPU's clocks,
 # bench NAME SHAPES PROVIDERS (fp8quant bench into $OUT/NAME.log and $OUT/json/NAME.json;
 # BENCH_TIMEOUT, BENCH_ARGS and FP8QUANT_NVCC_FLAGS as set by the caller), and gpu_tests NAME
-# FILTER (the GPU tests matching pytest's -k FILTER into $OUT/NAME.log; PYTEST_TIMEOUT).
+# FILTER (the GPU tests matching pytest's -k FILTER into $OUT/NAME.log; PYTEST_TIMEOUT), and
+# prebuild_ab FLAGS (the modules as they are and built with FLAGS, for A/B runs).
 set -uo pipefail
 OUT=${OUT:-gpu-out}; mkdir -p "$OUT"; OUT=$(realpath "$OUT")
 export PYTHONUNBUFFERED=1 FP8QUANT_CACHE_DIR=${FP8QUANT_CACHE_DIR:-/tmp/fp8quant-cache}
@@ -16,4 +17,8 @@ gpu_tests() {  # name, -k filter
   timeout ${PYTEST_TIMEOUT:-200} python3 -m pytest tests/test_gpu.py -q -p no:cacheprovider -n 8 \
     -k "$2" > "$OUT/$1.log" 2>&1
   echo "[$1] $(tail -1 "$OUT/$1.log")"; grep -E "^(FAILED|E  )" "$OUT/$1.log" | head -8
+}
+prebuild_ab() {  # the B build's nvcc flags
+  /usr/bin/time -f "prebuild %e s" python3 -m fp8quant prebuild | tail -1
+  FP8QUANT_NVCC_FLAGS=$1 /usr/bin/time -f "prebuild ($1) %e s" python3 -m fp8quant prebuild | tail -1
 }

@@ -16,12 +16,11 @@
 #   run6: the decode shapes still over 1 us: every threads per row x CTAs per row, 64-512 threads
 #   (run7: the GPU tests and sanitizers at 86517a3, comments changed since 69469c3:
 #         PYTEST_TIMEOUT=260 bash scripts/gpu_check.sh; run8: the same at 786d512, _cuda.use_pdl)
-source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), gpu_tests()
+source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), gpu_tests(), prebuild_ab()
 NOPF=-DFP8QUANT_EXPERIMENT_NO_PREFETCH
 case "${1:-run1}" in
 run1)
-  /usr/bin/time -f "prebuild %e s" python3 -m fp8quant prebuild | tail -1
-  FP8QUANT_NVCC_FLAGS=$NOPF /usr/bin/time -f "prebuild (no prefetch) %e s" python3 -m fp8quant prebuild | tail -1
+  prebuild_ab $NOPF
   gpu_tests run1_tests "pdl or every_path or edge_rows or default_path"
   shapes=1x4096,4x4096,1x16384,16x8192,32x8192,64x4096,64x8192,64x16384,128x4096,128x8192,128x16384,256x4096,256x16384
   shapes=$shapes,2048x2048,1024x4096,4096x1368,1024x5120,4096x8192,8192x4096,16384x2048

@@ -23,12 +23,11 @@
 #         against -DFP8QUANT_EXPERIMENT_V10_DIVISION, alternated three times
 #   run8: the in-kernel timeline of decode calls (scripts/timeline_probe.py, the module built
 #         with -DFP8QUANT_EXPERIMENT_TIMELINE), and the same shapes through the bench as built
-source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), gpu_tests()
+source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), gpu_tests(), prebuild_ab()
 V10=-DFP8QUANT_EXPERIMENT_V10_DIVISION
 case "${1:-run1}" in
 run1)
-  /usr/bin/time -f "prebuild %e s" python3 -m fp8quant prebuild | tail -1
-  FP8QUANT_NVCC_FLAGS=$V10 /usr/bin/time -f "prebuild (v10 division) %e s" python3 -m fp8quant prebuild | tail -1
+  prebuild_ab $V10
   gpu_tests run1_tests "division or scale_ub or pdl or every_path or edge_rows or default_path"
   decode=16x16384,32x7168,32x8192,32x16384,64x5120,64x7168,64x8192,64x16384,128x4096,128x5120,128x7168,128x8192
   decode=$decode,128x16384,256x2048,256x4096,256x5120,256x7168,256x8192,256x16384,1x4096,1x16384,128x1368
