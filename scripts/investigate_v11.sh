@@ -23,6 +23,9 @@
 #         against -DFP8QUANT_EXPERIMENT_V10_DIVISION, alternated three times
 #   run8: the in-kernel timeline of decode calls (scripts/timeline_probe.py, the module built
 #         with -DFP8QUANT_EXPERIMENT_TIMELINE), and the same shapes through the bench as built
+#   run9: why the 100 MB shapes read ~3% slower in an 11-shape bench than in the full one (run 4):
+#         the 11 large shapes with the 4 providers of v10's float16 bench, then with the full
+#         bench's providers, alternated twice
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), gpu_tests(), prebuild_ab()
 V10=-DFP8QUANT_EXPERIMENT_V10_DIVISION
 case "${1:-run1}" in
@@ -87,4 +90,12 @@ run8)
   done
   python3 -m fp8quant prebuild > /dev/null
   bench run8_bench "$(echo $shapes | tr ' ' ,)" "fp8quant,copy" ;;
+run9)
+  python3 -m fp8quant prebuild > /dev/null
+  big=32768x1368,65536x1368,16384x2048,65536x2048,8192x4096,65536x4096,16384x5120,16384x7168,16384x8192,4096x16384,16384x16384
+  for round in 1 2; do
+    bench "run9_four_$round" "$big" "fp8quant,fp8quant:nopdl,triton,copy"
+    bench "run9_all_$round" "$big" ""  # an empty --providers: the full bench's set
+  done
+  (cd "$OUT" && tar czf run9_logs.tar.gz *.log json && rm -rf json *.log) ;;
 esac
