@@ -5,7 +5,8 @@
 #         rows, every path and the PDL race on this build; then the decode shapes over 1 us,
 #         256x16384, some mid and >100 MB shapes (bf16, and fp16 over 100 MB): this tree
 #         against the same tree built with -DFP8QUANT_EXPERIMENT_V10_DIVISION (v10's
-#         per-element code), alternated three times
+#         per-element code), alternated three times (run1 and run7 need that switch, gone since
+#         542b937: run them on a checkout of 542b937)
 #   run2: the first wave also prefetching the rows of the next 1 or 2 waves
 #         (-DFP8QUANT_EXPERIMENT_PREFETCH_WAVES=2 or 3) at the 10-100 MB and >100 MB shapes, bf16
 #         and fp16, three rounds; and every threads-per-row at the two shapes nearest 97%

@@ -221,17 +221,12 @@ __device__ __forceinline__ float scaled(float x, const RowScale& rs) {
     return (isnan(rs.scale) || isinf(x)) ? __int_as_float(0x7fffffff) : copysignf(0.0f, x);
   } else {
     const float q0 = __fmul_rn(x, rs.recip);
-#ifdef FP8QUANT_EXPERIMENT_V10_DIVISION  // v10's per-element code, for A/B timing
-    const float q1 = copysignf(__fmaf_rn(__fmaf_rn(-q0, rs.scale, x), rs.recip, q0), x);
-    return isinf(q0) ? q0 : q1;
-#else
     const float q1 = __fmaf_rn(-__fmaf_rn(q0, rs.scale, -x), rs.recip, q0);
     if constexpr (kKind == RowKind::kClamped) {
       return isinf(q0) ? q0 : q1;
     } else {
       return q1;
     }
-#endif
   }
 }
 
