@@ -7,6 +7,7 @@ the public call with its defaults, so PDL on sm_90), replayed a few times; then 
 CTA reports, for the last 16 calls, %globaltimer (ns, one clock for all SMs) and clock64 (its SM's
 cycles) at: entry, after griddepcontrol.wait, after its loads (the abs-max, which waits for them),
 after the row's max, after its stores were issued. Printed per shape: medians over the calls.
+`--copies N` rotates over N input copies instead of the bench's count (2: the inputs stay in L2).
 """
 
 from __future__ import annotations
@@ -36,9 +37,10 @@ def read_timeline(dtype: torch.dtype) -> list[list[list[int]]]:
     return [[flat[c * step + b * 2 * MARKS : c * step + (b + 1) * 2 * MARKS] for b in range(CTAS)] for c in range(CALLS)]
 
 
-def probe(tokens: int, hidden: int, dtype: torch.dtype = torch.bfloat16) -> None:
+def probe(tokens: int, hidden: int, dtype: torch.dtype = torch.bfloat16, copies: int | None = None) -> None:
     l2 = torch.cuda.get_device_properties(0).L2_cache_size
     xs = bench.input_sets(tokens, hidden, dtype, l2, seed=tokens + hidden)
+    xs = xs[:copies] if copies else xs
     nbytes = bench.bytes_moved(tokens, hidden, xs[0].element_size())
     n = max(bench.calls_per_graph(nbytes), len(xs), CALLS + 1)
     outs = [(torch.empty(tokens, hidden, dtype=torch.float8_e4m3fn, device="cuda"),
@@ -78,15 +80,20 @@ def probe(tokens: int, hidden: int, dtype: torch.dtype = torch.bfloat16) -> None
     med = {key: statistics.median(r[key] for r in rows if key in r) for key in rows[0].keys() | rows[-2].keys()}
     stamps = sorted({r[m] for r in tl[slots[-1]][:ctas] for m in range(MARKS)})
     resolution = min((b - a for a, b in zip(stamps, stamps[1:])), default=0)
-    print(f"{tokens}x{hidden} {plan.name} grid {plan.grid}: {per_call_us:.2f} us per call (graph of {n}); "
+    print(f"{tokens}x{hidden} {plan.name} grid {plan.grid}, {len(xs)} input copies: {per_call_us:.2f} us per call (graph of {n}); "
           f"medians over {len(rows)} calls, ns: " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(med.items()))
           + f"; smallest nonzero globaltimer step seen {resolution} ns", flush=True)
 
 
 def main(argv: list[str]) -> None:
+    copies = None
+    if "--copies" in argv:
+        k = argv.index("--copies")
+        copies = int(argv[k + 1])
+        argv = argv[:k] + argv[k + 2 :]
     for spec in argv or ["1x4096", "1x16384", "64x8192", "128x8192", "256x4096", "256x16384", "128x1368"]:
         t, h = (int(v) for v in spec.split("x"))
-        probe(t, h)
+        probe(t, h, copies=copies)
 
 
 if __name__ == "__main__":

@@ -374,9 +374,14 @@ __device__ __forceinline__ void allow_dependents_to_launch() {
 // the bulk form: cp.async.bulk.prefetch takes its operands in uniform registers, so ptxas wraps
 // it in a loop over the warp's distinct addresses, and with that loop ahead of them ptxas issued
 // 4 of the 8 row loads of the bf16 8-vector instance after the first had arrived.
+// (-DFP8QUANT_EXPERIMENT_PREFETCH_EVICT_LAST, an experiment: the lines marked evict_last.)
 __device__ __forceinline__ void prefetch_line_to_l2(const void* ptr) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && !defined(FP8QUANT_EXPERIMENT_NO_PREFETCH)
+#ifdef FP8QUANT_EXPERIMENT_PREFETCH_EVICT_LAST
+  asm volatile("prefetch.global.L2::evict_last [%0];" ::"l"(ptr));
+#else
   asm volatile("prefetch.global.L2 [%0];" ::"l"(ptr));
+#endif
 #endif
 }
 // Whether this CTA is among the first SMs x 2048 threads' worth of the grid: the CTAs that can
@@ -526,12 +531,18 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
   // requests ahead of its own loads: float32 4096x16384 (512 x 8 vectors, 2 CTAs per SM) took
   // 116.7 us per call prefetching in every CTA, 111.7 without any prefetch, 111.9 prefetching in
   // the first 4 x SMs CTAs (docs/performance.md, v10 run 4).
+  // (-DFP8QUANT_EXPERIMENT_PREFETCH_ROW_BULK, an experiment: one bulk request per row and CTA,
+  // from the row's first thread.)
   if (cta_in_first_wave()) {
+#ifdef FP8QUANT_EXPERIMENT_PREFETCH_ROW_BULK
+    if (lane == 0) prefetch_to_l2(x_vecs, x_vecs + num_vecs);
+#else
 #pragma unroll
     for (int j = 0; j < kVecsPerThread; ++j) {
       const int i = lane + j * tpr;
       prefetch_line_to_l2(x_vecs + (i < num_vecs ? i : 0));
     }
+#endif
   }
   grid_dependency_wait();
   FP8QUANT_TIMELINE_MARK(1);

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# v12 device runs (docs/performance.md, v12). Usage on the device tool: OUT=$OUT bash scripts/investigate_v12.sh [run]
+#   run1: why a decode call's loads take 0.4-0.7 us after the PDL wait when its input comes from
+#         DRAM (v11 run 8), though each CTA asked L2 for its row 1.1-1.4 us before: the in-kernel
+#         timeline with the bench's rotating inputs and with 2 input copies (in L2); then the
+#         decode shapes over 1 us and a few others through the bench, built as they are, with
+#         the prefetch marked evict_last (-DFP8QUANT_EXPERIMENT_PREFETCH_EVICT_LAST) and with one
+#         bulk prefetch per row (-DFP8QUANT_EXPERIMENT_PREFETCH_ROW_BULK), alternated twice
+source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), gpu_tests(), prebuild_ab()
+TL=-DFP8QUANT_EXPERIMENT_TIMELINE
+EVICT_LAST=-DFP8QUANT_EXPERIMENT_PREFETCH_EVICT_LAST
+ROW_BULK=-DFP8QUANT_EXPERIMENT_PREFETCH_ROW_BULK
+case "${1:-run1}" in
+run1)
+  for flags in "" "$EVICT_LAST" "$ROW_BULK" "$TL" "$TL $ROW_BULK"; do
+    FP8QUANT_NVCC_FLAGS="$flags" python3 -m fp8quant prebuild > /dev/null &
+  done
+  wait
+  probe="32x16384 64x8192 128x8192 256x4096 256x16384"
+  for flags in "$TL" "$TL $ROW_BULK"; do
+    for copies in "" "--copies 2"; do
+      echo "== timeline [$flags] ${copies:-bench copies}"
+      PYTHONPATH=$PWD FP8QUANT_NVCC_FLAGS="$flags" timeout 120 python3 scripts/timeline_probe.py $probe $copies 2>&1
+    done
+  done > "$OUT/run1_timeline.log"
+  grep -E "^==|per call" "$OUT/run1_timeline.log" | sed -E 's/; medians.*(loads [0-9]+).*(loads_max [0-9]+).*/; \1 \2/'
+  decode=16x16384,32x16384,64x5120,64x7168,64x8192,64x16384,128x4096,128x5120,128x7168,128x8192,128x16384
+  decode=$decode,256x2048,256x4096,256x5120,256x8192,256x16384,1x4096,1x16384,8x16384,32x8192,256x7168,128x1368
+  shapes=$decode,2048x2048,1024x4096,16384x2048,4096x8192
+  for round in 1 2; do
+    bench "run1_base_$round" "$shapes" "fp8quant,copy"
+    FP8QUANT_NVCC_FLAGS=$EVICT_LAST bench "run1_evictlast_$round" "$shapes" "fp8quant,copy"
+    FP8QUANT_NVCC_FLAGS=$ROW_BULK bench "run1_rowbulk_$round" "$shapes" "fp8quant,copy"
+  done
+  (cd "$OUT" && tar czf run1_logs.tar.gz *.log json && rm -rf json *.log) ;;
+esac
