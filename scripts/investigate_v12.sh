@@ -10,11 +10,16 @@
 #         (-DFP8QUANT_EXPERIMENT_EARLY_TRIGGER; run 1: the next call's CTAs arrive only 0.5-0.9 us
 #         after the trigger, so its prefetch is still in flight at its wait): the PDL and graph
 #         GPU tests on that build, the timeline both ways, then the bench both ways, twice
+#   run3: the row's lines asked for by a volatile 4-byte load per vector, its value unused,
+#         instead of the prefetch (-DFP8QUANT_EXPERIMENT_PREFETCH_LOAD; runs 1-2: with the
+#         prefetch 1.4 us or 8.8 us ahead, the loads after the wait took as long): the same
+#         tests, timeline and benches as run 2
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), gpu_tests(), prebuild_ab()
 TL=-DFP8QUANT_EXPERIMENT_TIMELINE
 EVICT_LAST=-DFP8QUANT_EXPERIMENT_PREFETCH_EVICT_LAST
 ROW_BULK=-DFP8QUANT_EXPERIMENT_PREFETCH_ROW_BULK
 EARLY=-DFP8QUANT_EXPERIMENT_EARLY_TRIGGER
+PLOAD=-DFP8QUANT_EXPERIMENT_PREFETCH_LOAD
 decode=16x16384,32x16384,64x5120,64x7168,64x8192,64x16384,128x4096,128x5120,128x7168,128x8192,128x16384
 decode=$decode,256x2048,256x4096,256x5120,256x8192,256x16384,1x4096,1x16384,8x16384,32x8192,256x7168,128x1368
 case "${1:-run1}" in
@@ -38,22 +43,27 @@ run1)
     FP8QUANT_NVCC_FLAGS=$ROW_BULK bench "run1_rowbulk_$round" "$shapes" "fp8quant,copy"
   done
   (cd "$OUT" && tar czf run1_logs.tar.gz *.log json && rm -rf json *.log) ;;
-run2)
-  for flags in "" "$EARLY" "$TL" "$TL $EARLY"; do
+run2|run3)
+  run=$1; B=$([ $run = run2 ] && echo $EARLY || echo $PLOAD); name=$([ $run = run2 ] && echo early || echo pload)
+  for flags in "" "$B" "$TL" "$TL $B"; do
     FP8QUANT_NVCC_FLAGS="$flags" python3 -m fp8quant prebuild > /dev/null &
   done
   wait
-  FP8QUANT_NVCC_FLAGS=$EARLY PYTEST_TIMEOUT=150 gpu_tests run2_tests_early "pdl or cuda_graph or default_path"
+  FP8QUANT_NVCC_FLAGS=$B PYTEST_TIMEOUT=150 gpu_tests ${run}_tests_$name "pdl or cuda_graph or default_path"
   probe="1x4096 32x16384 64x8192 128x8192 256x4096 256x16384"
-  for flags in "$TL" "$TL $EARLY"; do
+  for flags in "$TL" "$TL $B"; do
     echo "== timeline [$flags]"
     PYTHONPATH=$PWD FP8QUANT_NVCC_FLAGS="$flags" timeout 120 python3 scripts/timeline_probe.py $probe 2>&1
-  done > "$OUT/run2_timeline.log"
-  grep -E "^==|per call" "$OUT/run2_timeline.log" | sed -E 's/; medians.*(entry_to_wait [0-9]+).*(loads [0-9]+).*(next_entry_before_end [0-9]+).*/; \1 \2 \3/'
+    if [ $run = run3 ]; then
+      echo "== timeline [$flags] --copies 2"
+      PYTHONPATH=$PWD FP8QUANT_NVCC_FLAGS="$flags" timeout 120 python3 scripts/timeline_probe.py $probe --copies 2 2>&1
+    fi
+  done > "$OUT/${run}_timeline.log"
+  grep -E "^==|per call" "$OUT/${run}_timeline.log" | sed -E 's/; medians.*(entry_to_wait [0-9]+).*(loads [0-9]+).*(next_entry_before_end [0-9]+).*/; \1 \2 \3/'
   shapes=$decode,2048x2048,1024x4096,16384x2048,4096x8192,32768x1368,4096x16384
   for round in 1 2; do
-    bench "run2_base_$round" "$shapes" "fp8quant,copy"
-    FP8QUANT_NVCC_FLAGS=$EARLY bench "run2_early_$round" "$shapes" "fp8quant,copy"
+    bench "${run}_base_$round" "$shapes" "fp8quant,copy"
+    FP8QUANT_NVCC_FLAGS=$B bench "${run}_${name}_$round" "$shapes" "fp8quant,copy"
   done
-  (cd "$OUT" && tar czf run2_logs.tar.gz *.log json && rm -rf json *.log) ;;
+  (cd "$OUT" && tar czf ${run}_logs.tar.gz *.log json && rm -rf json *.log) ;;
 esac

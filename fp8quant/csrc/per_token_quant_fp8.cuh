@@ -388,9 +388,15 @@ __device__ __forceinline__ void allow_dependents_after_wait() {
 // it in a loop over the warp's distinct addresses, and with that loop ahead of them ptxas issued
 // 4 of the 8 row loads of the bf16 8-vector instance after the first had arrived.
 // (-DFP8QUANT_EXPERIMENT_PREFETCH_EVICT_LAST, an experiment: the lines marked evict_last.)
+// (-DFP8QUANT_EXPERIMENT_PREFETCH_LOAD, an experiment: a volatile load of 4 bytes, its value
+// unused, instead of the prefetch; volatile, so ptxas keeps it and it is not cached in L1, where a
+// stale copy could outlive the wait. A plain ld.global.cg with its value unused, ptxas removes.)
 __device__ __forceinline__ void prefetch_line_to_l2(const void* ptr) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && !defined(FP8QUANT_EXPERIMENT_NO_PREFETCH)
-#ifdef FP8QUANT_EXPERIMENT_PREFETCH_EVICT_LAST
+#if defined(FP8QUANT_EXPERIMENT_PREFETCH_LOAD)
+  uint32_t unused;
+  asm volatile("ld.volatile.global.b32 %0, [%1];" : "=r"(unused) : "l"(ptr));
+#elif defined(FP8QUANT_EXPERIMENT_PREFETCH_EVICT_LAST)
   asm volatile("prefetch.global.L2::evict_last [%0];" ::"l"(ptr));
 #else
   asm volatile("prefetch.global.L2 [%0];" ::"l"(ptr));
