@@ -14,12 +14,16 @@
 #         instead of the prefetch (-DFP8QUANT_EXPERIMENT_PREFETCH_LOAD; runs 1-2: with the
 #         prefetch 1.4 us or 8.8 us ahead, the loads after the wait took as long): the same
 #         tests, timeline and benches as run 2
+#   run4: the row's vectors read by cp.async.cg into a shared scratch before the wait instead of
+#         the prefetch (-DFP8QUANT_EXPERIMENT_PREFETCH_CP_ASYNC: a real read, as run 3's, without
+#         a register to wait on): the same tests, timeline and benches as run 2
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), gpu_tests(), prebuild_ab()
 TL=-DFP8QUANT_EXPERIMENT_TIMELINE
 EVICT_LAST=-DFP8QUANT_EXPERIMENT_PREFETCH_EVICT_LAST
 ROW_BULK=-DFP8QUANT_EXPERIMENT_PREFETCH_ROW_BULK
 EARLY=-DFP8QUANT_EXPERIMENT_EARLY_TRIGGER
 PLOAD=-DFP8QUANT_EXPERIMENT_PREFETCH_LOAD
+CPA=-DFP8QUANT_EXPERIMENT_PREFETCH_CP_ASYNC
 decode=16x16384,32x16384,64x5120,64x7168,64x8192,64x16384,128x4096,128x5120,128x7168,128x8192,128x16384
 decode=$decode,256x2048,256x4096,256x5120,256x8192,256x16384,1x4096,1x16384,8x16384,32x8192,256x7168,128x1368
 case "${1:-run1}" in
@@ -43,8 +47,9 @@ run1)
     FP8QUANT_NVCC_FLAGS=$ROW_BULK bench "run1_rowbulk_$round" "$shapes" "fp8quant,copy"
   done
   (cd "$OUT" && tar czf run1_logs.tar.gz *.log json && rm -rf json *.log) ;;
-run2|run3)
-  run=$1; B=$([ $run = run2 ] && echo $EARLY || echo $PLOAD); name=$([ $run = run2 ] && echo early || echo pload)
+run2|run3|run4)
+  run=$1
+  case $run in run2) B=$EARLY name=early ;; run3) B=$PLOAD name=pload ;; run4) B=$CPA name=cpa ;; esac
   for flags in "" "$B" "$TL" "$TL $B"; do
     FP8QUANT_NVCC_FLAGS="$flags" python3 -m fp8quant prebuild > /dev/null &
   done

@@ -403,6 +403,26 @@ __device__ __forceinline__ void prefetch_line_to_l2(const void* ptr) {
 #endif
 #endif
 }
+// -DFP8QUANT_EXPERIMENT_PREFETCH_CP_ASYNC (an experiment, 16-byte vectors only): the row's
+// vectors read before the wait by cp.async into a 512-byte scratch in shared memory that nothing
+// reads (v12 run 3: a volatile load per vector made the loads after the wait as fast as with
+// the row in L2, where prefetch.global.L2 did not; the volatile load's register made the thread
+// wait for it after the wait). .cg: through L2 only, so no stale copy stays in L1. The CTA waits
+// for its copies before it exits (touch_rows_done), after its own loads, so they have landed.
+template <typename V>
+__device__ __forceinline__ void touch_row_vector(const V* ptr) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  __shared__ __align__(16) uint8_t scratch[32 * 16];
+  const uint32_t dst = static_cast<uint32_t>(__cvta_generic_to_shared(scratch + 16 * (threadIdx.x & 31)));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(dst), "l"(ptr) : "memory");
+#endif
+}
+__device__ __forceinline__ void touch_rows_done() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("cp.async.wait_all;" ::: "memory");
+#endif
+}
+
 // Whether this CTA is among the first SMs x 2048 threads' worth of the grid: the CTAs that can
 // be resident before the kernel ahead completes, so the ones whose prefetch can help (%nsmid
 // bounds the SMs' ids, which need not be contiguous; 2048 threads per SM on sm_90, and the
@@ -560,6 +580,12 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
 #pragma unroll
     for (int j = 0; j < kVecsPerThread; ++j) {
       const int i = lane + j * tpr;
+#ifdef FP8QUANT_EXPERIMENT_PREFETCH_CP_ASYNC
+      if constexpr (sizeof(InVec<In, kVec>) == 16) {
+        touch_row_vector(x_vecs + (i < num_vecs ? i : 0));
+        continue;
+      }
+#endif
       prefetch_line_to_l2(x_vecs + (i < num_vecs ? i : 0));
     }
 #endif
@@ -582,6 +608,9 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
   // Every thread of the CTA takes part (shuffles, barrier); rows past the end stop after it.
   amax = row_max(amax, tpr, local_row, warp_amax);
   FP8QUANT_TIMELINE_MARK(3);
+#ifdef FP8QUANT_EXPERIMENT_PREFETCH_CP_ASYNC
+  touch_rows_done();
+#endif
   if (!row_valid) return;
 
   const RowScale rs(amax, scale_ub);  // per row, in registers
