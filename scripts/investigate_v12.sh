@@ -17,6 +17,10 @@
 #   run4: the row's vectors read by cp.async.cg into a shared scratch before the wait instead of
 #         the prefetch (-DFP8QUANT_EXPERIMENT_PREFETCH_CP_ASYNC: a real read, as run 3's, without
 #         a register to wait on): the same tests, timeline and benches as run 2
+#   run5: two more ways to ask for the row before the wait: each 32-byte sector prefetched by an
+#         instruction of its own (-DFP8QUANT_EXPERIMENT_PREFETCH_SECTORS), and a 1-byte volatile
+#         load per 128-byte line (-DFP8QUANT_EXPERIMENT_PREFETCH_LOAD_LINE): timeline and bench
+#         against the plain build, twice
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), gpu_tests(), prebuild_ab()
 TL=-DFP8QUANT_EXPERIMENT_TIMELINE
 EVICT_LAST=-DFP8QUANT_EXPERIMENT_PREFETCH_EVICT_LAST
@@ -24,6 +28,8 @@ ROW_BULK=-DFP8QUANT_EXPERIMENT_PREFETCH_ROW_BULK
 EARLY=-DFP8QUANT_EXPERIMENT_EARLY_TRIGGER
 PLOAD=-DFP8QUANT_EXPERIMENT_PREFETCH_LOAD
 CPA=-DFP8QUANT_EXPERIMENT_PREFETCH_CP_ASYNC
+SEC=-DFP8QUANT_EXPERIMENT_PREFETCH_SECTORS
+LL=-DFP8QUANT_EXPERIMENT_PREFETCH_LOAD_LINE
 decode=16x16384,32x16384,64x5120,64x7168,64x8192,64x16384,128x4096,128x5120,128x7168,128x8192,128x16384
 decode=$decode,256x2048,256x4096,256x5120,256x8192,256x16384,1x4096,1x16384,8x16384,32x8192,256x7168,128x1368
 case "${1:-run1}" in
@@ -71,4 +77,22 @@ run2|run3|run4)
     FP8QUANT_NVCC_FLAGS=$B bench "${run}_${name}_$round" "$shapes" "fp8quant,copy"
   done
   (cd "$OUT" && tar czf ${run}_logs.tar.gz *.log json && rm -rf json *.log) ;;
+run5)
+  for flags in "" "$SEC" "$LL" "$TL" "$TL $SEC" "$TL $LL"; do
+    FP8QUANT_NVCC_FLAGS="$flags" python3 -m fp8quant prebuild > /dev/null &
+  done
+  wait
+  probe="1x4096 32x16384 64x8192 128x8192 256x4096 256x16384"
+  for flags in "$TL" "$TL $SEC" "$TL $LL"; do
+    echo "== timeline [$flags]"
+    PYTHONPATH=$PWD FP8QUANT_NVCC_FLAGS="$flags" timeout 120 python3 scripts/timeline_probe.py $probe 2>&1
+  done > "$OUT/run5_timeline.log"
+  grep -E "^==|per call" "$OUT/run5_timeline.log" | sed -E 's/; medians.*(entry_to_wait [0-9]+).*(loads [0-9]+).*(next_entry_before_end [0-9]+).*/; \1 \2 \3/'
+  shapes=$decode,2048x2048,1024x4096,16384x2048,4096x8192
+  for round in 1 2; do
+    bench "run5_base_$round" "$shapes" "fp8quant,copy"
+    FP8QUANT_NVCC_FLAGS=$SEC bench "run5_sectors_$round" "$shapes" "fp8quant,copy"
+    FP8QUANT_NVCC_FLAGS=$LL bench "run5_loadline_$round" "$shapes" "fp8quant,copy"
+  done
+  (cd "$OUT" && tar czf run5_logs.tar.gz *.log json && rm -rf json *.log) ;;
 esac

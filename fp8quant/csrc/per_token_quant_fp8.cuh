@@ -391,11 +391,16 @@ __device__ __forceinline__ void allow_dependents_after_wait() {
 // (-DFP8QUANT_EXPERIMENT_PREFETCH_LOAD, an experiment: a volatile load of 4 bytes, its value
 // unused, instead of the prefetch; volatile, so ptxas keeps it and it is not cached in L1, where a
 // stale copy could outlive the wait. A plain ld.global.cg with its value unused, ptxas removes.)
+// (-DFP8QUANT_EXPERIMENT_PREFETCH_LOAD_LINE: a 1-byte volatile load, from the first thread of each
+// 128-byte line only. ld.relaxed.gpu with its value unused, ptxas removes too.)
 __device__ __forceinline__ void prefetch_line_to_l2(const void* ptr) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && !defined(FP8QUANT_EXPERIMENT_NO_PREFETCH)
 #if defined(FP8QUANT_EXPERIMENT_PREFETCH_LOAD)
   uint32_t unused;
   asm volatile("ld.volatile.global.b32 %0, [%1];" : "=r"(unused) : "l"(ptr));
+#elif defined(FP8QUANT_EXPERIMENT_PREFETCH_LOAD_LINE)
+  uint16_t unused;
+  asm volatile("ld.volatile.global.u8 %0, [%1];" : "=h"(unused) : "l"(ptr));
 #elif defined(FP8QUANT_EXPERIMENT_PREFETCH_EVICT_LAST)
   asm volatile("prefetch.global.L2::evict_last [%0];" ::"l"(ptr));
 #else
@@ -583,6 +588,24 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
 #ifdef FP8QUANT_EXPERIMENT_PREFETCH_CP_ASYNC
       if constexpr (sizeof(InVec<In, kVec>) == 16) {
         touch_row_vector(x_vecs + (i < num_vecs ? i : 0));
+        continue;
+      }
+#endif
+#ifdef FP8QUANT_EXPERIMENT_PREFETCH_LOAD_LINE
+      if constexpr (sizeof(InVec<In, kVec>) == 16) {
+        if ((i & 7) == 0) prefetch_line_to_l2(x_vecs + (i < num_vecs ? i : 0));
+        continue;
+      }
+#endif
+#ifdef FP8QUANT_EXPERIMENT_PREFETCH_SECTORS
+      // Each 32-byte sector of the line asked for by an instruction of its own: the first thread
+      // of each line (i % (128 / vector bytes) == 0) prefetches its 4 sectors.
+      if constexpr (sizeof(InVec<In, kVec>) == 16) {
+        const char* line = reinterpret_cast<const char*>(x_vecs + (i < num_vecs ? i : 0));
+        if ((i & 7) == 0) {
+#pragma unroll
+          for (int k = 0; k < 4; ++k) prefetch_line_to_l2(line + 32 * k);
+        }
         continue;
       }
 #endif
