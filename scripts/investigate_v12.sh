@@ -21,6 +21,10 @@
 #         instruction of its own (-DFP8QUANT_EXPERIMENT_PREFETCH_SECTORS), and a 1-byte volatile
 #         load per 128-byte line (-DFP8QUANT_EXPERIMENT_PREFETCH_LOAD_LINE): timeline and bench
 #         against the plain build, twice
+#   run6: which provider makes the 100-200 MB shapes read 2-3% faster in the full bench than in
+#         a small one (v11 run 9): 4 such shapes with fp8quant and copy alone, with torch added,
+#         with torch.compile added, with the forced fp8quant paths added, with run 9's four, and
+#         with every provider; then the first and the last again
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), gpu_tests(), prebuild_ab()
 TL=-DFP8QUANT_EXPERIMENT_TIMELINE
 EVICT_LAST=-DFP8QUANT_EXPERIMENT_PREFETCH_EVICT_LAST
@@ -95,4 +99,13 @@ run5)
     FP8QUANT_NVCC_FLAGS=$LL bench "run5_loadline_$round" "$shapes" "fp8quant,copy"
   done
   (cd "$OUT" && tar czf run5_logs.tar.gz *.log json && rm -rf json *.log) ;;
+run6)
+  python3 -m fp8quant prebuild > /dev/null
+  big=16384x2048,8192x4096,32768x1368,4096x8192
+  sets=("fp8quant,copy" "fp8quant,copy,torch" "fp8quant,copy,torch.compile"
+        "fp8quant,copy,fp8quant:registers,fp8quant:shared,fp8quant:global" "fp8quant,fp8quant:nopdl,triton,copy" "")
+  for k in 0 1 2 3 4 5 0 5; do
+    BENCH_TIMEOUT=150 bench "run6_set${k}_$((n = ${n:-0} + 1))" "$big" "${sets[$k]}"
+  done
+  (cd "$OUT" && tar czf run6_logs.tar.gz *.log json && rm -rf json *.log) ;;
 esac
