@@ -25,6 +25,10 @@
 #         a small one (v11 run 9): 4 such shapes with fp8quant and copy alone, with torch added,
 #         with torch.compile added, with the forced fp8quant paths added, with run 9's four, and
 #         with every provider; then the first and the last again
+#   run7: whether torch.compile's effect (run 6) is time without memory traffic: fp8quant and copy
+#         alone, with torch.compile, and with "idle" (a 200k-cycle busy-wait per call,
+#         scripts/bench_idle_provider.py), twice, with nvidia-smi sampling the SM clock and power
+#         every 100 ms (run7_smi.csv; run7_marks.log has each bench's start)
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), gpu_tests(), prebuild_ab()
 TL=-DFP8QUANT_EXPERIMENT_TIMELINE
 EVICT_LAST=-DFP8QUANT_EXPERIMENT_PREFETCH_EVICT_LAST
@@ -108,4 +112,22 @@ run6)
     BENCH_TIMEOUT=150 bench "run6_set${k}_$((n = ${n:-0} + 1))" "$big" "${sets[$k]}"
   done
   (cd "$OUT" && tar czf run6_logs.tar.gz *.log json && rm -rf json *.log) ;;
+run7)
+  python3 -m fp8quant prebuild > /dev/null
+  nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,temperature.gpu,clocks_throttle_reasons.active \
+    --format=csv -lms 100 > "$OUT/run7_smi.csv" 2>&1 &
+  smi=$!
+  big=16384x2048,8192x4096,32768x1368,4096x8192
+  for round in 1 2; do
+    for set in "fp8quant,copy" "fp8quant,copy,torch.compile" "fp8quant,copy,idle"; do
+      name=run7_$(echo $set | tr -d ',.' | sed 's/fp8quantcopy/base/')_$round
+      echo "$(date +%H:%M:%S.%N) $name" >> "$OUT/run7_marks.log"
+      PYTHONPATH=$PWD timeout 150 python3 scripts/bench_idle_provider.py 200000 --shapes "$big" --providers "$set" --out "$OUT/$name" \
+        2>&1 | grep -v "^bench:" > "$OUT/$name.log"
+      mkdir -p "$OUT/json"; mv "$OUT/$name"/*.json "$OUT/json/$name.json" 2>/dev/null; rm -rf "$OUT/$name"
+      echo "[$name]"; grep -E "^summary" "$OUT/$name.log"
+    done
+  done
+  kill $smi
+  (cd "$OUT" && tar czf run7_logs.tar.gz *.log *.csv json && rm -rf json *.log *.csv) ;;
 esac
