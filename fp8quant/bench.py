@@ -14,8 +14,12 @@ Timing method (docs/performance.md has the reasoning):
 - "copy" is a device-to-device copy moving the same bytes: what plain streaming reaches at that
   size, shown for reference (not a peer).
 - Inputs rotate over enough copies that the calls of one replay read at least 2x the L2 size
-  (up to 64 copies); below that (decode sizes) they stay in L2, as activations do in a real
-  decode step, which writes them just before.
+  (up to 64 copies). Only inputs of up to ~0.4 MB stay in L2 between two reads of the same copy
+  (the 64 calls in between move their inputs and outputs through the 50 MB L2 of an H100), as
+  activations do in a real decode step, which writes them just before; larger ones, the decode
+  shapes of 16-256 long rows among them, are read from DRAM, which there costs 0.17-0.39 us per
+  call more than the same calls with the input in L2 (1.1 us at 256x16384; docs/performance.md,
+  v12 run 1).
 - Two floors measured in the same run: the copy bandwidth (a 1 GiB device-to-device copy,
   bytes read + written) and the per-call time of an empty kernel under the same graph replay,
   launched plainly and with programmatic dependent launch (PDL, sm_90+); the launch floor is

@@ -29,6 +29,9 @@
 #         alone, with torch.compile, and with "idle" (a 200k-cycle busy-wait per call,
 #         scripts/bench_idle_provider.py), twice, with nvidia-smi sampling the SM clock and power
 #         every 100 ms (run7_smi.csv; run7_marks.log has each bench's start)
+# The experiment switches of runs 1-5 (PREFETCH_EVICT_LAST, PREFETCH_ROW_BULK, EARLY_TRIGGER,
+# PREFETCH_LOAD, PREFETCH_CP_ASYNC, PREFETCH_SECTORS, PREFETCH_LOAD_LINE) were removed after run 7:
+# run them on a checkout of a4f053d.
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), gpu_tests(), prebuild_ab()
 TL=-DFP8QUANT_EXPERIMENT_TIMELINE
 EVICT_LAST=-DFP8QUANT_EXPERIMENT_PREFETCH_EVICT_LAST

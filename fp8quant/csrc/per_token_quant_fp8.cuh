@@ -358,19 +358,6 @@ __device__ __forceinline__ void allow_dependents_to_launch() {
 #endif
 }
 
-// -DFP8QUANT_EXPERIMENT_EARLY_TRIGGER (an experiment): every kernel lets the next one launch at
-// its entry instead of after its wait, so up to three grids are in flight.
-__device__ __forceinline__ void allow_dependents_at_entry() {
-#ifdef FP8QUANT_EXPERIMENT_EARLY_TRIGGER
-  allow_dependents_to_launch();
-#endif
-}
-__device__ __forceinline__ void allow_dependents_after_wait() {
-#ifndef FP8QUANT_EXPERIMENT_EARLY_TRIGGER
-  allow_dependents_to_launch();
-#endif
-}
-
 // L2 prefetch before grid_dependency_wait(). Under PDL a kernel's CTAs are resident while the
 // kernel before it finishes (allow_dependents_to_launch), but may not load its input until that
 // kernel has completed. A prefetch may be issued before: it is a hint that returns nothing and
@@ -387,47 +374,18 @@ __device__ __forceinline__ void allow_dependents_after_wait() {
 // the bulk form: cp.async.bulk.prefetch takes its operands in uniform registers, so ptxas wraps
 // it in a loop over the warp's distinct addresses, and with that loop ahead of them ptxas issued
 // 4 of the 8 row loads of the bf16 8-vector instance after the first had arrived.
-// (-DFP8QUANT_EXPERIMENT_PREFETCH_EVICT_LAST, an experiment: the lines marked evict_last.)
-// (-DFP8QUANT_EXPERIMENT_PREFETCH_LOAD, an experiment: a volatile load of 4 bytes, its value
-// unused, instead of the prefetch; volatile, so ptxas keeps it and it is not cached in L1, where a
-// stale copy could outlive the wait. A plain ld.global.cg with its value unused, ptxas removes.)
-// (-DFP8QUANT_EXPERIMENT_PREFETCH_LOAD_LINE: a 1-byte volatile load, from the first thread of each
-// 128-byte line only. ld.relaxed.gpu with its value unused, ptxas removes too.)
+// With the input in DRAM the loads after the wait still take 0.12-0.28 us longer than with it in
+// L2 at 32-256 rows of 4096-16384 (0.57 at 256x16384): the prefetch does not get every line
+// there, not even when issued 5-9 us ahead (v12 run 2). Six other ways to ask for them were no faster
+// (docs/performance.md, v12 runs 1-5): the lines marked evict_last, one bulk request per row,
+// each 32-byte sector prefetched on its own, a volatile load per vector (the loads after the wait
+// then ran as from L2, but the thread waited for the unused load's register), cp.async into a
+// shared scratch, and the next kernel let launch at entry instead of after the wait.
 __device__ __forceinline__ void prefetch_line_to_l2(const void* ptr) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && !defined(FP8QUANT_EXPERIMENT_NO_PREFETCH)
-#if defined(FP8QUANT_EXPERIMENT_PREFETCH_LOAD)
-  uint32_t unused;
-  asm volatile("ld.volatile.global.b32 %0, [%1];" : "=r"(unused) : "l"(ptr));
-#elif defined(FP8QUANT_EXPERIMENT_PREFETCH_LOAD_LINE)
-  uint16_t unused;
-  asm volatile("ld.volatile.global.u8 %0, [%1];" : "=h"(unused) : "l"(ptr));
-#elif defined(FP8QUANT_EXPERIMENT_PREFETCH_EVICT_LAST)
-  asm volatile("prefetch.global.L2::evict_last [%0];" ::"l"(ptr));
-#else
   asm volatile("prefetch.global.L2 [%0];" ::"l"(ptr));
 #endif
-#endif
 }
-// -DFP8QUANT_EXPERIMENT_PREFETCH_CP_ASYNC (an experiment, 16-byte vectors only): the row's
-// vectors read before the wait by cp.async into a 512-byte scratch in shared memory that nothing
-// reads (v12 run 3: a volatile load per vector made the loads after the wait as fast as with
-// the row in L2, where prefetch.global.L2 did not; the volatile load's register made the thread
-// wait for it after the wait). .cg: through L2 only, so no stale copy stays in L1. The CTA waits
-// for its copies before it exits (touch_rows_done), after its own loads, so they have landed.
-template <typename V>
-__device__ __forceinline__ void touch_row_vector(const V* ptr) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  __shared__ __align__(16) uint8_t scratch[32 * 16];
-  const uint32_t dst = static_cast<uint32_t>(__cvta_generic_to_shared(scratch + 16 * (threadIdx.x & 31)));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(dst), "l"(ptr) : "memory");
-#endif
-}
-__device__ __forceinline__ void touch_rows_done() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("cp.async.wait_all;" ::: "memory");
-#endif
-}
-
 // Whether this CTA is among the first SMs x 2048 threads' worth of the grid: the CTAs that can
 // be resident before the kernel ahead completes, so the ones whose prefetch can help (%nsmid
 // bounds the SMs' ids, which need not be contiguous; 2048 threads per SM on sm_90, and the
@@ -568,7 +526,6 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
   const int64_t load_row = row_valid ? row : p.num_rows - 1;
   const auto* x_vecs =
       reinterpret_cast<const InVec<In, kVec>*>(static_cast<const In*>(p.x) + load_row * p.x_row_stride);
-  allow_dependents_at_entry();
 
   // The row's lines into L2 while the kernel before may still run (see prefetch_line_to_l2), in
   // the CTAs of the first wave only (SMs x 2048 threads' worth): only they can start before that
@@ -576,47 +533,17 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
   // requests ahead of its own loads: float32 4096x16384 (512 x 8 vectors, 2 CTAs per SM) took
   // 116.7 us per call prefetching in every CTA, 111.7 without any prefetch, 111.9 prefetching in
   // the first 4 x SMs CTAs (docs/performance.md, v10 run 4).
-  // (-DFP8QUANT_EXPERIMENT_PREFETCH_ROW_BULK, an experiment: one bulk request per row and CTA,
-  // from the row's first thread.)
   if (cta_in_first_wave()) {
-#ifdef FP8QUANT_EXPERIMENT_PREFETCH_ROW_BULK
-    if (lane == 0) prefetch_to_l2(x_vecs, x_vecs + num_vecs);
-#else
 #pragma unroll
     for (int j = 0; j < kVecsPerThread; ++j) {
       const int i = lane + j * tpr;
-#ifdef FP8QUANT_EXPERIMENT_PREFETCH_CP_ASYNC
-      if constexpr (sizeof(InVec<In, kVec>) == 16) {
-        touch_row_vector(x_vecs + (i < num_vecs ? i : 0));
-        continue;
-      }
-#endif
-#ifdef FP8QUANT_EXPERIMENT_PREFETCH_LOAD_LINE
-      if constexpr (sizeof(InVec<In, kVec>) == 16) {
-        if ((i & 7) == 0) prefetch_line_to_l2(x_vecs + (i < num_vecs ? i : 0));
-        continue;
-      }
-#endif
-#ifdef FP8QUANT_EXPERIMENT_PREFETCH_SECTORS
-      // Each 32-byte sector of the line asked for by an instruction of its own: the first thread
-      // of each line (i % (128 / vector bytes) == 0) prefetches its 4 sectors.
-      if constexpr (sizeof(InVec<In, kVec>) == 16) {
-        const char* line = reinterpret_cast<const char*>(x_vecs + (i < num_vecs ? i : 0));
-        if ((i & 7) == 0) {
-#pragma unroll
-          for (int k = 0; k < 4; ++k) prefetch_line_to_l2(line + 32 * k);
-        }
-        continue;
-      }
-#endif
       prefetch_line_to_l2(x_vecs + (i < num_vecs ? i : 0));
     }
-#endif
   }
   grid_dependency_wait();
   FP8QUANT_TIMELINE_MARK(1);
   // Here, not after the stores: 1x16384 1.83 vs 2.00 us, 64x16384 3.17 vs 3.53 (v8 run 2).
-  allow_dependents_after_wait();
+  allow_dependents_to_launch();
   InVec<In, kVec> v[kVecsPerThread];
 #pragma unroll
   for (int j = 0; j < kVecsPerThread; ++j) {
@@ -631,9 +558,6 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
   // Every thread of the CTA takes part (shuffles, barrier); rows past the end stop after it.
   amax = row_max(amax, tpr, local_row, warp_amax);
   FP8QUANT_TIMELINE_MARK(3);
-#ifdef FP8QUANT_EXPERIMENT_PREFETCH_CP_ASYNC
-  touch_rows_done();
-#endif
   if (!row_valid) return;
 
   const RowScale rs(amax, scale_ub);  // per row, in registers
@@ -668,14 +592,13 @@ __global__ void __launch_bounds__(256) per_token_quant_warp_kernel(const PerToke
   const int rows_per_cta = blockDim.x / 32;
   const int64_t num_vecs = p.hidden / kVec;
   const int64_t first_row = static_cast<int64_t>(blockIdx.x) * rows_per_cta + warp;
-  allow_dependents_at_entry();
   // This warp's first row, in the CTAs of the first wave (see the register kernel).
   if (lane == 0 && first_row < p.num_rows && cta_in_first_wave()) {
     const In* x_row = static_cast<const In*>(p.x) + first_row * p.x_row_stride;
     prefetch_to_l2(x_row, x_row + p.hidden);
   }
   grid_dependency_wait();
-  allow_dependents_after_wait();
+  allow_dependents_to_launch();
   const float scale_ub = load_scale_ub(p);
   auto* row_smem = reinterpret_cast<InVec<In, kVec>*>(smem + warp * p.smem_row_stride);
 
@@ -710,9 +633,8 @@ __global__ void __launch_bounds__(256) per_token_quant_warp_kernel(const PerToke
 
 // The launch floor the benchmark measures, launched through the same helper (with or without PDL).
 __global__ void empty_kernel(const PerTokenParams) {
-  allow_dependents_at_entry();
   grid_dependency_wait();
-  allow_dependents_after_wait();
+  allow_dependents_to_launch();
 }
 
 // ---------------------------------------------------------------------------------------------
