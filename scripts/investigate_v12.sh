@@ -27,8 +27,11 @@
 #         with every provider; then the first and the last again
 #   run7: whether torch.compile's effect (run 6) is time without memory traffic: fp8quant and copy
 #         alone, with torch.compile, and with "idle" (a 200k-cycle busy-wait per call,
-#         scripts/bench_idle_provider.py), twice, with nvidia-smi sampling the SM clock and power
+#         scripts/bench_probe_providers.py --idle; named bench_idle_provider.py then), twice, with nvidia-smi sampling the SM clock and power
 #         every 100 ms (run7_smi.csv; run7_marks.log has each bench's start)
+#   run8: torch.compile built and its graph captured but left out of the timed round
+#         (scripts/bench_probe_providers.py --untimed torch.compile), against fp8quant and copy
+#         alone and with torch.compile timed as usual, twice
 # The experiment switches of runs 1-5 (PREFETCH_EVICT_LAST, PREFETCH_ROW_BULK, EARLY_TRIGGER,
 # PREFETCH_LOAD, PREFETCH_CP_ASYNC, PREFETCH_SECTORS, PREFETCH_LOAD_LINE) were removed after run 7:
 # run them on a checkout of a4f053d.
@@ -125,7 +128,7 @@ run7)
     for set in "fp8quant,copy" "fp8quant,copy,torch.compile" "fp8quant,copy,idle"; do
       name=run7_$(echo $set | tr -d ',.' | sed 's/fp8quantcopy/base/')_$round
       echo "$(date +%H:%M:%S.%N) $name" >> "$OUT/run7_marks.log"
-      PYTHONPATH=$PWD timeout 150 python3 scripts/bench_idle_provider.py 200000 --shapes "$big" --providers "$set" --out "$OUT/$name" \
+      PYTHONPATH=$PWD timeout 150 python3 scripts/bench_probe_providers.py --idle 200000 --shapes "$big" --providers "$set" --out "$OUT/$name" \
         2>&1 | grep -v "^bench:" > "$OUT/$name.log"
       mkdir -p "$OUT/json"; mv "$OUT/$name"/*.json "$OUT/json/$name.json" 2>/dev/null; rm -rf "$OUT/$name"
       echo "[$name]"; grep -E "^summary" "$OUT/$name.log"
@@ -133,4 +136,22 @@ run7)
   done
   kill $smi
   (cd "$OUT" && tar czf run7_logs.tar.gz *.log *.csv json && rm -rf json *.log *.csv) ;;
+run8)
+  python3 -m fp8quant prebuild > /dev/null
+  big=16384x2048,8192x4096,32768x1368,4096x8192
+  for round in 1 2; do
+    for variant in base compile untimed; do
+      case $variant in
+        base) set="fp8quant,copy" probe="" ;;
+        compile) set="fp8quant,copy,torch.compile" probe="" ;;
+        untimed) set="fp8quant,copy,torch.compile" probe="--untimed torch.compile" ;;
+      esac
+      name=run8_${variant}_$round
+      PYTHONPATH=$PWD timeout 150 python3 scripts/bench_probe_providers.py $probe --shapes "$big" --providers "$set" \
+        --out "$OUT/$name" 2>&1 | grep -v "^bench:" > "$OUT/$name.log"
+      mkdir -p "$OUT/json"; mv "$OUT/$name"/*.json "$OUT/json/$name.json" 2>/dev/null; rm -rf "$OUT/$name"
+      echo "[$name]"; grep -E "^summary" "$OUT/$name.log"
+    done
+  done
+  (cd "$OUT" && tar czf run8_logs.tar.gz *.log json && rm -rf json *.log) ;;
 esac
