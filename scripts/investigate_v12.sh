@@ -32,6 +32,11 @@
 #   run8: torch.compile built and its graph captured but left out of the timed round
 #         (scripts/bench_probe_providers.py --untimed torch.compile), against fp8quant and copy
 #         alone and with torch.compile timed as usual, twice
+#   run9: two follow-ups of runs 2-3, against the plain build, twice: the next kernel let launch
+#         at entry only by grids of more than 2 CTAs per SM (-DFP8QUANT_EXPERIMENT_EARLY_TRIGGER_BIG),
+#         and each vector's first byte read by a volatile load before the wait, kept live until
+#         after the row's max (-DFP8QUANT_EXPERIMENT_TOUCH_LIVE); the PDL, graph and default-path
+#         GPU tests on both builds
 # The experiment switches of runs 1-5 (PREFETCH_EVICT_LAST, PREFETCH_ROW_BULK, EARLY_TRIGGER,
 # PREFETCH_LOAD, PREFETCH_CP_ASYNC, PREFETCH_SECTORS, PREFETCH_LOAD_LINE) were removed after run 7:
 # run them on a checkout of a4f053d.
@@ -44,6 +49,8 @@ PLOAD=-DFP8QUANT_EXPERIMENT_PREFETCH_LOAD
 CPA=-DFP8QUANT_EXPERIMENT_PREFETCH_CP_ASYNC
 SEC=-DFP8QUANT_EXPERIMENT_PREFETCH_SECTORS
 LL=-DFP8QUANT_EXPERIMENT_PREFETCH_LOAD_LINE
+EB=-DFP8QUANT_EXPERIMENT_EARLY_TRIGGER_BIG
+LIVE=-DFP8QUANT_EXPERIMENT_TOUCH_LIVE
 decode=16x16384,32x16384,64x5120,64x7168,64x8192,64x16384,128x4096,128x5120,128x7168,128x8192,128x16384
 decode=$decode,256x2048,256x4096,256x5120,256x8192,256x16384,1x4096,1x16384,8x16384,32x8192,256x7168,128x1368
 case "${1:-run1}" in
@@ -154,4 +161,18 @@ run8)
     done
   done
   (cd "$OUT" && tar czf run8_logs.tar.gz *.log json && rm -rf json *.log) ;;
+run9)
+  for flags in "" "$EB" "$LIVE"; do
+    FP8QUANT_NVCC_FLAGS="$flags" python3 -m fp8quant prebuild > /dev/null &
+  done
+  wait
+  FP8QUANT_NVCC_FLAGS=$EB PYTEST_TIMEOUT=150 gpu_tests run9_tests_early_big "pdl or cuda_graph or default_path"
+  FP8QUANT_NVCC_FLAGS=$LIVE PYTEST_TIMEOUT=150 gpu_tests run9_tests_touch_live "pdl or cuda_graph or default_path"
+  shapes=$decode,2048x2048,1024x4096,16384x2048,4096x8192,32768x1368,4096x16384
+  for round in 1 2; do
+    bench "run9_base_$round" "$shapes" "fp8quant,copy"
+    FP8QUANT_NVCC_FLAGS=$EB bench "run9_earlybig_$round" "$shapes" "fp8quant,copy"
+    FP8QUANT_NVCC_FLAGS=$LIVE bench "run9_touchlive_$round" "$shapes" "fp8quant,copy"
+  done
+  (cd "$OUT" && tar czf run9_logs.tar.gz *.log json && rm -rf json *.log) ;;
 esac
