@@ -23,10 +23,11 @@ Timing method (docs/performance.md has the reasoning):
 - Two floors measured in the same run: the copy bandwidth (a 1 GiB device-to-device copy,
   bytes read + written) and the per-call time of an empty kernel under the same graph replay,
   launched plainly and with programmatic dependent launch (PDL, sm_90+); the launch floor is
-  the cheaper of the two. The copy bandwidth is the median of samples spread through the run
-  (at the start, every copy_sample_every(shapes) shapes, at the end): measured once at the start of
-  a run that followed the GPU tests, it read 2944-2946 GB/s where the same call's other runs
-  read 3011-3015 (docs/performance.md, v9).
+  the cheaper of the two. Both are medians of samples spread through the run (at the start,
+  every copy_sample_every(shapes) shapes, at the end): measured once at the start of a run that
+  followed the GPU tests, the copy bandwidth read 2944-2946 GB/s where the same call's other runs
+  read 3011-3015 (docs/performance.md, v9), and one single empty-kernel measurement read 0.18 us
+  with PDL where 49 others read 0.59-0.62 (v12).
 - "fp8quant" is the public call with its defaults (PDL on sm_90+, so consecutive calls in the
   graph overlap one's launch with the previous one's end; each still waits for the previous
   kernel to complete before it loads, and asks L2 for its rows before that wait, so its DRAM
@@ -583,14 +584,23 @@ def run_gpu(args) -> int:
     else:
         shapes = quick_grid() if args.quick else full_grid()
 
-    copy_samples = [copy_bandwidth_gbps()]
-    empty_plain_us = empty_kernel_us()
-    empty_pdl_us = empty_kernel_us(pdl=True) if _cuda_pdl_supported() else None
-    # The launch floor: the cheaper of the two ways to launch an empty kernel.
-    empty_us = min(empty_plain_us, empty_pdl_us or empty_plain_us)
-    pdl_note = f", {empty_pdl_us:.2f} us with PDL" if empty_pdl_us else ""
+    pdl = _cuda_pdl_supported()
+    # The floors, sampled at the start, every sample_every shapes and at the end; each the median
+    # of its samples (copy_sample_every says why for the copy; of 50 runs' single empty-kernel
+    # measurements, one read 0.18 us with PDL and 1.22 without, the 49 others 0.59-0.62 and
+    # 0.95-0.99: docs/performance.md, v12 run 9).
+    copy_samples, empty_plain_samples, empty_pdl_samples = [], [], []
+
+    def sample_floors() -> None:
+        copy_samples.append(copy_bandwidth_gbps())
+        empty_plain_samples.append(empty_kernel_us())
+        if pdl:
+            empty_pdl_samples.append(empty_kernel_us(pdl=True))
+
+    sample_floors()
+    pdl_note = f", {empty_pdl_samples[0]:.2f} us with PDL" if pdl else ""
     print(f"device: {props.name}; copy bandwidth {copy_samples[0]:.0f} GB/s (first sample); "
-          f"empty kernel {empty_plain_us:.2f} us per call (graph){pdl_note}")
+          f"empty kernel {empty_plain_samples[0]:.2f} us per call (graph){pdl_note} (first sample)")
     for name, p in provs.items():
         if isinstance(p, str):
             print(f"provider {name}: {p}")
@@ -600,7 +610,7 @@ def run_gpu(args) -> int:
     sample_every = copy_sample_every(len(shapes))
     for index, shape in enumerate(shapes):
         if index and index % sample_every == 0:
-            copy_samples.append(copy_bandwidth_gbps())
+            sample_floors()
         xs = input_sets(shape.tokens, shape.hidden, dtype, l2, seed=shape.tokens + shape.hidden)
         nbytes = bytes_moved(shape.tokens, shape.hidden, xs[0].element_size())
         # Every input copy once per replay at least: with one call per graph (100-200 MB), each
@@ -653,8 +663,12 @@ def run_gpu(args) -> int:
         torch.cuda.empty_cache()
         bar.update(1)
     bar.close()
-    copy_samples.append(copy_bandwidth_gbps())
+    sample_floors()
     copy_bw = statistics.median(copy_samples)
+    empty_plain_us = statistics.median(empty_plain_samples)
+    empty_pdl_us = statistics.median(empty_pdl_samples) if pdl else None
+    # The launch floor: the cheaper of the two ways to launch an empty kernel.
+    empty_us = min(empty_plain_us, empty_pdl_us or empty_plain_us)
     for r in rows:  # against the run's copy bandwidth, known now
         r["pct_copy_bw"] = 100 * r["gbps"] / copy_bw
         r["floor_us"] = max(empty_us, r["bytes"] / (copy_bw * 1e9) * 1e6)
@@ -662,7 +676,8 @@ def run_gpu(args) -> int:
     acc_rows, sqnr, ok = accuracy_report(provs, "cuda", dtype)
     result = dict(
         device=props.name, copy_bw_gbps=copy_bw, copy_bw_samples_gbps=copy_samples, empty_kernel_us=empty_plain_us,
-        empty_kernel_pdl_us=empty_pdl_us, launch_floor_us=empty_us, torch=torch.__version__,
+        empty_kernel_pdl_us=empty_pdl_us, launch_floor_us=empty_us, empty_kernel_samples_us=empty_plain_samples,
+        empty_kernel_pdl_samples_us=empty_pdl_samples or None, torch=torch.__version__,
         cuda=torch.version.cuda, commit=_git_commit(), dtype=args.dtype, package=__version__,
         driver=_driver_version(), python=platform.python_version(),
         date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -684,7 +699,9 @@ def run_gpu(args) -> int:
         print("matplotlib not installed: no plot", file=sys.stderr)
 
     print_table(rows, f"\nper_token_quant_fp8 ({args.dtype}) on {props.name}, copy bandwidth {copy_bw:.0f} GB/s "
-                f"(median of {len(copy_samples)} samples, {min(copy_samples):.0f}-{max(copy_samples):.0f})")
+                f"(median of {len(copy_samples)} samples, {min(copy_samples):.0f}-{max(copy_samples):.0f}); "
+                f"empty kernel {empty_plain_us:.2f} us" + (f", {empty_pdl_us:.2f} with PDL" if pdl else "")
+                + f" (medians of {len(empty_plain_samples)})")
     print_accuracy(acc_rows, sqnr)
     print(summary_line(result))
     print(f"results: {out_dir / stem}.{{json,csv,png}}")

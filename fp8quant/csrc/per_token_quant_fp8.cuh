@@ -386,27 +386,6 @@ __device__ __forceinline__ void prefetch_line_to_l2(const void* ptr) {
   asm volatile("prefetch.global.L2 [%0];" ::"l"(ptr));
 #endif
 }
-// -DFP8QUANT_EXPERIMENT_EARLY_TRIGGER_BIG (an experiment, v12 run 9): grids of more than 2 CTAs
-// per SM let the next kernel launch at their entry instead of after their wait.
-__device__ __forceinline__ bool early_trigger() {
-#ifdef FP8QUANT_EXPERIMENT_EARLY_TRIGGER_BIG
-  unsigned num_sm_ids;
-  asm("mov.u32 %0, %%nsmid;" : "=r"(num_sm_ids));
-  return gridDim.x > 2 * num_sm_ids;
-#else
-  return false;
-#endif
-}
-
-// -DFP8QUANT_EXPERIMENT_TOUCH_LIVE (an experiment, v12 run 9): each vector's first byte read by a
-// volatile load before the wait, the bytes kept until after the row's max (touch_consume), so
-// that no thread waits for them right after the wait (v12 run 3).
-__device__ __forceinline__ uint32_t touch_byte(const void* ptr) {
-  uint32_t b;
-  asm volatile("ld.volatile.global.u8 %0, [%1];" : "=r"(b) : "l"(ptr));
-  return b;
-}
-
 // Whether this CTA is among the first SMs x 2048 threads' worth of the grid: the CTAs that can
 // be resident before the kernel ahead completes, so the ones whose prefetch can help (%nsmid
 // bounds the SMs' ids, which need not be contiguous; 2048 threads per SM on sm_90, and the
@@ -554,25 +533,17 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
   // requests ahead of its own loads: float32 4096x16384 (512 x 8 vectors, 2 CTAs per SM) took
   // 116.7 us per call prefetching in every CTA, 111.7 without any prefetch, 111.9 prefetching in
   // the first 4 x SMs CTAs (docs/performance.md, v10 run 4).
-  if (early_trigger()) allow_dependents_to_launch();
-#ifdef FP8QUANT_EXPERIMENT_TOUCH_LIVE
-  uint32_t touched[kVecsPerThread] = {};
-#endif
   if (cta_in_first_wave()) {
 #pragma unroll
     for (int j = 0; j < kVecsPerThread; ++j) {
       const int i = lane + j * tpr;
-#ifdef FP8QUANT_EXPERIMENT_TOUCH_LIVE
-      touched[j] = touch_byte(x_vecs + (i < num_vecs ? i : 0));
-#else
       prefetch_line_to_l2(x_vecs + (i < num_vecs ? i : 0));
-#endif
     }
   }
   grid_dependency_wait();
   FP8QUANT_TIMELINE_MARK(1);
   // Here, not after the stores: 1x16384 1.83 vs 2.00 us, 64x16384 3.17 vs 3.53 (v8 run 2).
-  if (!early_trigger()) allow_dependents_to_launch();
+  allow_dependents_to_launch();
   InVec<In, kVec> v[kVecsPerThread];
 #pragma unroll
   for (int j = 0; j < kVecsPerThread; ++j) {
@@ -587,15 +558,6 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
   // Every thread of the CTA takes part (shuffles, barrier); rows past the end stop after it.
   amax = row_max(amax, tpr, local_row, warp_amax);
   FP8QUANT_TIMELINE_MARK(3);
-#ifdef FP8QUANT_EXPERIMENT_TOUCH_LIVE
-  {
-    uint32_t any = 0;
-#pragma unroll
-    for (int j = 0; j < kVecsPerThread; ++j) any |= touched[j];
-    // Never true (a byte is below 256, a row stride is not negative): keeps the bytes live to here.
-    if (static_cast<int64_t>(any) == p.x_row_stride + 256) p.scale[0] = 0.0f;
-  }
-#endif
   if (!row_valid) return;
 
   const RowScale rs(amax, scale_ub);  // per row, in registers
