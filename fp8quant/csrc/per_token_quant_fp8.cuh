@@ -376,11 +376,12 @@ __device__ __forceinline__ void allow_dependents_to_launch() {
 // 4 of the 8 row loads of the bf16 8-vector instance after the first had arrived.
 // With the input in DRAM the loads after the wait still take 0.12-0.28 us longer than with it in
 // L2 at 32-256 rows of 4096-16384 (0.57 at 256x16384): the prefetch does not get every line
-// there, not even when issued 5-9 us ahead (v12 run 2). Six other ways to ask for them were no faster
-// (docs/performance.md, v12 runs 1-5): the lines marked evict_last, one bulk request per row,
-// each 32-byte sector prefetched on its own, a volatile load per vector (the loads after the wait
-// then ran as from L2, but the thread waited for the unused load's register), cp.async into a
-// shared scratch, and the next kernel let launch at entry instead of after the wait.
+// there, not even when issued 5-9 us ahead (v12 run 2). No other way to ask for them was faster
+// (docs/performance.md, v12 runs 1-5 and 9): the lines marked evict_last, one bulk request per
+// row, each 32-byte sector prefetched on its own, a volatile load per vector (the loads after
+// the wait then ran as from L2, the call did not) or per line, the same with the loaded bytes
+// kept live past the wait, cp.async into a shared scratch, and the next kernel let launch at
+// entry instead of after the wait.
 __device__ __forceinline__ void prefetch_line_to_l2(const void* ptr) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && !defined(FP8QUANT_EXPERIMENT_NO_PREFETCH)
   asm volatile("prefetch.global.L2 [%0];" ::"l"(ptr));
