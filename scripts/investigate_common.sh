@@ -1,14 +1,14 @@
 # Sourced by scripts/investigate_v*.sh on the device machine: $OUT, the cache, the GPU's clocks,
 # bench NAME SHAPES PROVIDERS (fp8quant bench into $OUT/NAME.log and $OUT/json/NAME.json;
-# BENCH_TIMEOUT, BENCH_ARGS and FP8QUANT_NVCC_FLAGS as set by the caller), and gpu_tests NAME
+# BENCH_TIMEOUT, BENCH_ARGS, BENCH_CMD and FP8QUANT_NVCC_FLAGS as set by the caller), and gpu_tests NAME
 # FILTER (the GPU tests matching pytest's -k FILTER into $OUT/NAME.log; PYTEST_TIMEOUT), and
 # prebuild_ab FLAGS (the modules as they are and built with FLAGS, for A/B runs).
 set -uo pipefail
 OUT=${OUT:-gpu-out}; mkdir -p "$OUT"; OUT=$(realpath "$OUT")
 export PYTHONUNBUFFERED=1 FP8QUANT_CACHE_DIR=${FP8QUANT_CACHE_DIR:-/tmp/fp8quant-cache}
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader
-bench() {  # name, shapes, providers
-  timeout ${BENCH_TIMEOUT:-200} python3 -m fp8quant bench --shapes "$2" --providers "$3" --out "$OUT/$1" \
+bench() {  # name, shapes, providers (BENCH_CMD: another command taking the bench's arguments)
+  timeout ${BENCH_TIMEOUT:-200} ${BENCH_CMD:-python3 -m fp8quant bench} --shapes "$2" --providers "$3" --out "$OUT/$1" \
     ${BENCH_ARGS:-} 2>&1 | grep -v "^bench:" > "$OUT/$1.log"
   mkdir -p "$OUT/json"; mv "$OUT/$1"/*.json "$OUT/json/$1.json" 2>/dev/null; rm -rf "$OUT/$1"
   echo "[$1]"; grep -E "^(device|summary)" "$OUT/$1.log"

@@ -27,8 +27,9 @@
 #         with every provider; then the first and the last again
 #   run7: whether torch.compile's effect (run 6) is time without memory traffic: fp8quant and copy
 #         alone, with torch.compile, and with "idle" (a 200k-cycle busy-wait per call,
-#         scripts/bench_probe_providers.py --idle; named bench_idle_provider.py then), twice, with nvidia-smi sampling the SM clock and power
-#         every 100 ms (run7_smi.csv; run7_marks.log has each bench's start)
+#         scripts/bench_probe_providers.py --idle; named bench_idle_provider.py then), twice,
+#         with nvidia-smi sampling the SM clock and power every 100 ms (run7_smi.csv;
+#         run7_marks.log has each bench's start)
 #   run8: torch.compile built and its graph captured but left out of the timed round
 #         (scripts/bench_probe_providers.py --untimed torch.compile), against fp8quant and copy
 #         alone and with torch.compile timed as usual, twice
@@ -37,9 +38,12 @@
 #         and each vector's first byte read by a volatile load before the wait, kept live until
 #         after the row's max (-DFP8QUANT_EXPERIMENT_TOUCH_LIVE); the PDL, graph and default-path
 #         GPU tests on both builds
+#   (run10: `fp8quant bench --quick` at 64913aa, the empty-kernel floors as medians of samples)
 # The experiment switches of runs 1-5 (PREFETCH_EVICT_LAST, PREFETCH_ROW_BULK, EARLY_TRIGGER,
-# PREFETCH_LOAD, PREFETCH_CP_ASYNC, PREFETCH_SECTORS, PREFETCH_LOAD_LINE) were removed after run 7:
-# run them on a checkout of a4f053d.
+# PREFETCH_LOAD, PREFETCH_CP_ASYNC, PREFETCH_SECTORS, PREFETCH_LOAD_LINE) were removed after run 7
+# (run them on a checkout of a4f053d), run 9's (EARLY_TRIGGER_BIG, TOUCH_LIVE) after run 9 (84cd6fc).
+# The runs' skeleton was folded into the helpers below after run 10; the commands are as they ran
+# but for the order of lines in the timeline logs and the summary lines printed.
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), gpu_tests(), prebuild_ab()
 TL=-DFP8QUANT_EXPERIMENT_TIMELINE
 EVICT_LAST=-DFP8QUANT_EXPERIMENT_PREFETCH_EVICT_LAST
@@ -53,69 +57,57 @@ EB=-DFP8QUANT_EXPERIMENT_EARLY_TRIGGER_BIG
 LIVE=-DFP8QUANT_EXPERIMENT_TOUCH_LIVE
 decode=16x16384,32x16384,64x5120,64x7168,64x8192,64x16384,128x4096,128x5120,128x7168,128x8192,128x16384
 decode=$decode,256x2048,256x4096,256x5120,256x8192,256x16384,1x4096,1x16384,8x16384,32x8192,256x7168,128x1368
+prebuild_each() {  # the modules built with each of the given flag sets, in parallel
+  for flags in "$@"; do FP8QUANT_NVCC_FLAGS="$flags" python3 -m fp8quant prebuild > /dev/null & done
+  wait
+}
+timelines() {  # log name, shapes, extra probe arguments, then the builds' flag sets
+  local log=$1 shapes=$2 extra=$3
+  shift 3
+  for flags in "$@"; do
+    echo "== timeline [$flags] ${extra:-bench copies}"
+    PYTHONPATH=$PWD FP8QUANT_NVCC_FLAGS="$flags" timeout 120 python3 scripts/timeline_probe.py $shapes $extra 2>&1
+  done >> "$OUT/$log.log"
+  grep -E "^==|per call" "$OUT/$log.log" |
+    sed -E 's/; medians.*(entry_to_wait [0-9]+).*(loads [0-9]+).*(next_entry_before_end [0-9]+).*/; \1 \2 \3/'
+}
+ab_rounds() {  # run, shapes, then label=flags pairs: the bench of each build, alternated twice
+  local run=$1 shapes=$2
+  shift 2
+  for round in 1 2; do
+    for variant in "$@"; do
+      FP8QUANT_NVCC_FLAGS="${variant#*=}" bench "${run}_${variant%%=*}_$round" "$shapes" "fp8quant,copy"
+    done
+  done
+  (cd "$OUT" && tar czf ${run}_logs.tar.gz *.log json && rm -rf json *.log)
+}
+probe_bench() {  # name, shapes, providers, scripts/bench_probe_providers.py's options
+  PYTHONPATH=$PWD BENCH_TIMEOUT=150 BENCH_CMD="python3 scripts/bench_probe_providers.py $4" bench "$1" "$2" "$3"
+}
 case "${1:-run1}" in
 run1)
-  for flags in "" "$EVICT_LAST" "$ROW_BULK" "$TL" "$TL $ROW_BULK"; do
-    FP8QUANT_NVCC_FLAGS="$flags" python3 -m fp8quant prebuild > /dev/null &
-  done
-  wait
+  prebuild_each "" "$EVICT_LAST" "$ROW_BULK" "$TL" "$TL $ROW_BULK"
   probe="32x16384 64x8192 128x8192 256x4096 256x16384"
-  for flags in "$TL" "$TL $ROW_BULK"; do
-    for copies in "" "--copies 2"; do
-      echo "== timeline [$flags] ${copies:-bench copies}"
-      PYTHONPATH=$PWD FP8QUANT_NVCC_FLAGS="$flags" timeout 120 python3 scripts/timeline_probe.py $probe $copies 2>&1
-    done
-  done > "$OUT/run1_timeline.log"
-  grep -E "^==|per call" "$OUT/run1_timeline.log" | sed -E 's/; medians.*(loads [0-9]+).*(loads_max [0-9]+).*/; \1 \2/'
-  shapes=$decode,2048x2048,1024x4096,16384x2048,4096x8192
-  for round in 1 2; do
-    bench "run1_base_$round" "$shapes" "fp8quant,copy"
-    FP8QUANT_NVCC_FLAGS=$EVICT_LAST bench "run1_evictlast_$round" "$shapes" "fp8quant,copy"
-    FP8QUANT_NVCC_FLAGS=$ROW_BULK bench "run1_rowbulk_$round" "$shapes" "fp8quant,copy"
-  done
-  (cd "$OUT" && tar czf run1_logs.tar.gz *.log json && rm -rf json *.log) ;;
+  timelines run1_timeline "$probe" "" "$TL"
+  timelines run1_timeline "$probe" "--copies 2" "$TL"
+  timelines run1_timeline "$probe" "" "$TL $ROW_BULK"
+  timelines run1_timeline "$probe" "--copies 2" "$TL $ROW_BULK"
+  ab_rounds run1 "$decode,2048x2048,1024x4096,16384x2048,4096x8192" base= evictlast=$EVICT_LAST rowbulk=$ROW_BULK ;;
 run2|run3|run4)
   run=$1
   case $run in run2) B=$EARLY name=early ;; run3) B=$PLOAD name=pload ;; run4) B=$CPA name=cpa ;; esac
-  for flags in "" "$B" "$TL" "$TL $B"; do
-    FP8QUANT_NVCC_FLAGS="$flags" python3 -m fp8quant prebuild > /dev/null &
-  done
-  wait
+  prebuild_each "" "$B" "$TL" "$TL $B"
   FP8QUANT_NVCC_FLAGS=$B PYTEST_TIMEOUT=150 gpu_tests ${run}_tests_$name "pdl or cuda_graph or default_path"
   probe="1x4096 32x16384 64x8192 128x8192 256x4096 256x16384"
-  for flags in "$TL" "$TL $B"; do
-    echo "== timeline [$flags]"
-    PYTHONPATH=$PWD FP8QUANT_NVCC_FLAGS="$flags" timeout 120 python3 scripts/timeline_probe.py $probe 2>&1
-    if [ $run = run3 ]; then
-      echo "== timeline [$flags] --copies 2"
-      PYTHONPATH=$PWD FP8QUANT_NVCC_FLAGS="$flags" timeout 120 python3 scripts/timeline_probe.py $probe --copies 2 2>&1
-    fi
-  done > "$OUT/${run}_timeline.log"
-  grep -E "^==|per call" "$OUT/${run}_timeline.log" | sed -E 's/; medians.*(entry_to_wait [0-9]+).*(loads [0-9]+).*(next_entry_before_end [0-9]+).*/; \1 \2 \3/'
-  shapes=$decode,2048x2048,1024x4096,16384x2048,4096x8192,32768x1368,4096x16384
-  for round in 1 2; do
-    bench "${run}_base_$round" "$shapes" "fp8quant,copy"
-    FP8QUANT_NVCC_FLAGS=$B bench "${run}_${name}_$round" "$shapes" "fp8quant,copy"
-  done
-  (cd "$OUT" && tar czf ${run}_logs.tar.gz *.log json && rm -rf json *.log) ;;
+  timelines ${run}_timeline "$probe" "" "$TL"
+  [ $run = run3 ] && timelines ${run}_timeline "$probe" "--copies 2" "$TL"
+  timelines ${run}_timeline "$probe" "" "$TL $B"
+  [ $run = run3 ] && timelines ${run}_timeline "$probe" "--copies 2" "$TL $B"
+  ab_rounds $run "$decode,2048x2048,1024x4096,16384x2048,4096x8192,32768x1368,4096x16384" base= $name=$B ;;
 run5)
-  for flags in "" "$SEC" "$LL" "$TL" "$TL $SEC" "$TL $LL"; do
-    FP8QUANT_NVCC_FLAGS="$flags" python3 -m fp8quant prebuild > /dev/null &
-  done
-  wait
-  probe="1x4096 32x16384 64x8192 128x8192 256x4096 256x16384"
-  for flags in "$TL" "$TL $SEC" "$TL $LL"; do
-    echo "== timeline [$flags]"
-    PYTHONPATH=$PWD FP8QUANT_NVCC_FLAGS="$flags" timeout 120 python3 scripts/timeline_probe.py $probe 2>&1
-  done > "$OUT/run5_timeline.log"
-  grep -E "^==|per call" "$OUT/run5_timeline.log" | sed -E 's/; medians.*(entry_to_wait [0-9]+).*(loads [0-9]+).*(next_entry_before_end [0-9]+).*/; \1 \2 \3/'
-  shapes=$decode,2048x2048,1024x4096,16384x2048,4096x8192
-  for round in 1 2; do
-    bench "run5_base_$round" "$shapes" "fp8quant,copy"
-    FP8QUANT_NVCC_FLAGS=$SEC bench "run5_sectors_$round" "$shapes" "fp8quant,copy"
-    FP8QUANT_NVCC_FLAGS=$LL bench "run5_loadline_$round" "$shapes" "fp8quant,copy"
-  done
-  (cd "$OUT" && tar czf run5_logs.tar.gz *.log json && rm -rf json *.log) ;;
+  prebuild_each "" "$SEC" "$LL" "$TL" "$TL $SEC" "$TL $LL"
+  timelines run5_timeline "1x4096 32x16384 64x8192 128x8192 256x4096 256x16384" "" "$TL" "$TL $SEC" "$TL $LL"
+  ab_rounds run5 "$decode,2048x2048,1024x4096,16384x2048,4096x8192" base= sectors=$SEC loadline=$LL ;;
 run6)
   python3 -m fp8quant prebuild > /dev/null
   big=16384x2048,8192x4096,32768x1368,4096x8192
@@ -130,49 +122,27 @@ run7)
   nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,temperature.gpu,clocks_throttle_reasons.active \
     --format=csv -lms 100 > "$OUT/run7_smi.csv" 2>&1 &
   smi=$!
-  big=16384x2048,8192x4096,32768x1368,4096x8192
   for round in 1 2; do
     for set in "fp8quant,copy" "fp8quant,copy,torch.compile" "fp8quant,copy,idle"; do
       name=run7_$(echo $set | tr -d ',.' | sed 's/fp8quantcopy/base/')_$round
       echo "$(date +%H:%M:%S.%N) $name" >> "$OUT/run7_marks.log"
-      PYTHONPATH=$PWD timeout 150 python3 scripts/bench_probe_providers.py --idle 200000 --shapes "$big" --providers "$set" --out "$OUT/$name" \
-        2>&1 | grep -v "^bench:" > "$OUT/$name.log"
-      mkdir -p "$OUT/json"; mv "$OUT/$name"/*.json "$OUT/json/$name.json" 2>/dev/null; rm -rf "$OUT/$name"
-      echo "[$name]"; grep -E "^summary" "$OUT/$name.log"
+      probe_bench $name 16384x2048,8192x4096,32768x1368,4096x8192 "$set" "--idle 200000"
     done
   done
   kill $smi
   (cd "$OUT" && tar czf run7_logs.tar.gz *.log *.csv json && rm -rf json *.log *.csv) ;;
 run8)
   python3 -m fp8quant prebuild > /dev/null
-  big=16384x2048,8192x4096,32768x1368,4096x8192
   for round in 1 2; do
-    for variant in base compile untimed; do
-      case $variant in
-        base) set="fp8quant,copy" probe="" ;;
-        compile) set="fp8quant,copy,torch.compile" probe="" ;;
-        untimed) set="fp8quant,copy,torch.compile" probe="--untimed torch.compile" ;;
-      esac
-      name=run8_${variant}_$round
-      PYTHONPATH=$PWD timeout 150 python3 scripts/bench_probe_providers.py $probe --shapes "$big" --providers "$set" \
-        --out "$OUT/$name" 2>&1 | grep -v "^bench:" > "$OUT/$name.log"
-      mkdir -p "$OUT/json"; mv "$OUT/$name"/*.json "$OUT/json/$name.json" 2>/dev/null; rm -rf "$OUT/$name"
-      echo "[$name]"; grep -E "^summary" "$OUT/$name.log"
-    done
+    probe_bench run8_base_$round 16384x2048,8192x4096,32768x1368,4096x8192 "fp8quant,copy" ""
+    probe_bench run8_compile_$round 16384x2048,8192x4096,32768x1368,4096x8192 "fp8quant,copy,torch.compile" ""
+    probe_bench run8_untimed_$round 16384x2048,8192x4096,32768x1368,4096x8192 "fp8quant,copy,torch.compile" \
+      "--untimed torch.compile"
   done
   (cd "$OUT" && tar czf run8_logs.tar.gz *.log json && rm -rf json *.log) ;;
 run9)
-  for flags in "" "$EB" "$LIVE"; do
-    FP8QUANT_NVCC_FLAGS="$flags" python3 -m fp8quant prebuild > /dev/null &
-  done
-  wait
+  prebuild_each "" "$EB" "$LIVE"
   FP8QUANT_NVCC_FLAGS=$EB PYTEST_TIMEOUT=150 gpu_tests run9_tests_early_big "pdl or cuda_graph or default_path"
   FP8QUANT_NVCC_FLAGS=$LIVE PYTEST_TIMEOUT=150 gpu_tests run9_tests_touch_live "pdl or cuda_graph or default_path"
-  shapes=$decode,2048x2048,1024x4096,16384x2048,4096x8192,32768x1368,4096x16384
-  for round in 1 2; do
-    bench "run9_base_$round" "$shapes" "fp8quant,copy"
-    FP8QUANT_NVCC_FLAGS=$EB bench "run9_earlybig_$round" "$shapes" "fp8quant,copy"
-    FP8QUANT_NVCC_FLAGS=$LIVE bench "run9_touchlive_$round" "$shapes" "fp8quant,copy"
-  done
-  (cd "$OUT" && tar czf run9_logs.tar.gz *.log json && rm -rf json *.log) ;;
+  ab_rounds run9 "$decode,2048x2048,1024x4096,16384x2048,4096x8192,32768x1368,4096x16384" base= earlybig=$EB touchlive=$LIVE ;;
 esac
