@@ -4,7 +4,11 @@
                   (torch.cuda._sleep), no memory traffic; left out of the accuracy report
   --untimed NAME  provider NAME is built and its graph captured (and replayed once) as usual,
                   but left out of the timed round
-    python3 scripts/bench_probe_providers.py [--idle CYCLES] [--untimed NAME] [fp8quant bench arguments]
+  --torch-in-round  one more provider, "torch:round": the eager torch reference captured in a
+                  graph and timed in the round like the others (the bench times "torch" alone,
+                  before the round, and frees its temporaries)
+    python3 scripts/bench_probe_providers.py [--idle CYCLES] [--untimed NAME] [--torch-in-round]
+                                             [fp8quant bench arguments]
 """
 
 from __future__ import annotations
@@ -17,8 +21,11 @@ from fp8quant import bench
 
 
 def main(argv: list[str]) -> int:
-    idle_cycles, untimed = None, None
-    while argv and argv[0] in ("--idle", "--untimed"):
+    idle_cycles, untimed, torch_in_round = None, None, False
+    while argv and argv[0] in ("--idle", "--untimed", "--torch-in-round"):
+        if argv[0] == "--torch-in-round":
+            torch_in_round, argv = True, argv[1:]
+            continue
         if argv[0] == "--idle":
             idle_cycles = int(argv[1])
         else:
@@ -30,6 +37,8 @@ def main(argv: list[str]) -> int:
         p = plain_providers(gpu)
         if idle_cycles is not None:
             p["idle"] = lambda x, out=None: (lambda: torch.cuda._sleep(idle_cycles))
+        if torch_in_round:
+            p["torch:round"] = p["torch"]
         return p
 
     bench.providers = providers

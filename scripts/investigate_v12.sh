@@ -39,6 +39,10 @@
 #         after the row's max (-DFP8QUANT_EXPERIMENT_TOUCH_LIVE); the PDL, graph and default-path
 #         GPU tests on both builds
 #   (run10: `fp8quant bench --quick` at 64913aa, the empty-kernel floors as medians of samples)
+#   run11: whether any slow torch kernels in the timed round do what torch.compile's do (run 8):
+#         the eager reference captured in a graph and timed in the round ("torch:round",
+#         scripts/bench_probe_providers.py --torch-in-round), against fp8quant and copy alone and
+#         with torch.compile, twice
 # The experiment switches of runs 1-5 (PREFETCH_EVICT_LAST, PREFETCH_ROW_BULK, EARLY_TRIGGER,
 # PREFETCH_LOAD, PREFETCH_CP_ASYNC, PREFETCH_SECTORS, PREFETCH_LOAD_LINE) were removed after run 7
 # (run them on a checkout of a4f053d), run 9's (EARLY_TRIGGER_BIG, TOUCH_LIVE) after run 9 (84cd6fc).
@@ -145,4 +149,13 @@ run9)
   FP8QUANT_NVCC_FLAGS=$EB PYTEST_TIMEOUT=150 gpu_tests run9_tests_early_big "pdl or cuda_graph or default_path"
   FP8QUANT_NVCC_FLAGS=$LIVE PYTEST_TIMEOUT=150 gpu_tests run9_tests_touch_live "pdl or cuda_graph or default_path"
   ab_rounds run9 "$decode,2048x2048,1024x4096,16384x2048,4096x8192,32768x1368,4096x16384" base= earlybig=$EB touchlive=$LIVE ;;
+run11)
+  python3 -m fp8quant prebuild > /dev/null
+  for round in 1 2; do
+    probe_bench run11_base_$round 16384x2048,8192x4096,32768x1368,4096x8192 "fp8quant,copy" ""
+    probe_bench run11_compile_$round 16384x2048,8192x4096,32768x1368,4096x8192 "fp8quant,copy,torch.compile" ""
+    probe_bench run11_torchround_$round 16384x2048,8192x4096,32768x1368,4096x8192 "fp8quant,copy,torch:round" \
+      "--torch-in-round"
+  done
+  (cd "$OUT" && tar czf run11_logs.tar.gz *.log json && rm -rf json *.log) ;;
 esac
