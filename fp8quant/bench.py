@@ -586,9 +586,9 @@ def run_gpu(args) -> int:
 
     pdl = _cuda_pdl_supported()
     # The floors, sampled at the start, every sample_every shapes and at the end; each the median
-    # of its samples (copy_sample_every says why for the copy; of 50 runs' single empty-kernel
-    # measurements, one read 0.18 us with PDL and 1.22 without, the 49 others 0.59-0.62 and
-    # 0.95-0.99: docs/performance.md, v12 run 9).
+    # of its samples (copy_sample_every says why for the copy; of the single empty-kernel
+    # measurements of v12's 50 benches, one read 0.18 us with PDL and 1.22 without, the 49
+    # others 0.59-0.62 and 0.95-0.99: docs/performance.md, v12 run 9).
     copy_samples, empty_plain_samples, empty_pdl_samples = [], [], []
 
     def sample_floors() -> None:
