@@ -135,27 +135,22 @@ run7)
   done
   kill $smi
   (cd "$OUT" && tar czf run7_logs.tar.gz *.log *.csv json && rm -rf json *.log *.csv) ;;
-run8)
+run8|run11)  # fp8quant and copy alone, with torch.compile, and with the run's third variant
+  run=$1 big=16384x2048,8192x4096,32768x1368,4096x8192
+  case $run in
+    run8) third=untimed set3="fp8quant,copy,torch.compile" probe3="--untimed torch.compile" ;;
+    run11) third=torchround set3="fp8quant,copy,torch:round" probe3="--torch-in-round" ;;
+  esac
   python3 -m fp8quant prebuild > /dev/null
   for round in 1 2; do
-    probe_bench run8_base_$round 16384x2048,8192x4096,32768x1368,4096x8192 "fp8quant,copy" ""
-    probe_bench run8_compile_$round 16384x2048,8192x4096,32768x1368,4096x8192 "fp8quant,copy,torch.compile" ""
-    probe_bench run8_untimed_$round 16384x2048,8192x4096,32768x1368,4096x8192 "fp8quant,copy,torch.compile" \
-      "--untimed torch.compile"
+    probe_bench ${run}_base_$round $big "fp8quant,copy" ""
+    probe_bench ${run}_compile_$round $big "fp8quant,copy,torch.compile" ""
+    probe_bench ${run}_${third}_$round $big "$set3" "$probe3"
   done
-  (cd "$OUT" && tar czf run8_logs.tar.gz *.log json && rm -rf json *.log) ;;
+  (cd "$OUT" && tar czf ${run}_logs.tar.gz *.log json && rm -rf json *.log) ;;
 run9)
   prebuild_each "" "$EB" "$LIVE"
   FP8QUANT_NVCC_FLAGS=$EB PYTEST_TIMEOUT=150 gpu_tests run9_tests_early_big "pdl or cuda_graph or default_path"
   FP8QUANT_NVCC_FLAGS=$LIVE PYTEST_TIMEOUT=150 gpu_tests run9_tests_touch_live "pdl or cuda_graph or default_path"
   ab_rounds run9 "$decode,2048x2048,1024x4096,16384x2048,4096x8192,32768x1368,4096x16384" base= earlybig=$EB touchlive=$LIVE ;;
-run11)
-  python3 -m fp8quant prebuild > /dev/null
-  for round in 1 2; do
-    probe_bench run11_base_$round 16384x2048,8192x4096,32768x1368,4096x8192 "fp8quant,copy" ""
-    probe_bench run11_compile_$round 16384x2048,8192x4096,32768x1368,4096x8192 "fp8quant,copy,torch.compile" ""
-    probe_bench run11_torchround_$round 16384x2048,8192x4096,32768x1368,4096x8192 "fp8quant,copy,torch:round" \
-      "--torch-in-round"
-  done
-  (cd "$OUT" && tar czf run11_logs.tar.gz *.log json && rm -rf json *.log) ;;
 esac
