@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# v13 device runs (docs/performance.md, v13). Usage on the device tool: OUT=$OUT bash scripts/investigate_v13.sh [run]
+#   run1: how torch.compile's kernels in the timed round make ours 1-3% faster at 100-200 MB
+#         (v12 runs 6-8, 11): Inductor's generated code for the reference (TORCH_LOGS=output_code,
+#         its tl.load lines); then the four 100 MB shapes with fp8quant, triton and copy alone;
+#         with torch.compile; with torch.compile reading inputs of its own; with torch.compile
+#         and the persisting L2 lines reset before each provider's warm-up replay; with a Triton
+#         kernel that only reads x with evict_last, and the same with no policy; and alone with
+#         8e8 bytes of calls per graph instead of 2e8 (fewer graph boundaries per call); twice
+source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), gpu_tests(), prebuild_ab()
+probe_bench() {  # name, shapes, providers, scripts/bench_probe_providers.py's options
+  if (( SECONDS > ${DEADLINE_S:-480} )); then echo "[$1] skipped: past ${DEADLINE_S:-480} s"; return; fi
+  PYTHONPATH=$PWD BENCH_TIMEOUT=150 BENCH_CMD="python3 scripts/bench_probe_providers.py $4" bench "$1" "$2" "$3"
+  python3 - "$OUT/json/$1.json" <<'PY'  # us per call of each provider, one line per shape
+import json, sys
+r = json.load(open(sys.argv[1]))
+for shape in dict.fromkeys((x["tokens"], x["hidden"]) for x in r["rows"]):
+    cells = [f"{x['provider']} {x['median_us']:.2f}" for x in r["rows"] if (x["tokens"], x["hidden"]) == shape]
+    print(f"  {shape[0]}x{shape[1]}: " + ", ".join(cells))
+PY
+}
+big=16384x2048,8192x4096,32768x1368,4096x8192
+case "${1:-run1}" in
+run1)
+  python3 -m fp8quant prebuild > /dev/null
+  TORCH_LOGS=output_code timeout 120 python3 - > "$OUT/run1_output_code.log" 2>&1 <<'PY'
+import torch
+from fp8quant.reference import per_token_quant_fp8_reference as ref
+f = torch.compile(ref, dynamic=True)
+for shape in ((16384, 2048), (32768, 1368)):
+    f(torch.randn(*shape, device="cuda", dtype=torch.bfloat16))
+torch.cuda.synchronize()
+PY
+  echo "[output code] $(grep -c 'tl.load' "$OUT/run1_output_code.log") tl.load lines:"
+  grep -E "tl\.load|def triton_|for r0_offset|R0_BLOCK *: tl.constexpr|persistent_reduction|reduction\(" "$OUT/run1_output_code.log" | sort | uniq -c | head -30
+  for round in 1 2; do
+    probe_bench run1_base_$round $big "fp8quant,triton,copy" ""
+    probe_bench run1_compile_$round $big "fp8quant,triton,copy,torch.compile" ""
+    probe_bench run1_compileown_$round $big "fp8quant,triton,copy,torch.compile" "--own-inputs torch.compile"
+    probe_bench run1_compilereset_$round $big "fp8quant,triton,copy,torch.compile" "--reset-l2"
+    probe_bench run1_touchlast_$round $big "fp8quant,triton,copy,touch:evict_last" "--touch evict_last"
+    probe_bench run1_touchnormal_$round $big "fp8quant,triton,copy,touch:normal" "--touch normal"
+    probe_bench run1_calls8_$round $big "fp8quant,triton,copy" "--calls-bytes 8e8"
+  done
+  (cd "$OUT" && tar czf run1_logs.tar.gz *.log json && rm -rf json *.log) ;;
+esac
