@@ -11,6 +11,16 @@ Timing method (docs/performance.md has the reasoning):
   busy-wait before each timed region keeps the host's graph submission out of it. The
   providers' graphs of one shape are replayed in turn (round robin), so that drift of the GPU's
   state falls on all of them alike. The copy bandwidth is measured the same way.
+- Each graph holds calls moving at least 2 GiB (up to 200 calls), about what one timed region of
+  the copy-bandwidth measurement moves: consecutive calls in a graph overlap one's launch with
+  the previous one's end, but two replays do not, and the boundary between them measured ~3 us
+  (docs/performance.md, v13 run 1). With 2e8 bytes per graph, as until v13, a 100 MB call
+  carried half a boundary: 34.6-35.1 us at the four 100 MB shapes against 33.6-33.8 with 7 calls.
+- Before each provider's untimed warm-up replay the L2's persisting lines are reset
+  (cuCtxResetPersistingL2Cache). torch.compile's kernel loads the input with evict_last in its
+  max pass; those lines outlived the next provider's warm-up replay and made its timed calls
+  0.8-1.3 us faster at the 100 MB shapes (inputs shared between providers); with the reset, or
+  with torch.compile reading inputs of its own, they were not (v13 run 1).
 - "copy" is a device-to-device copy moving the same bytes: what plain streaming reaches at that
   size, shown for reference (not a peer).
 - Inputs rotate over enough copies that the calls of one replay read at least 2x the L2 size
@@ -41,7 +51,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import ctypes
 import datetime as _dt
+import functools
 import json
 import math
 import os
@@ -265,6 +277,26 @@ def _event_median_ms(fn, reps: int, repeat: int = 1, warm: bool = False) -> floa
     return statistics.median(times)
 
 
+@functools.cache
+def _driver():
+    try:
+        return ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return None
+
+
+def reset_persisting_l2() -> None:
+    """Turn every L2 line marked persisting (a load's evict_last hint) into a normal one, so that
+    what one provider kept in L2 does not reach another's timed region (v13 run 1). A no-op
+    where the driver library cannot be loaded; the GPU must be idle (lines marked by kernels
+    still running would stay)."""
+    driver = _driver()
+    if driver is not None:
+        rc = driver.cuCtxResetPersistingL2Cache()
+        if rc != 0:
+            raise RuntimeError(f"cuCtxResetPersistingL2Cache returned CUresult {rc}")
+
+
 def steady_state_ms(fn, reps: int) -> float:
     """Milliseconds of one call of fn in a steady stream of them: the time of two back-to-back
     calls minus the time of one. The difference cancels what happens once per timed region: the
@@ -273,6 +305,8 @@ def steady_state_ms(fn, reps: int) -> float:
     GPU before the start event, the previous region's write-back does not fall in the region
     either). Timed singly, a graph of two 100 MB calls measured 102% of copy bandwidth where
     its steady state is 86-89% (docs/performance.md, v6)."""
+    torch.cuda.synchronize()
+    reset_persisting_l2()
     return _event_median_ms(fn, reps, repeat=2) - _event_median_ms(fn, reps, repeat=1)
 
 
@@ -320,7 +354,10 @@ def interleaved_time_us(graphs: dict[str, tuple[torch.cuda.CUDAGraph, int]], rep
     The order is shuffled in every round, seeded per shape: in a fixed order, the provider timed
     right after torch.compile's graph measured 0.3-1.1 us slower at ~100 MB than the same kernel
     and plan timed later in the round, and with one seed for every shape, "fp8quant" read 1-2%
-    below its identical twin "fp8quant:registers" at 200-400 MB (docs/performance.md, v8)."""
+    below its identical twin "fp8quant:registers" at 200-400 MB (docs/performance.md, v8).
+    The L2's persisting lines are reset before each warm-up replay (the GPU is idle there):
+    torch.compile's evict_last loads of the shared inputs made the provider after it 0.8-1.3 us
+    faster at 100 MB (v13 run 1)."""
     once: dict[str, list[float]] = {name: [] for name in graphs}
     twice: dict[str, list[float]] = {name: [] for name in graphs}
     order = list(graphs)
@@ -329,7 +366,9 @@ def interleaved_time_us(graphs: dict[str, tuple[torch.cuda.CUDAGraph, int]], rep
         shuffle(order)
         for name in order:
             g = graphs[name][0]
+            reset_persisting_l2()
             once[name].append(_event_median_ms(g.replay, 1, repeat=1, warm=True))
+            reset_persisting_l2()
             twice[name].append(_event_median_ms(g.replay, 1, repeat=2, warm=True))
     # the steady state, as in steady_state_ms: two replays minus one
     return {
@@ -371,8 +410,15 @@ def copy_sample_every(num_shapes: int) -> int:
     return max(1, min(COPY_SAMPLE_EVERY, num_shapes // 4))
 
 
+GRAPH_BYTES = 2**31  # bytes the calls of one graph move at least (up to MAX_CALLS_PER_GRAPH calls)
+MAX_CALLS_PER_GRAPH = 200
+
+
 def calls_per_graph(nbytes: int) -> int:
-    return max(1, min(200, int(2e8 // max(nbytes, 1))))
+    """Calls captured in one graph: enough to move GRAPH_BYTES, so that the ~3 us between two
+    replays (no launch overlap across them) is at most ~0.4% of a call's time, as in the copy
+    bandwidth's 1 GiB copies (v13 run 1); 200 at decode sizes, as the empty kernel's graph."""
+    return max(1, min(MAX_CALLS_PER_GRAPH, math.ceil(GRAPH_BYTES / max(nbytes, 1))))
 
 
 def input_sets(tokens: int, hidden: int, dtype: torch.dtype, l2_bytes: int, seed: int = 0) -> list[torch.Tensor]:

@@ -9,14 +9,15 @@
                   before the round, and frees its temporaries)
   --own-inputs NAME  provider NAME reads copies of the inputs of its own (one clone per input
                   copy) instead of the ones every other provider reads
-  --reset-l2      cuCtxResetPersistingL2Cache before each untimed warm-up replay of the round,
+  --reset-l2      cuCtxResetPersistingL2Cache before each untimed warm-up replay of the round
+                  (the bench itself does it since v13),
                   so that no L2 line a provider marked persisting reaches the next one's region
   --touch POLICY  one more provider, "touch:POLICY": a Triton kernel that only reads x, a row
                   at a time in 1024-element chunks, with tl.load(eviction_policy=POLICY)
                   ("evict_last", "evict_first" or "normal"), and writes each row's max |x|; left
                   out of the accuracy report
   --calls-bytes N  calls per graph max(1, min(200, N // bytes per call)) instead of
-                  bench.calls_per_graph's 2e8 // bytes (the inputs' copies still all read)
+                  bench.calls_per_graph (2e8 // bytes until v13; the input copies still all read)
     python3 scripts/bench_probe_providers.py [options above] [fp8quant bench arguments]
 """
 

@@ -108,3 +108,13 @@ def test_copy_samples_spread_over_short_and_long_runs():
     assert bench.copy_sample_every(11) == 2
     assert bench.copy_sample_every(3) == 1
     assert bench.copy_sample_every(109) == bench.COPY_SAMPLE_EVERY == 16
+
+
+def test_calls_per_graph_move_two_gib():
+    # v13 run 1: ~3 us between two graph replays; every graph moves >= 2 GiB (as the copy
+    # bandwidth's regions do) so that it is <= ~0.4% of a call, decode graphs hold 200 calls
+    assert bench.calls_per_graph(4096) == bench.MAX_CALLS_PER_GRAPH == 200
+    for nbytes in (11 * 2**20, bench.bytes_moved(16384, 2048, 2), 3 * 2**30 // 2, 3 * 2**30):
+        g = bench.calls_per_graph(nbytes)
+        assert g * nbytes >= bench.GRAPH_BYTES and (g - 1) * nbytes < bench.GRAPH_BYTES, (nbytes, g)
+    assert bench.calls_per_graph(bench.bytes_moved(16384, 2048, 2)) == 22  # was 1 (2 with its 2 input copies)
