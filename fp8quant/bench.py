@@ -421,6 +421,11 @@ def calls_per_graph(nbytes: int) -> int:
     return max(1, min(MAX_CALLS_PER_GRAPH, math.ceil(GRAPH_BYTES / max(nbytes, 1))))
 
 
+def output_buffers(calls: int, nbytes: int, l2_bytes: int) -> list[torch.Tensor]:
+    """The output buffer of each call of a graph: one of its own per call."""
+    return [torch.empty(nbytes, dtype=torch.uint8, device="cuda") for _ in range(calls)]
+
+
 def input_sets(tokens: int, hidden: int, dtype: torch.dtype, l2_bytes: int, seed: int = 0) -> list[torch.Tensor]:
     in_bytes = tokens * hidden * torch.finfo(dtype).bits // 8
     n = max(1, min(64, math.ceil(2 * l2_bytes / max(in_bytes, 1))))
@@ -670,8 +675,7 @@ def run_gpu(args) -> int:
         # on where its own outputs happened to be placed: with a buffer per provider, the same
         # kernel and plan measured 85.5% through one provider and 92.5% through another at
         # 16384x2048, and the reverse order at 8192x4096, in two runs (docs/performance.md, v7).
-        outs = [torch.empty(output_buffer_bytes(shape.tokens, shape.hidden, xs[0].element_size()),
-                            dtype=torch.uint8, device="cuda") for _ in range(g)]
+        outs = output_buffers(g, output_buffer_bytes(shape.tokens, shape.hidden, xs[0].element_size()), l2)
         times: dict[str, float] = {}
         for name, make in provs.items():
             if isinstance(make, str):

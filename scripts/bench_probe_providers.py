@@ -18,12 +18,15 @@
                   out of the accuracy report
   --calls-bytes N  calls per graph max(1, min(200, N // bytes per call)) instead of
                   bench.calls_per_graph (2e8 // bytes until v13; the input copies still all read)
+  --out-rotate    the calls of a graph write output buffers rotating over at least 2x the L2
+                  size (as the inputs do) instead of one buffer per call
     python3 scripts/bench_probe_providers.py [options above] [fp8quant bench arguments]
 """
 
 from __future__ import annotations
 
 import ctypes
+import math
 import sys
 
 import torch
@@ -61,14 +64,18 @@ def _reset_persisting_l2() -> None:
 
 def main(argv: list[str]) -> int:
     idle_cycles, untimed, torch_in_round, own, reset_l2, touch, calls_bytes = None, None, False, None, False, None, None
+    out_rotate = False
     while argv and argv[0].startswith("--") and argv[0] in (
-            "--idle", "--untimed", "--torch-in-round", "--own-inputs", "--reset-l2", "--touch", "--calls-bytes"):
+            "--idle", "--untimed", "--torch-in-round", "--own-inputs", "--reset-l2", "--touch", "--calls-bytes", "--out-rotate"):
         flag, argv = argv[0], argv[1:]
         if flag == "--torch-in-round":
             torch_in_round = True
             continue
         if flag == "--reset-l2":
             reset_l2 = True
+            continue
+        if flag == "--out-rotate":
+            out_rotate = True
             continue
         value, argv = argv[0], argv[1:]
         if flag == "--idle":
@@ -118,6 +125,14 @@ def main(argv: list[str]) -> int:
     bench.accuracy_report = lambda provs, *a: plain_accuracy({k: v for k, v in provs.items() if k not in not_quantizers}, *a)
     bench.interleaved_time_us = lambda graphs, *a, **k: plain_round({n: g for n, g in graphs.items() if n != untimed}, *a, **k)
     bench._event_median_ms = event_median_ms
+    if out_rotate:
+        plain_outputs = bench.output_buffers
+
+        def output_buffers(calls, nbytes, l2_bytes):
+            distinct = plain_outputs(min(calls, math.ceil(2 * l2_bytes / max(nbytes, 1))), nbytes, l2_bytes)
+            return [distinct[i % len(distinct)] for i in range(calls)]
+
+        bench.output_buffers = output_buffers
     if calls_bytes is not None:
         bench.calls_per_graph = lambda nbytes: max(1, min(200, calls_bytes // max(nbytes, 1)))
     return bench.main(argv)
