@@ -7,7 +7,8 @@
 #         and the persisting L2 lines reset before each provider's warm-up replay; with a Triton
 #         kernel that only reads x with evict_last, and the same with no policy; and alone with
 #         8e8 bytes of calls per graph instead of 2e8 (fewer graph boundaries per call); twice
-#   run2: why the 4-13 MB shapes read 0.1-0.36 us slower with graphs of 2 GiB of calls (e9bcef3's
+#   (run2: the full bench of e9bcef3, python3 -m fp8quant bench, and tests/test_bench.py)
+#   run3: why the 4-13 MB shapes read 0.1-0.36 us slower with graphs of 2 GiB of calls (e9bcef3's
 #         full bench: 256x8192 3.10 -> 3.47 us, 256x16384 5.21 -> 5.52): those shapes and
 #         16384x2048 with 2e8 bytes per graph (as before v13), with 2 GiB, and with 2 GiB whose
 #         calls write output buffers rotating over 2x the L2 (--out-rotate), twice; before
@@ -49,19 +50,19 @@ PY
     probe_bench run1_calls8_$round $big "fp8quant,triton,copy" "--calls-bytes 8e8"
   done
   (cd "$OUT" && tar czf run1_logs.tar.gz *.log json && rm -rf json *.log) ;;
-run2)
+run3)
   python3 -m fp8quant prebuild > /dev/null
-  timeout 100 python3 -m pytest tests/test_bench.py -q -p no:cacheprovider -k quick > "$OUT/run2_test_quick_alone.log" 2>&1
-  echo "[quick alone] $(tail -1 "$OUT/run2_test_quick_alone.log")"
+  timeout 100 python3 -m pytest tests/test_bench.py -q -p no:cacheprovider -k quick > "$OUT/run3_test_quick_alone.log" 2>&1
+  echo "[quick alone] $(tail -1 "$OUT/run3_test_quick_alone.log")"
   timeout 120 python3 -m pytest tests/test_bench.py -q -p no:cacheprovider -x --tb=long -k "cpu_mode or quick" \
-    > "$OUT/run2_test_cpu_then_quick.log" 2>&1
-  echo "[cpu mode, then quick] $(tail -1 "$OUT/run2_test_cpu_then_quick.log")"
-  grep -E "^E  " "$OUT/run2_test_cpu_then_quick.log" | head -12
+    > "$OUT/run3_test_cpu_then_quick.log" 2>&1
+  echo "[cpu mode, then quick] $(tail -1 "$OUT/run3_test_cpu_then_quick.log")"
+  grep -E "^E  " "$OUT/run3_test_cpu_then_quick.log" | head -12
   mid=256x7168,256x8192,256x16384,1024x4096,2048x2048,16384x2048
   for round in 1 2; do
-    probe_bench run2_old_$round $mid "fp8quant,triton,copy" "--calls-bytes 2e8"
-    probe_bench run2_new_$round $mid "fp8quant,triton,copy" ""
-    probe_bench run2_rotate_$round $mid "fp8quant,triton,copy" "--out-rotate"
+    probe_bench run3_old_$round $mid "fp8quant,triton,copy" "--calls-bytes 2e8"
+    probe_bench run3_new_$round $mid "fp8quant,triton,copy" ""
+    probe_bench run3_rotate_$round $mid "fp8quant,triton,copy" "--out-rotate"
   done
-  (cd "$OUT" && tar czf run2_logs.tar.gz *.log json && rm -rf json *.log) ;;
+  (cd "$OUT" && tar czf run3_logs.tar.gz *.log json && rm -rf json *.log) ;;
 esac
