@@ -819,6 +819,15 @@ def print_accuracy(rows: list[AccuracyRow], sqnr: dict[str, float], file=None) -
 def run_cpu(args) -> int:
     """No GPU: the accuracy report with what runs here (the reference, Triton under its
     interpreter), then the committed GPU results."""
+    interpreting = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+    if torch.cuda.is_available() and not interpreting:
+        # triton.jit picks the interpreter when a function is decorated, Triton's own library
+        # included, once per process: run here, the report left fp8quant's Triton kernels and
+        # Triton's library interpreted, and a GPU bench later in the same process (pytest on the
+        # GPU machine: the CPU-mode test, then the quick bench) failed with the interpreter's "Did
+        # you forget to add @triton.jit ?" (docs/performance.md, v13 run 3).
+        return _run_cpu(args, triton_note="not run here: the Triton interpreter needs a process of its own on a "
+                        "machine with a GPU (TRITON_INTERPRET=1 fp8quant bench --cpu)")
     # TRITON_INTERPRET for this report only: left set in the process, it made a later
     # torch.compile in the same process (a pytest worker on the GPU machine) run its Triton
     # kernels under the interpreter.
@@ -833,27 +842,36 @@ def run_cpu(args) -> int:
             os.environ["TRITON_INTERPRET"] = saved
 
 
-def _run_cpu(args) -> int:
+def _run_cpu(args, triton_note: str | None = None) -> int:
     dtype = DTYPES[args.dtype]
     provs: dict = {}
-    try:
-        from . import triton_kernels
+    if triton_note is None:
+        try:
+            from . import triton_kernels
 
-        def make(x):
-            q = torch.empty(x.shape, dtype=FP8_DTYPE)
-            s = torch.empty(x.shape[0], dtype=torch.float32)
+            def make(x):
+                q = torch.empty(x.shape, dtype=FP8_DTYPE)
+                s = torch.empty(x.shape[0], dtype=torch.float32)
 
-            def call():
-                triton_kernels.per_token_quant_fp8_triton(x, q, s, None)
-                return q, s
+                def call():
+                    triton_kernels.per_token_quant_fp8_triton(x, q, s, None)
+                    return q, s
 
-            return call
+                return call
 
-        provs["triton"] = make
-    except ImportError as e:
-        provs["triton"] = f"not importable ({e})"
+            provs["triton"] = make
+        except ImportError as e:
+            provs["triton"] = f"not importable ({e})"
+    else:
+        provs["triton"] = triton_note
     provs.update(args.extra_providers or {})
-    print("no NVIDIA GPU here: accuracy report on the CPU (triton runs under its interpreter)")
+    if torch.cuda.is_available():
+        print("accuracy report on the CPU (--cpu)")
+    else:
+        print("no NVIDIA GPU here: accuracy report on the CPU (triton runs under its interpreter)")
+    for name, p in provs.items():
+        if isinstance(p, str):
+            print(f"provider {name}: {p}")
     acc_rows, sqnr, ok = accuracy_report(provs, "cpu", dtype)
     print_accuracy(acc_rows, sqnr)
     shown = 0

@@ -14,6 +14,9 @@
 #         calls write output buffers rotating over 2x the L2 (--out-rotate), twice; before
 #         that, tests/test_bench.py's quick-bench test alone and after the CPU-mode test
 #         (it failed in e9bcef3's device call: torch._inductor.exc...)
+#   run4: tests/test_bench.py in one process (the CPU-mode report no longer runs the Triton
+#         interpreter in a process with a GPU); then per-call times against calls per graph at
+#         three mid shapes, with and without PDL: 2e8, 8e8 and 2^31 bytes of calls per graph
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), gpu_tests(), prebuild_ab()
 probe_bench() {  # name, shapes, providers, scripts/bench_probe_providers.py's options
   if (( SECONDS > ${DEADLINE_S:-480} )); then echo "[$1] skipped: past ${DEADLINE_S:-480} s"; return; fi
@@ -65,4 +68,12 @@ run3)
     probe_bench run3_rotate_$round $mid "fp8quant,triton,copy" "--out-rotate"
   done
   (cd "$OUT" && tar czf run3_logs.tar.gz *.log json && rm -rf json *.log) ;;
+run4)
+  python3 -m fp8quant prebuild > /dev/null
+  timeout 150 python3 -m pytest tests/test_bench.py -q -p no:cacheprovider > "$OUT/run4_test_bench.log" 2>&1
+  echo "[tests/test_bench.py] $(tail -1 "$OUT/run4_test_bench.log")"
+  for bytes in 2e8 8e8 2147483648; do
+    probe_bench run4_calls_$bytes 256x8192,256x16384,1024x4096 "fp8quant,fp8quant:nopdl,triton,copy" "--calls-bytes $bytes"
+  done
+  (cd "$OUT" && tar czf run4_logs.tar.gz *.log json && rm -rf json *.log) ;;
 esac
