@@ -17,6 +17,9 @@
 #   run4: tests/test_bench.py in one process (the CPU-mode report no longer runs the Triton
 #         interpreter in a process with a GPU); then per-call times against calls per graph at
 #         three mid shapes, with and without PDL: 2e8, 8e8 and 2^31 bytes of calls per graph
+#   run5: whether the v10 prefetch is what makes long PDL chains slower at mid sizes (run 4): the
+#         same three shapes with 2e8 and 2^31 bytes of calls per graph, built as they are and
+#         with -DFP8QUANT_EXPERIMENT_NO_PREFETCH, twice
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), gpu_tests(), prebuild_ab()
 probe_bench() {  # name, shapes, providers, scripts/bench_probe_providers.py's options
   if (( SECONDS > ${DEADLINE_S:-480} )); then echo "[$1] skipped: past ${DEADLINE_S:-480} s"; return; fi
@@ -76,4 +79,15 @@ run4)
     probe_bench run4_calls_$bytes 256x8192,256x16384,1024x4096 "fp8quant,fp8quant:nopdl,triton,copy" "--calls-bytes $bytes"
   done
   (cd "$OUT" && tar czf run4_logs.tar.gz *.log json && rm -rf json *.log) ;;
+run5)
+  for flags in "" -DFP8QUANT_EXPERIMENT_NO_PREFETCH; do FP8QUANT_NVCC_FLAGS="$flags" python3 -m fp8quant prebuild > /dev/null & done
+  wait
+  for round in 1 2; do
+    for bytes in 2e8 2147483648; do
+      probe_bench run5_base_${bytes}_$round 256x8192,256x16384,1024x4096 "fp8quant,copy" "--calls-bytes $bytes"
+      FP8QUANT_NVCC_FLAGS=-DFP8QUANT_EXPERIMENT_NO_PREFETCH \
+        probe_bench run5_noprefetch_${bytes}_$round 256x8192,256x16384,1024x4096 "fp8quant,copy" "--calls-bytes $bytes"
+    done
+  done
+  (cd "$OUT" && tar czf run5_logs.tar.gz *.log json && rm -rf json *.log) ;;
 esac
