@@ -8,6 +8,7 @@
 #         kernel that only reads x with evict_last, and the same with no policy; and alone with
 #         8e8 bytes of calls per graph instead of 2e8 (fewer graph boundaries per call); twice
 #   (run2: the full bench of e9bcef3, python3 -m fp8quant bench, and tests/test_bench.py)
+# run1 and run3 as they ran, their benches folded into probe_rounds() after run 5.
 #   run3: why the 4-13 MB shapes read 0.1-0.36 us slower with graphs of 2 GiB of calls (e9bcef3's
 #         full bench: 256x8192 3.10 -> 3.47 us, 256x16384 5.21 -> 5.52): those shapes and
 #         16384x2048 with 2e8 bytes per graph (as before v13), with 2 GiB, and with 2 GiB whose
@@ -20,6 +21,8 @@
 #   run5: whether the v10 prefetch is what makes long PDL chains slower at mid sizes (run 4): the
 #         same three shapes with 2e8 and 2^31 bytes of calls per graph, built as they are and
 #         with -DFP8QUANT_EXPERIMENT_NO_PREFETCH, twice
+#   (run6: float16 and float32 through the full bench, scripts/gpu_bench_all.sh's loop without
+#         bfloat16, 250 s each; logs/v13/run6/)
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), gpu_tests(), prebuild_ab()
 probe_bench() {  # name, shapes, providers, scripts/bench_probe_providers.py's options
   if (( SECONDS > ${DEADLINE_S:-480} )); then echo "[$1] skipped: past ${DEADLINE_S:-480} s"; return; fi
@@ -31,6 +34,16 @@ for shape in dict.fromkeys((x["tokens"], x["hidden"]) for x in r["rows"]):
     cells = [f"{x['provider']} {x['median_us']:.2f}" for x in r["rows"] if (x["tokens"], x["hidden"]) == shape]
     print(f"  {shape[0]}x{shape[1]}: " + ", ".join(cells))
 PY
+}
+probe_rounds() {  # run, shapes, then "label|providers|probe options" sets: each set's bench, alternated twice
+  local run=$1 shapes=$2 spec label provs opts
+  shift 2
+  for round in 1 2; do
+    for spec in "$@"; do
+      IFS='|' read -r label provs opts <<< "$spec"
+      probe_bench "${run}_${label}_$round" "$shapes" "$provs" "$opts"
+    done
+  done
 }
 big=16384x2048,8192x4096,32768x1368,4096x8192
 case "${1:-run1}" in
@@ -46,15 +59,11 @@ torch.cuda.synchronize()
 PY
   echo "[output code] $(grep -c 'tl.load' "$OUT/run1_output_code.log") tl.load lines:"
   grep -E "tl\.load|def triton_|for r0_offset|R0_BLOCK *: tl.constexpr|persistent_reduction|reduction\(" "$OUT/run1_output_code.log" | sort | uniq -c | head -30
-  for round in 1 2; do
-    probe_bench run1_base_$round $big "fp8quant,triton,copy" ""
-    probe_bench run1_compile_$round $big "fp8quant,triton,copy,torch.compile" ""
-    probe_bench run1_compileown_$round $big "fp8quant,triton,copy,torch.compile" "--own-inputs torch.compile"
-    probe_bench run1_compilereset_$round $big "fp8quant,triton,copy,torch.compile" "--reset-l2"
-    probe_bench run1_touchlast_$round $big "fp8quant,triton,copy,touch:evict_last" "--touch evict_last"
-    probe_bench run1_touchnormal_$round $big "fp8quant,triton,copy,touch:normal" "--touch normal"
-    probe_bench run1_calls8_$round $big "fp8quant,triton,copy" "--calls-bytes 8e8"
-  done
+  three=fp8quant,triton,copy
+  probe_rounds run1 $big "base|$three|" "compile|$three,torch.compile|" \
+    "compileown|$three,torch.compile|--own-inputs torch.compile" "compilereset|$three,torch.compile|--reset-l2" \
+    "touchlast|$three,touch:evict_last|--touch evict_last" "touchnormal|$three,touch:normal|--touch normal" \
+    "calls8|$three|--calls-bytes 8e8"
   (cd "$OUT" && tar czf run1_logs.tar.gz *.log json && rm -rf json *.log) ;;
 run3)
   python3 -m fp8quant prebuild > /dev/null
@@ -65,11 +74,8 @@ run3)
   echo "[cpu mode, then quick] $(tail -1 "$OUT/run3_test_cpu_then_quick.log")"
   grep -E "^E  " "$OUT/run3_test_cpu_then_quick.log" | head -12
   mid=256x7168,256x8192,256x16384,1024x4096,2048x2048,16384x2048
-  for round in 1 2; do
-    probe_bench run3_old_$round $mid "fp8quant,triton,copy" "--calls-bytes 2e8"
-    probe_bench run3_new_$round $mid "fp8quant,triton,copy" ""
-    probe_bench run3_rotate_$round $mid "fp8quant,triton,copy" "--out-rotate"
-  done
+  probe_rounds run3 $mid "old|fp8quant,triton,copy|--calls-bytes 2e8" "new|fp8quant,triton,copy|" \
+    "rotate|fp8quant,triton,copy|--out-rotate"
   (cd "$OUT" && tar czf run3_logs.tar.gz *.log json && rm -rf json *.log) ;;
 run4)
   python3 -m fp8quant prebuild > /dev/null
