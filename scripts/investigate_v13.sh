@@ -23,6 +23,10 @@
 #         with -DFP8QUANT_EXPERIMENT_NO_PREFETCH, twice
 #   (run6: float16 and float32 through the full bench, scripts/gpu_bench_all.sh's loop without
 #         bfloat16, 250 s each; logs/v13/run6/)
+#   run7 (prepared in v13, not run: no device time left): where a call's time goes late in a long
+#         PDL chain (Next v13, item 1): the in-kernel timeline (-DFP8QUANT_EXPERIMENT_TIMELINE)
+#         of the 16 calls at the start of a chain (a graph of 17 calls) and late in one of 200,
+#         at 256x8192, 256x16384 and 1024x4096; then the same without the prefetch
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), gpu_tests(), prebuild_ab()
 probe_bench() {  # name, shapes, providers, scripts/bench_probe_providers.py's options
   if (( SECONDS > ${DEADLINE_S:-480} )); then echo "[$1] skipped: past ${DEADLINE_S:-480} s"; return; fi
@@ -96,4 +100,17 @@ run5)
     done
   done
   (cd "$OUT" && tar czf run5_logs.tar.gz *.log json && rm -rf json *.log) ;;
+run7)
+  TL=-DFP8QUANT_EXPERIMENT_TIMELINE NP=-DFP8QUANT_EXPERIMENT_NO_PREFETCH
+  for flags in "$TL" "$TL $NP"; do FP8QUANT_NVCC_FLAGS="$flags" python3 -m fp8quant prebuild > /dev/null & done
+  wait
+  for flags in "$TL" "$TL $NP"; do
+    for calls in 17 200; do
+      echo "== timeline [$flags] $calls calls per graph"
+      PYTHONPATH=$PWD FP8QUANT_NVCC_FLAGS="$flags" timeout 150 python3 scripts/timeline_probe.py \
+        256x8192 256x16384 1024x4096 --calls $calls 2>&1
+    done
+  done > "$OUT/run7_timeline.log"
+  grep -E "^==|per call" "$OUT/run7_timeline.log"
+  (cd "$OUT" && tar czf run7_logs.tar.gz *.log && rm -f *.log) ;;
 esac

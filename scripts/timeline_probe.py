@@ -8,6 +8,9 @@ CTA reports, for the last 16 calls, %globaltimer (ns, one clock for all SMs) and
 cycles) at: entry, after griddepcontrol.wait, after its loads (the abs-max, which waits for them),
 after the row's max, after its stores were issued. Printed per shape: medians over the calls.
 `--copies N` rotates over N input copies instead of the bench's count (2: the inputs stay in L2).
+`--calls N` captures N calls per graph (at least 17 and the input copies) instead of the bench's
+count, so that the 16 recorded calls are the start of a PDL chain (17) or late in a long one
+(200); v13 runs 3-5 found a call late in a long chain 0.2-0.7 us slower at 1-16 MB.
 """
 
 from __future__ import annotations
@@ -37,12 +40,13 @@ def read_timeline(dtype: torch.dtype) -> list[list[list[int]]]:
     return [[flat[c * step + b * 2 * MARKS : c * step + (b + 1) * 2 * MARKS] for b in range(CTAS)] for c in range(CALLS)]
 
 
-def probe(tokens: int, hidden: int, dtype: torch.dtype = torch.bfloat16, copies: int | None = None) -> None:
+def probe(tokens: int, hidden: int, dtype: torch.dtype = torch.bfloat16, copies: int | None = None,
+          calls_per_graph: int | None = None) -> None:
     l2 = torch.cuda.get_device_properties(0).L2_cache_size
     xs = bench.input_sets(tokens, hidden, dtype, l2, seed=tokens + hidden)
     xs = xs[:copies] if copies else xs
     nbytes = bench.bytes_moved(tokens, hidden, xs[0].element_size())
-    n = max(bench.calls_per_graph(nbytes), len(xs), CALLS + 1)
+    n = max(calls_per_graph or bench.calls_per_graph(nbytes), len(xs), CALLS + 1)
     outs = [(torch.empty(tokens, hidden, dtype=torch.float8_e4m3fn, device="cuda"),
              torch.empty(tokens, 1, dtype=torch.float32, device="cuda")) for _ in range(n)]
     calls = [lambda i=i: per_token_quant_fp8(xs[i % len(xs)], out=outs[i][0], scale_out=outs[i][1]) for i in range(n)]
@@ -86,14 +90,16 @@ def probe(tokens: int, hidden: int, dtype: torch.dtype = torch.bfloat16, copies:
 
 
 def main(argv: list[str]) -> None:
-    copies = None
-    if "--copies" in argv:
-        k = argv.index("--copies")
-        copies = int(argv[k + 1])
-        argv = argv[:k] + argv[k + 2 :]
+    options = {"--copies": None, "--calls": None}
+    for flag in options:
+        if flag in argv:
+            k = argv.index(flag)
+            options[flag] = int(argv[k + 1])
+            argv = argv[:k] + argv[k + 2 :]
+    copies, calls = options["--copies"], options["--calls"]
     for spec in argv or ["1x4096", "1x16384", "64x8192", "128x8192", "256x4096", "256x16384", "128x1368"]:
         t, h = (int(v) for v in spec.split("x"))
-        probe(t, h, copies=copies)
+        probe(t, h, copies=copies, calls_per_graph=calls)
 
 
 if __name__ == "__main__":
