@@ -16,6 +16,9 @@ Timing method (docs/performance.md has the reasoning):
   the previous one's end, but two replays do not, and the boundary between them measured ~3 us
   (docs/performance.md, v13 run 1). With 2e8 bytes per graph, as until v13, a 100 MB call
   carried half a boundary: 34.6-35.1 us at the four 100 MB shapes against 33.6-33.8 with 7 calls.
+  It also puts 1-16 MB shapes in chains of 137-200 calls (12-127 before), where a call under
+  PDL costs 0.03-0.7 us more than near a chain's start (256x16384: 5.5-5.9 us against 4.9-5.1
+  in 15-call graphs; v13 runs 3-5); decode shapes and the empty kernel were always in chains of 200.
 - Before each provider's untimed warm-up replay the L2's persisting lines are reset
   (cuCtxResetPersistingL2Cache). torch.compile's kernel loads the input with evict_last in its
   max pass; those lines outlived the next provider's warm-up replay and made its timed calls
@@ -422,7 +425,9 @@ def calls_per_graph(nbytes: int) -> int:
 
 
 def output_buffers(calls: int, nbytes: int, l2_bytes: int) -> list[torch.Tensor]:
-    """The output buffer of each call of a graph: one of its own per call."""
+    """The output buffer of each call of a graph: one of its own per call. (l2_bytes is for
+    probes that reuse buffers: scripts/bench_probe_providers.py --out-rotate, the same times at
+    1-16 MB in v13 run 3.)"""
     return [torch.empty(nbytes, dtype=torch.uint8, device="cuda") for _ in range(calls)]
 
 
@@ -817,8 +822,8 @@ def print_accuracy(rows: list[AccuracyRow], sqnr: dict[str, float], file=None) -
 
 
 def run_cpu(args) -> int:
-    """No GPU: the accuracy report with what runs here (the reference, Triton under its
-    interpreter), then the committed GPU results."""
+    """No GPU, or --cpu: the accuracy report with what runs here (the reference, Triton under its
+    interpreter where no GPU is in the process), then the committed GPU results."""
     interpreting = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
     if torch.cuda.is_available() and not interpreting:
         # triton.jit picks the interpreter when a function is decorated, Triton's own library
