@@ -26,7 +26,8 @@
 #   run7 (prepared in v13, not run: no device time left): where a call's time goes late in a long
 #         PDL chain (Next v13, item 1): the in-kernel timeline (-DFP8QUANT_EXPERIMENT_TIMELINE)
 #         of the 16 calls at the start of a chain (a graph of 17 calls) and late in one of 200,
-#         at 256x8192, 256x16384 and 1024x4096; then the same without the prefetch
+#         at 256x8192, 256x16384 and 1024x4096, with each CTA's SM (the most CTAs of a call on
+#         one SM: whether late calls are placed unevenly); then the same without the prefetch
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), gpu_tests(), prebuild_ab()
 probe_bench() {  # name, shapes, providers, scripts/bench_probe_providers.py's options
   if (( SECONDS > ${DEADLINE_S:-480} )); then echo "[$1] skipped: past ${DEADLINE_S:-480} s"; return; fi

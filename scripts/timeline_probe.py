@@ -6,7 +6,8 @@ Each shape runs as the bench runs it (calls on rotating input copies captured in
 the public call with its defaults, so PDL on sm_90), replayed a few times; then thread 0 of every
 CTA reports, for the last 16 calls, %globaltimer (ns, one clock for all SMs) and clock64 (its SM's
 cycles) at: entry, after griddepcontrol.wait, after its loads (the abs-max, which waits for them),
-after the row's max, after its stores were issued. Printed per shape: medians over the calls.
+after the row's max, after its stores were issued, and its SM (%smid). Printed per shape: medians
+over the calls, with the most CTAs of one call on one SM and the SMs a call used.
 `--copies N` rotates over N input copies instead of the bench's count (2: the inputs stay in L2).
 `--calls N` captures N calls per graph (at least 17 and the input copies) instead of the bench's
 count, so that the 16 recorded calls are the start of a PDL chain (17) or late in a long one
@@ -15,6 +16,7 @@ count, so that the 16 recorded calls are the start of a PDL chain (17) or late i
 
 from __future__ import annotations
 
+import collections
 import ctypes
 import statistics
 import sys
@@ -25,19 +27,20 @@ from fp8quant import _cuda, bench
 from fp8quant.per_token_quant_fp8 import per_token_quant_fp8
 
 MARKS, CALLS, CTAS = 5, 16, 1024
+RECORD = 2 * MARKS + 1  # globaltimer and clock64 per mark, then %smid
 SM_GHZ = 1.98  # the H100's SM clock as found (docs/performance.md)
 
 
 def read_timeline(dtype: torch.dtype) -> list[list[list[int]]]:
     lib = _cuda.load(dtype, torch.cuda.current_device())
-    buf = (ctypes.c_ulonglong * (CALLS * CTAS * 2 * MARKS))()
+    buf = (ctypes.c_ulonglong * (CALLS * CTAS * RECORD))()
     lib.fp8quant_timeline_read.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
     err = lib.fp8quant_timeline_read(ctypes.addressof(buf), ctypes.sizeof(buf))
     if err:
         raise RuntimeError(f"fp8quant_timeline_read: error {err} (module built without the switch?)")
     flat = list(buf)
-    step = CTAS * 2 * MARKS
-    return [[flat[c * step + b * 2 * MARKS : c * step + (b + 1) * 2 * MARKS] for b in range(CTAS)] for c in range(CALLS)]
+    step = CTAS * RECORD
+    return [[flat[c * step + b * RECORD : c * step + (b + 1) * RECORD] for b in range(CTAS)] for c in range(CALLS)]
 
 
 def probe(tokens: int, hidden: int, dtype: torch.dtype = torch.bfloat16, copies: int | None = None,
@@ -74,6 +77,8 @@ def probe(tokens: int, hidden: int, dtype: torch.dtype = torch.bfloat16, copies:
             row_max=statistics.median(clk(2, 3)),
             quantize_store=statistics.median(clk(3, 4)), quantize_store_max=max(clk(3, 4)),
             span=max(g_(4)) - min(g_(1)),
+            most_ctas_on_one_sm=max(collections.Counter(r[2 * MARKS] for r in t).values()),
+            sms_used=len({r[2 * MARKS] for r in t}),
         )
         if k + 1 < len(slots):
             nxt = [tl[slots[k + 1]][b] for b in range(ctas)]

@@ -448,14 +448,16 @@ __device__ __forceinline__ float row_max(float v, int tpr, int local_row, float*
 // An experiment (-DFP8QUANT_EXPERIMENT_TIMELINE, docs/performance.md v11 run 8): thread 0 of each
 // CTA of the register kernel notes %globaltimer and clock64 at its entry, after the PDL wait,
 // after its loads (the abs-max, which waits for them), after the row's max and after its
-// stores are issued; fp8quant_timeline_read() copies the last kTimelineCalls calls of up to
-// kTimelineCtas CTAs to the host. Off by default: nothing of it is compiled.
+// stores are issued, and the SM it ran on (%smid, in the record's last slot: where a long PDL
+// chain places its CTAs, v13); fp8quant_timeline_read() copies the last kTimelineCalls calls of
+// up to kTimelineCtas CTAs to the host. Off by default: nothing of it is compiled.
 #ifdef FP8QUANT_EXPERIMENT_TIMELINE
 constexpr int kTimelineMarks = 5, kTimelineCalls = 16, kTimelineCtas = 1024;
-__device__ unsigned long long g_timeline[kTimelineCalls][kTimelineCtas][2 * kTimelineMarks];
+constexpr int kTimelineRecord = 2 * kTimelineMarks + 1;  // globaltimer, clock64 per mark; %smid
+__device__ unsigned long long g_timeline[kTimelineCalls][kTimelineCtas][kTimelineRecord];
 __device__ unsigned g_timeline_calls[kTimelineCtas];
 struct Timeline {
-  unsigned long long t[2 * kTimelineMarks];
+  unsigned long long t[kTimelineRecord];
   __device__ __forceinline__ void mark(int k) {
     if (threadIdx.x == 0) {
       asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t[k]));
@@ -465,8 +467,11 @@ struct Timeline {
   __device__ __forceinline__ void commit() {
     if (threadIdx.x == 0 && blockIdx.x < kTimelineCtas) {
       const unsigned call = atomicAdd(&g_timeline_calls[blockIdx.x], 1u) % kTimelineCalls;
+      unsigned smid;
+      asm volatile("mov.u32 %0, %%smid;" : "=r"(smid));
+      t[2 * kTimelineMarks] = smid;
 #pragma unroll
-      for (int k = 0; k < 2 * kTimelineMarks; ++k) g_timeline[call][blockIdx.x][k] = t[k];
+      for (int k = 0; k < kTimelineRecord; ++k) g_timeline[call][blockIdx.x][k] = t[k];
     }
   }
 };
