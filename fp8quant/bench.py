@@ -283,15 +283,16 @@ def _event_median_ms(fn, reps: int, repeat: int = 1, warm: bool = False) -> floa
 @functools.cache
 def _driver():
     try:
-        return ctypes.CDLL("libcuda.so.1")
+        driver = ctypes.CDLL("libcuda.so.1")
     except OSError:
         return None
+    return driver if hasattr(driver, "cuCtxResetPersistingL2Cache") else None  # CUDA 11.0+
 
 
 def reset_persisting_l2() -> None:
     """Turn every L2 line marked persisting (a load's evict_last hint) into a normal one, so that
     what one provider kept in L2 does not reach another's timed region (v13 run 1). A no-op
-    where the driver library cannot be loaded; the GPU must be idle (lines marked by kernels
+    where the driver library cannot be loaded or predates the call; the GPU must be idle (lines marked by kernels
     still running would stay)."""
     driver = _driver()
     if driver is not None:
