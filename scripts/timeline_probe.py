@@ -12,6 +12,11 @@ over the calls, with the most CTAs of one call on one SM and the SMs a call used
 `--calls N` captures N calls per graph (at least 17 and the input copies) instead of the bench's
 count, so that the 16 recorded calls are the start of a PDL chain (17) or late in a long one
 (200); v13 runs 3-5 found a call late in a long chain 0.2-0.7 us slower at 1-16 MB.
+`--out-copies N` (v14): the calls write N output buffers in turn instead of one each, so that a
+long chain touches no more memory than a short one.
+Also per call (v14): the SM clock the CTAs ran at (their clock64 cycles over their %globaltimer
+nanoseconds, entry to stores), and how many of the call's CTAs shared the SM of the CTA that
+finished last.
 """
 
 from __future__ import annotations
@@ -44,15 +49,16 @@ def read_timeline(dtype: torch.dtype) -> list[list[list[int]]]:
 
 
 def probe(tokens: int, hidden: int, dtype: torch.dtype = torch.bfloat16, copies: int | None = None,
-          calls_per_graph: int | None = None) -> None:
+          calls_per_graph: int | None = None, out_copies: int | None = None) -> None:
     l2 = torch.cuda.get_device_properties(0).L2_cache_size
     xs = bench.input_sets(tokens, hidden, dtype, l2, seed=tokens + hidden)
     xs = xs[:copies] if copies else xs
     nbytes = bench.bytes_moved(tokens, hidden, xs[0].element_size())
     n = max(calls_per_graph or bench.calls_per_graph(nbytes), len(xs), CALLS + 1)
     outs = [(torch.empty(tokens, hidden, dtype=torch.float8_e4m3fn, device="cuda"),
-             torch.empty(tokens, 1, dtype=torch.float32, device="cuda")) for _ in range(n)]
-    calls = [lambda i=i: per_token_quant_fp8(xs[i % len(xs)], out=outs[i][0], scale_out=outs[i][1]) for i in range(n)]
+             torch.empty(tokens, 1, dtype=torch.float32, device="cuda")) for _ in range(min(n, out_copies or n))]
+    calls = [lambda i=i: per_token_quant_fp8(xs[i % len(xs)], out=outs[i % len(outs)][0], scale_out=outs[i % len(outs)][1])
+             for i in range(n)]
     g = bench.capture_graph(calls)
     per_call_us = bench.steady_state_ms(g.replay, 20) * 1000.0 / n
     g.replay()
@@ -79,6 +85,8 @@ def probe(tokens: int, hidden: int, dtype: torch.dtype = torch.bfloat16, copies:
             span=max(g_(4)) - min(g_(1)),
             most_ctas_on_one_sm=max(collections.Counter(r[2 * MARKS] for r in t).values()),
             sms_used=len({r[2 * MARKS] for r in t}),
+            sm_mhz=1000.0 * sum(r[MARKS + 4] - r[MARKS] for r in t) / max(1, sum(r[4] - r[0] for r in t)),
+            ctas_on_last_ctas_sm=collections.Counter(r[2 * MARKS] for r in t)[max(t, key=lambda r: r[4])[2 * MARKS]],
         )
         if k + 1 < len(slots):
             nxt = [tl[slots[k + 1]][b] for b in range(ctas)]
@@ -89,22 +97,23 @@ def probe(tokens: int, hidden: int, dtype: torch.dtype = torch.bfloat16, copies:
     med = {key: statistics.median(r[key] for r in rows if key in r) for key in rows[0].keys() | rows[-2].keys()}
     stamps = sorted({r[m] for r in tl[slots[-1]][:ctas] for m in range(MARKS)})
     resolution = min((b - a for a, b in zip(stamps, stamps[1:])), default=0)
-    print(f"{tokens}x{hidden} {plan.name} grid {plan.grid}, {len(xs)} input copies: {per_call_us:.2f} us per call (graph of {n}); "
+    print(f"{tokens}x{hidden} {plan.name} grid {plan.grid}, {len(xs)} input copies, {len(outs)} output buffers: "
+          f"{per_call_us:.2f} us per call (graph of {n}); "
           f"medians over {len(rows)} calls, ns: " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(med.items()))
           + f"; smallest nonzero globaltimer step seen {resolution} ns", flush=True)
 
 
 def main(argv: list[str]) -> None:
-    options = {"--copies": None, "--calls": None}
+    options = {"--copies": None, "--calls": None, "--out-copies": None}
     for flag in options:
         if flag in argv:
             k = argv.index(flag)
             options[flag] = int(argv[k + 1])
             argv = argv[:k] + argv[k + 2 :]
-    copies, calls = options["--copies"], options["--calls"]
+    copies, calls, out_copies = options["--copies"], options["--calls"], options["--out-copies"]
     for spec in argv or ["1x4096", "1x16384", "64x8192", "128x8192", "256x4096", "256x16384", "128x1368"]:
         t, h = (int(v) for v in spec.split("x"))
-        probe(t, h, copies=copies, calls_per_graph=calls)
+        probe(t, h, copies=copies, calls_per_graph=calls, out_copies=out_copies)
 
 
 if __name__ == "__main__":

@@ -549,7 +549,10 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
   grid_dependency_wait();
   FP8QUANT_TIMELINE_MARK(1);
   // Here, not after the stores: 1x16384 1.83 vs 2.00 us, 64x16384 3.17 vs 3.53 (v8 run 2).
+  // (-DFP8QUANT_EXPERIMENT_TRIGGER_AFTER_LOADS, an A/B switch of v14: after the row's loads.)
+#ifndef FP8QUANT_EXPERIMENT_TRIGGER_AFTER_LOADS
   allow_dependents_to_launch();
+#endif
   InVec<In, kVec> v[kVecsPerThread];
 #pragma unroll
   for (int j = 0; j < kVecsPerThread; ++j) {
@@ -561,6 +564,9 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
   const float scale_ub = load_scale_ub(p);
   float amax = abs_max<kVecsPerThread>(v);
   FP8QUANT_TIMELINE_MARK(2);
+#ifdef FP8QUANT_EXPERIMENT_TRIGGER_AFTER_LOADS
+  allow_dependents_to_launch();
+#endif
   // Every thread of the CTA takes part (shuffles, barrier); rows past the end stop after it.
   amax = row_max(amax, tpr, local_row, warp_amax);
   FP8QUANT_TIMELINE_MARK(3);

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# v14 device runs (docs/performance.md, v14). Usage on the device tool: OUT=$OUT bash scripts/investigate_v14.sh [run]
+#   run1: why a call late in a long PDL chain is slower at 1-16 MB (v13 runs 3-5; Next v13 item 1).
+#         The in-kernel timeline (scripts/timeline_probe.py) of 256x8192, 256x16384 and 1024x4096:
+#         16 calls at the start of a chain (graph of 17) against 16 late in one of 200; late in
+#         one of 200 whose calls write 16 output buffers in turn (a short chain's footprint);
+#         both without the prefetch, and both with the next kernel let launch after the row's
+#         loads (-DFP8QUANT_EXPERIMENT_TRIGGER_AFTER_LOADS) instead of after the PDL wait. Each
+#         reports the SM clock measured in the kernel and how CTAs share SMs; nvidia-smi samples
+#         the clocks, power and clock-event reasons meanwhile. Then the bench's own timing
+#         (2 GiB per graph) of the default build against the trigger after the loads, twice.
+# The bfloat16 modules may come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
+# `python -m fp8quant prebuild --arch 90`, the same nvcc 13.0 and so the same cache key).
+source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), gpu_tests(), prebuild_ab()
+probe_bench() {  # name, shapes, providers, scripts/bench_probe_providers.py's options
+  if (( SECONDS > ${DEADLINE_S:-480} )); then echo "[$1] skipped: past ${DEADLINE_S:-480} s"; return; fi
+  PYTHONPATH=$PWD BENCH_TIMEOUT=150 BENCH_CMD="python3 scripts/bench_probe_providers.py $4" bench "$1" "$2" "$3"
+  python3 - "$OUT/json/$1.json" <<'PY'  # us per call of each provider, one line per shape
+import json, sys
+r = json.load(open(sys.argv[1]))
+for shape in dict.fromkeys((x["tokens"], x["hidden"]) for x in r["rows"]):
+    cells = [f"{x['provider']} {x['median_us']:.2f}" for x in r["rows"] if (x["tokens"], x["hidden"]) == shape]
+    print(f"  {shape[0]}x{shape[1]}: " + ", ".join(cells))
+PY
+}
+smi_sampler() {  # clocks, power and the clock-event reasons every 50 ms into $OUT/$1.csv, until killed
+  local q=timestamp,clocks.sm,clocks.mem,power.draw,temperature.gpu
+  nvidia-smi --query-gpu=$q,clocks_event_reasons.active --format=csv -lms 50 > "$OUT/$1.csv" 2>&1 ||
+    nvidia-smi --query-gpu=$q,clocks_throttle_reasons.active --format=csv -lms 50 > "$OUT/$1.csv" 2>&1
+}
+case "${1:-run1}" in
+run1)
+  TL=-DFP8QUANT_EXPERIMENT_TIMELINE NP=-DFP8QUANT_EXPERIMENT_NO_PREFETCH TAL=-DFP8QUANT_EXPERIMENT_TRIGGER_AFTER_LOADS
+  # bfloat16 modules only, built on first use where not carried in $FP8QUANT_CACHE_DIR
+  echo "modules in the cache: $(ls -d "$FP8QUANT_CACHE_DIR"/*/sm_*/*/ 2>/dev/null | wc -l)"
+  smi_sampler run1_smi & sampler=$!
+  timeline() {  # flags, then timeline_probe.py's options
+    local flags=$1; shift
+    echo "== $(date +%T.%N) timeline [$flags] $*"
+    PYTHONPATH=$PWD FP8QUANT_NVCC_FLAGS="$flags" timeout 120 python3 scripts/timeline_probe.py \
+      256x8192 256x16384 1024x4096 "$@" 2>&1
+  }
+  {
+    for flags in "$TL" "$TL $NP" "$TL $TAL"; do
+      timeline "$flags" --calls 17
+      timeline "$flags" --calls 200
+    done
+    timeline "$TL" --calls 200 --out-copies 16
+    timeline "$TL" --calls 17
+    timeline "$TL" --calls 200
+  } > "$OUT/run1_timeline.log"
+  grep -E "^==|per call" "$OUT/run1_timeline.log" | sed -E 's/; smallest.*//'
+  shapes=256x8192,256x16384,1024x4096,64x16384,128x8192,1x16384,16384x2048
+  for round in 1 2; do
+    probe_bench run1_base_$round $shapes fp8quant,copy ""
+    FP8QUANT_NVCC_FLAGS=$TAL probe_bench run1_after_loads_$round $shapes fp8quant,copy ""
+  done
+  kill $sampler
+  echo "== nvidia-smi samples: $(wc -l < "$OUT/run1_smi.csv") lines"; head -2 "$OUT/run1_smi.csv"
+  python3 - "$OUT/run1_smi.csv" <<'PY'  # the SM clock's spread and the reasons seen
+import collections, sys
+rows = [l.split(", ") for l in open(sys.argv[1]).read().splitlines()[1:] if l.count(",") >= 5]
+sm = sorted(int(r[1].split()[0]) for r in rows if r[1].split()[0].isdigit())
+if sm:
+    print(f"SM clock MHz: min {sm[0]}, median {sm[len(sm) // 2]}, max {sm[-1]} over {len(sm)} samples")
+print("clock-event reasons:", dict(collections.Counter(r[-1] for r in rows)))
+PY
+  (cd "$OUT" && tar czf run1_logs.tar.gz *.log *.csv json && rm -rf json *.log *.csv) ;;
+esac
