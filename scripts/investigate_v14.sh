@@ -9,6 +9,10 @@
 #         reports the SM clock measured in the kernel and how CTAs share SMs; nvidia-smi samples
 #         the clocks, power and clock-event reasons meanwhile. Then the bench's own timing
 #         (2 GiB per graph) of the default build against the trigger after the loads, twice.
+#   run2: what makes the bench's long chains slower than the timeline probe's (run 1): the public
+#         call at 4 shapes in graphs of 17 and 200 calls, outputs as the bench gives them, as
+#         the timeline probe allocates them, or the bench's rounded up to 2 MiB, each timed
+#         four ways (scripts/chain_probe.py)
 # The bfloat16 modules may come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
 # `python -m fp8quant prebuild --arch 90`, the same nvcc 13.0 and so the same cache key).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), gpu_tests(), prebuild_ab()
@@ -66,4 +70,7 @@ if sm:
 print("clock-event reasons:", dict(collections.Counter(r[-1] for r in rows)))
 PY
   (cd "$OUT" && tar czf run1_logs.tar.gz *.log *.csv json && rm -rf json *.log *.csv) ;;
+run2)
+  nvidia-smi --query-gpu=clocks.sm,clocks.mem --format=csv,noheader
+  PYTHONPATH=$PWD timeout 400 python3 scripts/chain_probe.py 256x8192 256x16384 64x16384 128x8192 2>&1 | tee "$OUT/run2_chain.log" ;;
 esac
