@@ -17,15 +17,21 @@ module as built, FP8QUANT_NVCC_FLAGS as set) at each shape in each combination o
                     on it alone; "round+copy": with the copy provider's graph in the round, as the
                     bench does; "round+copy,noreset": the same without the persisting-L2 reset
     python3 scripts/chain_probe.py 256x8192 256x16384
+Options (v14 runs 3-4): --calls 17,200 (calls per graph, at least the input copies), --outputs
+bench,exact,padded and --methods "steady;round;round+copy;round+copy,noreset" (subsets of the
+above, the methods separated by ';'); --smid: the module is built with -DFP8QUANT_EXPERIMENT_SMID, and after the timing each
+line adds where the CTAs of the graph's last call ran (the most on one SM, the SMs used).
 """
 
 from __future__ import annotations
 
+import collections
+import ctypes
 import sys
 
 import torch
 
-from fp8quant import bench
+from fp8quant import _cuda, bench
 from fp8quant.per_token_quant_fp8 import per_token_quant_fp8
 
 TWO_MIB = 2 * 2**20
@@ -41,16 +47,30 @@ def outputs(kind: str, calls: int, tokens: int, hidden: int, element_size: int) 
     return [torch.empty(nbytes, dtype=torch.uint8, device="cuda") for _ in range(calls)]
 
 
-def probe(tokens: int, hidden: int) -> None:
+def last_call_placement(grid: int) -> str:
+    lib = _cuda.load(torch.bfloat16, torch.cuda.current_device())
+    buf = (ctypes.c_uint * 4096)()
+    lib.fp8quant_smid_read.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    if lib.fp8quant_smid_read(ctypes.addressof(buf), ctypes.sizeof(buf)):
+        raise RuntimeError("fp8quant_smid_read failed (module built without -DFP8QUANT_EXPERIMENT_SMID?)")
+    per_sm = collections.Counter(buf[: min(grid, 4096)])
+    hist = collections.Counter(per_sm.values())
+    return (f"; last call: most CTAs on one SM {max(per_sm.values())}, SMs used {len(per_sm)}, "
+            f"SMs by CTAs held {dict(sorted(hist.items()))}")
+
+
+def probe(tokens: int, hidden: int, calls_set=(17, 200), kinds=("bench", "exact", "padded"),
+          methods=("steady", "round", "round+copy", "round+copy,noreset"), smid: bool = False) -> None:
     l2 = torch.cuda.get_device_properties(0).L2_cache_size
     xs = bench.input_sets(tokens, hidden, torch.bfloat16, l2, seed=tokens + hidden)
     esize = xs[0].element_size()
     reset = bench.reset_persisting_l2
-    for calls in (17, 200):
+    for calls in calls_set:
         n = max(calls, len(xs))
-        copy_outs = outputs("bench", n, tokens, hidden, esize)
-        copy_graph = bench.capture_graph([bench._copy_provider(xs[i % len(xs)], copy_outs[i]) for i in range(n)])
-        for kind in ("bench", "exact", "padded"):
+        with_copy = any(m.startswith("round+copy") for m in methods)
+        copy_outs = outputs("bench", n, tokens, hidden, esize) if with_copy else []
+        copy_graph = bench.capture_graph([bench._copy_provider(xs[i % len(xs)], copy_outs[i]) for i in range(n)]) if with_copy else None
+        for kind in kinds:
             outs = outputs(kind, n, tokens, hidden, esize)
 
             def call(i):
@@ -59,27 +79,55 @@ def probe(tokens: int, hidden: int) -> None:
                 return lambda: per_token_quant_fp8(x, out=q, scale_out=s)
 
             g = bench.capture_graph([call(i) for i in range(n)])
-            cells = {"steady": bench.steady_state_ms(g.replay, 25) * 1000.0 / n}
-            cells["round"] = bench.interleaved_time_us({"q": (g, n)}, 25)["q"]
-            both = {"q": (g, n), "copy": (copy_graph, n)}
-            timed = bench.interleaved_time_us(both, 25)
-            cells["round+copy"], copy_us = timed["q"], timed["copy"]
-            bench.reset_persisting_l2 = lambda: None
-            try:
-                cells["round+copy,noreset"] = bench.interleaved_time_us(both, 25)["q"]
-            finally:
-                bench.reset_persisting_l2 = reset
+            cells, copy_us = {}, None
+            if "steady" in methods:
+                cells["steady"] = bench.steady_state_ms(g.replay, 25) * 1000.0 / n
+            if "round" in methods:
+                cells["round"] = bench.interleaved_time_us({"q": (g, n)}, 25)["q"]
+            if with_copy:
+                both = {"q": (g, n), "copy": (copy_graph, n)}
+                timed = bench.interleaved_time_us(both, 25)
+                cells["round+copy"], copy_us = timed["q"], timed["copy"]
+                if "round+copy,noreset" in methods:
+                    bench.reset_persisting_l2 = lambda: None
+                    try:
+                        cells["round+copy,noreset"] = bench.interleaved_time_us(both, 25)["q"]
+                    finally:
+                        bench.reset_persisting_l2 = reset
+            where = ""
+            if smid:
+                g.replay()
+                torch.cuda.synchronize()
+                x0 = xs[0]
+                q0 = torch.empty(x0.shape, dtype=torch.float8_e4m3fn, device="cuda")
+                where = last_call_placement(_cuda.plan_for(x0, q0).grid)
             print(f"{tokens}x{hidden} calls {n:3d} outputs {kind:6s}: "
-                  + ", ".join(f"{k} {v:.2f}" for k, v in cells.items()) + f" (copy {copy_us:.2f})", flush=True)
+                  + ", ".join(f"{k} {v:.2f}" for k, v in cells.items())
+                  + (f" (copy {copy_us:.2f})" if copy_us is not None else "") + where, flush=True)
             del g, outs
         del copy_graph, copy_outs
         torch.cuda.empty_cache()
 
 
 def main(argv: list[str]) -> None:
+    options = {}
+    for flag in ("--calls", "--outputs", "--methods"):
+        if flag in argv:
+            k = argv.index(flag)
+            options[flag] = argv[k + 1].split(",") if flag != "--methods" else argv[k + 1].split(";")
+            argv = argv[:k] + argv[k + 2 :]
+    smid = "--smid" in argv
+    argv = [a for a in argv if a != "--smid"]
+    kwargs = dict(smid=smid)
+    if "--calls" in options:
+        kwargs["calls_set"] = tuple(int(c) for c in options["--calls"])
+    if "--outputs" in options:
+        kwargs["kinds"] = tuple(options["--outputs"])
+    if "--methods" in options:
+        kwargs["methods"] = tuple(options["--methods"])
     for spec in argv or ["256x8192", "256x16384"]:
         t, h = (int(v) for v in spec.split("x"))
-        probe(t, h)
+        probe(t, h, **kwargs)
 
 
 if __name__ == "__main__":

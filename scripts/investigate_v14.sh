@@ -13,6 +13,14 @@
 #         call at 4 shapes in graphs of 17 and 200 calls, outputs as the bench gives them, as
 #         the timeline probe allocates them, or the bench's rounded up to 2 MiB, each timed
 #         four ways (scripts/chain_probe.py)
+#   run3: which part of the timeline build (run 1: 256x8192 2.95 us, 256x16384 5.05 in graphs of
+#         200, where the default build reads 3.47-3.60 and 5.67-5.93 in run 2) makes long chains
+#         fast: scripts/chain_probe.py at three shapes, graphs of 17 and 200, built as is, with
+#         the SM of each CTA noted (-DFP8QUANT_EXPERIMENT_SMID, placement of the last call),
+#         with the timeline, with a waited-for atomic after the stores (TAIL_ATOMIC, the
+#         timeline's record does one), with 49000 bytes of static shared memory per CTA (at most
+#         4 CTAs per SM, as the timeline build's 60 registers allow at 256x8192), and SMID with
+#         TAIL_ATOMIC; then as is again
 # The bfloat16 modules may come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
 # `python -m fp8quant prebuild --arch 90`, the same nvcc 13.0 and so the same cache key).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), gpu_tests(), prebuild_ab()
@@ -73,4 +81,21 @@ PY
 run2)
   nvidia-smi --query-gpu=clocks.sm,clocks.mem --format=csv,noheader
   PYTHONPATH=$PWD timeout 400 python3 scripts/chain_probe.py 256x8192 256x16384 64x16384 128x8192 2>&1 | tee "$OUT/run2_chain.log" ;;
+run3)
+  chain() {  # flags, chain_probe.py's options
+    local flags=$1; shift
+    echo "== [$flags] $*"
+    PYTHONPATH=$PWD FP8QUANT_NVCC_FLAGS="$flags" timeout 150 python3 scripts/chain_probe.py \
+      256x8192 256x16384 1024x4096 --calls 17,200 --outputs bench "$@" 2>&1
+  }
+  E=-DFP8QUANT_EXPERIMENT_
+  {
+    chain "" --methods "steady;round+copy"
+    chain "${E}SMID" --methods steady --smid
+    chain "${E}TIMELINE" --methods steady
+    chain "${E}TAIL_ATOMIC" --methods steady
+    chain "${E}SMID ${E}SMEM_PAD=49000" --methods "steady;round+copy" --smid
+    chain "${E}SMID ${E}TAIL_ATOMIC" --methods steady --smid
+    chain "" --methods steady
+  } 2>&1 | tee "$OUT/run3_chain.log" ;;
 esac

@@ -485,6 +485,25 @@ namespace fp8quant {
 #define FP8QUANT_TIMELINE_MARK(k)
 #endif
 
+// v14 experiments on long PDL chains (docs/performance.md, v14 runs 3-4), each off unless the module
+// is built with its -D switch: FP8QUANT_EXPERIMENT_SMID, each CTA of the register kernel notes
+// its SM (%smid) after its stores, fp8quant_smid_read() copies them (the last call's) to the host;
+// FP8QUANT_EXPERIMENT_TAIL_ATOMIC, thread 0 of each CTA waits for an atomic's result after its
+// stores, as the timeline's record does; FP8QUANT_EXPERIMENT_SMEM_PAD=N, N bytes of static shared
+// memory per CTA, which caps the CTAs an SM holds.
+#ifdef FP8QUANT_EXPERIMENT_SMID
+constexpr int kSmidCtas = 4096;
+__device__ unsigned g_last_smid[kSmidCtas];
+}  // namespace fp8quant
+extern "C" int fp8quant_smid_read(void* host, size_t bytes) {
+  return static_cast<int>(cudaMemcpyFromSymbol(host, fp8quant::g_last_smid, bytes));
+}
+namespace fp8quant {
+#endif
+#ifdef FP8QUANT_EXPERIMENT_TAIL_ATOMIC
+__device__ unsigned g_tail_counter[1024];
+#endif
+
 // ---------------------------------------------------------------------------------------------
 // kRegisters: `threads_per_row` threads share a row (a power of two: below 32 several rows share
 // a warp, above 32 a row spans several warps); blockDim.x / threads_per_row rows per CTA; each
@@ -508,6 +527,10 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
 #endif
   FP8QUANT_TIMELINE_MARK(0);
   __shared__ float warp_amax[kMaxThreadsPerRow / 32];
+#ifdef FP8QUANT_EXPERIMENT_SMEM_PAD
+  __shared__ volatile uint8_t occupancy_pad[FP8QUANT_EXPERIMENT_SMEM_PAD];
+  if (p.num_rows < 0) occupancy_pad[threadIdx.x] = 0;  // never; keeps the array
+#endif
   const int tpr = p.threads_per_row;
   // tpr is a power of two: shifts, not the ~20-instruction integer divisions by a runtime value
   // that stood between the kernel's start and its first load.
@@ -590,6 +613,19 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
   FP8QUANT_TIMELINE_MARK(4);
 #ifdef FP8QUANT_EXPERIMENT_TIMELINE
   timeline.commit();
+#endif
+#ifdef FP8QUANT_EXPERIMENT_SMID
+  if (threadIdx.x == 0 && blockIdx.x < kSmidCtas) {
+    unsigned smid;
+    asm volatile("mov.u32 %0, %%smid;" : "=r"(smid));
+    g_last_smid[blockIdx.x] = smid;
+  }
+#endif
+#ifdef FP8QUANT_EXPERIMENT_TAIL_ATOMIC
+  if (threadIdx.x == 0) {
+    const unsigned c = atomicAdd(&g_tail_counter[blockIdx.x & 1023], 1u);
+    if (c == 0xffffffffu) p.scale[0] = 0.0f;  // never in practice; makes the thread wait for c
+  }
 #endif
 }
 
