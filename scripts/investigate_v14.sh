@@ -21,6 +21,11 @@
 #         timeline's record does one), with 49000 bytes of static shared memory per CTA (at most
 #         4 CTAs per SM, as the timeline build's 60 registers allow at 256x8192), and SMID with
 #         TAIL_ATOMIC; then as is again
+#   run4: run 3 found the cause: late in a long chain the CTAs of a call sit on fewer SMs (256x8192:
+#         on 72 SMs, 54 of them holding 4, where early in the chain 124 SMs hold 2 and 8 hold 1).
+#         Whether two rows per CTA (grids of 128 <= 132 SMs, so one CTA per SM) keeps the 256-row
+#         shapes as fast late in a chain: the bench's timing (2 GiB of calls per graph) of the
+#         public call against the forced plans t128:b256 and t256:b512, twice
 # The bfloat16 modules may come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
 # `python -m fp8quant prebuild --arch 90`, the same nvcc 13.0 and so the same cache key).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), gpu_tests(), prebuild_ab()
@@ -98,4 +103,10 @@ run3)
     chain "${E}SMID ${E}TAIL_ATOMIC" --methods steady --smid
     chain "" --methods steady
   } 2>&1 | tee "$OUT/run3_chain.log" ;;
+run4)
+  for round in 1 2; do
+    probe_bench run4_$round 256x1368,256x2048,256x4096,256x5120,256x7168,256x8192,256x16384 \
+      fp8quant,fp8quant:registers:t128:b256,fp8quant:registers:t256:b512,copy ""
+  done
+  (cd "$OUT" && tar czf run4_logs.tar.gz *.log json && rm -rf json *.log) ;;
 esac
