@@ -154,10 +154,12 @@ def _fp8quant_provider(
     enable_pdl: bool | None = None,
     ctas_per_row: int | None = None,
     block_threads: int | None = None,
+    smem_bytes: int | None = None,
 ):
     """Our op through the public API, or (staging given) one forced plan of the CUDA kernels,
     launched with PDL where the default call would use it. `block_threads` (an experiment) changes
-    the register plan's CTA size, rows per CTA following."""
+    the register plan's CTA size, rows per CTA following; `smem_bytes` (an experiment, v14) has each
+    CTA reserve that much dynamic shared memory, which caps the CTAs an SM holds."""
     from . import _cuda
     from .per_token_quant_fp8 import per_token_quant_fp8
 
@@ -171,6 +173,8 @@ def _fp8quant_provider(
                 raise ValueError(f"block_threads={block_threads} does not fit {plan.name}")
             rows_per_cta = block_threads // plan.threads_per_row
             plan = replace(plan, block_threads=block_threads, grid=math.ceil(x.shape[0] / rows_per_cta))
+        if smem_bytes is not None:
+            plan = replace(plan, smem_bytes=smem_bytes)
         pdl = _cuda.use_pdl(x.device.index, enable_pdl)  # as the public call chooses
 
         def call():
@@ -185,16 +189,19 @@ def _fp8quant_provider(
 def forced_provider(name: str):
     """"fp8quant:registers:t128": the register kernel with 128 threads per row;
     "fp8quant:registers:t256:s4": and each row shared by 4 CTAs (otherwise the planner's choice);
-    "fp8quant:registers:t128:b512": and CTAs of 512 threads (4 rows each). None for any other name."""
+    "fp8quant:registers:t128:b512": and CTAs of 512 threads (4 rows each);
+    "fp8quant:registers:t256:b512:m80000": and 80000 bytes of dynamic shared memory reserved per
+    CTA (at most 2 CTAs per H100 SM). None for any other name."""
     parts = name.split(":")
     if len(parts) < 3 or parts[:2] != ["fp8quant", "registers"]:
         return None
     keys = [p[:1] for p in parts[2:]]
     values = [p[1:] for p in parts[2:]]
-    if keys not in (["t"], ["t", "s"], ["t", "b"]) or not all(v.isdigit() for v in values):
+    if keys not in (["t"], ["t", "s"], ["t", "b"], ["t", "b", "m"]) or not all(v.isdigit() for v in values):
         return None
     fields = dict(zip(keys, map(int, values)))
-    return _fp8quant_provider("cuda", "registers", fields["t"], ctas_per_row=fields.get("s"), block_threads=fields.get("b"))
+    return _fp8quant_provider("cuda", "registers", fields["t"], ctas_per_row=fields.get("s"),
+                              block_threads=fields.get("b"), smem_bytes=fields.get("m"))
 
 
 def _torch_compile_provider():

@@ -50,6 +50,9 @@ SHARED_ROWS_MAX_READ_BYTES = 2**20
 SPLIT_MAX_VECS_PER_THREAD = 5
 SPLIT_MIN_THREADS_PER_ROW = 128
 MAX_THREADS_PER_ROW = 512  # the kernel's __launch_bounds__(512) leaves 128 registers, no spills
+# Rows of at least this many bytes go two to a CTA where one each would give between one and two
+# CTAs per SM (two_rows_per_cta): 14 KiB rows measured faster that way, 10 KiB ones slower (v14 run 4).
+TWO_ROWS_MIN_ROW_BYTES = 12 * 1024
 # 8 warps per CTA for the warp-per-row kernels.
 CTA_THREADS = 256
 # 4 warps per CTA for the register kernel's short rows (one row per CTA above that): measured on
@@ -273,6 +276,31 @@ def registers_ctas_per_row(
     return split
 
 
+def two_rows_per_cta(num_rows: int, row_bytes: int, threads_per_row: int, device: DeviceInfo) -> bool:
+    """Whether the register kernel's CTAs, one row each by the rules above, take two rows instead:
+    where one row per CTA gives a grid of between one and two CTAs per SM, rows of
+    TWO_ROWS_MIN_ROW_BYTES or more, and two rows fit a CTA (MAX_THREADS_PER_ROW threads).
+
+    Why: under PDL the next call's CTAs are placed while this call's are resident, and the GPU
+    places them on the SMs with the most room first. A grid of 256 leaves 8 of the H100's 132
+    SMs one CTA short, and over a long chain of calls (the bench's graphs, an engine's layers) the
+    placement drifts until the CTAs of a call sit on about half the SMs, 4 to an SM: 256x8192, %smid
+    noted by every CTA of the last call (docs/performance.md, v14 run 3): early in a chain 124
+    SMs held 2 CTAs and 8 held 1 (2.78-3.08 us per call); late in a chain of 200, 54 SMs held 4
+    and 60 SMs none (3.33-3.66 us). With at most one CTA per SM (grid <= SMs) the SMs with the
+    most room are the ones this call leaves idle, so the next call spreads one per SM again.
+    Measured on an H100 (v14 run 4, bf16, us per call, graphs of 2 GiB of calls, two rounds):
+    256x16384 5.61-5.67 with one row per CTA, 5.14-5.17 with two (t256, 512 threads); 256x8192
+    3.43-3.56 vs 3.15-3.16; 256x7168 3.06-3.15 vs 2.95-2.98; but 256x5120 2.40-2.41 vs 2.48-2.49
+    and 256x4096 2.16-2.17 vs 2.23 (shorter rows: TWO_ROWS_MIN_ROW_BYTES), 256x2048 1.65-1.66 vs
+    1.73-1.75 (t128, 256 threads)."""
+    return (
+        device.sm_count < num_rows <= 2 * device.sm_count
+        and row_bytes >= TWO_ROWS_MIN_ROW_BYTES
+        and 2 * threads_per_row <= MAX_THREADS_PER_ROW
+    )
+
+
 def registers_fit(hidden: int, vec: int) -> bool:
     return math.ceil(hidden / vec) <= MAX_THREADS_PER_ROW * MAX_VECS_PER_THREAD
 
@@ -339,6 +367,8 @@ def plan_per_token(
         block = max(threads_per_row, REGISTERS_CTA_THREADS if ctas_per_row == 1 else 32)
         while block > max(threads_per_row, 32) and math.ceil(num_rows * threads_per_row / block) < device.sm_count:
             block //= 2
+        if ctas_per_row == 1 and block == threads_per_row and two_rows_per_cta(num_rows, hidden * element_size, threads_per_row, device):
+            block = 2 * threads_per_row
         rows_per_cta = block // threads_per_row
         # The register kernel has no grid-stride loop (a one-row call was faster without it):
         # the grid covers every row. At most 2^31 - 1 CTAs of at least one row each: more rows

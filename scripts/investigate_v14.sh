@@ -26,6 +26,11 @@
 #         Whether two rows per CTA (grids of 128 <= 132 SMs, so one CTA per SM) keeps the 256-row
 #         shapes as fast late in a chain: the bench's timing (2 GiB of calls per graph) of the
 #         public call against the forced plans t128:b256 and t256:b512, twice
+#   run5: the planner's two rows per CTA (planner.two_rows_per_cta, from run 4) against the old
+#         plan forced (t256:b256) and against two rows per CTA with 80000 bytes of dynamic shared
+#         memory reserved per CTA (at most 2 CTAs per SM, so a call can hold at most one per SM
+#         beside the last one's), bfloat16 at the 256-row shapes and float32 at the four it
+#         changes, twice; then where the CTAs of a call ran (SMID build, chain_probe.py)
 # The bfloat16 modules may come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
 # `python -m fp8quant prebuild --arch 90`, the same nvcc 13.0 and so the same cache key).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), gpu_tests(), prebuild_ab()
@@ -109,4 +114,14 @@ run4)
       fp8quant,fp8quant:registers:t128:b256,fp8quant:registers:t256:b512,copy ""
   done
   (cd "$OUT" && tar czf run4_logs.tar.gz *.log json && rm -rf json *.log) ;;
+run5)
+  for round in 1 2; do
+    probe_bench run5_bf16_$round 256x1368,256x2048,256x4096,256x5120,256x7168,256x8192,256x16384 \
+      fp8quant,fp8quant:registers:t256:b256,fp8quant:registers:t256:b512:m80000,copy ""
+    BENCH_ARGS="--dtype float32" probe_bench run5_f32_$round 256x4096,256x5120,256x7168,256x8192 \
+      fp8quant,fp8quant:registers:t256:b256,copy ""
+  done
+  PYTHONPATH=$PWD FP8QUANT_NVCC_FLAGS=-DFP8QUANT_EXPERIMENT_SMID timeout 100 python3 scripts/chain_probe.py \
+    256x8192 256x16384 --calls 17,200 --outputs bench --methods steady --smid 2>&1 | tee "$OUT/run5_chain.log"
+  (cd "$OUT" && tar czf run5_logs.tar.gz *.log json && rm -rf json *.log) ;;
 esac

@@ -185,3 +185,27 @@ def test_more_rows_than_one_launch_covers_is_refused():
     # silent partial result.
     with pytest.raises(ValueError, match="rows of 1 elements need"):
         plan_per_token(2**40, 1, 2, 1, H100_SXM)
+
+
+@pytest.mark.parametrize(
+    "tokens, hidden, element_size, rows_per_cta",
+    [
+        # v14 run 4: 256 rows of 14-32 KiB go two to a CTA (a grid of 128 <= 132 SMs) ...
+        (256, 7168, 2, 2), (256, 8192, 2, 2), (256, 16384, 2, 2), (264, 8192, 2, 2), (256, 4096, 4, 2),
+        # ... not rows under 12 KiB (256x5120 and 256x4096 measured slower that way), nor where
+        # one row per CTA already gives at most one CTA per SM or more than two
+        (256, 5120, 2, 1), (256, 4096, 2, 1), (132, 8192, 2, 1), (265, 8192, 2, 1), (1024, 8192, 2, 1),
+        # ... nor where two rows would need more than 512 threads (float32 rows of 16384: 512 each)
+        (256, 16384, 4, 1),
+    ],
+)
+def test_two_rows_per_cta_between_one_and_two_ctas_per_sm(tokens, hidden, element_size, rows_per_cta):
+    vec = 16 // element_size
+    p = plan_per_token(tokens, hidden, element_size, vec, H100_SXM)
+    assert p.rows_per_cta == rows_per_cta, p
+    assert p.grid == math.ceil(tokens / rows_per_cta) and p.ctas_per_row == 1
+    if rows_per_cta == 2:
+        assert p.grid <= H100_SXM.sm_count and p.block_threads <= planner.MAX_THREADS_PER_ROW
+    # forcing the threads per row alone keeps the rule
+    forced = plan_per_token(tokens, hidden, element_size, vec, H100_SXM, REGISTERS, p.threads_per_row)
+    assert forced.block_threads == p.block_threads
