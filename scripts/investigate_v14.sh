@@ -31,6 +31,10 @@
 #         memory reserved per CTA (at most 2 CTAs per SM, so a call can hold at most one per SM
 #         beside the last one's), bfloat16 at the 256-row shapes and float32 at the four it
 #         changes, twice; then where the CTAs of a call ran (SMID build, chain_probe.py)
+#   run6: whether reserving dynamic shared memory helps the two-row CTAs (run 5: 256x16384 5.13-5.15
+#         us with 80000 bytes reserved, 5.21-5.25 without, though its 60 registers x 512 threads
+#         already cap an SM at 2 CTAs): the three shapes the rule changes, 4 rounds, with 80000
+#         and 20000 bytes (the L1/shared split changes, the CTAs per SM do not)
 # The bfloat16 modules may come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
 # `python -m fp8quant prebuild --arch 90`, the same nvcc 13.0 and so the same cache key).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), gpu_tests(), prebuild_ab()
@@ -124,4 +128,10 @@ run5)
   PYTHONPATH=$PWD FP8QUANT_NVCC_FLAGS=-DFP8QUANT_EXPERIMENT_SMID timeout 100 python3 scripts/chain_probe.py \
     256x8192 256x16384 --calls 17,200 --outputs bench --methods steady --smid 2>&1 | tee "$OUT/run5_chain.log"
   (cd "$OUT" && tar czf run5_logs.tar.gz *.log json && rm -rf json *.log) ;;
+run6)
+  for round in 1 2 3 4; do
+    probe_bench run6_$round 256x7168,256x8192,256x16384 \
+      fp8quant,fp8quant:registers:t256:b512:m80000,fp8quant:registers:t256:b512:m20000,copy ""
+  done
+  (cd "$OUT" && tar czf run6_logs.tar.gz *.log json && rm -rf json *.log) ;;
 esac
