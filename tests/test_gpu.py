@@ -137,6 +137,21 @@ def test_edge_rows_every_path(dtype, hidden):
         assert_quant_equal(per_token_quant_fp8(x, backend=backend), expected, f"edge rows {backend}")
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_two_rows_per_cta_with_edge_rows(dtype):
+    # planner.two_rows_per_cta (v14): 133-264 rows of 12 KiB or more go two to a CTA. The edge rows
+    # sit in both halves of CTAs, and the last CTA's second row is past the end (201 rows).
+    hidden = 4096 if dtype == torch.float32 else 7168
+    edges = edge_rows(hidden, dtype).cuda()
+    x = torch.cat([edges, gpu_random(201 - 2 * len(edges) - 1, hidden, dtype), edges[1:], edges[:2]])[:201]
+    assert x.shape[0] == 201
+    expected = reference(x)
+    for pdl in (False, True):
+        got, plan = run_plan(x, pdl=pdl)
+        assert plan.rows_per_cta == 2 and plan.grid == 101, plan
+        assert_quant_equal(got, expected, f"two rows per CTA, edge rows, {plan.name} {dtype} pdl={pdl}")
+
+
 @pytest.mark.parametrize("software_e4m3", [False, True])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_triton_both_conversions(software_e4m3, dtype):
