@@ -16,6 +16,9 @@ Decisions (docs/performance.md has the measurements behind them):
   vectors, i.e. 32768 bf16 elements): the row is read once. Threads per row: see
   registers_threads_per_row (the least padding at up to 4 vectors per thread, 2 where they fill
   their slots from 4 MiB up, more threads when few rows would leave the GPU idle).
+- Two rows per CTA (registers) where one each would give between one and two CTAs per SM and
+  the rows are 12 KiB or more (two_rows_per_cta): under PDL, a long chain of calls otherwise
+  piles each call's CTAs on about half the SMs (v14).
 - Longer rows: "shared" (the seed's design: a warp per row, the row staged in dynamic shared
   memory) while a row fits the device's opt-in shared-memory limit, else "global" (read twice).
 """

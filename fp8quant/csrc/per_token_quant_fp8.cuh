@@ -485,12 +485,11 @@ namespace fp8quant {
 #define FP8QUANT_TIMELINE_MARK(k)
 #endif
 
-// v14 experiments on long PDL chains (docs/performance.md, v14 runs 3-4), each off unless the module
-// is built with its -D switch: FP8QUANT_EXPERIMENT_SMID, each CTA of the register kernel notes
-// its SM (%smid) after its stores, fp8quant_smid_read() copies them (the last call's) to the host;
-// FP8QUANT_EXPERIMENT_TAIL_ATOMIC, thread 0 of each CTA waits for an atomic's result after its
-// stores, as the timeline's record does; FP8QUANT_EXPERIMENT_SMEM_PAD=N, N bytes of static shared
-// memory per CTA, which caps the CTAs an SM holds.
+// An experiment (-DFP8QUANT_EXPERIMENT_SMID, docs/performance.md v14 run 3; off by default, nothing
+// of it compiled): each CTA of the register kernel notes its SM (%smid) after its stores, and
+// fp8quant_smid_read() copies the notes (the last call's, up to kSmidCtas CTAs) to the host, for
+// scripts/chain_probe.py --smid: where a long PDL chain places a call's CTAs. It adds a register
+// or two where the timeline (60 instead of 38 registers at 256x8192) changed the placement itself.
 #ifdef FP8QUANT_EXPERIMENT_SMID
 constexpr int kSmidCtas = 4096;
 __device__ unsigned g_last_smid[kSmidCtas];
@@ -499,9 +498,6 @@ extern "C" int fp8quant_smid_read(void* host, size_t bytes) {
   return static_cast<int>(cudaMemcpyFromSymbol(host, fp8quant::g_last_smid, bytes));
 }
 namespace fp8quant {
-#endif
-#ifdef FP8QUANT_EXPERIMENT_TAIL_ATOMIC
-__device__ unsigned g_tail_counter[1024];
 #endif
 
 // ---------------------------------------------------------------------------------------------
@@ -527,10 +523,6 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
 #endif
   FP8QUANT_TIMELINE_MARK(0);
   __shared__ float warp_amax[kMaxThreadsPerRow / 32];
-#ifdef FP8QUANT_EXPERIMENT_SMEM_PAD
-  __shared__ volatile uint8_t occupancy_pad[FP8QUANT_EXPERIMENT_SMEM_PAD];
-  if (p.num_rows < 0) occupancy_pad[threadIdx.x] = 0;  // never; keeps the array
-#endif
   const int tpr = p.threads_per_row;
   // tpr is a power of two: shifts, not the ~20-instruction integer divisions by a runtime value
   // that stood between the kernel's start and its first load.
@@ -571,11 +563,9 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
   }
   grid_dependency_wait();
   FP8QUANT_TIMELINE_MARK(1);
-  // Here, not after the stores: 1x16384 1.83 vs 2.00 us, 64x16384 3.17 vs 3.53 (v8 run 2).
-  // (-DFP8QUANT_EXPERIMENT_TRIGGER_AFTER_LOADS, an A/B switch of v14: after the row's loads.)
-#ifndef FP8QUANT_EXPERIMENT_TRIGGER_AFTER_LOADS
+  // Here, not after the stores: 1x16384 1.83 vs 2.00 us, 64x16384 3.17 vs 3.53 (v8 run 2); nor
+  // after the row's loads: 256x16384 5.58-5.65 vs 6.12-6.16, 128x8192 2.14-2.16 vs 2.52 (v14 run 1).
   allow_dependents_to_launch();
-#endif
   InVec<In, kVec> v[kVecsPerThread];
 #pragma unroll
   for (int j = 0; j < kVecsPerThread; ++j) {
@@ -587,9 +577,6 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
   const float scale_ub = load_scale_ub(p);
   float amax = abs_max<kVecsPerThread>(v);
   FP8QUANT_TIMELINE_MARK(2);
-#ifdef FP8QUANT_EXPERIMENT_TRIGGER_AFTER_LOADS
-  allow_dependents_to_launch();
-#endif
   // Every thread of the CTA takes part (shuffles, barrier); rows past the end stop after it.
   amax = row_max(amax, tpr, local_row, warp_amax);
   FP8QUANT_TIMELINE_MARK(3);
@@ -619,12 +606,6 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
     unsigned smid;
     asm volatile("mov.u32 %0, %%smid;" : "=r"(smid));
     g_last_smid[blockIdx.x] = smid;
-  }
-#endif
-#ifdef FP8QUANT_EXPERIMENT_TAIL_ATOMIC
-  if (threadIdx.x == 0) {
-    const unsigned c = atomicAdd(&g_tail_counter[blockIdx.x & 1023], 1u);
-    if (c == 0xffffffffu) p.scale[0] = 0.0f;  // never in practice; makes the thread wait for c
   }
 #endif
 }
