@@ -289,7 +289,7 @@ def two_rows_per_cta(num_rows: int, row_bytes: int, threads_per_row: int, device
     SMs one CTA short, and over a long chain of calls (the bench's graphs, an engine's layers) the
     placement drifts until the CTAs of a call sit on about half the SMs, 4 to an SM: 256x8192, %smid
     noted by every CTA of the last call (docs/performance.md, v14 run 3): early in a chain 124
-    SMs held 2 CTAs and 8 held 1 (2.78-3.08 us per call); late in a chain of 200, 54 SMs held 4
+    SMs held 2 CTAs and 8 held 1 (2.78-3.13 us per call); late in a chain of 200, 54 SMs held 4
     and 60 SMs none (3.33-3.66 us). With at most one CTA per SM (grid <= SMs) the SMs with the
     most room are the ones this call leaves idle, so the next call spreads one per SM again.
     Measured on an H100 (v14 run 4, bf16, us per call, graphs of 2 GiB of calls, two rounds):
