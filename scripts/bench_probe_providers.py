@@ -20,6 +20,9 @@
                   bench.calls_per_graph (2e8 // bytes until v13; the input copies still all read)
   --out-rotate    the calls of a graph write output buffers rotating over at least 2x the L2
                   size (as the inputs do) instead of one buffer per call
+  --input-copies N  the calls read N input copies in turn instead of the bench's (enough for 2x
+                  the L2, up to 64): with 2, decode inputs stay in L2 between two reads, as an
+                  engine's activations, written just before, are (v14)
     python3 scripts/bench_probe_providers.py [options above] [fp8quant bench arguments]
 """
 
@@ -64,9 +67,10 @@ def _reset_persisting_l2() -> None:
 
 def main(argv: list[str]) -> int:
     idle_cycles, untimed, torch_in_round, own, reset_l2, touch, calls_bytes = None, None, False, None, False, None, None
-    out_rotate = False
+    out_rotate, input_copies = False, None
     while argv and argv[0].startswith("--") and argv[0] in (
-            "--idle", "--untimed", "--torch-in-round", "--own-inputs", "--reset-l2", "--touch", "--calls-bytes", "--out-rotate"):
+            "--idle", "--untimed", "--torch-in-round", "--own-inputs", "--reset-l2", "--touch", "--calls-bytes", "--out-rotate",
+            "--input-copies"):
         flag, argv = argv[0], argv[1:]
         if flag == "--torch-in-round":
             torch_in_round = True
@@ -86,6 +90,8 @@ def main(argv: list[str]) -> int:
             own = value
         elif flag == "--touch":
             touch = value
+        elif flag == "--input-copies":
+            input_copies = int(value)
         else:
             calls_bytes = int(float(value))
     plain_providers, plain_accuracy, plain_round = bench.providers, bench.accuracy_report, bench.interleaved_time_us
@@ -133,6 +139,9 @@ def main(argv: list[str]) -> int:
             return [distinct[i % len(distinct)] for i in range(calls)]
 
         bench.output_buffers = output_buffers
+    if input_copies is not None:
+        plain_inputs = bench.input_sets
+        bench.input_sets = lambda *a, **k: plain_inputs(*a, **k)[:input_copies]
     if calls_bytes is not None:
         bench.calls_per_graph = lambda nbytes: max(1, min(200, calls_bytes // max(nbytes, 1)))
     return bench.main(argv)

@@ -35,6 +35,9 @@
 #         us with 80000 bytes reserved, 5.21-5.25 without, though its 60 registers x 512 threads
 #         already cap an SM at 2 CTAs): the three shapes the rule changes, 4 rounds, with 80000
 #         and 20000 bytes (the L1/shared split changes, the CTAs per SM do not)
+#   run7: the decode grid (63 shapes) with its inputs in L2 (2 input copies, as an engine's
+#         activations written just before) against the bench's inputs from DRAM, for the owner's
+#         decision on the decode target (asked since v9), at c558a3f's planner
 #   (then: the GPU tests, scripts/gpu_check.sh, and the full bench in bf16+fp16 and in fp32 at 4bf8d71)
 # The switches TRIGGER_AFTER_LOADS, TAIL_ATOMIC and SMEM_PAD were taken out of the kernel after
 # these runs (dropped; docs/performance.md v14 says what they measured): the runs are kept as
@@ -138,4 +141,18 @@ run6)
       fp8quant,fp8quant:registers:t256:b512:m80000,fp8quant:registers:t256:b512:m20000,copy ""
   done
   (cd "$OUT" && tar czf run6_logs.tar.gz *.log json && rm -rf json *.log) ;;
+run7)
+  decode=$(python3 -c "from fp8quant import bench; print(','.join(f'{s.tokens}x{s.hidden}' for s in bench.full_grid() if s.group == 'decode'))")
+  DEADLINE_S=560 probe_bench run7_l2 "$decode" fp8quant,copy "--input-copies 2" | grep -v "^  "
+  DEADLINE_S=560 probe_bench run7_dram "$decode" fp8quant,copy "" | grep -v "^  "
+  python3 - "$OUT/json/run7_l2.json" "$OUT/json/run7_dram.json" <<'PY'  # excess over the floor per shape
+import json, sys
+runs = [json.load(open(f)) for f in sys.argv[1:]]
+rows = [{(x["tokens"], x["hidden"]): x for x in r["rows"] if x["provider"] == "fp8quant"} for r in runs]
+for k in sorted(rows[0]):
+    l2, dram = rows[0][k], rows[1].get(k)
+    print(f"  {k[0]}x{k[1]}: L2 {l2['median_us']:.2f} us ({l2['median_us'] - l2['floor_us']:.2f} over), "
+          f"DRAM {dram['median_us']:.2f} ({dram['median_us'] - dram['floor_us']:.2f} over)" if dram else "")
+PY
+  (cd "$OUT" && tar czf run7_logs.tar.gz *.log json && rm -rf json *.log) ;;
 esac
