@@ -38,6 +38,9 @@
 #   run7: the decode grid (63 shapes) with its inputs in L2 (2 input copies, as an engine's
 #         activations written just before) against the bench's inputs from DRAM, for the owner's
 #         decision on the decode target (asked since v9), at c558a3f's planner
+#   run8: the one decode shape over 1 us with its inputs in L2 (run 7: 32x16384, 1.07 over) and its
+#         neighbours, rows shared by 2 or 4 CTAs (whose extra reads then come from L2) against
+#         the planner's one CTA per row, inputs in L2 and from DRAM
 #   (then: the GPU tests, scripts/gpu_check.sh, and the full bench in bf16+fp16 and in fp32 at 4bf8d71)
 # The switches TRIGGER_AFTER_LOADS, TAIL_ATOMIC and SMEM_PAD were taken out of the kernel after
 # these runs (dropped; docs/performance.md v14 says what they measured): the runs are kept as
@@ -155,4 +158,11 @@ for k in sorted(rows[0]):
           f"DRAM {dram['median_us']:.2f} ({dram['median_us'] - dram['floor_us']:.2f} over)" if dram else "")
 PY
   (cd "$OUT" && tar czf run7_logs.tar.gz *.log json && rm -rf json *.log) ;;
+run8)
+  provs=fp8quant,fp8quant:registers:t512:s2,fp8quant:registers:t512:s4,fp8quant:registers:t256:s2,copy
+  for round in 1 2; do
+    probe_bench run8_l2_$round 16x16384,32x16384,64x16384,32x8192 $provs "--input-copies 2"
+    probe_bench run8_dram_$round 16x16384,32x16384,64x16384,32x8192 $provs ""
+  done
+  (cd "$OUT" && tar czf run8_logs.tar.gz *.log json && rm -rf json *.log) ;;
 esac
