@@ -2,7 +2,9 @@
 # bench NAME SHAPES PROVIDERS (fp8quant bench into $OUT/NAME.log and $OUT/json/NAME.json;
 # BENCH_TIMEOUT, BENCH_ARGS, BENCH_CMD and FP8QUANT_NVCC_FLAGS as set by the caller), and gpu_tests NAME
 # FILTER (the GPU tests matching pytest's -k FILTER into $OUT/NAME.log; PYTEST_TIMEOUT), and
-# prebuild_ab FLAGS (the modules as they are and built with FLAGS, for A/B runs).
+# prebuild_ab FLAGS (the modules as they are and built with FLAGS, for A/B runs), and probe_bench NAME
+# SHAPES PROVIDERS OPTIONS (bench() through scripts/bench_probe_providers.py with OPTIONS, then us
+# per call of each provider, a line per shape; skipped past DEADLINE_S seconds, default 480).
 set -uo pipefail
 OUT=${OUT:-gpu-out}; mkdir -p "$OUT"; OUT=$(realpath "$OUT")
 export PYTHONUNBUFFERED=1 FP8QUANT_CACHE_DIR=${FP8QUANT_CACHE_DIR:-/tmp/fp8quant-cache}
@@ -21,4 +23,15 @@ gpu_tests() {  # name, -k filter
 prebuild_ab() {  # the B build's nvcc flags
   /usr/bin/time -f "prebuild %e s" python3 -m fp8quant prebuild | tail -1
   FP8QUANT_NVCC_FLAGS=$1 /usr/bin/time -f "prebuild ($1) %e s" python3 -m fp8quant prebuild | tail -1
+}
+probe_bench() {  # name, shapes, providers, scripts/bench_probe_providers.py's options
+  if (( SECONDS > ${DEADLINE_S:-480} )); then echo "[$1] skipped: past ${DEADLINE_S:-480} s"; return; fi
+  PYTHONPATH=$PWD BENCH_TIMEOUT=150 BENCH_CMD="python3 scripts/bench_probe_providers.py $4" bench "$1" "$2" "$3"
+  python3 - "$OUT/json/$1.json" <<'PY'  # us per call of each provider, one line per shape
+import json, sys
+r = json.load(open(sys.argv[1]))
+for shape in dict.fromkeys((x["tokens"], x["hidden"]) for x in r["rows"]):
+    cells = [f"{x['provider']} {x['median_us']:.2f}" for x in r["rows"] if (x["tokens"], x["hidden"]) == shape]
+    print(f"  {shape[0]}x{shape[1]}: " + ", ".join(cells))
+PY
 }

@@ -28,18 +28,8 @@
 #         of the 16 calls at the start of a chain (a graph of 17 calls) and late in one of 200,
 #         at 256x8192, 256x16384 and 1024x4096, with each CTA's SM (the most CTAs of a call on
 #         one SM: whether late calls are placed unevenly); then the same without the prefetch
-source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), gpu_tests(), prebuild_ab()
-probe_bench() {  # name, shapes, providers, scripts/bench_probe_providers.py's options
-  if (( SECONDS > ${DEADLINE_S:-480} )); then echo "[$1] skipped: past ${DEADLINE_S:-480} s"; return; fi
-  PYTHONPATH=$PWD BENCH_TIMEOUT=150 BENCH_CMD="python3 scripts/bench_probe_providers.py $4" bench "$1" "$2" "$3"
-  python3 - "$OUT/json/$1.json" <<'PY'  # us per call of each provider, one line per shape
-import json, sys
-r = json.load(open(sys.argv[1]))
-for shape in dict.fromkeys((x["tokens"], x["hidden"]) for x in r["rows"]):
-    cells = [f"{x['provider']} {x['median_us']:.2f}" for x in r["rows"] if (x["tokens"], x["hidden"]) == shape]
-    print(f"  {shape[0]}x{shape[1]}: " + ", ".join(cells))
-PY
-}
+source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
+# (probe_bench() was defined here until v14 moved it to investigate_common.sh, unchanged.)
 probe_rounds() {  # run, shapes, then "label|providers|probe options" sets: each set's bench, alternated twice
   local run=$1 shapes=$2 spec label provs opts
   shift 2

@@ -47,18 +47,7 @@
 # they ran, and need the source of their commit (ed089ab..abf9a25). SMID and TIMELINE stay.
 # The bfloat16 modules may come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
 # `python -m fp8quant prebuild --arch 90`, the same nvcc 13.0 and so the same cache key).
-source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), gpu_tests(), prebuild_ab()
-probe_bench() {  # name, shapes, providers, scripts/bench_probe_providers.py's options
-  if (( SECONDS > ${DEADLINE_S:-480} )); then echo "[$1] skipped: past ${DEADLINE_S:-480} s"; return; fi
-  PYTHONPATH=$PWD BENCH_TIMEOUT=150 BENCH_CMD="python3 scripts/bench_probe_providers.py $4" bench "$1" "$2" "$3"
-  python3 - "$OUT/json/$1.json" <<'PY'  # us per call of each provider, one line per shape
-import json, sys
-r = json.load(open(sys.argv[1]))
-for shape in dict.fromkeys((x["tokens"], x["hidden"]) for x in r["rows"]):
-    cells = [f"{x['provider']} {x['median_us']:.2f}" for x in r["rows"] if (x["tokens"], x["hidden"]) == shape]
-    print(f"  {shape[0]}x{shape[1]}: " + ", ".join(cells))
-PY
-}
+source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
 smi_sampler() {  # clocks, power and the clock-event reasons every 50 ms into $OUT/$1.csv, until killed
   local q=timestamp,clocks.sm,clocks.mem,power.draw,temperature.gpu
   nvidia-smi --query-gpu=$q,clocks_event_reasons.active --format=csv -lms 50 > "$OUT/$1.csv" 2>&1 ||
