@@ -138,18 +138,21 @@ def plan_for(
     staging: str | None = None,
     threads_per_row: int | None = None,
     ctas_per_row: int | None = None,
+    pdl: bool = False,
 ) -> planner.Plan:
+    """The plan for launching on x2d -> q2d (`pdl`: the launch will use programmatic dependent
+    launch, as launch() is then called with pdl=True)."""
     num_rows, hidden = x2d.shape
     vec = planner.vector_width(hidden, x2d.element_size(), x2d.stride(0), x2d.data_ptr(), q2d.data_ptr())
     return _cached_plan(
-        num_rows, hidden, x2d.element_size(), vec, x2d.device.index, staging, threads_per_row, ctas_per_row
+        num_rows, hidden, x2d.element_size(), vec, x2d.device.index, staging, threads_per_row, ctas_per_row, pdl
     )
 
 
 @functools.lru_cache(maxsize=4096)
-def _cached_plan(num_rows, hidden, element_size, vec, device_index, staging, threads_per_row, ctas_per_row):
+def _cached_plan(num_rows, hidden, element_size, vec, device_index, staging, threads_per_row, ctas_per_row, pdl):
     return planner.plan_per_token(
-        num_rows, hidden, element_size, vec, device_info(device_index), staging, threads_per_row, ctas_per_row
+        num_rows, hidden, element_size, vec, device_info(device_index), staging, threads_per_row, ctas_per_row, pdl
     )
 
 

@@ -167,7 +167,8 @@ def _fp8quant_provider(
         q, s = _outputs(x, out)
         if staging is None:
             return lambda: per_token_quant_fp8(x, out=q, scale_out=s, backend=backend, enable_pdl=enable_pdl)
-        plan = _cuda.plan_for(x, q, staging, threads_per_row, ctas_per_row)  # ValueError: path cannot run
+        pdl = _cuda.use_pdl(x.device.index, enable_pdl)  # as the public call chooses
+        plan = _cuda.plan_for(x, q, staging, threads_per_row, ctas_per_row, pdl)  # ValueError: path cannot run
         if block_threads is not None:
             if plan.ctas_per_row != 1 or block_threads % plan.threads_per_row or not 32 <= block_threads <= 512:
                 raise ValueError(f"block_threads={block_threads} does not fit {plan.name}")
@@ -175,7 +176,6 @@ def _fp8quant_provider(
             plan = replace(plan, block_threads=block_threads, grid=math.ceil(x.shape[0] / rows_per_cta))
         if smem_bytes is not None:
             plan = replace(plan, smem_bytes=smem_bytes)
-        pdl = _cuda.use_pdl(x.device.index, enable_pdl)  # as the public call chooses
 
         def call():
             _cuda.launch(x, q, s.view(-1), None, plan, pdl)

@@ -186,7 +186,7 @@ def _run(
 
         pdl = _cuda.use_pdl(x.device.index, enable_pdl)
         with torch.cuda.device(x.device):
-            _cuda.launch(x2d, q2d, s1d, ub, _cuda.plan_for(x2d, q2d), pdl)
+            _cuda.launch(x2d, q2d, s1d, ub, _cuda.plan_for(x2d, q2d, pdl=pdl), pdl)
     else:
         from . import triton_kernels
 

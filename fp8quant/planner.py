@@ -16,9 +16,9 @@ Decisions (docs/performance.md has the measurements behind them):
   vectors, i.e. 32768 bf16 elements): the row is read once. Threads per row: see
   registers_threads_per_row (the least padding at up to 4 vectors per thread, 2 where they fill
   their slots from 4 MiB up, more threads when few rows would leave the GPU idle).
-- Two rows per CTA (registers) where one each would give between one and two CTAs per SM and
-  the rows are 12 KiB or more (two_rows_per_cta): under PDL, a long chain of calls otherwise
-  piles each call's CTAs on about half the SMs (v14).
+- Two rows per CTA (registers, launched with PDL) where one each would give between one and two
+  CTAs per SM and the rows are 12 KiB or more (two_rows_per_cta): under PDL, a long chain of
+  calls otherwise piles each call's CTAs on about half the SMs (v14).
 - Longer rows: "shared" (the seed's design: a warp per row, the row staged in dynamic shared
   memory) while a row fits the device's opt-in shared-memory limit, else "global" (read twice).
 """
@@ -279,14 +279,14 @@ def registers_ctas_per_row(
     return split
 
 
-def two_rows_per_cta(num_rows: int, row_bytes: int, threads_per_row: int, device: DeviceInfo) -> bool:
+def two_rows_per_cta(num_rows: int, row_bytes: int, threads_per_row: int, device: DeviceInfo, pdl: bool) -> bool:
     """Whether the register kernel's CTAs, one row each by the rules above, take two rows instead:
-    where one row per CTA gives a grid of between one and two CTAs per SM, rows of
-    TWO_ROWS_MIN_ROW_BYTES or more, and two rows fit a CTA (MAX_THREADS_PER_ROW threads).
+    launched with PDL, where one row per CTA gives a grid of between one and two CTAs per SM, rows
+    of TWO_ROWS_MIN_ROW_BYTES or more, and two rows fit a CTA (MAX_THREADS_PER_ROW threads).
 
     Why: under PDL the next call's CTAs are placed while this call's are resident, and the GPU
     places them on the SMs with the most room first. A grid of 256 leaves 8 of the H100's 132
-    SMs one CTA short, and over a long chain of calls (the bench's graphs, an engine's layers) the
+    SMs one CTA short, and over a long chain of calls (the bench's graphs of 200) the
     placement drifts until the CTAs of a call sit on about half the SMs, 4 to an SM: 256x8192, %smid
     noted by every CTA of the last call (docs/performance.md, v14 run 3): early in a chain 124
     SMs held 2 CTAs and 8 held 1 (2.78-3.13 us per call); late in a chain of 200, 54 SMs held 4
@@ -296,9 +296,13 @@ def two_rows_per_cta(num_rows: int, row_bytes: int, threads_per_row: int, device
     256x16384 5.61-5.67 with one row per CTA, 5.14-5.17 with two (t256, 512 threads); 256x8192
     3.43-3.56 vs 3.15-3.16; 256x7168 3.06-3.15 vs 2.95-2.98; but 256x5120 2.40-2.41 vs 2.48-2.49
     and 256x4096 2.16-2.17 vs 2.23 (shorter rows: TWO_ROWS_MIN_ROW_BYTES), 256x2048 1.65-1.66 vs
-    1.73-1.75 (t128, 256 threads)."""
+    1.73-1.75 (t128, 256 threads). Without PDL a call starts on an idle GPU and nothing drifts;
+    there two rows per CTA were slower (the committed run of 4bf8d71, "fp8quant:nopdl": 256x16384
+    7.15 us against 6.80 with one row per CTA in e9bcef3's, 256x8192 4.69 vs 4.54, 256x7168 4.41
+    vs 4.27)."""
     return (
-        device.sm_count < num_rows <= 2 * device.sm_count
+        pdl
+        and device.sm_count < num_rows <= 2 * device.sm_count
         and row_bytes >= TWO_ROWS_MIN_ROW_BYTES
         and 2 * threads_per_row <= MAX_THREADS_PER_ROW
     )
@@ -317,10 +321,11 @@ def plan_per_token(
     staging: str | None = None,
     threads_per_row: int | None = None,
     ctas_per_row: int | None = None,
+    pdl: bool = False,
 ) -> Plan:
     """Choose the launch for a (num_rows, hidden) input. `staging`/`threads_per_row`/
     `ctas_per_row` force a path (tests and the benchmark use them); a forced path that cannot run
-    raises ValueError."""
+    raises ValueError. `pdl`: the launch uses programmatic dependent launch (two_rows_per_cta)."""
     if num_rows < 1 or hidden < 1:
         raise ValueError(f"plan_per_token needs num_rows >= 1 and hidden >= 1, got {num_rows}, {hidden}")
     num_vecs = hidden // vec
@@ -370,7 +375,9 @@ def plan_per_token(
         block = max(threads_per_row, REGISTERS_CTA_THREADS if ctas_per_row == 1 else 32)
         while block > max(threads_per_row, 32) and math.ceil(num_rows * threads_per_row / block) < device.sm_count:
             block //= 2
-        if ctas_per_row == 1 and block == threads_per_row and two_rows_per_cta(num_rows, hidden * element_size, threads_per_row, device):
+        if ctas_per_row == 1 and block == threads_per_row and two_rows_per_cta(
+            num_rows, hidden * element_size, threads_per_row, device, pdl
+        ):
             block = 2 * threads_per_row
         rows_per_cta = block // threads_per_row
         # The register kernel has no grid-stride loop (a one-row call was faster without it):

@@ -100,7 +100,7 @@ def probe(tokens: int, hidden: int, calls_set=(17, 200), kinds=("bench", "exact"
                 torch.cuda.synchronize()
                 x0 = xs[0]
                 q0 = torch.empty(x0.shape, dtype=torch.float8_e4m3fn, device="cuda")
-                where = last_call_placement(_cuda.plan_for(x0, q0).grid)
+                where = last_call_placement(_cuda.plan_for(x0, q0, pdl=_cuda.use_pdl(0, None)).grid)
             print(f"{tokens}x{hidden} calls {n:3d} outputs {kind:6s}: "
                   + ", ".join(f"{k} {v:.2f}" for k, v in cells.items())
                   + (f" (copy {copy_us:.2f})" if copy_us is not None else "") + where, flush=True)

@@ -21,6 +21,6 @@ for spec in shapes:
     for backend in ("cuda", "triton"):
         per_token_quant_fp8(x, out=q, scale_out=s, backend=backend)  # warm-up / JIT
         torch.cuda.synchronize()
-        print(f"{spec} {backend} {_cuda.plan_for(x, q).name if backend == 'cuda' else ''}", flush=True)
+        print(f"{spec} {backend} {_cuda.plan_for(x, q, pdl=_cuda.use_pdl(0, None)).name if backend == 'cuda' else ''}", flush=True)
         per_token_quant_fp8(x, out=q, scale_out=s, backend=backend)
     torch.cuda.synchronize()

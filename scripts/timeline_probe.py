@@ -63,7 +63,7 @@ def probe(tokens: int, hidden: int, dtype: torch.dtype = torch.bfloat16, copies:
     per_call_us = bench.steady_state_ms(g.replay, 20) * 1000.0 / n
     g.replay()
     torch.cuda.synchronize()
-    plan = _cuda.plan_for(xs[0], outs[0][0], None, None, None)
+    plan = _cuda.plan_for(xs[0], outs[0][0], pdl=_cuda.use_pdl(0, None))  # the public call's plan
     ctas = min(plan.grid, CTAS)
     raw = read_timeline(dtype)
     # Each CTA index keeps its own count of calls (shapes before this one moved them apart), so

@@ -30,7 +30,7 @@ def main() -> int:
                 pdl = _cuda.pdl_supported(x.device.index)  # every other launch with PDL
                 for i, kw in enumerate(options):
                     try:
-                        plan = _cuda.plan_for(x, q, **kw)
+                        plan = _cuda.plan_for(x, q, **kw, pdl=pdl and i % 2 == 1)
                     except ValueError:
                         continue
                     _cuda.launch(x, q, s, None, plan, pdl and i % 2 == 1)

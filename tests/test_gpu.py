@@ -43,10 +43,11 @@ def poisoned_outputs(shape):
 def run_plan(x2d, staging=None, threads_per_row=None, smem_pad=None, scale_ub=None, pdl=False, ctas_per_row=None):
     """Launch one forced kernel path on poisoned outputs (with PDL where asked and supported)."""
     q, s = poisoned_outputs(x2d.shape)
-    plan = _cuda.plan_for(x2d, q, staging, threads_per_row, ctas_per_row)
+    pdl = pdl and _cuda.pdl_supported(x2d.device.index)
+    plan = _cuda.plan_for(x2d, q, staging, threads_per_row, ctas_per_row, pdl)
     if smem_pad is not None:
         plan = planner.with_smem_pad(plan, x2d.shape[1], x2d.element_size(), smem_pad)
-    _cuda.launch(x2d, q, s.view(-1), scale_ub, plan, pdl and _cuda.pdl_supported(x2d.device.index))
+    _cuda.launch(x2d, q, s.view(-1), scale_ub, plan, pdl)
     torch.cuda.synchronize()
     return (q, s), plan
 
@@ -139,8 +140,9 @@ def test_edge_rows_every_path(dtype, hidden):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_two_rows_per_cta_with_edge_rows(dtype):
-    # planner.two_rows_per_cta (v14): 133-264 rows of 12 KiB or more go two to a CTA. The edge rows
-    # sit in both halves of CTAs, and the last CTA's second row is past the end (201 rows).
+    # planner.two_rows_per_cta (v14): 133-264 rows of 12 KiB or more go two to a CTA under PDL. The
+    # edge rows sit in both halves of CTAs, and the last CTA's second row is past the end (201 rows);
+    # without PDL, one row per CTA.
     hidden = 4096 if dtype == torch.float32 else 7168
     edges = edge_rows(hidden, dtype).cuda()
     x = torch.cat([edges, gpu_random(201 - 2 * len(edges) - 1, hidden, dtype), edges[1:], edges[:2]])[:201]
@@ -148,7 +150,8 @@ def test_two_rows_per_cta_with_edge_rows(dtype):
     expected = reference(x)
     for pdl in (False, True):
         got, plan = run_plan(x, pdl=pdl)
-        assert plan.rows_per_cta == 2 and plan.grid == 101, plan
+        two = pdl and PDL
+        assert plan.rows_per_cta == (2 if two else 1) and plan.grid == (101 if two else 201), plan
         assert_quant_equal(got, expected, f"two rows per CTA, edge rows, {plan.name} {dtype} pdl={pdl}")
 
 

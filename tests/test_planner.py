@@ -201,11 +201,13 @@ def test_more_rows_than_one_launch_covers_is_refused():
 )
 def test_two_rows_per_cta_between_one_and_two_ctas_per_sm(tokens, hidden, element_size, rows_per_cta):
     vec = 16 // element_size
-    p = plan_per_token(tokens, hidden, element_size, vec, H100_SXM)
+    p = plan_per_token(tokens, hidden, element_size, vec, H100_SXM, pdl=True)
     assert p.rows_per_cta == rows_per_cta, p
     assert p.grid == math.ceil(tokens / rows_per_cta) and p.ctas_per_row == 1
     if rows_per_cta == 2:
         assert p.grid <= H100_SXM.sm_count and p.block_threads <= planner.MAX_THREADS_PER_ROW
     # forcing the threads per row alone keeps the rule
-    forced = plan_per_token(tokens, hidden, element_size, vec, H100_SXM, REGISTERS, p.threads_per_row)
+    forced = plan_per_token(tokens, hidden, element_size, vec, H100_SXM, REGISTERS, p.threads_per_row, pdl=True)
     assert forced.block_threads == p.block_threads
+    # without PDL a call starts on an idle GPU: one row per CTA (two measured slower there)
+    assert plan_per_token(tokens, hidden, element_size, vec, H100_SXM).rows_per_cta == 1
