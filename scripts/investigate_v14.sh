@@ -41,6 +41,9 @@
 #   run8: the one decode shape over 1 us with its inputs in L2 (run 7: 32x16384, 1.07 over) and its
 #         neighbours, rows shared by 2 or 4 CTAs (whose extra reads then come from L2) against
 #         the planner's one CTA per row, inputs in L2 and from DRAM
+#   run9 (after fbd408b): beyond the rule's 133-264 rows: 384 and 512 rows (1.5-3.9 CTAs per SM at
+#         one row each) against 2 rows per CTA (t256:b512) and 4 (t128:b512, grids of 96-128),
+#         twice; and where the default plan's CTAs sit early and late in a chain (SMID build)
 #   (then: the GPU tests, scripts/gpu_check.sh, and the full bench in bf16+fp16 and in fp32 at 4bf8d71)
 # The switches TRIGGER_AFTER_LOADS, TAIL_ATOMIC and SMEM_PAD were taken out of the kernel after
 # these runs (dropped; docs/performance.md v14 says what they measured): the runs are kept as
@@ -154,4 +157,12 @@ run8)
     probe_bench run8_dram_$round 16x16384,32x16384,64x16384,32x8192 $provs ""
   done
   (cd "$OUT" && tar czf run8_logs.tar.gz *.log json && rm -rf json *.log) ;;
+run9)
+  for round in 1 2; do
+    probe_bench run9_$round 384x8192,512x8192,384x16384,512x4096 \
+      fp8quant,fp8quant:registers:t256:b512,fp8quant:registers:t128:b512,copy ""
+  done
+  PYTHONPATH=$PWD FP8QUANT_NVCC_FLAGS=-DFP8QUANT_EXPERIMENT_SMID timeout 100 python3 scripts/chain_probe.py \
+    384x8192 512x8192 --calls 17,200 --outputs bench --methods steady --smid 2>&1 | tee "$OUT/run9_chain.log"
+  (cd "$OUT" && tar czf run9_logs.tar.gz *.log json && rm -rf json *.log) ;;
 esac
