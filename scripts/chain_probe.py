@@ -44,7 +44,7 @@ def outputs(kind: str, calls: int, tokens: int, hidden: int, element_size: int) 
     nbytes = bench.output_buffer_bytes(tokens, hidden, element_size)
     if kind == "padded":
         nbytes = -(-nbytes // TWO_MIB) * TWO_MIB
-    return [torch.empty(nbytes, dtype=torch.uint8, device="cuda") for _ in range(calls)]
+    return bench.output_buffers(calls, nbytes, torch.cuda.get_device_properties(0).L2_cache_size)
 
 
 def last_call_placement(grid: int) -> str:

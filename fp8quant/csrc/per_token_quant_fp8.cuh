@@ -445,6 +445,15 @@ __device__ __forceinline__ float row_max(float v, int tpr, int local_row, float*
   return v;
 }
 
+#if defined(FP8QUANT_EXPERIMENT_TIMELINE) || defined(FP8QUANT_EXPERIMENT_SMID)
+// The SM this thread runs on (the two experiments below note it).
+__device__ __forceinline__ unsigned sm_id() {
+  unsigned id;
+  asm volatile("mov.u32 %0, %%smid;" : "=r"(id));
+  return id;
+}
+#endif
+
 // An experiment (-DFP8QUANT_EXPERIMENT_TIMELINE, docs/performance.md v11 run 8): thread 0 of each
 // CTA of the register kernel notes %globaltimer and clock64 at its entry, after the PDL wait,
 // after its loads (the abs-max, which waits for them), after the row's max and after its
@@ -467,9 +476,7 @@ struct Timeline {
   __device__ __forceinline__ void commit() {
     if (threadIdx.x == 0 && blockIdx.x < kTimelineCtas) {
       const unsigned call = atomicAdd(&g_timeline_calls[blockIdx.x], 1u) % kTimelineCalls;
-      unsigned smid;
-      asm volatile("mov.u32 %0, %%smid;" : "=r"(smid));
-      t[2 * kTimelineMarks] = smid;
+      t[2 * kTimelineMarks] = sm_id();
 #pragma unroll
       for (int k = 0; k < kTimelineRecord; ++k) g_timeline[call][blockIdx.x][k] = t[k];
     }
@@ -602,11 +609,7 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
   timeline.commit();
 #endif
 #ifdef FP8QUANT_EXPERIMENT_SMID
-  if (threadIdx.x == 0 && blockIdx.x < kSmidCtas) {
-    unsigned smid;
-    asm volatile("mov.u32 %0, %%smid;" : "=r"(smid));
-    g_last_smid[blockIdx.x] = smid;
-  }
+  if (threadIdx.x == 0 && blockIdx.x < kSmidCtas) g_last_smid[blockIdx.x] = sm_id();
 #endif
 }
 
