@@ -16,9 +16,10 @@ Decisions (docs/performance.md has the measurements behind them):
   vectors, i.e. 32768 bf16 elements): the row is read once. Threads per row: see
   registers_threads_per_row (the least padding at up to 4 vectors per thread, 2 where they fill
   their slots from 4 MiB up, more threads when few rows would leave the GPU idle).
-- Two rows per CTA (registers, launched with PDL) where one each would give between one and two
-  CTAs per SM and the rows are 12 KiB or more (two_rows_per_cta): under PDL, a long chain of
-  calls otherwise piles each call's CTAs on about half the SMs (v14).
+- Under PDL, rows of 12 KiB or more go k to a CTA where one each would give more than one CTA
+  per SM, k the fewest rows per CTA that keep the grid within the SM count (pdl_rows_per_cta;
+  fewer threads per row where k rows need it): a long chain of calls otherwise piles each call's
+  CTAs on about half the SMs (v14, v15).
 - Longer rows: "shared" (the seed's design: a warp per row, the row staged in dynamic shared
   memory) while a row fits the device's opt-in shared-memory limit, else "global" (read twice).
 """
@@ -53,9 +54,11 @@ SHARED_ROWS_MAX_READ_BYTES = 2**20
 SPLIT_MAX_VECS_PER_THREAD = 5
 SPLIT_MIN_THREADS_PER_ROW = 128
 MAX_THREADS_PER_ROW = 512  # the kernel's __launch_bounds__(512) leaves 128 registers, no spills
-# Rows of at least this many bytes go two to a CTA where one each would give between one and two
-# CTAs per SM (two_rows_per_cta): 14 KiB rows measured faster that way, 10 KiB ones slower (v14 run 4).
-TWO_ROWS_MIN_ROW_BYTES = 12 * 1024
+# Under PDL, rows of at least this many bytes go k to a CTA where one each would give more than
+# one CTA per SM (pdl_rows_per_cta): 14 KiB rows measured faster that way, 10 KiB ones slower
+# (v14 run 4), and up to PDL_MAX_ROWS_PER_CTA of them (the most measured: v14 run 9, v15).
+PDL_PACK_MIN_ROW_BYTES = 12 * 1024
+PDL_MAX_ROWS_PER_CTA = 4
 # 8 warps per CTA for the warp-per-row kernels.
 CTA_THREADS = 256
 # 4 warps per CTA for the register kernel's short rows (one row per CTA above that): measured on
@@ -279,10 +282,16 @@ def registers_ctas_per_row(
     return split
 
 
-def two_rows_per_cta(num_rows: int, row_bytes: int, threads_per_row: int, device: DeviceInfo, pdl: bool) -> bool:
-    """Whether the register kernel's CTAs, one row each by the rules above, take two rows instead:
-    launched with PDL, where one row per CTA gives a grid of between one and two CTAs per SM, rows
-    of TWO_ROWS_MIN_ROW_BYTES or more, and two rows fit a CTA (MAX_THREADS_PER_ROW threads).
+def pdl_rows_per_cta(
+    num_rows: int, num_vecs: int, vec_bytes: int, threads_per_row: int, device: DeviceInfo, pdl: bool,
+    threads_forced: bool = False,
+) -> tuple[int, int]:
+    """(threads per row, rows per CTA) for the register kernel's rows, one row per CTA by the rules
+    above, under PDL: where one row per CTA gives more than one CTA per SM and the rows are
+    PDL_PACK_MIN_ROW_BYTES or more, k = ceil(rows / SMs) rows go to a CTA, so that the grid stays
+    within one CTA per SM, with the threads per row halved (unless forced) until k rows fit
+    MAX_THREADS_PER_ROW threads at up to MAX_VECS_PER_THREAD vectors each. Where they cannot, or k
+    would pass PDL_MAX_ROWS_PER_CTA: one row per CTA, as the rules gave it.
 
     Why: under PDL the next call's CTAs are placed while this call's are resident, and the GPU
     places them on the SMs with the most room first. A grid of 256 leaves 8 of the H100's 132
@@ -290,22 +299,34 @@ def two_rows_per_cta(num_rows: int, row_bytes: int, threads_per_row: int, device
     placement drifts until the CTAs of a call sit on about half the SMs, 4 to an SM: 256x8192, %smid
     noted by every CTA of the last call (docs/performance.md, v14 run 3): early in a chain 124
     SMs held 2 CTAs and 8 held 1 (2.78-3.13 us per call); late in a chain of 200, 54 SMs held 4
-    and 60 SMs none (3.33-3.66 us). With at most one CTA per SM (grid <= SMs) the SMs with the
-    most room are the ones this call leaves idle, so the next call spreads one per SM again.
-    Measured on an H100 (v14 run 4, bf16, us per call, graphs of 2 GiB of calls, two rounds):
-    256x16384 5.61-5.67 with one row per CTA, 5.14-5.17 with two (t256, 512 threads); 256x8192
-    3.43-3.56 vs 3.15-3.16; 256x7168 3.06-3.15 vs 2.95-2.98; but 256x5120 2.40-2.41 vs 2.48-2.49
-    and 256x4096 2.16-2.17 vs 2.23 (shorter rows: TWO_ROWS_MIN_ROW_BYTES), 256x2048 1.65-1.66 vs
-    1.73-1.75 (t128, 256 threads). Without PDL a call starts on an idle GPU and nothing drifts;
-    there two rows per CTA were slower (the committed run of 4bf8d71, "fp8quant:nopdl": 256x16384
-    7.15 us against 6.80 with one row per CTA in e9bcef3's, 256x8192 4.69 vs 4.54, 256x7168 4.41
-    vs 4.27)."""
-    return (
-        pdl
-        and device.sm_count < num_rows <= 2 * device.sm_count
-        and row_bytes >= TWO_ROWS_MIN_ROW_BYTES
-        and 2 * threads_per_row <= MAX_THREADS_PER_ROW
-    )
+    and 60 SMs none (3.33-3.66 us); 384x8192 late in a chain on 67 SMs, 53 of them holding 6 (v14
+    run 9). With at most one CTA per SM (grid <= SMs) the SMs with the most room are the ones
+    this call leaves idle, so the next call spreads one per SM again.
+    Measured on an H100 (bf16, us per call, graphs of 2 GiB of calls, two rounds). v14 run 4, two
+    rows: 256x16384 5.61-5.67 with one row per CTA, 5.14-5.17 with two (t256, 512 threads);
+    256x8192 3.43-3.56 vs 3.15-3.16; 256x7168 3.06-3.15 vs 2.95-2.98; but 256x5120 2.40-2.41 vs
+    2.48-2.49 and 256x4096 2.16-2.17 vs 2.23 (shorter rows: PDL_PACK_MIN_ROW_BYTES), 256x2048
+    1.65-1.66 vs 1.73-1.75. v14 run 9, four rows at t128 x 8 vectors: 384x8192 4.60-4.90 vs
+    4.12-4.18 (two rows, grid 192 still over the SMs: 4.49-4.52), 512x8192 5.99 vs 5.17-5.20,
+    but 512x4096 3.05 vs 3.17. Without PDL a call starts on an idle GPU and nothing drifts; there
+    two rows per CTA were slower (the committed run of 4bf8d71, "fp8quant:nopdl": 256x16384 7.15
+    us against 6.80 with one row per CTA in e9bcef3's, 256x8192 4.69 vs 4.54, 256x7168 4.41 vs
+    4.27)."""
+    one = (threads_per_row, 1)
+    if not pdl or num_rows <= device.sm_count or num_vecs * vec_bytes < PDL_PACK_MIN_ROW_BYTES:
+        return one
+    rows_per_cta = math.ceil(num_rows / device.sm_count)
+    tpr = threads_per_row
+    while (
+        not threads_forced
+        and rows_per_cta * tpr > MAX_THREADS_PER_ROW
+        and tpr > 32
+        and math.ceil(num_vecs / (tpr // 2)) <= MAX_VECS_PER_THREAD
+    ):
+        tpr //= 2
+    if rows_per_cta > PDL_MAX_ROWS_PER_CTA or rows_per_cta * tpr > MAX_THREADS_PER_ROW or tpr < 32:
+        return one
+    return tpr, rows_per_cta
 
 
 def registers_fit(hidden: int, vec: int) -> bool:
@@ -325,7 +346,7 @@ def plan_per_token(
 ) -> Plan:
     """Choose the launch for a (num_rows, hidden) input. `staging`/`threads_per_row`/
     `ctas_per_row` force a path (tests and the benchmark use them); a forced path that cannot run
-    raises ValueError. `pdl`: the launch uses programmatic dependent launch (two_rows_per_cta)."""
+    raises ValueError. `pdl`: the launch uses programmatic dependent launch (pdl_rows_per_cta)."""
     if num_rows < 1 or hidden < 1:
         raise ValueError(f"plan_per_token needs num_rows >= 1 and hidden >= 1, got {num_rows}, {hidden}")
     num_vecs = hidden // vec
@@ -346,12 +367,18 @@ def plan_per_token(
     if staging == REGISTERS:
         if not registers_fit(hidden, vec):
             raise ValueError(f"a row of {hidden} elements does not fit in registers")
+        threads_forced = threads_per_row is not None
         if threads_per_row is None:
             threads_per_row = registers_threads_per_row(
                 num_rows, num_vecs, device, num_rows * hidden * element_size, element_size == 2, vec * element_size
             )
         if threads_per_row & (threads_per_row - 1) or not 1 <= threads_per_row <= MAX_THREADS_PER_ROW:
             raise ValueError(f"threads_per_row must be a power of two in [1, {MAX_THREADS_PER_ROW}], got {threads_per_row}")
+        pdl_rows = 1  # rows per CTA under PDL (pdl_rows_per_cta), which may take fewer threads per row
+        if ctas_per_row in (None, 1):
+            threads_per_row, pdl_rows = pdl_rows_per_cta(
+                num_rows, num_vecs, vec * element_size, threads_per_row, device, pdl, threads_forced
+            )
         vecs_per_thread = math.ceil(num_vecs / threads_per_row)
         if vecs_per_thread > MAX_VECS_PER_THREAD:
             raise ValueError(
@@ -375,10 +402,8 @@ def plan_per_token(
         block = max(threads_per_row, REGISTERS_CTA_THREADS if ctas_per_row == 1 else 32)
         while block > max(threads_per_row, 32) and math.ceil(num_rows * threads_per_row / block) < device.sm_count:
             block //= 2
-        if ctas_per_row == 1 and block == threads_per_row and two_rows_per_cta(
-            num_rows, hidden * element_size, threads_per_row, device, pdl
-        ):
-            block = 2 * threads_per_row
+        if pdl_rows > 1:  # (rows that CTAs share are at most half the SM count: never here)
+            block = pdl_rows * threads_per_row
         rows_per_cta = block // threads_per_row
         # The register kernel has no grid-stride loop (a one-row call was faster without it):
         # the grid covers every row. At most 2^31 - 1 CTAs of at least one row each: more rows

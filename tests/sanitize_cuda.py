@@ -39,6 +39,21 @@ def main() -> int:
                     if not torch.equal(q.view(torch.uint8), ref[0].view(torch.uint8)):
                         print(f"MISMATCH {plan.name} {dtype} H={hidden}")
                         return 1
+    # Several rows per CTA under PDL (planner.pdl_rows_per_cta: 3 and 4 rows of 14-16 KiB on an
+    # H100), the last CTA partly past the end.
+    if _cuda.pdl_supported(torch.cuda.current_device()):
+        for dtype, hidden in ((torch.bfloat16, 7168), (torch.float32, 4096)):
+            for rows in (301, 397):
+                x = torch.randn(rows, hidden, device="cuda").to(dtype)
+                q = torch.empty(x.shape, dtype=torch.float8_e4m3fn, device="cuda")
+                s = torch.empty(rows, device="cuda")
+                plan = _cuda.plan_for(x, q, pdl=True)
+                _cuda.launch(x, q, s, None, plan, True)
+                torch.cuda.synchronize()
+                launched += 1
+                if not torch.equal(q.view(torch.uint8), per_token_quant_fp8_reference(x)[0].view(torch.uint8)):
+                    print(f"MISMATCH {plan.name} x{plan.rows_per_cta} rows {dtype} {rows}x{hidden}")
+                    return 1
     print(f"sanitize_cuda: {launched} launches, all bit-exact")
     return 0
 

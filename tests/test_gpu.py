@@ -139,20 +139,26 @@ def test_edge_rows_every_path(dtype, hidden):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_two_rows_per_cta_with_edge_rows(dtype):
-    # planner.two_rows_per_cta (v14): 133-264 rows of 12 KiB or more go two to a CTA under PDL. The
-    # edge rows sit in both halves of CTAs, and the last CTA's second row is past the end (201 rows);
-    # without PDL, one row per CTA.
+@pytest.mark.parametrize("tokens, rows_per_cta", [(201, 2), (301, 3), (397, 4), (527, 4)])
+def test_pdl_rows_per_cta_with_edge_rows(dtype, tokens, rows_per_cta):
+    # planner.pdl_rows_per_cta (v14, v15): under PDL, 133-528 rows of 12 KiB or more go k to a CTA
+    # (k = ceil(rows / 132) on an H100, the threads per row halved where k rows need it). The
+    # edge rows sit in every position of a CTA (8 of them in a row, then again at the end), and
+    # the last CTA's rows past the end (k - tokens mod k of them); without PDL, one row per CTA.
     hidden = 4096 if dtype == torch.float32 else 7168
     edges = edge_rows(hidden, dtype).cuda()
-    x = torch.cat([edges, gpu_random(201 - 2 * len(edges) - 1, hidden, dtype), edges[1:], edges[:2]])[:201]
-    assert x.shape[0] == 201
+    x = torch.cat([edges, gpu_random(tokens - 2 * len(edges) - 1, hidden, dtype, seed=tokens), edges[1:], edges[:2]])
+    x = x[:tokens]
     expected = reference(x)
+    sm_count = torch.cuda.get_device_properties(x.device).multi_processor_count
     for pdl in (False, True):
         got, plan = run_plan(x, pdl=pdl)
-        two = pdl and PDL
-        assert plan.rows_per_cta == (2 if two else 1) and plan.grid == (101 if two else 201), plan
-        assert_quant_equal(got, expected, f"two rows per CTA, edge rows, {plan.name} {dtype} pdl={pdl}")
+        packed = pdl and PDL and sm_count == planner.H100_SXM.sm_count
+        if packed:  # on another SM count the rows per CTA differ; the result must not
+            assert plan.rows_per_cta == rows_per_cta and plan.grid == -(-tokens // rows_per_cta), plan
+        elif not pdl:
+            assert plan.rows_per_cta == 1 and plan.grid == tokens, plan
+        assert_quant_equal(got, expected, f"{plan.rows_per_cta} rows per CTA, edge rows, {plan.name} {dtype} pdl={pdl}")
 
 
 @pytest.mark.parametrize("software_e4m3", [False, True])

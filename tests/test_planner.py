@@ -188,26 +188,40 @@ def test_more_rows_than_one_launch_covers_is_refused():
 
 
 @pytest.mark.parametrize(
-    "tokens, hidden, element_size, rows_per_cta",
+    "tokens, hidden, element_size, rows_per_cta, threads_per_row",
     [
         # v14 run 4: 256 rows of 14-32 KiB go two to a CTA (a grid of 128 <= 132 SMs) ...
-        (256, 7168, 2, 2), (256, 8192, 2, 2), (256, 16384, 2, 2), (264, 8192, 2, 2), (256, 4096, 4, 2),
-        # ... not rows under 12 KiB (256x5120 and 256x4096 measured slower that way), nor where
-        # one row per CTA already gives at most one CTA per SM or more than two
-        (256, 5120, 2, 1), (256, 4096, 2, 1), (132, 8192, 2, 1), (265, 8192, 2, 1), (1024, 8192, 2, 1),
-        # ... nor where two rows would need more than 512 threads (float32 rows of 16384: 512 each)
-        (256, 16384, 4, 1),
+        (256, 7168, 2, 2, 256), (256, 8192, 2, 2, 256), (256, 16384, 2, 2, 256), (264, 8192, 2, 2, 256),
+        (256, 4096, 4, 2, 256),
+        # ... and up to 528 rows of 12-16 KiB k = ceil(rows / 132) to a CTA, at 128 threads per row
+        # (v14 run 9: 384x8192 and 512x8192 at t128 x 8, 4 rows; v15) ...
+        (265, 8192, 2, 3, 128), (384, 6144, 2, 3, 128), (396, 7168, 2, 3, 128), (397, 8192, 2, 4, 128),
+        (512, 8192, 2, 4, 128), (528, 4096, 4, 4, 128),
+        # ... not rows under 12 KiB (256x5120 and 256x4096 measured slower that way, 512x4096 too),
+        # nor where one row per CTA already gives at most one CTA per SM, nor past 4 rows per CTA
+        (256, 5120, 2, 1, None), (256, 4096, 2, 1, None), (512, 4096, 2, 1, None), (132, 8192, 2, 1, None),
+        (529, 8192, 2, 1, None), (1024, 8192, 2, 1, None),
+        # ... nor where k rows would need more than 512 threads at up to 8 vectors each (float32
+        # rows of 16384 take 512 threads; bf16 rows of 16384 take 256, so at most 2 rows)
+        (256, 16384, 4, 1, None), (265, 16384, 2, 1, None), (384, 12288, 2, 1, None),
     ],
 )
-def test_two_rows_per_cta_between_one_and_two_ctas_per_sm(tokens, hidden, element_size, rows_per_cta):
+def test_pdl_rows_per_cta_keep_the_grid_within_the_sms(tokens, hidden, element_size, rows_per_cta, threads_per_row):
     vec = 16 // element_size
     p = plan_per_token(tokens, hidden, element_size, vec, H100_SXM, pdl=True)
+    one = plan_per_token(tokens, hidden, element_size, vec, H100_SXM)  # without PDL
     assert p.rows_per_cta == rows_per_cta, p
     assert p.grid == math.ceil(tokens / rows_per_cta) and p.ctas_per_row == 1
-    if rows_per_cta == 2:
-        assert p.grid <= H100_SXM.sm_count and p.block_threads <= planner.MAX_THREADS_PER_ROW
-    # forcing the threads per row alone keeps the rule
-    forced = plan_per_token(tokens, hidden, element_size, vec, H100_SXM, REGISTERS, p.threads_per_row, pdl=True)
-    assert forced.block_threads == p.block_threads
+    assert p.block_threads == rows_per_cta * p.threads_per_row
+    if rows_per_cta > 1:
+        assert p.threads_per_row == threads_per_row and p.vecs_per_thread <= planner.MAX_VECS_PER_THREAD
+        assert p.grid <= H100_SXM.sm_count < tokens and p.block_threads <= planner.MAX_THREADS_PER_ROW
+    else:
+        assert p == one
+    # forcing the threads per row keeps the rule where k rows fit at that width, else one row
+    forced = plan_per_token(tokens, hidden, element_size, vec, H100_SXM, REGISTERS, one.threads_per_row, pdl=True)
+    fits = rows_per_cta * one.threads_per_row <= planner.MAX_THREADS_PER_ROW
+    assert forced.rows_per_cta == (rows_per_cta if fits else 1), forced
     # without PDL a call starts on an idle GPU: one row per CTA (two measured slower there)
-    assert plan_per_token(tokens, hidden, element_size, vec, H100_SXM).rows_per_cta == 1
+    assert one.rows_per_cta == 1 and one.grid == tokens
+

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# v15 device runs (docs/performance.md, v15). Usage on the device tool: OUT=$OUT bash scripts/investigate_v15.sh [run]
+#   run1: planner.pdl_rows_per_cta (k = ceil(rows / SMs) rows of 12 KiB or more per CTA under PDL,
+#         t128 where k > 2; v14 run 9 measured 4 rows at 384 and 512 rows): the GPU tests of the
+#         packed plans and of PDL and graphs; then the public call against the old plan (one row
+#         per CTA, t256:b256) and against 4 rows per CTA (t128:b512) at 265-528 rows of 12-16 KiB,
+#         twice, and float32 at 300-512 rows of 4096; then our CUDA kernel against our Triton one at
+#         the three 1 GB+ shapes where Triton was ahead in fbd408b's run (by 0.01-0.22%), with the
+#         CUDA kernel at Triton's vectors per thread (8; 16 at 16384 is past the kernel's 8)
+# The bfloat16 modules may come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
+# `python -m fp8quant prebuild --arch 90`, the same nvcc 13.0 and so the same cache key).
+source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
+case "${1:-run1}" in
+run1)
+  PYTEST_TIMEOUT=200 gpu_tests run1_tests "pdl_rows_per_cta or pdl or graph or edge_rows"
+  rows=265x8192,300x7168,384x6144,384x7168,384x8192,396x8192,400x8192,512x7168,512x8192,528x8192
+  for round in 1 2; do
+    probe_bench run1_rows_$round $rows fp8quant,fp8quant:registers:t256:b256,fp8quant:registers:t128:b512,copy ""
+  done
+  BENCH_ARGS="--dtype float32" probe_bench run1_rows_f32 300x4096,384x4096,512x4096 \
+    fp8quant,fp8quant:registers:t256:b256,copy ""
+  for round in 1 2; do
+    probe_bench run1_big16384_$round 65536x16384 fp8quant,triton,fp8quant:registers:t256,copy ""
+    probe_bench run1_big4096_$round 262144x4096 fp8quant,triton,fp8quant:registers:t128,fp8quant:registers:t64,copy ""
+    probe_bench run1_big2048_$round 524288x2048 fp8quant,triton,fp8quant:registers:t64,fp8quant:registers:t32,copy ""
+  done
+  (cd "$OUT" && tar czf run1_logs.tar.gz *.log json && rm -rf json *.log) ;;
+esac
