@@ -7,6 +7,11 @@
 #         twice, and float32 at 300-512 rows of 4096; then our CUDA kernel against our Triton one at
 #         the three 1 GB+ shapes where Triton was ahead in fbd408b's run (by 0.01-0.22%), with the
 #         CUDA kernel at Triton's vectors per thread (8; 16 at 16384 is past the kernel's 8)
+#   run2: run 1 found 4 rows per CTA (grid 67) 0.3 us faster than the rule's 3 (grid 89) at 265x8192,
+#         and the same within 0.07 us at the other shapes: whether grids of about half the SMs
+#         (2-4 rows per CTA, t128 or t256) also help the decode shapes of 128 and 256 rows of 8-16
+#         KiB that the rule gives grids of 128 (one row each at 128 rows, two at 256), and the
+#         10 KiB and 8 KiB rows at 256, twice
 # The bfloat16 modules may come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
 # `python -m fp8quant prebuild --arch 90`, the same nvcc 13.0 and so the same cache key).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
@@ -25,4 +30,9 @@ run1)
     probe_bench run1_big2048_$round 524288x2048 fp8quant,triton,fp8quant:registers:t64,fp8quant:registers:t32,copy ""
   done
   (cd "$OUT" && tar czf run1_logs.tar.gz *.log json && rm -rf json *.log) ;;
+run2)
+  shapes=128x5120,128x7168,128x8192,200x8192,256x4096,256x5120,256x7168,256x8192,265x8192,300x7168
+  provs=fp8quant,fp8quant:registers:t128:b512,fp8quant:registers:t128:b256,fp8quant:registers:t256:b512,copy
+  for round in 1 2; do probe_bench run2_$round $shapes $provs ""; done
+  (cd "$OUT" && tar czf run2_logs.tar.gz *.log json && rm -rf json *.log) ;;
 esac
