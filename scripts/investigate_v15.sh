@@ -12,6 +12,10 @@
 #         (2-4 rows per CTA, t128 or t256) also help the decode shapes of 128 and 256 rows of 8-16
 #         KiB that the rule gives grids of 128 (one row each at 128 rows, two at 256), and the
 #         10 KiB and 8 KiB rows at 256, twice
+#   run3: run 2: no (the 128-row shapes 0.05-0.42 us slower with 2-4 rows per CTA; the 256-row ones
+#         within 0.05 us), but 265x8192 is 0.3 us slower at the rule's 3 rows per CTA (grid 89) than
+#         at 2 (t128:b256, grid 133) or 4 (grid 67). Which rows per CTA win across 140-528 rows of
+#         12-16 KiB: 2, 3 and 4 rows at t128 against the planner, twice
 # The bfloat16 modules may come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
 # `python -m fp8quant prebuild --arch 90`, the same nvcc 13.0 and so the same cache key).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
@@ -35,4 +39,9 @@ run2)
   provs=fp8quant,fp8quant:registers:t128:b512,fp8quant:registers:t128:b256,fp8quant:registers:t256:b512,copy
   for round in 1 2; do probe_bench run2_$round $shapes $provs ""; done
   (cd "$OUT" && tar czf run2_logs.tar.gz *.log json && rm -rf json *.log) ;;
+run3)
+  shapes=140x8192,170x8192,230x8192,265x8192,270x8192,280x8192,300x8192,330x8192,350x8192,265x7168,280x7168,265x6144,450x8192
+  provs=fp8quant,fp8quant:registers:t128:b256,fp8quant:registers:t128:b384,fp8quant:registers:t128:b512,copy
+  for round in 1 2; do probe_bench run3_$round $shapes $provs ""; done
+  (cd "$OUT" && tar czf run3_logs.tar.gz *.log json && rm -rf json *.log) ;;
 esac
