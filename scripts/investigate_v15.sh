@@ -16,6 +16,10 @@
 #         within 0.05 us), but 265x8192 is 0.3 us slower at the rule's 3 rows per CTA (grid 89) than
 #         at 2 (t128:b256, grid 133) or 4 (grid 67). Which rows per CTA win across 140-528 rows of
 #         12-16 KiB: 2, 3 and 4 rows at t128 against the planner, twice
+#   run4: run 3: 2 rows per CTA at t128 were best or within 0.05 us at 140-350 rows (grids of
+#         70-175), 3 rows 0.25-0.4 us slower at grids of 77, 89 and 94, 4 rows best at 450
+#         (4.71-4.78 vs 4.96-5.13) and 0.1-0.3 slower at 330-350. Where 2 rows give way to 4:
+#         360-528 rows, 12-16 KiB, bfloat16 and float32 (4096), and 12 KiB rows at 200-256, twice
 # The bfloat16 modules may come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
 # `python -m fp8quant prebuild --arch 90`, the same nvcc 13.0 and so the same cache key).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
@@ -44,4 +48,12 @@ run3)
   provs=fp8quant,fp8quant:registers:t128:b256,fp8quant:registers:t128:b384,fp8quant:registers:t128:b512,copy
   for round in 1 2; do probe_bench run3_$round $shapes $provs ""; done
   (cd "$OUT" && tar czf run3_logs.tar.gz *.log json && rm -rf json *.log) ;;
+run4)
+  shapes=360x8192,384x8192,396x8192,420x8192,480x8192,512x8192,384x7168,512x7168,384x6144,512x6144,200x6144,256x6144
+  provs=fp8quant,fp8quant:registers:t128:b256,fp8quant:registers:t128:b512,copy
+  for round in 1 2; do
+    probe_bench run4_$round $shapes $provs ""
+    BENCH_ARGS="--dtype float32" probe_bench run4_f32_$round 200x4096,256x4096,300x4096,384x4096,450x4096,512x4096 $provs ""
+  done
+  (cd "$OUT" && tar czf run4_logs.tar.gz *.log json && rm -rf json *.log) ;;
 esac
