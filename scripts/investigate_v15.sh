@@ -20,6 +20,10 @@
 #         70-175), 3 rows 0.25-0.4 us slower at grids of 77, 89 and 94, 4 rows best at 450
 #         (4.71-4.78 vs 4.96-5.13) and 0.1-0.3 slower at 330-350. Where 2 rows give way to 4:
 #         360-528 rows, 12-16 KiB, bfloat16 and float32 (4096), and 12 KiB rows at 200-256, twice
+#   run5: the GPU evidence of the final planner (scripts/gpu_check.sh: every GPU test, memcheck and
+#         racecheck), then where the CTAs of the rule's 3-row plans sit late in a chain of 200
+#         (SMID build, chain_probe.py): 265x8192 and 280x8192 (3 rows 0.25-0.3 us slower than 2
+#         or 4 in runs 3-4) against 270x8192 and 300x8192 (3 rows as fast as the others)
 # The bfloat16 modules may come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
 # `python -m fp8quant prebuild --arch 90`, the same nvcc 13.0 and so the same cache key).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
@@ -56,4 +60,9 @@ run4)
     BENCH_ARGS="--dtype float32" probe_bench run4_f32_$round 200x4096,256x4096,300x4096,384x4096,450x4096,512x4096 $provs ""
   done
   (cd "$OUT" && tar czf run4_logs.tar.gz *.log json && rm -rf json *.log) ;;
+run5)
+  PYTEST_TIMEOUT=420 OUT=$OUT bash "$(dirname "${BASH_SOURCE[0]}")/gpu_check.sh" | tail -4
+  PYTHONPATH=$PWD FP8QUANT_NVCC_FLAGS=-DFP8QUANT_EXPERIMENT_SMID timeout 120 python3 scripts/chain_probe.py \
+    265x8192 280x8192 270x8192 300x8192 --calls 17,200 --outputs bench --methods steady --smid 2>&1 | tee "$OUT/run5_chain.log"
+  (cd "$OUT" && tar czf run5_logs.tar.gz run5_chain.log) ;;
 esac
