@@ -24,6 +24,9 @@
 #         racecheck), then where the CTAs of the rule's 3-row plans sit late in a chain of 200
 #         (SMID build, chain_probe.py): 265x8192 and 280x8192 (3 rows 0.25-0.3 us slower than 2
 #         or 4 in runs 3-4) against 270x8192 and 300x8192 (3 rows as fast as the others)
+#   run6: whether a prefetched line survives a kernel boundary in L2 (the decode lead in Next item
+#         1): scripts/l2_prefetch_probe.cu, standalone (no torch, no PDL), per-line load latency
+#         after a warm kernel that prefetches, bulk-prefetches or really loads a 2 MiB region
 # The bfloat16 modules may come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
 # `python -m fp8quant prebuild --arch 90`, the same nvcc 13.0 and so the same cache key).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
@@ -65,4 +68,7 @@ run5)
   PYTHONPATH=$PWD FP8QUANT_NVCC_FLAGS=-DFP8QUANT_EXPERIMENT_SMID timeout 120 python3 scripts/chain_probe.py \
     265x8192 280x8192 270x8192 300x8192 --calls 17,200 --outputs bench --methods steady --smid 2>&1 | tee "$OUT/run5_chain.log"
   (cd "$OUT" && tar czf run5_logs.tar.gz run5_chain.log) ;;
+run6)
+  nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/l2probe scripts/l2_prefetch_probe.cu && \
+    timeout 120 /tmp/l2probe 2>&1 | tee "$OUT/run6_l2probe.log" ;;
 esac

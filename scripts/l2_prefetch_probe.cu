@@ -1,0 +1,173 @@
+// Does a prefetched line survive a kernel boundary in L2? (docs/performance.md, v15 run 6)
+//
+// v12 found that the register kernel's prefetch.global.L2 before the PDL wait does not get every
+// line of a DRAM-resident row into L2 for the loads after the wait, not even when it runs 5-9 us
+// ahead, while a volatile (.sys) load of each vector did. One reading: the H100's L2 is two
+// partitions, and a line whose home is the far one may be kept near the SM only as a copy that a
+// kernel boundary drops. This program measures it without torch or PDL: a "warm" kernel touches a
+// 2 MiB region (128 CTAs x 16 KiB rows, as 128x8192 bf16) in one of several ways, optionally
+// spins, and ends; a "measure" kernel then times one 4-byte load per 128-byte line of it (lane 0 of
+// each warp, one line at a time, so the loads do not queue behind each other), optionally from
+// another CTA than the one that warmed the row (row + 64: likely another SM and GPC), with a
+// non-coherent load (ld.global.nc, LDG.E.CONSTANT: how the register kernel's `*ptr` of a const row
+// compiles) or a coherent one (ld.global.cg, LDG.E.STRONG.GPU). Each trial
+// uses a region not touched before, after a 256 MiB memset that pushes earlier lines out of L2.
+//
+//   none       nothing: every line from DRAM (the miss latency)
+//   prefetch   prefetch.global.L2 per 16-byte vector, as the register kernel does
+//   bulk       one cp.async.bulk.prefetch.L2 per row
+//   ld.cg      a real 16-byte load per vector (ld.global.cg), its value kept
+//   ld.gpu     a real 4-byte load per 32-byte sector, ld.relaxed.gpu (a coherent load)
+//   ld.sys     the same with ld.volatile (v12 run 3's volatile load)
+//   prefetch, same kernel: the measurement in the warm kernel itself after the spin (no boundary)
+//
+// Build and run (device): nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/l2probe scripts/l2_prefetch_probe.cu && /tmp/l2probe
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#define CHECK(call)                                                                      \
+  do {                                                                                   \
+    cudaError_t err_ = (call);                                                           \
+    if (err_ != cudaSuccess) {                                                           \
+      std::printf("%s:%d %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(err_)); \
+      std::exit(1);                                                                      \
+    }                                                                                    \
+  } while (0)
+
+constexpr int kRows = 128, kThreads = 256, kRowBytes = 16384, kLinesPerRow = kRowBytes / 128;
+constexpr size_t kRegionBytes = size_t{kRows} * kRowBytes;
+enum Warm { kNone, kPrefetch, kBulk, kLdCg, kLdGpu, kLdSys, kPrefetchSameKernel, kNumWarm };
+const char* kWarmNames[] = {"none", "prefetch", "bulk", "ld.cg", "ld.gpu", "ld.sys", "prefetch, same kernel"};
+
+__device__ __forceinline__ uint64_t cycles() {
+  uint64_t t;
+  asm volatile("mov.u64 %0, %%clock64;" : "=l"(t)::"memory");
+  return t;
+}
+
+// One line at a time per warp (lane 0), each load's latency in SM cycles.
+__device__ void measure_row(const char* region, int row, bool coherent, uint32_t* latency, uint32_t* sink) {
+  const int warp = threadIdx.x / 32;
+  if (threadIdx.x % 32 != 0) return;
+  uint32_t acc = 0;
+  for (int line = warp; line < kLinesPerRow; line += kThreads / 32) {
+    const char* p = region + static_cast<size_t>(row) * kRowBytes + line * 128;
+    const uint64_t t0 = cycles();
+    uint32_t v;
+    if (coherent) {
+      asm volatile("ld.global.cg.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+    } else {
+      asm volatile("ld.global.nc.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+    }
+    asm volatile("add.u32 %0, %0, %1;" : "+r"(acc) : "r"(v) : "memory");  // waits for the load
+    const uint64_t t1 = cycles();
+    latency[blockIdx.x * kLinesPerRow + line] = static_cast<uint32_t>(t1 - t0);
+  }
+  if (acc == 0x9e3779b9u) *sink = acc;  // keeps the loads
+}
+
+__global__ void __launch_bounds__(kThreads) warm_kernel(const char* region, int how, uint64_t spin_cycles,
+                                                        uint32_t* latency, int shift, bool coherent, uint32_t* sink) {
+  const char* row = region + static_cast<size_t>(blockIdx.x) * kRowBytes;
+  uint32_t acc = 0;
+  if (how == kPrefetch || how == kPrefetchSameKernel) {
+    for (int j = 0; j < kRowBytes / 16 / kThreads; ++j)
+      asm volatile("prefetch.global.L2 [%0];" ::"l"(row + (threadIdx.x + j * kThreads) * 16));
+  } else if (how == kBulk) {
+    if (threadIdx.x == 0) asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(row), "r"(kRowBytes));
+  } else if (how == kLdCg) {
+    for (int j = 0; j < kRowBytes / 16 / kThreads; ++j) {
+      uint32_t a, b, c, d;
+      asm volatile("ld.global.cg.v4.u32 {%0, %1, %2, %3}, [%4];"
+                   : "=r"(a), "=r"(b), "=r"(c), "=r"(d)
+                   : "l"(row + (threadIdx.x + j * kThreads) * 16));
+      acc ^= a ^ b ^ c ^ d;
+    }
+  } else if (how == kLdGpu || how == kLdSys) {
+    for (int j = 0; j < kRowBytes / 32 / kThreads; ++j) {
+      const char* p = row + (threadIdx.x + j * kThreads) * 32;
+      uint32_t v;
+      if (how == kLdGpu) {
+        asm volatile("ld.relaxed.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p));
+      } else {
+        asm volatile("ld.volatile.global.u32 %0, [%1];" : "=r"(v) : "l"(p));
+      }
+      acc ^= v;
+    }
+  }
+  const uint64_t t0 = cycles();
+  while (cycles() - t0 < spin_cycles) {
+  }
+  if (acc == 0x9e3779b9u) *sink = acc;
+  if (how == kPrefetchSameKernel) {
+    __syncthreads();
+    measure_row(region, (blockIdx.x + shift) % kRows, coherent, latency, sink);
+  }
+}
+
+__global__ void __launch_bounds__(kThreads) measure_kernel(const char* region, uint32_t* latency, int shift,
+                                                           bool coherent, uint32_t* sink) {
+  measure_row(region, (blockIdx.x + shift) % kRows, coherent, latency, sink);
+}
+
+int main() {
+  const int trials = 24, regions = 480;  // 480 x 2 MiB: no region is used twice
+  char *buffer, *flush;
+  uint32_t *latency, *sink;
+  const size_t flush_bytes = size_t{256} << 20;
+  CHECK(cudaMalloc(&buffer, kRegionBytes * regions));
+  CHECK(cudaMalloc(&flush, flush_bytes));
+  CHECK(cudaMalloc(&latency, kRows * kLinesPerRow * sizeof(uint32_t)));
+  CHECK(cudaMalloc(&sink, sizeof(uint32_t)));
+  CHECK(cudaMemset(buffer, 1, kRegionBytes * regions));
+  int clock_khz = 0;
+  CHECK(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, 0));
+  std::printf("l2_prefetch_probe: 2 MiB regions, 128 rows of 16 KiB, one load per 128-byte line; cycles "
+              "(SM clock attribute %d MHz); %d trials each, a fresh region per trial\n",
+              clock_khz / 1000, trials);
+  std::printf("%-24s %10s %6s %5s %8s %8s %8s %8s   %s\n", "warm", "spin (cyc)", "shift", "load", "p10", "p50", "p90",
+              "mean", "lines under the threshold (from 'none' p10 and 'ld.cg' p90)");
+  int next_region = 0;
+  std::vector<uint32_t> host(kRows * kLinesPerRow);
+  double miss_p10 = 0, hit_p90 = 0;
+  struct Case {
+    int how;
+    uint64_t spin;
+    int shift;
+    bool coherent;
+  };
+  std::vector<Case> cases;
+  for (int how : {kNone, kLdCg, kPrefetch, kBulk, kLdGpu, kLdSys, kPrefetchSameKernel})
+    for (uint64_t spin : {uint64_t{0}, uint64_t{20000}})
+      for (int shift : {0, 64})
+        for (bool coherent : {false, true}) cases.push_back({how, spin, shift, coherent});
+  for (const Case& c : cases) {
+    std::vector<uint32_t> all;
+    for (int t = 0; t < trials; ++t) {
+      const char* region = buffer + kRegionBytes * (next_region++ % regions);
+      CHECK(cudaMemsetAsync(flush, t & 0xff, flush_bytes));
+      warm_kernel<<<kRows, kThreads>>>(region, c.how, c.spin, latency, c.shift, c.coherent, sink);
+      if (c.how != kPrefetchSameKernel) measure_kernel<<<kRows, kThreads>>>(region, latency, c.shift, c.coherent, sink);
+      CHECK(cudaDeviceSynchronize());
+      CHECK(cudaMemcpy(host.data(), latency, host.size() * sizeof(uint32_t), cudaMemcpyDeviceToHost));
+      all.insert(all.end(), host.begin(), host.end());
+    }
+    std::sort(all.begin(), all.end());
+    const double p10 = all[all.size() / 10], p50 = all[all.size() / 2], p90 = all[all.size() * 9 / 10];
+    double mean = 0;
+    for (uint32_t v : all) mean += v;
+    mean /= all.size();
+    if (c.how == kNone && c.spin == 0 && c.shift == 0 && !c.coherent) miss_p10 = p10;
+    if (c.how == kLdCg && c.spin == 0 && c.shift == 0 && !c.coherent) hit_p90 = p90;
+    const double threshold = hit_p90 > 0 ? (miss_p10 + hit_p90) / 2 : miss_p10;
+    const size_t under = std::lower_bound(all.begin(), all.end(), static_cast<uint32_t>(threshold)) - all.begin();
+    std::printf("%-24s %10llu %6d %5s %8.0f %8.0f %8.0f %8.0f   %5.1f%% (under %.0f)\n", kWarmNames[c.how],
+                static_cast<unsigned long long>(c.spin), c.shift, c.coherent ? "cg" : "nc", p10, p50, p90, mean,
+                100.0 * under / all.size(),
+                threshold);
+  }
+  return 0;
+}
