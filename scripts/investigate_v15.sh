@@ -27,6 +27,9 @@
 #   run6: whether a prefetched line survives a kernel boundary in L2 (the decode lead in Next item
 #         1): scripts/l2_prefetch_probe.cu, standalone (no torch, no PDL), per-line load latency
 #         after a warm kernel that prefetches, bulk-prefetches or really loads a 2 MiB region
+#   run7: run 6: prefetched lines do land in L2 and survive the boundary (412-419 cycles per
+#         dependent load against 785 from DRAM; 320 for lines a real load from the same SM brought).
+#         Whether they still land when the prefetch competes with DRAM traffic: l2probe stress
 # The bfloat16 modules may come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
 # `python -m fp8quant prebuild --arch 90`, the same nvcc 13.0 and so the same cache key).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
@@ -71,4 +74,7 @@ run5)
 run6)
   nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/l2probe scripts/l2_prefetch_probe.cu && \
     timeout 120 /tmp/l2probe 2>&1 | tee "$OUT/run6_l2probe.log" ;;
+run7)
+  nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/l2probe scripts/l2_prefetch_probe.cu && \
+    timeout 120 /tmp/l2probe stress 2>&1 | tee "$OUT/run7_l2probe_stress.log" ;;
 esac

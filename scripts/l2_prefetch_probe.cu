@@ -21,11 +21,16 @@
 //   ld.sys     the same with ld.volatile (v12 run 3's volatile load)
 //   prefetch, same kernel: the measurement in the warm kernel itself after the spin (no boundary)
 //
-// Build and run (device): nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/l2probe scripts/l2_prefetch_probe.cu && /tmp/l2probe
+// `l2probe stress`: the warm kernel runs beside a kernel that streams 256 MiB from DRAM with
+// evict-first loads on another stream (as the previous call of a PDL chain loads while the next
+// one prefetches); the measurement comes after both, on an idle GPU.
+//
+// Build and run (device): nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/l2probe scripts/l2_prefetch_probe.cu && /tmp/l2probe [stress]
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <vector>
 
 #define CHECK(call)                                                                      \
@@ -117,7 +122,22 @@ __global__ void __launch_bounds__(kThreads) measure_kernel(const char* region, u
   measure_row(region, (blockIdx.x + shift) % kRows, coherent, zero, latency, sink);
 }
 
-int main() {
+// Streams `bytes` of DRAM through the SMs with evict-first loads (ld.global.cs), its sum kept: the
+// traffic the previous call of a PDL chain makes while the next one prefetches (stress mode).
+__global__ void __launch_bounds__(512) stress_kernel(const uint4* buffer, size_t vectors, uint32_t* sink) {
+  uint32_t acc = 0;
+  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < vectors; i += size_t{gridDim.x} * blockDim.x) {
+    uint32_t a, b, c, d;
+    asm volatile("ld.global.cs.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(a), "=r"(b), "=r"(c), "=r"(d) : "l"(buffer + i));
+    acc ^= a ^ b ^ c ^ d;
+  }
+  if (acc == 0x9e3779b9u) *sink = acc;
+}
+
+int main(int argc, char** argv) {
+  // "stress": the warm kernel runs beside stress_kernel (another stream, 256 MiB of evict-first
+  // reads, ~85 us), the measurement after both.
+  const bool stress = argc > 1 && std::string(argv[1]) == "stress";
   const int trials = 24, regions = 480;  // 480 x 2 MiB: no region is used twice
   char *buffer, *flush;
   uint32_t *latency, *sink;
@@ -144,16 +164,35 @@ int main() {
     bool coherent;
   };
   std::vector<Case> cases;
-  for (int how : {kNone, kLdCg, kPrefetch, kBulk, kLdGpu, kLdSys, kPrefetchSameKernel})
-    for (uint64_t spin : {uint64_t{0}, uint64_t{20000}})
-      for (int shift : {0, 64})
-        for (bool coherent : {false, true}) cases.push_back({how, spin, shift, coherent});
+  if (stress) {
+    for (int how : {kNone, kLdCg, kPrefetch, kBulk, kPrefetchSameKernel})
+      for (uint64_t spin : {uint64_t{0}, uint64_t{20000}}) cases.push_back({how, spin, 0, false});
+  } else {
+    for (int how : {kNone, kLdCg, kPrefetch, kBulk, kLdGpu, kLdSys, kPrefetchSameKernel})
+      for (uint64_t spin : {uint64_t{0}, uint64_t{20000}})
+        for (int shift : {0, 64})
+          for (bool coherent : {false, true}) cases.push_back({how, spin, shift, coherent});
+  }
+  cudaStream_t side;
+  CHECK(cudaStreamCreateWithFlags(&side, cudaStreamNonBlocking));
+  char* stress_buffer = nullptr;
+  const size_t stress_bytes = size_t{256} << 20;
+  if (stress) {
+    CHECK(cudaMalloc(&stress_buffer, stress_bytes));
+    CHECK(cudaMemset(stress_buffer, 2, stress_bytes));
+    std::printf("stress: each warm kernel beside a 256 MiB evict-first read on another stream\n");
+  }
   for (const Case& c : cases) {
     std::vector<uint32_t> all;
     for (int t = 0; t < trials; ++t) {
       const char* region = buffer + kRegionBytes * (next_region++ % regions);
       CHECK(cudaMemsetAsync(flush, t & 0xff, flush_bytes));
+      if (stress) {
+        CHECK(cudaDeviceSynchronize());
+        stress_kernel<<<132, 512, 0, side>>>(reinterpret_cast<const uint4*>(stress_buffer), stress_bytes / 16, sink);
+      }
       warm_kernel<<<kRows, kThreads>>>(region, c.how, c.spin, latency, c.shift, c.coherent, 0, sink);
+      if (stress) CHECK(cudaDeviceSynchronize());  // the measurement after the stress kernel, unloaded
       if (c.how != kPrefetchSameKernel) measure_kernel<<<kRows, kThreads>>>(region, latency, c.shift, c.coherent, 0, sink);
       CHECK(cudaDeviceSynchronize());
       CHECK(cudaMemcpy(host.data(), latency, host.size() * sizeof(uint32_t), cudaMemcpyDeviceToHost));
