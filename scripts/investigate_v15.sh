@@ -30,6 +30,9 @@
 #   run7: run 6: prefetched lines do land in L2 and survive the boundary (412-419 cycles per
 #         dependent load against 785 from DRAM; 320 for lines a real load from the same SM brought).
 #         Whether they still land when the prefetch competes with DRAM traffic: l2probe stress
+#   run8: run 7: they land beside a 256 MiB DRAM stream too (416-420 cycles). Whether a prefetched
+#         row reads as fast as one a real load brought when all its loads are in flight at once
+#         (l2probe bulk: cycles per CTA for 16 KiB), the register kernel's pattern
 # The bfloat16 modules may come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
 # `python -m fp8quant prebuild --arch 90`, the same nvcc 13.0 and so the same cache key).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
@@ -77,4 +80,7 @@ run6)
 run7)
   nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/l2probe scripts/l2_prefetch_probe.cu && \
     timeout 120 /tmp/l2probe stress 2>&1 | tee "$OUT/run7_l2probe_stress.log" ;;
+run8)
+  nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/l2probe scripts/l2_prefetch_probe.cu && \
+    timeout 120 /tmp/l2probe bulk 2>&1 | tee "$OUT/run8_l2probe_bulk.log" ;;
 esac

@@ -25,7 +25,10 @@
 // evict-first loads on another stream (as the previous call of a PDL chain loads while the next
 // one prefetches); the measurement comes after both, on an idle GPU.
 //
-// Build and run (device): nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/l2probe scripts/l2_prefetch_probe.cu && /tmp/l2probe [stress]
+// `l2probe bulk`: the measurement reads each row as the register kernel does (256 threads x 4
+// vectors, all in flight) and notes each CTA's cycles until its barrier: bandwidth, not latency.
+//
+// Build and run (device): nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/l2probe scripts/l2_prefetch_probe.cu && /tmp/l2probe [stress|bulk]
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -122,6 +125,32 @@ __global__ void __launch_bounds__(kThreads) measure_kernel(const char* region, u
   measure_row(region, (blockIdx.x + shift) % kRows, coherent, zero, latency, sink);
 }
 
+// The register kernel's way: every thread of the CTA loads its 4 vectors of the row at once
+// (ld.global.nc.v4), then the CTA meets at a barrier; thread 0 notes the cycles from before the
+// loads to after the barrier (one value per CTA, in latency[blockIdx.x * kWarps]).
+__global__ void __launch_bounds__(kThreads) bulk_measure_kernel(const char* region, uint32_t* latency, int shift,
+                                                                uint32_t* sink) {
+  const int row = (blockIdx.x + shift) % kRows;
+  const char* p = region + static_cast<size_t>(row) * kRowBytes;
+  __syncthreads();
+  const uint64_t t0 = cycles();
+  uint32_t acc = 0;
+  uint32_t r[4][4];
+#pragma unroll
+  for (int j = 0; j < 4; ++j)
+    asm volatile("ld.global.nc.v4.u32 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(r[j][0]), "=r"(r[j][1]), "=r"(r[j][2]), "=r"(r[j][3])
+                 : "l"(p + (threadIdx.x + j * kThreads) * 16));
+#pragma unroll
+  for (int j = 0; j < 4; ++j) acc ^= r[j][0] ^ r[j][1] ^ r[j][2] ^ r[j][3];
+  __syncthreads_or(acc == 0x9e3779b9u);  // waits for every thread's loads
+  const uint64_t t1 = cycles();
+  if (threadIdx.x == 0) {
+    for (int w = 0; w < kWarps; ++w) latency[blockIdx.x * kWarps + w] = static_cast<uint32_t>(t1 - t0);
+  }
+  if (acc == 0x9e3779b9u) *sink = acc;
+}
+
 // Streams `bytes` of DRAM through the SMs with evict-first loads (ld.global.cs), its sum kept: the
 // traffic the previous call of a PDL chain makes while the next one prefetches (stress mode).
 __global__ void __launch_bounds__(512) stress_kernel(const uint4* buffer, size_t vectors, uint32_t* sink) {
@@ -138,6 +167,9 @@ int main(int argc, char** argv) {
   // "stress": the warm kernel runs beside stress_kernel (another stream, 256 MiB of evict-first
   // reads, ~85 us), the measurement after both.
   const bool stress = argc > 1 && std::string(argv[1]) == "stress";
+  // "bulk": the measurement reads each row as the register kernel does, all loads in flight
+  // (cycles per CTA from the first load to the barrier after the last; each CTA's value 8 times).
+  const bool bulk = argc > 1 && std::string(argv[1]) == "bulk";
   const int trials = 24, regions = 480;  // 480 x 2 MiB: no region is used twice
   char *buffer, *flush;
   uint32_t *latency, *sink;
@@ -164,7 +196,10 @@ int main(int argc, char** argv) {
     bool coherent;
   };
   std::vector<Case> cases;
-  if (stress) {
+  if (bulk) {
+    for (int how : {kNone, kLdCg, kPrefetch, kBulk, kLdSys})
+      for (int shift : {0, 64}) cases.push_back({how, 20000, shift, false});
+  } else if (stress) {
     for (int how : {kNone, kLdCg, kPrefetch, kBulk, kPrefetchSameKernel})
       for (uint64_t spin : {uint64_t{0}, uint64_t{20000}}) cases.push_back({how, spin, 0, false});
   } else {
@@ -193,7 +228,11 @@ int main(int argc, char** argv) {
       }
       warm_kernel<<<kRows, kThreads>>>(region, c.how, c.spin, latency, c.shift, c.coherent, 0, sink);
       if (stress) CHECK(cudaDeviceSynchronize());  // the measurement after the stress kernel, unloaded
-      if (c.how != kPrefetchSameKernel) measure_kernel<<<kRows, kThreads>>>(region, latency, c.shift, c.coherent, 0, sink);
+      if (bulk) {
+        bulk_measure_kernel<<<kRows, kThreads>>>(region, latency, c.shift, sink);
+      } else if (c.how != kPrefetchSameKernel) {
+        measure_kernel<<<kRows, kThreads>>>(region, latency, c.shift, c.coherent, 0, sink);
+      }
       CHECK(cudaDeviceSynchronize());
       CHECK(cudaMemcpy(host.data(), latency, host.size() * sizeof(uint32_t), cudaMemcpyDeviceToHost));
       all.insert(all.end(), host.begin(), host.end());
