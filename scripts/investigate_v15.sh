@@ -33,6 +33,10 @@
 #   run8: run 7: they land beside a 256 MiB DRAM stream too (416-420 cycles). Whether a prefetched
 #         row reads as fast as one a real load brought when all its loads are in flight at once
 #         (l2probe bulk: cycles per CTA for 16 KiB), the register kernel's pattern
+#   run9: run 8: a prefetched 16 KiB row takes 1417 cycles per CTA with every load in flight, one a
+#         real load brought 894 (1023 read from another SM), from DRAM 3350: the production
+#         kernel's DRAM-vs-L2 gap (v11 run 8: 674 vs 407 ns). Whether prefetch.global.L1 (a read
+#         by the SM, through L2) brings lines as a real load does, read with .nc and .cg loads
 # The bfloat16 modules may come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
 # `python -m fp8quant prebuild --arch 90`, the same nvcc 13.0 and so the same cache key).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
@@ -83,4 +87,7 @@ run7)
 run8)
   nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/l2probe scripts/l2_prefetch_probe.cu && \
     timeout 120 /tmp/l2probe bulk 2>&1 | tee "$OUT/run8_l2probe_bulk.log" ;;
+run9)
+  nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/l2probe scripts/l2_prefetch_probe.cu && \
+    timeout 120 /tmp/l2probe bulk 2>&1 | tee "$OUT/run9_l2probe_bulk.log" ;;
 esac

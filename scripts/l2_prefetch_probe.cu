@@ -20,6 +20,8 @@
 //   ld.gpu     a real 4-byte load per 32-byte sector, ld.relaxed.gpu (a coherent load)
 //   ld.sys     the same with ld.volatile (v12 run 3's volatile load)
 //   prefetch, same kernel: the measurement in the warm kernel itself after the spin (no boundary)
+//   prefetch.L1  prefetch.global.L1 per vector (the line into the SM's L1, so read through L2 by
+//              that SM as a load would be)
 //
 // `l2probe stress`: the warm kernel runs beside a kernel that streams 256 MiB from DRAM with
 // evict-first loads on another stream (as the previous call of a PDL chain loads while the next
@@ -47,8 +49,8 @@
 
 constexpr int kRows = 128, kThreads = 256, kRowBytes = 16384, kLinesPerRow = kRowBytes / 128;
 constexpr size_t kRegionBytes = size_t{kRows} * kRowBytes;
-enum Warm { kNone, kPrefetch, kBulk, kLdCg, kLdGpu, kLdSys, kPrefetchSameKernel, kNumWarm };
-const char* kWarmNames[] = {"none", "prefetch", "bulk", "ld.cg", "ld.gpu", "ld.sys", "prefetch, same kernel"};
+enum Warm { kNone, kPrefetch, kBulk, kLdCg, kLdGpu, kLdSys, kPrefetchSameKernel, kPrefetchL1, kNumWarm };
+const char* kWarmNames[] = {"none", "prefetch", "bulk", "ld.cg", "ld.gpu", "ld.sys", "prefetch, same kernel", "prefetch.L1"};
 
 __device__ __forceinline__ uint64_t cycles() {
   uint64_t t;
@@ -85,7 +87,10 @@ __global__ void __launch_bounds__(kThreads) warm_kernel(const char* region, int 
                                                         uint32_t* sink) {
   const char* row = region + static_cast<size_t>(blockIdx.x) * kRowBytes;
   uint32_t acc = 0;
-  if (how == kPrefetch || how == kPrefetchSameKernel) {
+  if (how == kPrefetchL1) {
+    for (int j = 0; j < kRowBytes / 16 / kThreads; ++j)
+      asm volatile("prefetch.global.L1 [%0];" ::"l"(row + (threadIdx.x + j * kThreads) * 16));
+  } else if (how == kPrefetch || how == kPrefetchSameKernel) {
     for (int j = 0; j < kRowBytes / 16 / kThreads; ++j)
       asm volatile("prefetch.global.L2 [%0];" ::"l"(row + (threadIdx.x + j * kThreads) * 16));
   } else if (how == kBulk) {
@@ -129,18 +134,26 @@ __global__ void __launch_bounds__(kThreads) measure_kernel(const char* region, u
 // (ld.global.nc.v4), then the CTA meets at a barrier; thread 0 notes the cycles from before the
 // loads to after the barrier (one value per CTA, in latency[blockIdx.x * kWarps]).
 __global__ void __launch_bounds__(kThreads) bulk_measure_kernel(const char* region, uint32_t* latency, int shift,
-                                                                uint32_t* sink) {
+                                                                bool coherent, uint32_t* sink) {
   const int row = (blockIdx.x + shift) % kRows;
   const char* p = region + static_cast<size_t>(row) * kRowBytes;
   __syncthreads();
   const uint64_t t0 = cycles();
   uint32_t acc = 0;
   uint32_t r[4][4];
+  if (coherent) {
 #pragma unroll
-  for (int j = 0; j < 4; ++j)
-    asm volatile("ld.global.nc.v4.u32 {%0, %1, %2, %3}, [%4];"
-                 : "=r"(r[j][0]), "=r"(r[j][1]), "=r"(r[j][2]), "=r"(r[j][3])
-                 : "l"(p + (threadIdx.x + j * kThreads) * 16));
+    for (int j = 0; j < 4; ++j)
+      asm volatile("ld.global.cg.v4.u32 {%0, %1, %2, %3}, [%4];"
+                   : "=r"(r[j][0]), "=r"(r[j][1]), "=r"(r[j][2]), "=r"(r[j][3])
+                   : "l"(p + (threadIdx.x + j * kThreads) * 16));
+  } else {
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+      asm volatile("ld.global.nc.v4.u32 {%0, %1, %2, %3}, [%4];"
+                   : "=r"(r[j][0]), "=r"(r[j][1]), "=r"(r[j][2]), "=r"(r[j][3])
+                   : "l"(p + (threadIdx.x + j * kThreads) * 16));
+  }
 #pragma unroll
   for (int j = 0; j < 4; ++j) acc ^= r[j][0] ^ r[j][1] ^ r[j][2] ^ r[j][3];
   __syncthreads_or(acc == 0x9e3779b9u);  // waits for every thread's loads
@@ -197,8 +210,9 @@ int main(int argc, char** argv) {
   };
   std::vector<Case> cases;
   if (bulk) {
-    for (int how : {kNone, kLdCg, kPrefetch, kBulk, kLdSys})
-      for (int shift : {0, 64}) cases.push_back({how, 20000, shift, false});
+    for (int how : {kNone, kLdCg, kPrefetch, kPrefetchL1, kBulk, kLdSys})
+      for (int shift : {0, 64})
+        for (bool coherent : {false, true}) cases.push_back({how, 20000, shift, coherent});
   } else if (stress) {
     for (int how : {kNone, kLdCg, kPrefetch, kBulk, kPrefetchSameKernel})
       for (uint64_t spin : {uint64_t{0}, uint64_t{20000}}) cases.push_back({how, spin, 0, false});
@@ -229,7 +243,7 @@ int main(int argc, char** argv) {
       warm_kernel<<<kRows, kThreads>>>(region, c.how, c.spin, latency, c.shift, c.coherent, 0, sink);
       if (stress) CHECK(cudaDeviceSynchronize());  // the measurement after the stress kernel, unloaded
       if (bulk) {
-        bulk_measure_kernel<<<kRows, kThreads>>>(region, latency, c.shift, sink);
+        bulk_measure_kernel<<<kRows, kThreads>>>(region, latency, c.shift, c.coherent, sink);
       } else if (c.how != kPrefetchSameKernel) {
         measure_kernel<<<kRows, kThreads>>>(region, latency, c.shift, c.coherent, 0, sink);
       }
