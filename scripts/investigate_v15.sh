@@ -37,6 +37,12 @@
 #         real load brought 894 (1023 read from another SM), from DRAM 3350: the production
 #         kernel's DRAM-vs-L2 gap (v11 run 8: 674 vs 407 ns). Whether prefetch.global.L1 (a read
 #         by the SM, through L2) brings lines as a real load does, read with .nc and .cg loads
+#   run10: run 9: prefetch.global.L1 is no better (1431-1460 cycles); only a real load (any kind:
+#         nc, cg, sys) brings a line so that a row reads in ~900. The register kernel with a real
+#         4-byte ld.global.cg per 32-byte sector before the wait instead of the prefetch, its value
+#         kept until after the row's max (-DFP8QUANT_EXPERIMENT_TOUCH_CG), against the plain build,
+#         alternated twice, at the 16 decode shapes over 1 us and 4 controls; its PDL and graph
+#         tests
 # The bfloat16 modules may come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
 # `python -m fp8quant prebuild --arch 90`, the same nvcc 13.0 and so the same cache key).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
@@ -90,4 +96,13 @@ run8)
 run9)
   nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/l2probe scripts/l2_prefetch_probe.cu && \
     timeout 120 /tmp/l2probe bulk 2>&1 | tee "$OUT/run9_l2probe_bulk.log" ;;
+run10)
+  shapes=16x16384,32x16384,64x16384,128x16384,256x16384,64x7168,64x8192,128x4096,128x5120,128x7168,128x8192
+  shapes=$shapes,256x2048,256x4096,256x5120,256x7168,256x8192,1x4096,8x8192,2048x2048,16384x2048
+  for round in 1 2; do
+    probe_bench run10_plain_$round $shapes fp8quant,copy ""
+    FP8QUANT_NVCC_FLAGS=-DFP8QUANT_EXPERIMENT_TOUCH_CG probe_bench run10_touch_$round $shapes fp8quant,copy ""
+  done
+  FP8QUANT_NVCC_FLAGS=-DFP8QUANT_EXPERIMENT_TOUCH_CG PYTEST_TIMEOUT=150 gpu_tests run10_touch_tests "pdl or graph or edge_rows"
+  (cd "$OUT" && tar czf run10_logs.tar.gz *.log json && rm -rf json *.log) ;;
 esac
