@@ -43,6 +43,8 @@
 #         kept until after the row's max (-DFP8QUANT_EXPERIMENT_TOUCH_CG), against the plain build,
 #         alternated twice, at the 16 decode shapes over 1 us and 4 controls; its PDL and graph
 #         tests
+# The TOUCH_CG switch was taken out of the kernel after run 10 (0.0-0.6 us slower everywhere; docs
+# v15): run 10 needs the source of its commit (86d389c). The kernel's source is 890cd02's again.
 # The bfloat16 modules may come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
 # `python -m fp8quant prebuild --arch 90`, the same nvcc 13.0 and so the same cache key).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...

@@ -387,17 +387,6 @@ __device__ __forceinline__ void prefetch_line_to_l2(const void* ptr) {
   asm volatile("prefetch.global.L2 [%0];" ::"l"(ptr));
 #endif
 }
-// An experiment (-DFP8QUANT_EXPERIMENT_TOUCH_CG, docs/performance.md v15 runs 6-10): instead of the
-// prefetch, a real 4-byte load (ld.global.cg: L2 only, nothing in L1) of every 32-byte sector of
-// the row before the wait, its value kept until after the row's max and never used. The L2 probe
-// (scripts/l2_prefetch_probe.cu) read a 16 KiB row that prefetch.global.L2 had brought in 1417
-// cycles, one a real load had brought in 894.
-__device__ __forceinline__ uint32_t touch_sector(const void* ptr) {
-  uint32_t v;
-  asm volatile("ld.global.cg.u32 %0, [%1];" : "=r"(v) : "l"(ptr));
-  return v;
-}
-
 // Whether this CTA is among the first SMs x 2048 threads' worth of the grid: the CTAs that can
 // be resident before the kernel ahead completes, so the ones whose prefetch can help (%nsmid
 // bounds the SMs' ids, which need not be contiguous; 2048 threads per SM on sm_90, and the
@@ -572,20 +561,11 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
   // requests ahead of its own loads: float32 4096x16384 (512 x 8 vectors, 2 CTAs per SM) took
   // 116.7 us per call prefetching in every CTA, 111.7 without any prefetch, 111.9 prefetching in
   // the first 4 x SMs CTAs (docs/performance.md, v10 run 4).
-#ifdef FP8QUANT_EXPERIMENT_TOUCH_CG
-  uint32_t touched[kVecsPerThread];
-#pragma unroll
-  for (int j = 0; j < kVecsPerThread; ++j) touched[j] = 0;
-#endif
   if (cta_in_first_wave()) {
 #pragma unroll
     for (int j = 0; j < kVecsPerThread; ++j) {
       const int i = lane + j * tpr;
-#ifdef FP8QUANT_EXPERIMENT_TOUCH_CG
-      if ((i * sizeof(InVec<In, kVec>)) % 32 == 0) touched[j] = touch_sector(x_vecs + (i < num_vecs ? i : 0));
-#else
       prefetch_line_to_l2(x_vecs + (i < num_vecs ? i : 0));
-#endif
     }
   }
   grid_dependency_wait();
@@ -607,14 +587,6 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
   // Every thread of the CTA takes part (shuffles, barrier); rows past the end stop after it.
   amax = row_max(amax, tpr, local_row, warp_amax);
   FP8QUANT_TIMELINE_MARK(3);
-#ifdef FP8QUANT_EXPERIMENT_TOUCH_CG
-  {  // the touched values, consumed after the row's max (a runtime zero ties them to it); never stored
-    uint32_t t = __float_as_uint(amax) & static_cast<uint32_t>(p.num_rows >> 63);
-#pragma unroll
-    for (int j = 0; j < kVecsPerThread; ++j) t ^= touched[j];
-    if (t == 0x9e3779b9u && p.num_rows < 0) p.scale[0] = 0.0f;
-  }
-#endif
   if (!row_valid) return;
 
   const RowScale rs(amax, scale_ub);  // per row, in registers
