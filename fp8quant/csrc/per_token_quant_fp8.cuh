@@ -375,13 +375,14 @@ __device__ __forceinline__ void allow_dependents_to_launch() {
 // it in a loop over the warp's distinct addresses, and with that loop ahead of them ptxas issued
 // 4 of the 8 row loads of the bf16 8-vector instance after the first had arrived.
 // With the input in DRAM the loads after the wait still take 0.12-0.28 us longer than with it in
-// L2 at 32-256 rows of 4096-16384 (0.57 at 256x16384): the prefetch does not get every line
-// there, not even when issued 5-9 us ahead (v12 run 2). No other way to ask for them was faster
-// (docs/performance.md, v12 runs 1-5 and 9): the lines marked evict_last, one bulk request per
-// row, each 32-byte sector prefetched on its own, a volatile load per vector (the loads after
-// the wait then ran as from L2, the call did not) or per line, the same with the loaded bytes
-// kept live past the wait, cp.async into a shared scratch, and the next kernel let launch at
-// entry instead of after the wait.
+// L2 at 32-256 rows of 4096-16384 (0.57 at 256x16384). The prefetched lines are in L2 by then,
+// but a 16 KiB row of them reads in ~1440 SM cycles where one that real loads brought reads in
+// ~920, whichever prefetch instruction (.L2, .L1, bulk; scripts/l2_prefetch_probe.cu,
+// docs/performance.md v15 runs 6-9). No other way to ask for them was faster (v12 runs 1-5 and
+// 9, v15 run 10): the lines marked evict_last, each 32-byte sector prefetched on its own, real
+// loads before the wait (volatile per vector or line, ld.global.cg per sector kept live past the
+// wait: the rows after the wait then read as from L2, the call did not get faster), cp.async
+// into a shared scratch, and the next kernel let launch at entry instead of after the wait.
 __device__ __forceinline__ void prefetch_line_to_l2(const void* ptr) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && !defined(FP8QUANT_EXPERIMENT_NO_PREFETCH)
   asm volatile("prefetch.global.L2 [%0];" ::"l"(ptr));
