@@ -43,6 +43,8 @@
 #         kept until after the row's max (-DFP8QUANT_EXPERIMENT_TOUCH_CG), against the plain build,
 #         alternated twice, at the 16 decode shapes over 1 us and 4 controls; its PDL and graph
 #         tests
+#   run11: l2probe bulk with the row warmed into shared memory by the TMA (cp.async.bulk) or by
+#         cp.async.cg: whether either brings lines as a real load does (Next item 1)
 # The TOUCH_CG switch was taken out of the kernel after run 10 (0.0-0.6 us slower everywhere; docs
 # v15): run 10 needs the source of its commit (86d389c). The kernel's source is 890cd02's again.
 # The bfloat16 modules may come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
@@ -107,4 +109,7 @@ run10)
   done
   FP8QUANT_NVCC_FLAGS=-DFP8QUANT_EXPERIMENT_TOUCH_CG PYTEST_TIMEOUT=150 gpu_tests run10_touch_tests "pdl or graph or edge_rows"
   (cd "$OUT" && tar czf run10_logs.tar.gz *.log json && rm -rf json *.log) ;;
+run11)
+  nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/l2probe scripts/l2_prefetch_probe.cu && \
+    timeout 120 /tmp/l2probe bulk 2>&1 | tee "$OUT/run11_l2probe_bulk.log" ;;
 esac

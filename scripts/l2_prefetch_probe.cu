@@ -22,6 +22,8 @@
 //   prefetch, same kernel: the measurement in the warm kernel itself after the spin (no boundary)
 //   prefetch.L1  prefetch.global.L1 per vector (the line into the SM's L1, so read through L2 by
 //              that SM as a load would be)
+//   tma to smem  the row into shared memory by one cp.async.bulk (the TMA), waited for on an mbarrier
+//   cp.async to smem  the row into shared memory by cp.async.cg, 16 bytes per thread and vector
 //
 // `l2probe stress`: the warm kernel runs beside a kernel that streams 256 MiB from DRAM with
 // evict-first loads on another stream (as the previous call of a PDL chain loads while the next
@@ -49,8 +51,9 @@
 
 constexpr int kRows = 128, kThreads = 256, kRowBytes = 16384, kLinesPerRow = kRowBytes / 128;
 constexpr size_t kRegionBytes = size_t{kRows} * kRowBytes;
-enum Warm { kNone, kPrefetch, kBulk, kLdCg, kLdGpu, kLdSys, kPrefetchSameKernel, kPrefetchL1, kNumWarm };
-const char* kWarmNames[] = {"none", "prefetch", "bulk", "ld.cg", "ld.gpu", "ld.sys", "prefetch, same kernel", "prefetch.L1"};
+enum Warm { kNone, kPrefetch, kBulk, kLdCg, kLdGpu, kLdSys, kPrefetchSameKernel, kPrefetchL1, kTma, kCpAsync, kNumWarm };
+const char* kWarmNames[] = {"none", "prefetch", "bulk", "ld.cg", "ld.gpu", "ld.sys", "prefetch, same kernel", "prefetch.L1",
+                            "tma to smem", "cp.async to smem"};
 
 __device__ __forceinline__ uint64_t cycles() {
   uint64_t t;
@@ -87,7 +90,37 @@ __global__ void __launch_bounds__(kThreads) warm_kernel(const char* region, int 
                                                         uint32_t* sink) {
   const char* row = region + static_cast<size_t>(blockIdx.x) * kRowBytes;
   uint32_t acc = 0;
-  if (how == kPrefetchL1) {
+  __shared__ __align__(128) char staged[kRowBytes];
+  __shared__ __align__(8) uint64_t staged_bar;
+  if (how == kTma) {
+    const uint32_t bar = static_cast<uint32_t>(__cvta_generic_to_shared(&staged_bar));
+    const uint32_t dst = static_cast<uint32_t>(__cvta_generic_to_shared(staged));
+    if (threadIdx.x == 0) {
+      asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(bar));
+      asm volatile("fence.mbarrier_init.release.cluster;");
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(kRowBytes));
+      asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];"
+                   ::"r"(dst), "l"(row), "r"(kRowBytes), "r"(bar) : "memory");
+    }
+    uint32_t done = 0;
+    while (!done) {
+      asm volatile("{ .reg .pred p; mbarrier.try_wait.parity.shared::cta.b64 p, [%1], 0; selp.u32 %0, 1, 0, p; }"
+                   : "=r"(done) : "r"(bar) : "memory");
+    }
+    acc ^= reinterpret_cast<const uint32_t*>(staged)[threadIdx.x];
+  } else if (how == kCpAsync) {
+    for (int j = 0; j < kRowBytes / 16 / kThreads; ++j) {
+      const int off = (threadIdx.x + j * kThreads) * 16;
+      const uint32_t dst = static_cast<uint32_t>(__cvta_generic_to_shared(staged + off));
+      asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(dst), "l"(row + off) : "memory");
+    }
+    asm volatile("cp.async.commit_group;\ncp.async.wait_all;" ::: "memory");
+    __syncthreads();
+    acc ^= reinterpret_cast<const uint32_t*>(staged)[threadIdx.x];
+  } else if (how == kPrefetchL1) {
     for (int j = 0; j < kRowBytes / 16 / kThreads; ++j)
       asm volatile("prefetch.global.L1 [%0];" ::"l"(row + (threadIdx.x + j * kThreads) * 16));
   } else if (how == kPrefetch || how == kPrefetchSameKernel) {
@@ -210,9 +243,8 @@ int main(int argc, char** argv) {
   };
   std::vector<Case> cases;
   if (bulk) {
-    for (int how : {kNone, kLdCg, kPrefetch, kPrefetchL1, kBulk, kLdSys})
-      for (int shift : {0, 64})
-        for (bool coherent : {false, true}) cases.push_back({how, 20000, shift, coherent});
+    for (int how : {kNone, kLdCg, kPrefetch, kTma, kCpAsync})
+      for (int shift : {0, 64}) cases.push_back({how, 20000, shift, false});
   } else if (stress) {
     for (int how : {kNone, kLdCg, kPrefetch, kBulk, kPrefetchSameKernel})
       for (uint64_t spin : {uint64_t{0}, uint64_t{20000}}) cases.push_back({how, spin, 0, false});
