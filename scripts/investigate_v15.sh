@@ -45,6 +45,11 @@
 #         tests
 #   run11: l2probe bulk with the row warmed into shared memory by the TMA (cp.async.bulk) or by
 #         cp.async.cg: whether either brings lines as a real load does (Next item 1)
+#   run12: run 11: a row the TMA copied to shared memory reads as a loaded one. The register kernel
+#         with thread 0 copying the CTA's rows to dynamic shared memory by cp.async.bulk before the
+#         wait instead of the prefetch (-DFP8QUANT_EXPERIMENT_TMA_WARM; the shared memory given by
+#         the forced plans' :m32896), against the plain build with the same forced plans; in the
+#         TMA build the planner's own plan (no shared memory) has neither copy nor prefetch
 # The TOUCH_CG switch was taken out of the kernel after run 10 (0.0-0.6 us slower everywhere; docs
 # v15): run 10 needs the source of its commit (86d389c). The kernel's source is 890cd02's again.
 # The bfloat16 modules may come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
@@ -112,4 +117,12 @@ run10)
 run11)
   nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/l2probe scripts/l2_prefetch_probe.cu && \
     timeout 120 /tmp/l2probe bulk 2>&1 | tee "$OUT/run11_l2probe_bulk.log" ;;
+run12)
+  shapes=128x4096,128x5120,128x7168,128x8192,64x8192,256x4096,256x5120,128x16384,64x16384,32x16384,256x8192
+  provs=fp8quant,fp8quant:registers:t256:b256:m32896,fp8quant:registers:t512:b512:m32896,fp8quant:registers:t256:b512:m32896,copy
+  for round in 1 2; do
+    probe_bench run12_plain_$round $shapes $provs ""
+    FP8QUANT_NVCC_FLAGS=-DFP8QUANT_EXPERIMENT_TMA_WARM probe_bench run12_tma_$round $shapes $provs ""
+  done
+  (cd "$OUT" && tar czf run12_logs.tar.gz *.log json && rm -rf json *.log) ;;
 esac
