@@ -21,18 +21,11 @@
 #include <functional>
 #include <vector>
 
+#include "probe_check.cuh"
+
 using namespace fp8quant;
 using Bf16 = __nv_bfloat16;
 constexpr int kVec = 8;
-
-#define CHECK(call)                                                                      \
-  do {                                                                                   \
-    cudaError_t err_ = (call);                                                           \
-    if (err_ != cudaSuccess) {                                                           \
-      std::printf("%s:%d %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(err_)); \
-      std::exit(1);                                                                      \
-    }                                                                                    \
-  } while (0)
 
 template <int kVecs, int kTpr, int kLevel>
 __global__ void __launch_bounds__(512) probe_kernel(const PerTokenParams p) {
@@ -111,8 +104,8 @@ __global__ void __launch_bounds__(512) probe_kernel(const PerTokenParams p) {
         }
       }
     };
-    if constexpr (kLevel <= 3) {
-      quantize_all(std::true_type{});
+    if constexpr (kLevel <= 3) {  // a finite row within scale_ub (RowKind was a bool before v11)
+      quantize_all(std::integral_constant<RowKind, RowKind::kInRange>{});
     } else {
       for_row_kind(rs, quantize_all);
     }

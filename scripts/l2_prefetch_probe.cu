@@ -40,14 +40,7 @@
 #include <string>
 #include <vector>
 
-#define CHECK(call)                                                                      \
-  do {                                                                                   \
-    cudaError_t err_ = (call);                                                           \
-    if (err_ != cudaSuccess) {                                                           \
-      std::printf("%s:%d %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(err_)); \
-      std::exit(1);                                                                      \
-    }                                                                                    \
-  } while (0)
+#include "probe_check.cuh"
 
 constexpr int kRows = 128, kThreads = 256, kRowBytes = 16384, kLinesPerRow = kRowBytes / 128;
 constexpr size_t kRegionBytes = size_t{kRows} * kRowBytes;
