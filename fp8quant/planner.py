@@ -308,10 +308,14 @@ def pdl_rows_per_cta(
     2.48-2.49 and 256x4096 2.16-2.17 vs 2.23 (shorter rows: PDL_PACK_MIN_ROW_BYTES), 256x2048
     1.65-1.66 vs 1.73-1.75. v14 run 9, four rows at t128 x 8 vectors: 384x8192 4.60-4.90 vs
     4.12-4.18 (two rows, grid 192 still over the SMs: 4.49-4.52), 512x8192 5.99 vs 5.17-5.20,
-    but 512x4096 3.05 vs 3.17. Without PDL a call starts on an idle GPU and nothing drifts; there
-    two rows per CTA were slower (the committed run of 4bf8d71, "fp8quant:nopdl": 256x16384 7.15
-    us against 6.80 with one row per CTA in e9bcef3's, 256x8192 4.69 vs 4.54, 256x7168 4.41 vs
-    4.27)."""
+    but 512x4096 3.05 vs 3.17. v15 runs 1-4, this rule against one row per CTA (t256): 384x8192
+    4.87-4.90 vs 4.07-4.14, 512x8192 5.95 vs 5.13-5.18, 384x6144 3.43-3.46 vs 3.34-3.38, float32
+    384x4096 4.77 vs 3.55-3.56; two rows per CTA lose 0.1-0.8 us from 360 rows, and three lag two
+    or four by 0.25-0.4 us at grids of 89 and 94 (265x8192, 280x8192: the drift again, v15 run 5;
+    265x8192 with one row per CTA 3.59-3.70 us, with three 3.53-3.55). Without PDL a call starts
+    on an idle GPU and nothing drifts; there two rows per CTA were slower (the committed run of
+    4bf8d71, "fp8quant:nopdl": 256x16384 7.15 us against 6.80 with one row per CTA in e9bcef3's,
+    256x8192 4.69 vs 4.54, 256x7168 4.41 vs 4.27)."""
     one = (threads_per_row, 1)
     if not pdl or num_rows <= device.sm_count or num_vecs * vec_bytes < PDL_PACK_MIN_ROW_BYTES:
         return one
