@@ -53,7 +53,8 @@
 # run12 was prepared but not run (the session's device time was spent); its TMA_WARM switch is in
 # 19ee62c's kernel source only, taken out of main until it is measured.
 # The TOUCH_CG switch was taken out of the kernel after run 10 (0.0-0.6 us slower everywhere; docs
-# v15): run 10 needs the source of its commit (86d389c). The kernel's source is 890cd02's again.
+# v15): run 10 needs the source of its commit (86d389c). The kernel's source is 890cd02's again
+# but for one comment (2b8387d; the same SASS).
 # The bfloat16 modules may come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
 # `python -m fp8quant prebuild --arch 90`, the same nvcc 13.0 and so the same cache key).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
