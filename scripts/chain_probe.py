@@ -20,7 +20,9 @@ module as built, FP8QUANT_NVCC_FLAGS as set) at each shape in each combination o
 Options (v14 runs 3-4): --calls 17,200 (calls per graph, at least the input copies), --outputs
 bench,exact,padded and --methods "steady;round;round+copy;round+copy,noreset" (subsets of the
 above, the methods separated by ';'); --smid: the module is built with -DFP8QUANT_EXPERIMENT_SMID, and after the timing each
-line adds where the CTAs of the graph's last call ran (the most on one SM, the SMs used).
+line adds where the CTAs of the graph's last call ran (the most on one SM, the SMs used);
+--provider NAME: a forced plan of the bench (e.g. fp8quant:registers:t128:b512, v15 Next item 3)
+instead of the public call.
 """
 
 from __future__ import annotations
@@ -60,7 +62,11 @@ def last_call_placement(grid: int) -> str:
 
 
 def probe(tokens: int, hidden: int, calls_set=(17, 200), kinds=("bench", "exact", "padded"),
-          methods=("steady", "round", "round+copy", "round+copy,noreset"), smid: bool = False) -> None:
+          methods=("steady", "round", "round+copy", "round+copy,noreset"), smid: bool = False,
+          provider: str | None = None) -> None:
+    forced = bench.forced_provider(provider) if provider else None
+    if provider and forced is None:
+        raise SystemExit(f"--provider {provider!r} is not a forced plan of the bench (bench.forced_provider)")
     l2 = torch.cuda.get_device_properties(0).L2_cache_size
     xs = bench.input_sets(tokens, hidden, torch.bfloat16, l2, seed=tokens + hidden)
     esize = xs[0].element_size()
@@ -75,10 +81,13 @@ def probe(tokens: int, hidden: int, calls_set=(17, 200), kinds=("bench", "exact"
 
             def call(i):
                 x = xs[i % len(xs)]
+                if forced is not None:
+                    return forced(x, outs[i] if kind != "exact" else None)
                 q, s = outs[i] if kind == "exact" else bench._outputs(x, outs[i])
                 return lambda: per_token_quant_fp8(x, out=q, scale_out=s)
 
-            g = bench.capture_graph([call(i) for i in range(n)])
+            calls_ = [call(i) for i in range(n)]
+            g = bench.capture_graph(calls_)
             cells, copy_us = {}, None
             if "steady" in methods:
                 cells["steady"] = bench.steady_state_ms(g.replay, 25) * 1000.0 / n
@@ -100,11 +109,13 @@ def probe(tokens: int, hidden: int, calls_set=(17, 200), kinds=("bench", "exact"
                 torch.cuda.synchronize()
                 x0 = xs[0]
                 q0 = torch.empty(x0.shape, dtype=torch.float8_e4m3fn, device="cuda")
-                where = last_call_placement(_cuda.plan_for(x0, q0, pdl=_cuda.use_pdl(0, None)).grid)
-            print(f"{tokens}x{hidden} calls {n:3d} outputs {kind:6s}: "
+                plan = getattr(calls_[-1], "plan", None) or _cuda.plan_for(x0, q0, pdl=_cuda.use_pdl(0, None))
+                where = last_call_placement(plan.grid)
+            label = f" {provider}" if provider else ""
+            print(f"{tokens}x{hidden}{label} calls {n:3d} outputs {kind:6s}: "
                   + ", ".join(f"{k} {v:.2f}" for k, v in cells.items())
                   + (f" (copy {copy_us:.2f})" if copy_us is not None else "") + where, flush=True)
-            del g, outs
+            del g, outs, calls_
         del copy_graph, copy_outs
         torch.cuda.empty_cache()
 
@@ -118,7 +129,11 @@ def main(argv: list[str]) -> None:
             argv = argv[:k] + argv[k + 2 :]
     smid = "--smid" in argv
     argv = [a for a in argv if a != "--smid"]
-    kwargs = dict(smid=smid)
+    provider = None
+    if "--provider" in argv:
+        k = argv.index("--provider")
+        provider, argv = argv[k + 1], argv[:k] + argv[k + 2 :]
+    kwargs = dict(smid=smid, provider=provider)
     if "--calls" in options:
         kwargs["calls_set"] = tuple(int(c) for c in options["--calls"])
     if "--outputs" in options:
