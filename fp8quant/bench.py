@@ -300,8 +300,8 @@ def _driver():
 def reset_persisting_l2() -> None:
     """Turn every L2 line marked persisting (a load's evict_last hint) into a normal one, so that
     what one provider kept in L2 does not reach another's timed region (v13 run 1). A no-op
-    where the driver library cannot be loaded or predates the call; the GPU must be idle (lines marked by kernels
-    still running would stay)."""
+    where the driver library cannot be loaded or predates the call; the GPU must be idle (lines
+    marked by kernels still running would stay)."""
     driver = _driver()
     if driver is not None:
         rc = driver.cuCtxResetPersistingL2Cache()

@@ -19,8 +19,9 @@ module as built, FP8QUANT_NVCC_FLAGS as set) at each shape in each combination o
     python3 scripts/chain_probe.py 256x8192 256x16384
 Options (v14 runs 3-4): --calls 17,200 (calls per graph, at least the input copies), --outputs
 bench,exact,padded and --methods "steady;round;round+copy;round+copy,noreset" (subsets of the
-above, the methods separated by ';'); --smid: the module is built with -DFP8QUANT_EXPERIMENT_SMID, and after the timing each
-line adds where the CTAs of the graph's last call ran (the most on one SM, the SMs used);
+above, the methods separated by ';'); --smid: the module is built with
+-DFP8QUANT_EXPERIMENT_SMID, and after the timing each line adds where the CTAs of the graph's
+last call ran (the most on one SM, the SMs used);
 --provider NAME: a forced plan of the bench (e.g. fp8quant:registers:t128:b512, v15 Next item 3)
 instead of the public call.
 """
@@ -37,6 +38,7 @@ from fp8quant import _cuda, bench
 from fp8quant.per_token_quant_fp8 import per_token_quant_fp8
 
 TWO_MIB = 2 * 2**20
+SMID_CTAS = 4096  # kSmidCtas in per_token_quant_fp8.cuh: the CTAs whose SM the SMID build notes
 
 
 def outputs(kind: str, calls: int, tokens: int, hidden: int, element_size: int) -> list:
@@ -51,11 +53,11 @@ def outputs(kind: str, calls: int, tokens: int, hidden: int, element_size: int) 
 
 def last_call_placement(grid: int) -> str:
     lib = _cuda.load(torch.bfloat16, torch.cuda.current_device())
-    buf = (ctypes.c_uint * 4096)()
+    buf = (ctypes.c_uint * SMID_CTAS)()
     lib.fp8quant_smid_read.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
     if lib.fp8quant_smid_read(ctypes.addressof(buf), ctypes.sizeof(buf)):
         raise RuntimeError("fp8quant_smid_read failed (module built without -DFP8QUANT_EXPERIMENT_SMID?)")
-    per_sm = collections.Counter(buf[: min(grid, 4096)])
+    per_sm = collections.Counter(buf[: min(grid, SMID_CTAS)])
     hist = collections.Counter(per_sm.values())
     return (f"; last call: most CTAs on one SM {max(per_sm.values())}, SMs used {len(per_sm)}, "
             f"SMs by CTAs held {dict(sorted(hist.items()))}")
