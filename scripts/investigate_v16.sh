@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# v16 device runs (docs/performance.md, v16). Usage on the device tool: OUT=$OUT bash scripts/investigate_v16.sh [run]
+#   run1: v15 run 11: a row the TMA copied to shared memory reads as fast as one real loads brought
+#         (937 cycles; prefetched 1459). The register kernel with thread 0 copying the CTA's rows to
+#         dynamic shared memory by one cp.async.bulk before the wait, instead of the prefetch
+#         (-DFP8QUANT_EXPERIMENT_TMA_WARM, 19ee62c's switch; the shared memory given by the forced
+#         plans' :mBYTES), against the plain build with the same forced plans (each the planner's
+#         own plan but for the shared memory), at the decode shapes over 1 us from DRAM in fbd408b's
+#         run, twice, alternated. In the TMA build the planner's own plan (no shared memory) has
+#         neither copy nor prefetch: the "fp8quant" column there is the kernel without either.
+# The bfloat16 modules come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
+# `python -m fp8quant prebuild --arch 90`, plain and with the flag, the same nvcc 13.0).
+source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
+case "${1:-run1}" in
+run1)
+  # Forced plans, each the planner's own but for the shared memory: t256:b256 (one row per CTA,
+  # 4-16 KiB rows), t512:b512 (32x and 64x16384), t256:b512 (2 rows per CTA: 256x7168, 256x8192,
+  # 256x16384), t128:b128 (256x2048), t512:s2 (16x16384, rows shared by 2 CTAs). A forced plan
+  # runs at every shape it can (the other cells are not the planner's plan: read the matching one).
+  shapes=128x4096,128x5120,128x7168,128x8192,64x8192,64x7168,256x4096,256x5120,128x16384
+  shapes=$shapes,32x16384,64x16384,256x7168,256x8192,256x16384,256x2048,16x16384
+  provs=fp8quant,fp8quant:registers:t256:b256:m32896,fp8quant:registers:t512:b512:m32896
+  provs=$provs,fp8quant:registers:t256:b512:m65664,fp8quant:registers:t128:b128:m4224
+  provs=$provs,fp8quant:registers:t512:s2:m32896,copy
+  for round in 1 2; do
+    probe_bench run1_plain_$round $shapes $provs ""
+    FP8QUANT_NVCC_FLAGS=-DFP8QUANT_EXPERIMENT_TMA_WARM probe_bench run1_tma_$round $shapes $provs ""
+  done
+  (cd "$OUT" && tar czf run1_logs.tar.gz *.log json && rm -rf json *.log) ;;
+esac
