@@ -8,6 +8,14 @@
 #         own plan but for the shared memory), at the decode shapes over 1 us from DRAM in fbd408b's
 #         run, twice, alternated. In the TMA build the planner's own plan (no shared memory) has
 #         neither copy nor prefetch: the "fp8quant" column there is the kernel without either.
+#   run2: run 1: TMA_WARM slower everywhere (0.05-0.4 us); the switch taken out again. The
+#         10-100 MB shapes at 83-87% (1024x4096, 2048x2048, 4096x1368, 1024x5120) run one wave of
+#         CTAs that fills every SM's threads (t256 x 2 vectors: 1024 CTAs of 256 threads, 7-8 per
+#         SM), so under PDL the next call's CTAs, and their prefetch, start only as this call's
+#         exit. Fewer threads per row, more vectors per thread (t64 x 8 at 4096, t32 x 8 at 2048)
+#         leave room for the next call's CTAs beside this call's: the forced plans against the
+#         planner's, twice. Then where the CTAs of 3 rows per CTA sit late in a chain of 200
+#         against 2 and 4 (v15 Next item 3; SMID build, chain_probe.py --provider)
 # The bfloat16 modules come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
 # `python -m fp8quant prebuild --arch 90`, plain and with the flag, the same nvcc 13.0).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
@@ -27,4 +35,17 @@ run1)
     FP8QUANT_NVCC_FLAGS=-DFP8QUANT_EXPERIMENT_TMA_WARM probe_bench run1_tma_$round $shapes $provs ""
   done
   (cd "$OUT" && tar czf run1_logs.tar.gz *.log json && rm -rf json *.log) ;;
+run2)
+  shapes=1024x4096,2048x2048,4096x1368,1024x5120,1024x7168,2048x4096,4096x2048,256x16384
+  provs=fp8quant,fp8quant:registers:t32:b128,fp8quant:registers:t32:b256,fp8quant:registers:t64:b128
+  provs=$provs,fp8quant:registers:t64:b256,fp8quant:registers:t64:b512,fp8quant:registers:t128:b128
+  provs=$provs,fp8quant:registers:t128:b512,copy
+  for round in 1 2; do probe_bench run2_$round $shapes $provs ""; done
+  for prov in fp8quant:registers:t128:b256 fp8quant:registers:t128:b384 fp8quant:registers:t128:b512; do
+    (( SECONDS > ${DEADLINE_S:-480} )) && break
+    PYTHONPATH=$PWD FP8QUANT_NVCC_FLAGS=-DFP8QUANT_EXPERIMENT_SMID timeout 100 python3 scripts/chain_probe.py \
+      265x8192 280x8192 270x8192 --calls 17,200 --outputs bench --methods steady --smid --provider $prov \
+      2>&1 | tee -a "$OUT/run2_chain.log"
+  done
+  (cd "$OUT" && tar czf run2_logs.tar.gz *.log json && rm -rf json *.log) ;;
 esac

@@ -388,40 +388,6 @@ __device__ __forceinline__ void prefetch_line_to_l2(const void* ptr) {
   asm volatile("prefetch.global.L2 [%0];" ::"l"(ptr));
 #endif
 }
-#ifdef FP8QUANT_EXPERIMENT_TMA_WARM
-// An experiment (-DFP8QUANT_EXPERIMENT_TMA_WARM, docs/performance.md v15 run 12): instead of the
-// prefetch, thread 0 copies the CTA's rows into dynamic shared memory with one cp.async.bulk (the
-// TMA) before the wait, never reads them, and waits for the copy before it exits. The L2 probe
-// (scripts/l2_prefetch_probe.cu, run 11) read a row the TMA had brought as fast as one real loads
-// had (937 cycles; prefetched 1459). Needs rows of contiguous, 16-byte-aligned bytes and at least
-// their size + 128 bytes of dynamic shared memory (the bench's forced ":mBYTES"); else no copy.
-// Returns the mbarrier's shared address, 0 if nothing was copied.
-template <typename In>
-__device__ __forceinline__ uint32_t tma_warm_rows(const PerTokenParams& p, int64_t first_row, int rows_per_cta) {
-  extern __shared__ __align__(128) unsigned char tma_smem[];
-  const int64_t rows = p.num_rows - first_row < rows_per_cta ? p.num_rows - first_row : rows_per_cta;
-  const int64_t bytes = rows * p.hidden * static_cast<int64_t>(sizeof(In));
-  const auto* src = static_cast<const In*>(p.x) + first_row * p.x_row_stride;
-  uint32_t dyn;
-  asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(dyn));
-  if (p.x_row_stride != p.hidden || bytes % 16 || reinterpret_cast<uintptr_t>(src) % 16 || bytes + 128 > dyn) return 0;
-  const uint32_t bar = static_cast<uint32_t>(__cvta_generic_to_shared(tma_smem));
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(bar));
-  asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(static_cast<uint32_t>(bytes)));
-  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];"
-               ::"r"(bar + 128), "l"(src), "r"(static_cast<uint32_t>(bytes)), "r"(bar) : "memory");
-  return bar;
-}
-__device__ __forceinline__ void tma_warm_wait(uint32_t bar) {
-  uint32_t done = bar == 0;
-  while (!done) {
-    asm volatile("{ .reg .pred p; mbarrier.try_wait.parity.shared::cta.b64 p, [%1], 0; selp.u32 %0, 1, 0, p; }"
-                 : "=r"(done) : "r"(bar) : "memory");
-  }
-}
-#endif
-
 // Whether this CTA is among the first SMs x 2048 threads' worth of the grid: the CTAs that can
 // be resident before the kernel ahead completes, so the ones whose prefetch can help (%nsmid
 // bounds the SMs' ids, which need not be contiguous; 2048 threads per SM on sm_90, and the
@@ -596,13 +562,6 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
   // requests ahead of its own loads: float32 4096x16384 (512 x 8 vectors, 2 CTAs per SM) took
   // 116.7 us per call prefetching in every CTA, 111.7 without any prefetch, 111.9 prefetching in
   // the first 4 x SMs CTAs (docs/performance.md, v10 run 4).
-#ifdef FP8QUANT_EXPERIMENT_TMA_WARM
-  uint32_t tma_bar = 0;
-  if (threadIdx.x == 0 && cta_in_first_wave()) {
-    tma_bar = tma_warm_rows<In>(p, static_cast<int64_t>(blockIdx.x >> split_shift) * (blockDim.x >> tpr_shift),
-                                blockDim.x >> tpr_shift);
-  }
-#else
   if (cta_in_first_wave()) {
 #pragma unroll
     for (int j = 0; j < kVecsPerThread; ++j) {
@@ -610,7 +569,6 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
       prefetch_line_to_l2(x_vecs + (i < num_vecs ? i : 0));
     }
   }
-#endif
   grid_dependency_wait();
   FP8QUANT_TIMELINE_MARK(1);
   // Here, not after the stores: 1x16384 1.83 vs 2.00 us, 64x16384 3.17 vs 3.53 (v8 run 2); nor
@@ -630,14 +588,7 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
   // Every thread of the CTA takes part (shuffles, barrier); rows past the end stop after it.
   amax = row_max(amax, tpr, local_row, warp_amax);
   FP8QUANT_TIMELINE_MARK(3);
-#ifdef FP8QUANT_EXPERIMENT_TMA_WARM
-  if (!row_valid) {
-    tma_warm_wait(tma_bar);
-    return;
-  }
-#else
   if (!row_valid) return;
-#endif
 
   const RowScale rs(amax, scale_ub);  // per row, in registers
   if (lane == 0 && part == 0) p.scale[row] = rs.scale;
@@ -655,9 +606,6 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
     }
   });
   FP8QUANT_TIMELINE_MARK(4);
-#ifdef FP8QUANT_EXPERIMENT_TMA_WARM
-  tma_warm_wait(tma_bar);
-#endif
 #ifdef FP8QUANT_EXPERIMENT_TIMELINE
   timeline.commit();
 #endif
