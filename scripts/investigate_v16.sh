@@ -16,6 +16,12 @@
 #         leave room for the next call's CTAs beside this call's: the forced plans against the
 #         planner's, twice. Then where the CTAs of 3 rows per CTA sit late in a chain of 200
 #         against 2 and 4 (v15 Next item 3; SMID build, chain_probe.py --provider)
+#   run3: run 2: fewer threads per row lose at every mid size (1024x4096 t64 5.2-6.1 us against
+#         5.06-5.08), but 4096x1368 reads 6.43-6.45 us with 4 or 8 rows of t64 per CTA (256 or 512
+#         threads) against 6.68-6.69 with the planner's 2 (128 threads). The CTA size at 1368 from
+#         256 to 65536 rows, twice. And in chains of 200, 4 rows per CTA (grid 67-70) were as fast
+#         as or faster than 2 (3.24-3.40 us) where 3 lag (265x8192 3.58, 280x8192 3.69; 10-13 SMs
+#         holding 2): k = 2, 3, 4 at t128 over 265-370 rows of 12-16 KiB, bf16 and float32, twice
 # The bfloat16 modules come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
 # `python -m fp8quant prebuild --arch 90`, plain and with the flag, the same nvcc 13.0).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
@@ -48,4 +54,17 @@ run2)
       2>&1 | tee -a "$OUT/run2_chain.log"
   done
   (cd "$OUT" && tar czf run2_logs.tar.gz *.log json && rm -rf json *.log) ;;
+run3)
+  shapes=256x1368,512x1368,1024x1368,2048x1368,4096x1368,8192x1368,16384x1368,32768x1368,65536x1368
+  provs=fp8quant,fp8quant:registers:t64:b128,fp8quant:registers:t64:b256,fp8quant:registers:t64:b512
+  provs=$provs,fp8quant:registers:t32:b128,fp8quant:registers:t32:b256,fp8quant:registers:t128:b256,copy
+  for round in 1 2; do probe_bench run3_1368_$round $shapes $provs ""; done
+  rows=265x8192,275x8192,285x8192,295x8192,310x8192,320x8192,340x8192,352x8192,360x8192,370x8192
+  rows=$rows,270x7168,300x7168,340x7168,270x6144,300x6144,340x6144
+  provs=fp8quant,fp8quant:registers:t128:b256,fp8quant:registers:t128:b384,fp8quant:registers:t128:b512,copy
+  for round in 1 2; do
+    probe_bench run3_rows_$round $rows $provs ""
+    BENCH_ARGS="--dtype float32" probe_bench run3_rows_f32_$round 270x4096,300x4096,340x4096,360x4096 $provs ""
+  done
+  (cd "$OUT" && tar czf run3_logs.tar.gz *.log json && rm -rf json *.log) ;;
 esac
