@@ -59,6 +59,11 @@ MAX_THREADS_PER_ROW = 512  # the kernel's __launch_bounds__(512) leaves 128 regi
 # (v14 run 4), and up to PDL_MAX_ROWS_PER_CTA of them (the most measured: v14 run 9, v15).
 PDL_PACK_MIN_ROW_BYTES = 12 * 1024
 PDL_MAX_ROWS_PER_CTA = 4
+# Where ceil(rows / SMs) is 3 but two rows per CTA give a grid of at most this many CTAs per SM,
+# two rows per CTA: grids of 77-94 CTAs (3 rows) drift to 10-13 SMs holding two CTAs of a call in
+# long chains and lag; two rows were as fast or faster up to 310 rows of 16 KiB (grid 155) and
+# lost from 340 rows in float32 (v16 runs 2-4).
+PDL_TWO_ROWS_MAX_CTAS_PER_SM = 1.2
 # 8 warps per CTA for the warp-per-row kernels.
 CTA_THREADS = 256
 # 4 warps per CTA for the register kernel's short rows (one row per CTA above that): measured on
@@ -320,6 +325,8 @@ def pdl_rows_per_cta(
     if not pdl or num_rows <= device.sm_count or num_vecs * vec_bytes < PDL_PACK_MIN_ROW_BYTES:
         return one
     rows_per_cta = math.ceil(num_rows / device.sm_count)
+    if rows_per_cta == 3 and math.ceil(num_rows / 2) <= PDL_TWO_ROWS_MAX_CTAS_PER_SM * device.sm_count:
+        rows_per_cta = 2
     tpr = threads_per_row
     while (
         not threads_forced

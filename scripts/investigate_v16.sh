@@ -22,6 +22,14 @@
 #         256 to 65536 rows, twice. And in chains of 200, 4 rows per CTA (grid 67-70) were as fast
 #         as or faster than 2 (3.24-3.40 us) where 3 lag (265x8192 3.58, 280x8192 3.69; 10-13 SMs
 #         holding 2): k = 2, 3, 4 at t128 over 265-370 rows of 12-16 KiB, bf16 and float32, twice
+#   run4: run 3: at 1368 no CTA size wins everywhere (4096x1368 6.43 us with 4-8 rows of t64
+#         per CTA against 6.69, but 2048x1368 4.20-4.36 against 3.88-3.92): left. Two rows per
+#         CTA were as fast as or faster than three up to 310 rows of 16 KiB (265x8192 3.24-3.25
+#         against 3.51-3.54) and lost from 340 rows in float32: planner.PDL_TWO_ROWS_MAX_CTAS_PER_SM
+#         (k = 2 instead of 3 where the 2-row grid is at most 1.2 x SMs: 265-316 rows on an H100,
+#         at the planner's threads per row, 256 at 16 KiB; 32 KiB rows packed two per CTA there
+#         too). The new planner against the old 3 rows (t128:b384), 2 rows at t128 and one row
+#         per CTA, twice; then the GPU evidence (scripts/gpu_check.sh)
 # The bfloat16 modules come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
 # `python -m fp8quant prebuild --arch 90`, plain and with the flag, the same nvcc 13.0).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
@@ -67,4 +75,14 @@ run3)
     BENCH_ARGS="--dtype float32" probe_bench run3_rows_f32_$round 270x4096,300x4096,340x4096,360x4096 $provs ""
   done
   (cd "$OUT" && tar czf run3_logs.tar.gz *.log json && rm -rf json *.log) ;;
+run4)
+  rows=265x8192,280x8192,295x8192,310x8192,316x8192,317x8192,330x8192,270x7168,310x7168,270x6144
+  rows=$rows,310x6144,265x16384,300x16384,316x16384,300x12288
+  provs=fp8quant,fp8quant:registers:t128:b384,fp8quant:registers:t128:b256,fp8quant:registers:t256:b256,copy
+  for round in 1 2; do
+    probe_bench run4_rows_$round $rows $provs ""
+    BENCH_ARGS="--dtype float32" probe_bench run4_rows_f32_$round 270x4096,300x4096,316x4096 $provs ""
+  done
+  PYTEST_TIMEOUT=420 OUT=$OUT bash "$(dirname "${BASH_SOURCE[0]}")/gpu_check.sh" | tail -4
+  (cd "$OUT" && tar czf run4_logs.tar.gz *.log json && rm -rf json run4_*.log) ;;
 esac
