@@ -30,6 +30,11 @@
 #         at the planner's threads per row, 256 at 16 KiB; 32 KiB rows packed two per CTA there
 #         too). The new planner against the old 3 rows (t128:b384), 2 rows at t128 and one row
 #         per CTA, twice; then the GPU evidence (scripts/gpu_check.sh)
+#   run5: run 4: two rows per CTA at the planner's t256 lost to two at t128 (float32 316x4096
+#         3.40-3.54 us against 3.18), and two rows of 24-32 KiB lost to one (300x12288 5.92-5.94
+#         against 5.15-5.19): the rule now takes 2 rows at the threads per row of 3 (t128), and
+#         only where 3 rows fit (rows of 12-16 KiB). The final planner against 3 rows and 2 rows
+#         at t128 forced, twice; then the GPU evidence again (scripts/gpu_check.sh)
 # The bfloat16 modules come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
 # `python -m fp8quant prebuild --arch 90`, plain and with the flag, the same nvcc 13.0).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
@@ -85,4 +90,13 @@ run4)
   done
   PYTEST_TIMEOUT=420 OUT=$OUT bash "$(dirname "${BASH_SOURCE[0]}")/gpu_check.sh" | tail -4
   (cd "$OUT" && tar czf run4_logs.tar.gz *.log json && rm -rf json run4_*.log) ;;
+run5)
+  rows=265x8192,280x8192,295x8192,310x8192,316x8192,317x8192,270x7168,310x7168,270x6144,310x6144
+  provs=fp8quant,fp8quant:registers:t128:b384,fp8quant:registers:t128:b256,copy
+  for round in 1 2; do
+    probe_bench run5_rows_$round $rows $provs ""
+    BENCH_ARGS="--dtype float32" probe_bench run5_rows_f32_$round 270x4096,300x4096,316x4096 $provs ""
+  done
+  PYTEST_TIMEOUT=420 OUT=$OUT bash "$(dirname "${BASH_SOURCE[0]}")/gpu_check.sh" | tail -4
+  (cd "$OUT" && tar czf run5_logs.tar.gz run5_*.log json && rm -rf json run5_*.log) ;;
 esac
