@@ -59,10 +59,11 @@ MAX_THREADS_PER_ROW = 512  # the kernel's __launch_bounds__(512) leaves 128 regi
 # (v14 run 4), and up to PDL_MAX_ROWS_PER_CTA of them (the most measured: v14 run 9, v15).
 PDL_PACK_MIN_ROW_BYTES = 12 * 1024
 PDL_MAX_ROWS_PER_CTA = 4
-# Where ceil(rows / SMs) is 3 but two rows per CTA give a grid of at most this many CTAs per SM,
-# two rows per CTA, at the threads per row of three: grids of 77-94 CTAs (3 rows) drift to 10-13
-# SMs holding two CTAs of a call in long chains and lag; two rows at t128 were as fast or faster
-# up to 316 rows of 12-16 KiB (grid 158) and lost from 340 rows in float32 (v16 runs 2-4).
+# 16-bit rows where ceil(rows / SMs) is 3 but two rows per CTA give a grid of at most this many
+# CTAs per SM go two to a CTA, at the threads per row of three: grids of 77-94 CTAs (3 rows) drift
+# to 10-13 SMs holding two CTAs of a call in long chains and lag; two bf16 rows of 12-16 KiB at
+# t128 were as fast or faster up to 317 rows (grid 159), float32 ones 0.05-0.17 us slower from
+# 300 rows (v16 runs 2-5).
 PDL_TWO_ROWS_MAX_CTAS_PER_SM = 1.2
 # 8 warps per CTA for the warp-per-row kernels.
 CTA_THREADS = 256
@@ -288,17 +289,17 @@ def registers_ctas_per_row(
 
 
 def pdl_rows_per_cta(
-    num_rows: int, num_vecs: int, vec_bytes: int, threads_per_row: int, device: DeviceInfo, pdl: bool,
-    threads_forced: bool = False,
+    num_rows: int, num_vecs: int, vec_bytes: int, element_size: int, threads_per_row: int, device: DeviceInfo,
+    pdl: bool, threads_forced: bool = False,
 ) -> tuple[int, int]:
     """(threads per row, rows per CTA) for the register kernel's rows, one row per CTA by the rules
     above, under PDL: where one row per CTA gives more than one CTA per SM and the rows are
     PDL_PACK_MIN_ROW_BYTES or more, k = ceil(rows / SMs) rows go to a CTA, so that the grid stays
     within one CTA per SM, with the threads per row halved (unless forced) until k rows fit
     MAX_THREADS_PER_ROW threads at up to MAX_VECS_PER_THREAD vectors each. Where they cannot, or k
-    would pass PDL_MAX_ROWS_PER_CTA: one row per CTA, as the rules gave it. Where k is 3 and two
-    rows per CTA give at most PDL_TWO_ROWS_MAX_CTAS_PER_SM CTAs per SM: two rows, at the threads
-    per row of three (v16).
+    would pass PDL_MAX_ROWS_PER_CTA: one row per CTA, as the rules gave it. Where k is 3, the
+    elements 16-bit and two rows per CTA give at most PDL_TWO_ROWS_MAX_CTAS_PER_SM CTAs per SM:
+    two rows, at the threads per row of three (v16).
 
     Why: under PDL the next call's CTAs are placed while this call's are resident, and the GPU
     places them on the SMs with the most room first. A grid of 256 leaves 8 of the H100's 132
@@ -319,13 +320,14 @@ def pdl_rows_per_cta(
     4.87-4.90 vs 4.07-4.14, 512x8192 5.95 vs 5.13-5.18, 384x6144 3.43-3.46 vs 3.34-3.38, float32
     384x4096 4.77 vs 3.55-3.56; two rows per CTA lose 0.1-0.8 us from 360 rows, and three lag two
     or four by 0.25-0.4 us at grids of 89 and 94 (265x8192, 280x8192: the drift again, v15 run 5;
-    265x8192 with one row per CTA 3.59-3.70 us, with three 3.53-3.55). v16 runs 3-4, two rows at
-    t128 against three: 265x8192 3.22-3.26 vs 3.51-3.54, 316x8192 3.56-3.60 vs 3.89-3.90,
-    310x6144 2.96-2.98 vs 3.03-3.08, float32 270x4096 2.86-2.87 vs 2.87-2.91, 316x4096 3.18 vs
-    3.13-3.15, 340x4096 3.40-3.45 vs 3.26-3.28 (past the bound); two rows at t256 slower
-    (float32 316x4096 3.40-3.54), and 2 rows of 24-32 KiB slower than one (300x12288 5.92-5.94
-    vs 5.15-5.19, 316x16384 8.07 vs 7.69-7.70). Without PDL a call starts
-    on an idle GPU and nothing drifts; there two rows per CTA were slower (the committed run of
+    265x8192 with one row per CTA 3.59-3.70 us, with three 3.53-3.55). v16 runs 3-5, two rows at
+    t128 against three: 265x8192 3.22-3.28 vs 3.51-3.57, 316x8192 3.56-3.62 vs 3.85-3.90,
+    317x8192 3.61-3.65 vs 3.71-3.74, 310x6144 2.94-2.98 vs 3.02-3.08, 310x7168 3.24-3.32 vs
+    3.33-3.37; but float32 300x4096 3.07-3.16 vs 3.03-3.05, 316x4096 3.18-3.38 vs 3.13-3.16,
+    360x4096 3.78-3.79 vs 3.40-3.41 (float32 keeps three). Two rows at t256 slower (float32
+    316x4096 3.40-3.54), and 2 rows of 24-32 KiB slower than one (300x12288 5.92-5.94 vs
+    5.15-5.19, 316x16384 8.07 vs 7.69-7.70). Without PDL a call starts on an idle GPU and
+    nothing drifts; there two rows per CTA were slower (the committed run of
     4bf8d71, "fp8quant:nopdl": 256x16384 7.15 us against 6.80 with one row per CTA in e9bcef3's,
     256x8192 4.69 vs 4.54, 256x7168 4.41 vs 4.27)."""
     one = (threads_per_row, 1)
@@ -342,7 +344,8 @@ def pdl_rows_per_cta(
         tpr //= 2
     if rows_per_cta > PDL_MAX_ROWS_PER_CTA or rows_per_cta * tpr > MAX_THREADS_PER_ROW or tpr < 32:
         return one
-    if rows_per_cta == 3 and math.ceil(num_rows / 2) <= PDL_TWO_ROWS_MAX_CTAS_PER_SM * device.sm_count:
+    two_rows_grid = math.ceil(num_rows / 2)
+    if rows_per_cta == 3 and element_size == 2 and two_rows_grid <= PDL_TWO_ROWS_MAX_CTAS_PER_SM * device.sm_count:
         rows_per_cta = 2  # at the threads per row of 3 rows (t256 measured slower here: v16 run 4)
     return tpr, rows_per_cta
 
@@ -395,7 +398,7 @@ def plan_per_token(
         pdl_rows = 1  # rows per CTA under PDL (pdl_rows_per_cta), which may take fewer threads per row
         if ctas_per_row in (None, 1):
             threads_per_row, pdl_rows = pdl_rows_per_cta(
-                num_rows, num_vecs, vec * element_size, threads_per_row, device, pdl, threads_forced
+                num_rows, num_vecs, vec * element_size, element_size, threads_per_row, device, pdl, threads_forced
             )
         vecs_per_thread = math.ceil(num_vecs / threads_per_row)
         if vecs_per_thread > MAX_VECS_PER_THREAD:

@@ -35,6 +35,10 @@
 #         against 5.15-5.19): the rule now takes 2 rows at the threads per row of 3 (t128), and
 #         only where 3 rows fit (rows of 12-16 KiB). The final planner against 3 rows and 2 rows
 #         at t128 forced, twice; then the GPU evidence again (scripts/gpu_check.sh)
+#   run6: run 5: two rows at t128 0.2-0.3 us ahead of three at 265-316 bf16 rows of 16 KiB, even
+#         at 12-14 KiB, but float32 300x4096 and 316x4096 0.05-0.17 us behind: the rule now for
+#         16-bit elements only. The GPU evidence of the final planner (scripts/gpu_check.sh), then
+#         one round of the planner against 3 and 2 rows at t128 (the float32 shapes now 3 rows)
 # The bfloat16 modules come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
 # `python -m fp8quant prebuild --arch 90`, plain and with the flag, the same nvcc 13.0).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
@@ -99,4 +103,10 @@ run5)
   done
   PYTEST_TIMEOUT=420 OUT=$OUT bash "$(dirname "${BASH_SOURCE[0]}")/gpu_check.sh" | tail -4
   (cd "$OUT" && tar czf run5_logs.tar.gz run5_*.log json && rm -rf json run5_*.log) ;;
+run6)
+  PYTEST_TIMEOUT=420 OUT=$OUT bash "$(dirname "${BASH_SOURCE[0]}")/gpu_check.sh" | tail -4
+  provs=fp8quant,fp8quant:registers:t128:b384,fp8quant:registers:t128:b256,copy
+  probe_bench run6_rows 265x8192,316x8192,317x8192,310x6144 $provs ""
+  BENCH_ARGS="--dtype float32" probe_bench run6_rows_f32 270x4096,300x4096,316x4096 $provs ""
+  (cd "$OUT" && tar czf run6_logs.tar.gz run6_*.log json && rm -rf json run6_*.log) ;;
 esac
