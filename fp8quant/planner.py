@@ -297,9 +297,9 @@ def pdl_rows_per_cta(
     PDL_PACK_MIN_ROW_BYTES or more, k = ceil(rows / SMs) rows go to a CTA, so that the grid stays
     within one CTA per SM, with the threads per row halved (unless forced) until k rows fit
     MAX_THREADS_PER_ROW threads at up to MAX_VECS_PER_THREAD vectors each. Where they cannot, or k
-    would pass PDL_MAX_ROWS_PER_CTA: one row per CTA, as the rules gave it. Where k is 3, the
-    elements 16-bit and two rows per CTA give at most PDL_TWO_ROWS_MAX_CTAS_PER_SM CTAs per SM:
-    two rows, at the threads per row of three (v16).
+    would pass PDL_MAX_ROWS_PER_CTA: one row per CTA, as the rules gave it. One exception (v16):
+    where k is 3, the elements 16-bit and two rows per CTA give at most
+    PDL_TWO_ROWS_MAX_CTAS_PER_SM CTAs per SM, two rows, at the threads per row of three.
 
     Why: under PDL the next call's CTAs are placed while this call's are resident, and the GPU
     places them on the SMs with the most room first. A grid of 256 leaves 8 of the H100's 132
@@ -327,9 +327,9 @@ def pdl_rows_per_cta(
     360x4096 3.78-3.79 vs 3.40-3.41 (float32 keeps three). Two rows at t256 slower (float32
     316x4096 3.40-3.54), and 2 rows of 24-32 KiB slower than one (300x12288 5.92-5.94 vs
     5.15-5.19, 316x16384 8.07 vs 7.69-7.70). Without PDL a call starts on an idle GPU and
-    nothing drifts; there two rows per CTA were slower (the committed run of
-    4bf8d71, "fp8quant:nopdl": 256x16384 7.15 us against 6.80 with one row per CTA in e9bcef3's,
-    256x8192 4.69 vs 4.54, 256x7168 4.41 vs 4.27)."""
+    nothing drifts; there two rows per CTA were slower (the committed run of 4bf8d71,
+    "fp8quant:nopdl": 256x16384 7.15 us against 6.80 with one row per CTA in e9bcef3's, 256x8192
+    4.69 vs 4.54, 256x7168 4.41 vs 4.27)."""
     one = (threads_per_row, 1)
     if not pdl or num_rows <= device.sm_count or num_vecs * vec_bytes < PDL_PACK_MIN_ROW_BYTES:
         return one

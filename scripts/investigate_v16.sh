@@ -8,7 +8,7 @@
 #         own plan but for the shared memory), at the decode shapes over 1 us from DRAM in fbd408b's
 #         run, twice, alternated. In the TMA build the planner's own plan (no shared memory) has
 #         neither copy nor prefetch: the "fp8quant" column there is the kernel without either.
-#   run2: run 1: TMA_WARM slower everywhere (0.05-0.4 us); the switch taken out again. The
+#   run2: run 1: TMA_WARM slower everywhere (0.01-0.41 us); the switch taken out again. The
 #         10-100 MB shapes at 83-87% (1024x4096, 2048x2048, 4096x1368, 1024x5120) run one wave of
 #         CTAs that fills every SM's threads (t256 x 2 vectors: 1024 CTAs of 256 threads, 7-8 per
 #         SM), so under PDL the next call's CTAs, and their prefetch, start only as this call's
