@@ -39,6 +39,12 @@
 #         at 12-14 KiB, but float32 300x4096 and 316x4096 0.05-0.17 us behind: the rule now for
 #         16-bit elements only. The GPU evidence of the final planner (scripts/gpu_check.sh), then
 #         one round of the planner against 3 and 2 rows at t128 (the float32 shapes now 3 rows)
+#   run7: the full bench at 63ba623 (python3 -m fp8quant bench --out $OUT; the committed result)
+#   run8: run 7: our Triton kernel ahead at 4 shapes of 1 GB+ by 0.01-0.16%. Loads with an L2
+#         evict-first policy and no L1 allocation (-DFP8QUANT_EXPERIMENT_EVICT_FIRST, a switch
+#         since v5, not measured since the bench's method changed) against the plain build and
+#         Triton at those shapes, twice, alternated; then 2 rows per CTA against 3 at 317-352
+#         bf16 rows (the two-row rule's bound, Next item 3), twice
 # The bfloat16 modules come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
 # `python -m fp8quant prebuild --arch 90`, plain and with the flag, the same nvcc 13.0).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
@@ -109,4 +115,15 @@ run6)
   probe_bench run6_rows 265x8192,316x8192,317x8192,310x6144 $provs ""
   BENCH_ARGS="--dtype float32" probe_bench run6_rows_f32 270x4096,300x4096,316x4096 $provs ""
   (cd "$OUT" && tar czf run6_logs.tar.gz run6_*.log json && rm -rf json run6_*.log) ;;
+run8)
+  big=65536x16384,262144x4096,524288x2048,524288x4096,32768x8192
+  for round in 1 2; do
+    probe_bench run8_plain_$round $big fp8quant,triton,copy ""
+    FP8QUANT_NVCC_FLAGS=-DFP8QUANT_EXPERIMENT_EVICT_FIRST probe_bench run8_evict_$round $big fp8quant,triton,copy ""
+  done
+  rows=317x8192,324x8192,332x8192,340x8192,346x8192,352x8192,330x7168,350x7168,330x6144,350x6144
+  for round in 1 2; do
+    probe_bench run8_rows_$round $rows fp8quant,fp8quant:registers:t128:b384,fp8quant:registers:t128:b256,copy ""
+  done
+  (cd "$OUT" && tar czf run8_logs.tar.gz run8_*.log json && rm -rf json run8_*.log) ;;
 esac
