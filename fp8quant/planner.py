@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from fractions import Fraction
 
 REGISTERS, SHARED, GLOBAL = "registers", "shared", "global"
 STAGINGS = (REGISTERS, SHARED, GLOBAL)
@@ -62,9 +63,10 @@ PDL_MAX_ROWS_PER_CTA = 4
 # 16-bit rows where ceil(rows / SMs) is 3 but two rows per CTA give a grid of at most this many
 # CTAs per SM go two to a CTA, at the threads per row of three: grids of 77-94 CTAs (3 rows) drift
 # to 10-13 SMs holding two CTAs of a call in long chains and lag; two bf16 rows of 12-16 KiB at
-# t128 were as fast or faster up to 317 rows (grid 159), float32 ones 0.05-0.17 us slower from
-# 300 rows (v16 runs 2-5).
-PDL_TWO_ROWS_MAX_CTAS_PER_SM = 1.2
+# t128 were as fast or faster up to 352 rows (grid 176: 265x8192 0.3 us faster, 340x8192 0.25,
+# 346-352 even) and slower from 360 (grid 180), float32 ones 0.05-0.17 us slower from 300 rows
+# (v16 runs 2-8).
+PDL_TWO_ROWS_MAX_CTAS_PER_SM = Fraction(4, 3)  # exact: 352 rows on 132 SMs are in, 353 out
 # 8 warps per CTA for the warp-per-row kernels.
 CTA_THREADS = 256
 # 4 warps per CTA for the register kernel's short rows (one row per CTA above that): measured on
@@ -322,8 +324,9 @@ def pdl_rows_per_cta(
     or four by 0.25-0.4 us at grids of 89 and 94 (265x8192, 280x8192: the drift again, v15 run 5;
     265x8192 with one row per CTA 3.59-3.70 us, with three 3.53-3.55). v16 runs 3-5, two rows at
     t128 against three: 265x8192 3.22-3.28 vs 3.51-3.57, 316x8192 3.56-3.62 vs 3.85-3.90,
-    317x8192 3.61-3.65 vs 3.71-3.74, 310x6144 2.94-2.98 vs 3.02-3.08, 310x7168 3.24-3.32 vs
-    3.33-3.37; but float32 300x4096 3.07-3.16 vs 3.03-3.05, 316x4096 3.18-3.38 vs 3.13-3.16,
+    317x8192 3.61-3.66 vs 3.71-3.74, 340x8192 3.74-3.79 vs 3.84-4.01, 346x8192 3.83-3.89 vs
+    3.82-4.02, 352x8192 3.89-3.99 vs 3.93-3.98, 310x6144 2.94-2.98 vs 3.02-3.08, 310x7168
+    3.24-3.32 vs 3.33-3.37, 360x8192 (past the bound) 3.90-4.03 vs 3.89-3.90; but float32 300x4096 3.07-3.16 vs 3.03-3.05, 316x4096 3.18-3.38 vs 3.13-3.16,
     360x4096 3.78-3.79 vs 3.40-3.41 (float32 keeps three). Two rows at t256 slower (float32
     316x4096 3.40-3.54), and 2 rows of 24-32 KiB slower than one (300x12288 5.92-5.94 vs
     5.15-5.19, 316x16384 8.07 vs 7.69-7.70). Without PDL a call starts on an idle GPU and

@@ -45,6 +45,10 @@
 #         since v5, not measured since the bench's method changed) against the plain build and
 #         Triton at those shapes, twice, alternated; then 2 rows per CTA against 3 at 317-352
 #         bf16 rows (the two-row rule's bound, Next item 3), twice
+#   run9: run 8: evict-first loads 2.1-2.3% slower at the 1 GB+ shapes (dropped again); two rows
+#         per CTA as fast as three or faster up to 352 bf16 rows (340x8192 3.74-3.75 against
+#         3.97-4.01): PDL_TWO_ROWS_MAX_CTAS_PER_SM = 4/3 (265-352 rows). The GPU evidence of that
+#         planner (scripts/gpu_check.sh), then one round of it against 3 rows at 340-353 rows
 # The bfloat16 modules come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
 # `python -m fp8quant prebuild --arch 90`, plain and with the flag, the same nvcc 13.0).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
@@ -126,4 +130,8 @@ run8)
     probe_bench run8_rows_$round $rows fp8quant,fp8quant:registers:t128:b384,fp8quant:registers:t128:b256,copy ""
   done
   (cd "$OUT" && tar czf run8_logs.tar.gz run8_*.log json && rm -rf json run8_*.log) ;;
+run9)
+  PYTEST_TIMEOUT=420 OUT=$OUT bash "$(dirname "${BASH_SOURCE[0]}")/gpu_check.sh" | tail -4
+  probe_bench run9_rows 340x8192,352x8192,353x8192,340x7168 fp8quant,fp8quant:registers:t128:b384,copy ""
+  (cd "$OUT" && tar czf run9_logs.tar.gz run9_*.log json && rm -rf json run9_*.log) ;;
 esac

@@ -140,11 +140,11 @@ def test_edge_rows_every_path(dtype, hidden):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(
-    "tokens, rows_16bit, rows_float32", [(201, 2, 2), (301, 2, 3), (331, 3, 3), (397, 4, 4), (527, 4, 4)]
+    "tokens, rows_16bit, rows_float32", [(201, 2, 2), (301, 2, 3), (361, 3, 3), (397, 4, 4), (527, 4, 4)]
 )
 def test_pdl_rows_per_cta_with_edge_rows(dtype, tokens, rows_16bit, rows_float32):
     # planner.pdl_rows_per_cta (v14-v16): under PDL, 133-528 rows of 12 KiB or more go k to a CTA
-    # (k = ceil(rows / 132) on an H100, but 2 up to 316 rows of 16-bit elements; the threads per
+    # (k = ceil(rows / 132) on an H100, but 2 up to 352 rows of 16-bit elements; the threads per
     # row halved where k rows need it). The edge rows sit in every position of a CTA (8 of them in
     # a row, then again at the end), and the last CTA's rows past the end (k - tokens mod k of
     # them); without PDL, one row per CTA.
