@@ -322,17 +322,17 @@ def pdl_rows_per_cta(
     4.87-4.90 vs 4.07-4.14, 512x8192 5.95 vs 5.13-5.18, 384x6144 3.43-3.46 vs 3.34-3.38, float32
     384x4096 4.77 vs 3.55-3.56; two rows per CTA lose 0.1-0.8 us from 360 rows, and three lag two
     or four by 0.25-0.4 us at grids of 89 and 94 (265x8192, 280x8192: the drift again, v15 run 5;
-    265x8192 with one row per CTA 3.59-3.70 us, with three 3.53-3.55). v16 runs 3-5, two rows at
-    t128 against three: 265x8192 3.22-3.28 vs 3.51-3.57, 316x8192 3.56-3.62 vs 3.85-3.90,
-    317x8192 3.61-3.66 vs 3.71-3.74, 340x8192 3.74-3.79 vs 3.84-4.01, 346x8192 3.83-3.89 vs
-    3.82-4.02, 352x8192 3.89-3.99 vs 3.93-3.98, 310x6144 2.94-2.98 vs 3.02-3.08, 310x7168
-    3.24-3.32 vs 3.33-3.37, 360x8192 (past the bound) 3.90-4.03 vs 3.89-3.90; but float32 300x4096 3.07-3.16 vs 3.03-3.05, 316x4096 3.18-3.38 vs 3.13-3.16,
-    360x4096 3.78-3.79 vs 3.40-3.41 (float32 keeps three). Two rows at t256 slower (float32
-    316x4096 3.40-3.54), and 2 rows of 24-32 KiB slower than one (300x12288 5.92-5.94 vs
-    5.15-5.19, 316x16384 8.07 vs 7.69-7.70). Without PDL a call starts on an idle GPU and
-    nothing drifts; there two rows per CTA were slower (the committed run of 4bf8d71,
-    "fp8quant:nopdl": 256x16384 7.15 us against 6.80 with one row per CTA in e9bcef3's, 256x8192
-    4.69 vs 4.54, 256x7168 4.41 vs 4.27)."""
+    265x8192 with one row per CTA 3.59-3.70 us, with three 3.53-3.55). v16 runs 3-9, two rows at
+    t128 against three: 265x8192 3.22-3.28 vs 3.51-3.57, 316x8192 3.56-3.62 vs 3.85-3.90, 317x8192
+    3.61-3.66 vs 3.71-3.74, 340x8192 3.74-3.79 vs 3.84-4.01, 346x8192 3.83-3.89 vs 3.82-4.02,
+    352x8192 3.89-3.99 vs 3.93-3.98, 310x6144 2.94-2.98 vs 3.02-3.08, 310x7168 3.24-3.32 vs
+    3.33-3.37, 360x8192 (past the bound) 3.90-4.03 vs 3.89-3.90; but float32 300x4096 3.07-3.16 vs
+    3.03-3.05, 316x4096 3.18-3.38 vs 3.13-3.16, 360x4096 3.78-3.79 vs 3.40-3.41 (float32 keeps
+    three). Two rows at t256 slower (float32 316x4096 3.40-3.54), and 2 rows of 24-32 KiB slower
+    than one (300x12288 5.92-5.94 vs 5.15-5.19, 316x16384 8.07 vs 7.69-7.70). Without PDL a call
+    starts on an idle GPU and nothing drifts; there two rows per CTA were slower (the committed run
+    of 4bf8d71, "fp8quant:nopdl": 256x16384 7.15 us against 6.80 with one row per CTA in e9bcef3's,
+    256x8192 4.69 vs 4.54, 256x7168 4.41 vs 4.27)."""
     one = (threads_per_row, 1)
     if not pdl or num_rows <= device.sm_count or num_vecs * vec_bytes < PDL_PACK_MIN_ROW_BYTES:
         return one
@@ -401,7 +401,8 @@ def plan_per_token(
         pdl_rows = 1  # rows per CTA under PDL (pdl_rows_per_cta), which may take fewer threads per row
         if ctas_per_row in (None, 1):
             threads_per_row, pdl_rows = pdl_rows_per_cta(
-                num_rows, num_vecs, vec * element_size, element_size, threads_per_row, device, pdl, threads_forced
+                num_rows, num_vecs, vec * element_size, element_size, threads_per_row, device, pdl,
+                threads_forced,
             )
         vecs_per_thread = math.ceil(num_vecs / threads_per_row)
         if vecs_per_thread > MAX_VECS_PER_THREAD:
