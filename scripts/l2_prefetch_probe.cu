@@ -24,6 +24,8 @@
 //              that SM as a load would be)
 //   tma to smem  the row into shared memory by one cp.async.bulk (the TMA), waited for on an mbarrier
 //   cp.async to smem  the row into shared memory by cp.async.cg, 16 bytes per thread and vector
+//   st         the row written, 16 bytes per thread and vector (st.global.v4): an engine's
+//              activations, written by the kernel just before the quantization (v17)
 //
 // `l2probe stress`: the warm kernel runs beside a kernel that streams 256 MiB from DRAM with
 // evict-first loads on another stream (as the previous call of a PDL chain loads while the next
@@ -32,7 +34,14 @@
 // `l2probe bulk`: the measurement reads each row as the register kernel does (256 threads x 4
 // vectors, all in flight) and notes each CTA's cycles until its barrier: bandwidth, not latency.
 //
-// Build and run (device): nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/l2probe scripts/l2_prefetch_probe.cu && /tmp/l2probe [stress|bulk]
+// `l2probe lines` (v17): per 128-byte line, lane 0 of each warp times its first ld.global.cg
+// (no L1) and then 4 more of the same line, each on its own (the clock read takes the loaded
+// value as an operand, so it cannot move above the wait). If a line reads faster once an SM has
+// loaded it (a copy kept near that SM, as one reading of the H100's two L2 partitions has it),
+// the first loads of prefetched lines split into a fast and a slow group and the repeats are all
+// fast; if not, first loads and repeats read alike.
+//
+// Build and run (device): nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/l2probe scripts/l2_prefetch_probe.cu && /tmp/l2probe [stress|bulk|lines]
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -44,9 +53,10 @@
 
 constexpr int kRows = 128, kThreads = 256, kRowBytes = 16384, kLinesPerRow = kRowBytes / 128;
 constexpr size_t kRegionBytes = size_t{kRows} * kRowBytes;
-enum Warm { kNone, kPrefetch, kBulk, kLdCg, kLdGpu, kLdSys, kPrefetchSameKernel, kPrefetchL1, kTma, kCpAsync, kNumWarm };
+enum Warm { kNone, kPrefetch, kBulk, kLdCg, kLdGpu, kLdSys, kPrefetchSameKernel, kPrefetchL1, kTma, kCpAsync, kStore,
+            kNumWarm };
 const char* kWarmNames[] = {"none", "prefetch", "bulk", "ld.cg", "ld.gpu", "ld.sys", "prefetch, same kernel", "prefetch.L1",
-                            "tma to smem", "cp.async to smem"};
+                            "tma to smem", "cp.async to smem", "st"};
 
 __device__ __forceinline__ uint64_t cycles() {
   uint64_t t;
@@ -129,6 +139,12 @@ __global__ void __launch_bounds__(kThreads) warm_kernel(const char* region, int 
                    : "l"(row + (threadIdx.x + j * kThreads) * 16));
       acc ^= a ^ b ^ c ^ d;
     }
+  } else if (how == kStore) {
+    for (int j = 0; j < kRowBytes / 16 / kThreads; ++j) {
+      const uint32_t w = 0x01010101u;  // the memset's bytes again
+      asm volatile("st.global.v4.u32 [%0], {%1, %1, %1, %1};" ::"l"(row + (threadIdx.x + j * kThreads) * 16), "r"(w)
+                   : "memory");
+    }
   } else if (how == kLdGpu || how == kLdSys) {
     for (int j = 0; j < kRowBytes / 32 / kThreads; ++j) {
       const char* p = row + (threadIdx.x + j * kThreads) * 32;
@@ -154,6 +170,83 @@ __global__ void __launch_bounds__(kThreads) warm_kernel(const char* region, int 
 __global__ void __launch_bounds__(kThreads) measure_kernel(const char* region, uint32_t* latency, int shift,
                                                            bool coherent, uint32_t zero, uint32_t* sink) {
   measure_row(region, (blockIdx.x + shift) % kRows, coherent, zero, latency, sink);
+}
+
+// lines mode: lane 0 of each warp, its lines of the row one at a time; per line the cycles of the
+// first ld.global.cg (latency[line]) and the mean of 4 more of the same line (repeat[line]).
+// The clock is read after a shared-memory store of the loaded value, which waits for it (an
+// operand of the clock read's asm alone would not hold ptxas: v15 saw ~35-cycle "loads").
+constexpr int kRepeats = 4;
+__device__ __forceinline__ uint32_t timed_load(const char* p, uint32_t& v, uint32_t smem_slot) {
+  uint64_t t0, t1;
+  asm volatile("mov.u64 %0, %%clock64;" : "=l"(t0)::"memory");
+  asm volatile("ld.global.cg.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+  asm volatile("st.volatile.shared.u32 [%0], %1;" ::"r"(smem_slot), "r"(v) : "memory");
+  asm volatile("mov.u64 %0, %%clock64;" : "=l"(t1)::"memory");
+  return static_cast<uint32_t>(t1 - t0);
+}
+__global__ void __launch_bounds__(kThreads) lines_measure_kernel(const char* region, uint32_t* first, uint32_t* repeat,
+                                                                 int shift, uint32_t zero, uint32_t* sink) {
+  const int row = (blockIdx.x + shift) % kRows;
+  const int warp = threadIdx.x / 32;
+  __shared__ uint32_t slots[kWarps];
+  const uint32_t slot = static_cast<uint32_t>(__cvta_generic_to_shared(&slots[warp]));
+  if (threadIdx.x % 32 != 0) return;
+  uint32_t v = 0;
+  for (int line = warp; line < kLinesPerRow; line += kWarps) {
+    const char* p = region + static_cast<size_t>(row) * kRowBytes + line * 128;
+    const uint32_t t_first = timed_load(p + (v & zero), v, slot);
+    uint32_t t_repeat = 0;
+    for (int k = 0; k < kRepeats; ++k) t_repeat += timed_load(p + (v & zero), v, slot);
+    first[blockIdx.x * kLinesPerRow + line] = t_first;
+    repeat[blockIdx.x * kLinesPerRow + line] = t_repeat / kRepeats;
+  }
+  *sink = v & zero;
+}
+
+// p10/p50/p90 and a histogram of 50-cycle buckets (the share of lines in each, from 200 cycles).
+void print_lines(const char* what, std::vector<uint32_t> all) {
+  std::sort(all.begin(), all.end());
+  std::printf("  %-7s p10 %4u p50 %4u p90 %4u |", what, all[all.size() / 10], all[all.size() / 2],
+              all[all.size() * 9 / 10]);
+  for (uint32_t lo = 200; lo < 1000; lo += 50) {
+    const size_t n = std::lower_bound(all.begin(), all.end(), lo + 50) - std::lower_bound(all.begin(), all.end(), lo);
+    std::printf(" %2.0f", 100.0 * n / all.size());
+  }
+  const size_t over = all.end() - std::lower_bound(all.begin(), all.end(), 1000u);
+  std::printf(" | >=1000: %.0f%%\n", 100.0 * over / all.size());
+}
+
+int lines_main(char* buffer, char* flush, size_t flush_bytes, int regions, uint32_t* sink) {
+  const int trials = 8;
+  uint32_t *first, *repeat;
+  CHECK(cudaMalloc(&first, kRows * kLinesPerRow * sizeof(uint32_t)));
+  CHECK(cudaMalloc(&repeat, kRows * kLinesPerRow * sizeof(uint32_t)));
+  std::printf("lines: cycles of each line's first ld.global.cg and of 4 more (mean), lane 0 of each warp, one line "
+              "at a time; %d trials of 128 rows x 128 lines; histogram: %% of lines per 50 cycles from 200 to 1000\n",
+              trials);
+  std::vector<uint32_t> host(kRows * kLinesPerRow);
+  int next_region = 0;
+  for (int how : {kNone, kPrefetch, kLdCg, kStore}) {
+    for (int shift : {0, 64}) {
+      std::vector<uint32_t> all_first, all_repeat;
+      for (int t = 0; t < trials; ++t) {
+        const char* region = buffer + kRegionBytes * (next_region++ % regions);
+        CHECK(cudaMemsetAsync(flush, t & 0xff, flush_bytes));
+        warm_kernel<<<kRows, kThreads>>>(region, how, 20000, nullptr, 0, false, 0, sink);
+        lines_measure_kernel<<<kRows, kThreads>>>(region, first, repeat, shift, 0, sink);
+        CHECK(cudaDeviceSynchronize());
+        CHECK(cudaMemcpy(host.data(), first, host.size() * sizeof(uint32_t), cudaMemcpyDeviceToHost));
+        all_first.insert(all_first.end(), host.begin(), host.end());
+        CHECK(cudaMemcpy(host.data(), repeat, host.size() * sizeof(uint32_t), cudaMemcpyDeviceToHost));
+        all_repeat.insert(all_repeat.end(), host.begin(), host.end());
+      }
+      std::printf("%s, shift %d\n", kWarmNames[how], shift);
+      print_lines("first", all_first);
+      print_lines("repeat", all_repeat);
+    }
+  }
+  return 0;
 }
 
 // The register kernel's way: every thread of the CTA loads its 4 vectors of the row at once
@@ -218,6 +311,7 @@ int main(int argc, char** argv) {
   CHECK(cudaMalloc(&latency, kRows * kWarps * sizeof(uint32_t)));
   CHECK(cudaMalloc(&sink, sizeof(uint32_t)));
   CHECK(cudaMemset(buffer, 1, kRegionBytes * regions));
+  if (argc > 1 && std::string(argv[1]) == "lines") return lines_main(buffer, flush, flush_bytes, regions, sink);
   int clock_khz = 0;
   CHECK(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, 0));
   std::printf("l2_prefetch_probe: 2 MiB regions, 128 rows of 16 KiB, one load per 128-byte line; cycles "

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# v17 device runs (docs/performance.md, v17). Usage on the device tool: OUT=$OUT bash scripts/investigate_v17.sh [run]
+#   run1: where a line sits in L2 (v15 runs 6-11 left it open): scripts/l2_prefetch_probe.cu's
+#         `lines` mode times each 128-byte line's first load and 4 more after warm-ups by nothing,
+#         prefetch.global.L2, a real load, and a store (an engine's activations are written by the
+#         kernel before), read by the same CTA index and by another (row + 64); the SASS of the
+#         timed loop first. Then the bench's new second round at the decode shapes (inputs in
+#         L2), through tests/test_bench.py on the GPU and a bench of the 63 decode shapes.
+#   run2: the full bench (python3 -m fp8quant bench --out $OUT), the committed result.
+# The bfloat16 modules come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
+# `python -m fp8quant prebuild --arch 90`, the same nvcc 13.0).
+source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
+case "${1:-run1}" in
+run1)
+  nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/l2probe scripts/l2_prefetch_probe.cu || exit 1
+  cuobjdump -sass -fun lines_measure_kernel /tmp/l2probe | grep -E "CS2R|LDG|STS|S2UR" | head -12 > "$OUT/run1_sass.log"
+  cat "$OUT/run1_sass.log"
+  timeout 120 /tmp/l2probe lines 2>&1 | tee "$OUT/run1_lines.log"
+  PYTEST_TIMEOUT=240 timeout 240 python3 -m pytest tests/test_bench.py -q -p no:cacheprovider > "$OUT/run1_test_bench.log" 2>&1
+  echo "[test_bench] $(tail -1 "$OUT/run1_test_bench.log")"
+  decode=$(python3 -c "from fp8quant import bench; print(','.join(f'{s.tokens}x{s.hidden}' for s in bench.full_grid() if s.group == 'decode'))")
+  BENCH_TIMEOUT=300 bench run1_decode "$decode" fp8quant,fp8quant:nopdl,triton,torch.compile,copy
+  (cd "$OUT" && tar czf run1_logs.tar.gz *.log json && rm -rf json *.log) ;;
+run2)  # the committed result: the full bench as the device call ran it
+  timeout 560 python3 -m fp8quant bench --out "$OUT" 2>&1 | grep -v "^bench:" > "$OUT/bench_full.log"
+  grep -E "^(device|summary)" "$OUT/bench_full.log" ;;
+esac
