@@ -6,7 +6,11 @@
 #         kernel before), read by the same CTA index and by another (row + 64); the SASS of the
 #         timed loop first. Then the bench's new second round at the decode shapes (inputs in
 #         L2), through tests/test_bench.py on the GPU and a bench of the 63 decode shapes.
-#   run2: the full bench (python3 -m fp8quant bench --out $OUT), the committed result.
+#   run2: run 1: prefetched lines read ~200 cycles slower than loaded or written ones for about
+#         half the lines (a bimodal first load; repeats all ~280 cycles), written lines like
+#         loaded ones (~30% slow when another CTA index reads them). The probe's touch modes (is
+#         a line near as a whole once one sector was loaded), then the full bench (python3 -m
+#         fp8quant bench --out $OUT), the committed result.
 # The bfloat16 modules come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
 # `python -m fp8quant prebuild --arch 90`, the same nvcc 13.0).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
@@ -21,7 +25,9 @@ run1)
   decode=$(python3 -c "from fp8quant import bench; print(','.join(f'{s.tokens}x{s.hidden}' for s in bench.full_grid() if s.group == 'decode'))")
   BENCH_TIMEOUT=300 bench run1_decode "$decode" fp8quant,fp8quant:nopdl,triton,torch.compile,copy
   (cd "$OUT" && tar czf run1_logs.tar.gz *.log json && rm -rf json *.log) ;;
-run2)  # the committed result: the full bench as the device call ran it
-  timeout 560 python3 -m fp8quant bench --out "$OUT" 2>&1 | grep -v "^bench:" > "$OUT/bench_full.log"
+run2)  # the probe's touch modes, then the committed result: the full bench as the device call ran it
+  nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/l2probe scripts/l2_prefetch_probe.cu || exit 1
+  timeout 60 /tmp/l2probe lines 2>&1 > "$OUT/run2_lines.log"; tail -13 "$OUT/run2_lines.log"
+  timeout 520 python3 -m fp8quant bench --out "$OUT" 2>&1 | grep -v "^bench:" > "$OUT/bench_full.log"
   grep -E "^(device|summary)" "$OUT/bench_full.log" ;;
 esac

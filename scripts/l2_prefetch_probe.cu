@@ -26,6 +26,10 @@
 //   cp.async to smem  the row into shared memory by cp.async.cg, 16 bytes per thread and vector
 //   st         the row written, 16 bytes per thread and vector (st.global.v4): an engine's
 //              activations, written by the kernel just before the quantization (v17)
+//   touch      one 4-byte ld.global.cg per 128-byte line (its first sector), value kept (v17)
+//   cp touch   one 4-byte cp.async.ca per 128-byte line (its first sector) into a shared scratch
+//              word: a load through the SM that holds no register (v17)
+//   prefetch + cp touch  both: the lines into L2 by the prefetch, the touch for the near copy
 //
 // `l2probe stress`: the warm kernel runs beside a kernel that streams 256 MiB from DRAM with
 // evict-first loads on another stream (as the previous call of a PDL chain loads while the next
@@ -54,9 +58,9 @@
 constexpr int kRows = 128, kThreads = 256, kRowBytes = 16384, kLinesPerRow = kRowBytes / 128;
 constexpr size_t kRegionBytes = size_t{kRows} * kRowBytes;
 enum Warm { kNone, kPrefetch, kBulk, kLdCg, kLdGpu, kLdSys, kPrefetchSameKernel, kPrefetchL1, kTma, kCpAsync, kStore,
-            kNumWarm };
+            kTouch, kCpTouch, kPrefetchCpTouch, kNumWarm };
 const char* kWarmNames[] = {"none", "prefetch", "bulk", "ld.cg", "ld.gpu", "ld.sys", "prefetch, same kernel", "prefetch.L1",
-                            "tma to smem", "cp.async to smem", "st"};
+                            "tma to smem", "cp.async to smem", "st", "touch", "cp touch", "prefetch + cp touch"};
 
 __device__ __forceinline__ uint64_t cycles() {
   uint64_t t;
@@ -139,6 +143,22 @@ __global__ void __launch_bounds__(kThreads) warm_kernel(const char* region, int 
                    : "l"(row + (threadIdx.x + j * kThreads) * 16));
       acc ^= a ^ b ^ c ^ d;
     }
+  } else if (how == kTouch || how == kCpTouch || how == kPrefetchCpTouch) {
+    if (how == kPrefetchCpTouch) {
+      for (int j = 0; j < kRowBytes / 16 / kThreads; ++j)
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(row + (threadIdx.x + j * kThreads) * 16));
+    }
+    for (int line = threadIdx.x; line < kLinesPerRow; line += kThreads) {
+      if (how == kTouch) {
+        uint32_t v;
+        asm volatile("ld.global.cg.u32 %0, [%1];" : "=r"(v) : "l"(row + line * 128));
+        acc ^= v;
+      } else {
+        const uint32_t dst = static_cast<uint32_t>(__cvta_generic_to_shared(staged));
+        asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(dst), "l"(row + line * 128) : "memory");
+      }
+    }
+    asm volatile("cp.async.wait_all;" ::: "memory");
   } else if (how == kStore) {
     for (int j = 0; j < kRowBytes / 16 / kThreads; ++j) {
       const uint32_t w = 0x01010101u;  // the memset's bytes again
@@ -186,7 +206,7 @@ __device__ __forceinline__ uint32_t timed_load(const char* p, uint32_t& v, uint3
   return static_cast<uint32_t>(t1 - t0);
 }
 __global__ void __launch_bounds__(kThreads) lines_measure_kernel(const char* region, uint32_t* first, uint32_t* repeat,
-                                                                 int shift, uint32_t zero, uint32_t* sink) {
+                                                                 int shift, int offset, uint32_t zero, uint32_t* sink) {
   const int row = (blockIdx.x + shift) % kRows;
   const int warp = threadIdx.x / 32;
   __shared__ uint32_t slots[kWarps];
@@ -194,7 +214,7 @@ __global__ void __launch_bounds__(kThreads) lines_measure_kernel(const char* reg
   if (threadIdx.x % 32 != 0) return;
   uint32_t v = 0;
   for (int line = warp; line < kLinesPerRow; line += kWarps) {
-    const char* p = region + static_cast<size_t>(row) * kRowBytes + line * 128;
+    const char* p = region + static_cast<size_t>(row) * kRowBytes + line * 128 + offset;
     const uint32_t t_first = timed_load(p + (v & zero), v, slot);
     uint32_t t_repeat = 0;
     for (int k = 0; k < kRepeats; ++k) t_repeat += timed_load(p + (v & zero), v, slot);
@@ -227,21 +247,32 @@ int lines_main(char* buffer, char* flush, size_t flush_bytes, int regions, uint3
               trials);
   std::vector<uint32_t> host(kRows * kLinesPerRow);
   int next_region = 0;
-  for (int how : {kNone, kPrefetch, kLdCg, kStore}) {
-    for (int shift : {0, 64}) {
+  struct LinesCase {
+    int how, shift, offset;
+  };
+  std::vector<LinesCase> cases;
+  for (int how : {kNone, kPrefetch, kLdCg, kStore})
+    for (int shift : {0, 64}) cases.push_back({how, shift, 0});
+  // Is a touched line near as a whole, or only its touched sector? Read at the touched sector
+  // (offset 0) and at another (offset 64).
+  for (int how : {kTouch, kCpTouch, kPrefetchCpTouch})
+    for (int offset : {0, 64}) cases.push_back({how, 0, offset});
+  for (const LinesCase& c : cases) {
+    const int how = c.how, shift = c.shift;
+    {
       std::vector<uint32_t> all_first, all_repeat;
       for (int t = 0; t < trials; ++t) {
         const char* region = buffer + kRegionBytes * (next_region++ % regions);
         CHECK(cudaMemsetAsync(flush, t & 0xff, flush_bytes));
         warm_kernel<<<kRows, kThreads>>>(region, how, 20000, nullptr, 0, false, 0, sink);
-        lines_measure_kernel<<<kRows, kThreads>>>(region, first, repeat, shift, 0, sink);
+        lines_measure_kernel<<<kRows, kThreads>>>(region, first, repeat, shift, c.offset, 0, sink);
         CHECK(cudaDeviceSynchronize());
         CHECK(cudaMemcpy(host.data(), first, host.size() * sizeof(uint32_t), cudaMemcpyDeviceToHost));
         all_first.insert(all_first.end(), host.begin(), host.end());
         CHECK(cudaMemcpy(host.data(), repeat, host.size() * sizeof(uint32_t), cudaMemcpyDeviceToHost));
         all_repeat.insert(all_repeat.end(), host.begin(), host.end());
       }
-      std::printf("%s, shift %d\n", kWarmNames[how], shift);
+      std::printf("%s, shift %d, offset %d\n", kWarmNames[how], shift, c.offset);
       print_lines("first", all_first);
       print_lines("repeat", all_repeat);
     }
