@@ -74,6 +74,11 @@ def test_committed_results_follow_the_schema():
         for key in ("median_us", "gbps", "pct_copy_bw"):
             assert isinstance(r[key], float) and r[key] > 0
     assert set(result["missing_providers"]) <= {"vllm", "sglang"}
+    # v17: the decode shapes timed with their inputs in L2 too, for us and the peers
+    decode = [r for r in result["rows"] if r["group"] == "decode" and r["provider"] in ("fp8quant", "triton")]
+    assert len(decode) == 2 * len(bench.DECODE_TOKENS) * 7
+    assert all(isinstance(r["median_us_l2"], float) and r["median_us_l2"] > 0 for r in decode)
+    assert all(r["median_us_l2"] is None for r in result["rows"] if r["tokens"] > bench.DECODE_TOKENS[-1])
 
 
 def test_accuracy_report_fails_a_broken_provider(capsys):
