@@ -11,6 +11,10 @@
 #         loaded ones (~30% slow when another CTA index reads them). The probe's touch modes (is
 #         a line near as a whole once one sector was loaded), then the full bench (python3 -m
 #         fp8quant bench --out $OUT), the committed result.
+#   run3: run 2 (the committed result): with inputs in L2 only 32x16384 is over 1 us (1.07). The
+#         few-long-row shapes whose rows v11 stopped sharing between CTAs (reads over 1 MiB, timed
+#         from DRAM) with shared rows forced (t512/t256 x 2/4 CTAs per row), from DRAM and with the
+#         inputs in L2 (bench_probe_providers.py --input-copies 2), twice.
 # The bfloat16 modules come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
 # `python -m fp8quant prebuild --arch 90`, the same nvcc 13.0).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
@@ -25,6 +29,15 @@ run1)
   decode=$(python3 -c "from fp8quant import bench; print(','.join(f'{s.tokens}x{s.hidden}' for s in bench.full_grid() if s.group == 'decode'))")
   BENCH_TIMEOUT=300 bench run1_decode "$decode" fp8quant,fp8quant:nopdl,triton,torch.compile,copy
   (cd "$OUT" && tar czf run1_logs.tar.gz *.log json && rm -rf json *.log) ;;
+run3)
+  shapes=16x16384,32x8192,32x16384,64x8192,64x16384
+  provs=fp8quant,fp8quant:registers:t512:s2,fp8quant:registers:t512:s4,fp8quant:registers:t256:s2
+  provs=$provs,fp8quant:registers:t256:s4,fp8quant:registers:t512,copy
+  for round in 1 2; do
+    probe_bench run3_dram_$round $shapes $provs ""
+    probe_bench run3_l2_$round $shapes $provs "--input-copies 2"
+  done
+  (cd "$OUT" && tar czf run3_logs.tar.gz *.log json && rm -rf json *.log) ;;
 run2)  # the probe's touch modes, then the committed result: the full bench as the device call ran it
   nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/l2probe scripts/l2_prefetch_probe.cu || exit 1
   timeout 60 /tmp/l2probe lines 2>&1 > "$OUT/run2_lines.log"; tail -13 "$OUT/run2_lines.log"
