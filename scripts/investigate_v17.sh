@@ -15,6 +15,9 @@
 #         few-long-row shapes whose rows v11 stopped sharing between CTAs (reads over 1 MiB, timed
 #         from DRAM) with shared rows forced (t512/t256 x 2/4 CTAs per row), from DRAM and with the
 #         inputs in L2 (bench_probe_providers.py --input-copies 2), twice.
+#   run4: run 3: no plan brings 32x16384 within 1 us from L2 (t512:s2 1.63 us, 1.03 over). The
+#         full bench on an H200 (kind nvidia-h200: the same sm_90 modules, 132 SMs, HBM3e): how
+#         the H100's planner and targets carry over to the other Hopper part the device lends.
 # The bfloat16 modules come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
 # `python -m fp8quant prebuild --arch 90`, the same nvcc 13.0).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
@@ -38,6 +41,9 @@ run3)
     probe_bench run3_l2_$round $shapes $provs "--input-copies 2"
   done
   (cd "$OUT" && tar czf run3_logs.tar.gz *.log json && rm -rf json *.log) ;;
+run4)  # the full bench on the H200, its log beside its results
+  timeout 560 python3 -m fp8quant bench --out "$OUT" 2>&1 | grep -v "^bench:" > "$OUT/bench_full_h200.log"
+  grep -E "^(device|summary)" "$OUT/bench_full_h200.log" ;;
 run2)  # the probe's touch modes, then the committed result: the full bench as the device call ran it
   nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/l2probe scripts/l2_prefetch_probe.cu || exit 1
   timeout 60 /tmp/l2probe lines 2>&1 > "$OUT/run2_lines.log"; tail -13 "$OUT/run2_lines.log"
