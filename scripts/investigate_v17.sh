@@ -18,6 +18,9 @@
 #   run4: run 3: no plan brings 32x16384 within 1 us from L2 (t512:s2 1.63 us, 1.03 over). The
 #         full bench on an H200 (kind nvidia-h200: the same sm_90 modules, 132 SMs, HBM3e): how
 #         the H100's planner and targets carry over to the other Hopper part the device lends.
+#   run5: run 4 (H200, copy 4226 GB/s): >100 MB 78.8-104.5%. Every 1368-wide input reads 79-80%
+#         (Triton too), 7168 94.7-95.6% and 65536x8192 101.3% (Triton 95.0-97.2% and 104.1%); the
+#         rest 100-104.5%. Other plans at those shapes on the H200, twice.
 # The bfloat16 modules come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
 # `python -m fp8quant prebuild --arch 90`, the same nvcc 13.0).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
@@ -44,6 +47,13 @@ run3)
 run4)  # the full bench on the H200, its log beside its results
   timeout 560 python3 -m fp8quant bench --out "$OUT" 2>&1 | grep -v "^bench:" > "$OUT/bench_full_h200.log"
   grep -E "^(device|summary)" "$OUT/bench_full_h200.log" ;;
+run5)  # on the H200
+  shapes=32768x1368,131072x1368,16384x7168,65536x7168,65536x8192
+  provs=fp8quant,triton,copy,fp8quant:registers:t32,fp8quant:registers:t64,fp8quant:registers:t64:b64
+  provs=$provs,fp8quant:registers:t64:b256,fp8quant:registers:t128:b256,fp8quant:registers:t256
+  provs=$provs,fp8quant:registers:t128
+  for round in 1 2; do probe_bench run5_$round $shapes $provs ""; done
+  (cd "$OUT" && tar czf run5_logs.tar.gz *.log json && rm -rf json *.log) ;;
 run2)  # the probe's touch modes, then the committed result: the full bench as the device call ran it
   nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/l2probe scripts/l2_prefetch_probe.cu || exit 1
   timeout 60 /tmp/l2probe lines 2>&1 > "$OUT/run2_lines.log"; tail -13 "$OUT/run2_lines.log"
