@@ -4,7 +4,8 @@
 # FILTER (the GPU tests matching pytest's -k FILTER into $OUT/NAME.log; PYTEST_TIMEOUT), and
 # prebuild_ab FLAGS (the modules as they are and built with FLAGS, for A/B runs), and probe_bench NAME
 # SHAPES PROVIDERS OPTIONS (bench() through scripts/bench_probe_providers.py with OPTIONS, then us
-# per call of each provider, a line per shape; skipped past DEADLINE_S seconds, default 480).
+# per call of each provider, a line per shape; skipped past DEADLINE_S seconds, default 480; PROBE_TIMEOUT
+# seconds each, default 150).
 set -uo pipefail
 OUT=${OUT:-gpu-out}; mkdir -p "$OUT"; OUT=$(realpath "$OUT")
 export PYTHONUNBUFFERED=1 FP8QUANT_CACHE_DIR=${FP8QUANT_CACHE_DIR:-/tmp/fp8quant-cache}
@@ -26,7 +27,7 @@ prebuild_ab() {  # the B build's nvcc flags
 }
 probe_bench() {  # name, shapes, providers, scripts/bench_probe_providers.py's options
   if (( SECONDS > ${DEADLINE_S:-480} )); then echo "[$1] skipped: past ${DEADLINE_S:-480} s"; return; fi
-  PYTHONPATH=$PWD BENCH_TIMEOUT=150 BENCH_CMD="python3 scripts/bench_probe_providers.py $4" bench "$1" "$2" "$3"
+  PYTHONPATH=$PWD BENCH_TIMEOUT=${PROBE_TIMEOUT:-150} BENCH_CMD="python3 scripts/bench_probe_providers.py $4" bench "$1" "$2" "$3"
   python3 - "$OUT/json/$1.json" <<'PY'  # us per call of each provider, one line per shape
 import json, sys
 r = json.load(open(sys.argv[1]))

@@ -21,6 +21,12 @@
 #   run5: run 4 (H200, copy 4226 GB/s): >100 MB 78.8-104.5%. Every 1368-wide input reads 79-80%
 #         (Triton too), 7168 94.7-95.6% and 65536x8192 101.3% (Triton 95.0-97.2% and 104.1%); the
 #         rest 100-104.5%. Other plans at those shapes on the H200, twice.
+#   run6: run 5 (H200): 1368 at t64 x 3 0.79x the planner's time (32768x1368 31.9-32.0 us against
+#         40.4 at t128 x 2), 7168 at t256 x 4 0.93x (81.2 against 87.4), 65536x8192 t256 x 4 369.9
+#         against 374.6 (Triton 366.9): the H100's two-vector preference (v8, v10) loses on the
+#         H200. The 30 grid shapes of 4 MiB or more where the planner takes 2 vectors per thread,
+#         against the same rows at 3-4 vectors (t64 for 1368 and 2048, t128 for 4096, t256 for
+#         7168 and 8192), on the H200, twice.
 # The bfloat16 modules come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
 # `python -m fp8quant prebuild --arch 90`, the same nvcc 13.0).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
@@ -54,6 +60,14 @@ run5)  # on the H200
   provs=$provs,fp8quant:registers:t128
   for round in 1 2; do probe_bench run5_$round $shapes $provs ""; done
   (cd "$OUT" && tar czf run5_logs.tar.gz *.log json && rm -rf json *.log) ;;
+run6)  # on the H200
+  two=1024x2048,1024x4096,2048x2048,2048x4096,4096x2048,4096x4096,8192x2048,8192x4096,16384x2048
+  two=$two,16384x4096,32768x1368,32768x2048,32768x4096,65536x1368,65536x2048,65536x4096,131072x1368
+  two=$two,131072x2048,131072x4096,262144x1368,262144x2048,262144x4096,524288x1368,524288x2048
+  two=$two,524288x4096,4096x8192,16384x7168,16384x8192,65536x7168,65536x8192
+  provs=fp8quant,fp8quant:registers:t64,fp8quant:registers:t128,fp8quant:registers:t256,triton,copy
+  for round in 1 2; do PROBE_TIMEOUT=250 DEADLINE_S=300 probe_bench run6_$round $two $provs ""; done
+  (cd "$OUT" && tar czf run6_logs.tar.gz *.log json && rm -rf json *.log) ;;
 run2)  # the probe's touch modes, then the committed result: the full bench as the device call ran it
   nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/l2probe scripts/l2_prefetch_probe.cu || exit 1
   timeout 60 /tmp/l2probe lines 2>&1 > "$OUT/run2_lines.log"; tail -13 "$OUT/run2_lines.log"
