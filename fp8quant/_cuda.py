@@ -91,7 +91,31 @@ def device_info(index: int) -> planner.DeviceInfo:
     props = torch.cuda.get_device_properties(index)
     optin = getattr(props, "shared_memory_per_block_optin", 48 * 1024)
     l2 = getattr(props, "L2_cache_size", 50 * 2**20)
-    return planner.DeviceInfo(props.name, props.multi_processor_count, (props.major, props.minor), optin, l2)
+    return planner.DeviceInfo(props.name, props.multi_processor_count, (props.major, props.minor), optin, l2,
+                              peak_dram_bytes_per_s(index))
+
+
+# CUdevice_attribute values (cuda.h): the peak memory clock in kHz and the bus width in bits.
+_CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE = 36
+_CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH = 37
+
+
+def peak_dram_bytes_per_s(index: int) -> float:
+    """2 x memory clock x bus width of device `index`, from the driver (the planner's large-input
+    rule depends on it per SM); 0.0 where the driver cannot say. The driver API because torch's
+    device properties do not carry the memory clock."""
+    try:
+        driver = ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return 0.0
+    device, clock_khz, bus_bits = ctypes.c_int(), ctypes.c_int(), ctypes.c_int()
+    failed = (
+        driver.cuInit(0)
+        or driver.cuDeviceGet(ctypes.byref(device), index)
+        or driver.cuDeviceGetAttribute(ctypes.byref(clock_khz), _CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE, device)
+        or driver.cuDeviceGetAttribute(ctypes.byref(bus_bits), _CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH, device)
+    )
+    return 0.0 if failed else 2.0 * clock_khz.value * 1e3 * bus_bits.value / 8
 
 
 def arch_of(index: int) -> str:

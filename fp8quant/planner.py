@@ -16,6 +16,8 @@ Decisions (docs/performance.md has the measurements behind them):
   vectors, i.e. 32768 bf16 elements): the row is read once. Threads per row: see
   registers_threads_per_row (the least padding at up to 4 vectors per thread, 2 where they fill
   their slots from 4 MiB up, more threads when few rows would leave the GPU idle).
+- Large inputs on a device with more DRAM bandwidth per SM than the H100's (the H200): the
+  mid-size thread counts (TWO_VECTORS_LARGE_MAX_DRAM_PER_SM, v17).
 - Under PDL, rows of 12 KiB or more go k to a CTA where one each would give more than one CTA
   per SM, k the fewest rows per CTA that keep the grid within the SM count (pdl_rows_per_cta;
   fewer threads per row where k rows need it): a long chain of calls otherwise piles each call's
@@ -44,6 +46,15 @@ LARGE_INPUT_BYTES = 64 * 2**20
 # Under LARGE_INPUT_BYTES, at most this many threads per row where the row fits them in up to
 # 8 vectors each (registers_threads_per_row).
 MID_ROW_MAX_THREADS = 256
+# Large inputs take the H100's two-vector plans (v8) only on devices with at most this much peak
+# DRAM bandwidth per SM. Measured on an H200 (37 GB/s per SM; the H100 SXM has 25), bf16, us per
+# call (docs/performance.md, v17 run 6): 1368-wide rows at 64 x 3 0.78x the time of 128 x 2
+# (131072x1368 124.1 vs 159.4; 128 x 2 leaves a third of its slots padding), 7168 and 8192 at
+# 256 x 4 0.92x and 0.97-0.98x that of 512 x 2 (65536x7168 320.6-320.9 vs 348.6; 65536x8192
+# 368.7-369.1 vs 376.1-376.4); 2048 and 4096 keep 2 vectors (128 x 2 and 256 x 2 as fast as or
+# faster than 64 x 4 and 128 x 4 at every size). On the H100 the two-vector plans were 0.4-2%
+# ahead (v8 runs 4-5). Between the two devices measured, the bound is a guess.
+TWO_VECTORS_LARGE_MAX_DRAM_PER_SM = 32e9  # bytes/s
 DECODE_MAX_THREADS_PER_ROW = 256
 # A few rows are shared by up to this many CTAs (registers_ctas_per_row), and only while the
 # CTAs' reads of their rows (rows x CTAs per row x row bytes, from L2 after the first) stay
@@ -88,14 +99,23 @@ class DeviceInfo:
     capability: tuple[int, int]
     max_smem_per_block_optin: int  # bytes
     l2_bytes: int = 50 * 2**20
+    # Peak DRAM bandwidth (2 x memory clock x bus width), bytes/s; 0 where unknown (the H100's
+    # rules apply then).
+    dram_bytes_per_s: float = 0.0
 
     @property
     def arch(self) -> str:
         return f"{self.capability[0]}{self.capability[1]}"
 
+    @property
+    def dram_bytes_per_s_per_sm(self) -> float:
+        return self.dram_bytes_per_s / self.sm_count
 
-# For tests and for planning on a machine without a GPU.
-H100_SXM = DeviceInfo("NVIDIA H100 80GB HBM3", 132, (9, 0), 232448, 50 * 2**20)
+
+# For tests and for planning on a machine without a GPU. Peak bandwidths from the driver's memory
+# clock and bus width: H100 SXM 2619 MHz x 5120 bits, H200 3201 MHz x 6144 bits.
+H100_SXM = DeviceInfo("NVIDIA H100 80GB HBM3", 132, (9, 0), 232448, 50 * 2**20, 2 * 2619e6 * 5120 / 8)
+H200_SXM = DeviceInfo("NVIDIA H200", 132, (9, 0), 232448, 50 * 2**20, 2 * 3201e6 * 6144 / 8)
 
 
 @dataclass(frozen=True)
@@ -198,7 +218,10 @@ def registers_threads_per_row(
     H=1368 at 128 x 2 (a third of the slots padding) 1.3-2% ahead of 64 x 3 from 8192 rows up
     (65536x1368 90.40-90.50 vs 91.58-91.68); 16384x7168 117.18-117.38 at 512 x 2 vs
     118.21-118.82 at 256 x 4; but 16384x5120 91.7-91.8 at 512 x 2 (3/8 padding) vs 85.8-85.9
-    at 256 x 3. Mid sizes were not measured this way and keep the first rule. Why at most 4: up to 4 vectors (16-bit input,
+    at 256 x 3. Mid sizes were not measured this way and keep the first rule. Devices with more
+    DRAM bandwidth per SM than TWO_VECTORS_LARGE_MAX_DRAM_PER_SM (the H200) keep the mid-size
+    preferences for large inputs too, with 2 vectors first only at up to 256 threads per row (v17
+    run 6). Why at most 4: up to 4 vectors (16-bit input,
     16-byte vectors) the kernel takes 31-40 registers, so 1536 threads fit an SM; 5-8 vectors
     take 56-63 registers, 1024 threads. Measured on an H100 (docs/performance.md, v6, % of
     copy bandwidth): H=7168 at 16K rows 99.4% with 256 x 4 (12.5% of the slots wasted) against
@@ -217,6 +240,9 @@ def registers_threads_per_row(
     in up to SPLIT_MAX_VECS_PER_THREAD vectors, at least SPLIT_MIN_THREADS_PER_ROW.
     """
     large = input_bytes >= LARGE_INPUT_BYTES
+    # The H100's large-input rules (v8), on devices of up to TWO_VECTORS_LARGE_MAX_DRAM_PER_SM;
+    # beyond it large inputs keep the mid-size preferences, and 2 vectors at most 256 threads.
+    large_two = large and device.dram_bytes_per_s_per_sm <= TWO_VECTORS_LARGE_MAX_DRAM_PER_SM
     candidates = []
     tpr = 1
     while tpr <= MAX_THREADS_PER_ROW:
@@ -226,9 +252,10 @@ def registers_threads_per_row(
             # 2 vectors per thread first: from mid sizes where they fill their slots, from large
             # sizes also where they fill 2/3 of them (16-bit).
             two_first = per_thread == 2 and (
-                (input_bytes >= MID_INPUT_BYTES and waste == 0) or (large and sixteen_bit and 3 * waste <= tpr * per_thread)
+                (input_bytes >= MID_INPUT_BYTES and waste == 0 and (large_two or not large or tpr <= MID_ROW_MAX_THREADS))
+                or (large_two and sixteen_bit and 3 * waste <= tpr * per_thread)
             )
-            candidates.append((not two_first, waste, abs(per_thread - (2 if large else 4)), tpr))
+            candidates.append((not two_first, waste, abs(per_thread - (2 if large_two else 4)), tpr))
         tpr *= 2
     if not candidates:  # very long rows: the fewest threads that hold them
         tpr = _pow2_at_least(math.ceil(num_vecs / MAX_VECS_PER_THREAD))

@@ -27,6 +27,13 @@
 #         H200. The 30 grid shapes of 4 MiB or more where the planner takes 2 vectors per thread,
 #         against the same rows at 3-4 vectors (t64 for 1368 and 2048, t128 for 4096, t256 for
 #         7168 and 8192), on the H200, twice.
+#   run7: run 6: on the H200 the two-vector plans lose at 1368 (t64 x 3 0.78x), 7168 and 8192 (t256
+#         x 4 0.92-0.98x) and win at 2048 and 4096. planner.TWO_VECTORS_LARGE_MAX_DRAM_PER_SM (32
+#         GB/s of peak DRAM bandwidth per SM; H100 SXM 25, H200 37): beyond it large inputs keep
+#         the mid-size preferences. On the H200: the device's bandwidth as the package reads it,
+#         the GPU tests of the default path, then the full bench.
+#   run8: the GPU evidence of the final code on the H100 (scripts/gpu_check.sh), its bandwidth
+#         as the package reads it (the H100's plans must not change).
 # The bfloat16 modules come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
 # `python -m fp8quant prebuild --arch 90`, the same nvcc 13.0).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
@@ -68,6 +75,16 @@ run6)  # on the H200
   provs=fp8quant,fp8quant:registers:t64,fp8quant:registers:t128,fp8quant:registers:t256,triton,copy
   for round in 1 2; do PROBE_TIMEOUT=250 DEADLINE_S=300 probe_bench run6_$round $two $provs ""; done
   (cd "$OUT" && tar czf run6_logs.tar.gz *.log json && rm -rf json *.log) ;;
+run7)  # on the H200
+  python3 -c "from fp8quant import _cuda, planner; i = _cuda.device_info(0); print(i, i.dram_bytes_per_s_per_sm / 1e9, 'GB/s per SM')" \
+    | tee "$OUT/run7_device_info.log"
+  PYTEST_TIMEOUT=200 gpu_tests run7_gpu_tests "device_info or default_path_bit_exact or pdl_rows_per_cta"
+  timeout 380 python3 -m fp8quant bench --out "$OUT" 2>&1 | grep -v "^bench:" > "$OUT/bench_full_h200.log"
+  grep -E "^(device|summary)" "$OUT/bench_full_h200.log" ;;
+run8)  # on the H100
+  python3 -c "from fp8quant import _cuda, planner; i = _cuda.device_info(0); print(i, i.dram_bytes_per_s_per_sm / 1e9, 'GB/s per SM')" \
+    | tee "$OUT/run8_device_info.log"
+  PYTEST_TIMEOUT=420 OUT=$OUT bash "$(dirname "${BASH_SOURCE[0]}")/gpu_check.sh" | tail -4 ;;
 run2)  # the probe's touch modes, then the committed result: the full bench as the device call ran it
   nvcc -O3 -std=c++17 -arch=sm_90 -o /tmp/l2probe scripts/l2_prefetch_probe.cu || exit 1
   timeout 60 /tmp/l2probe lines 2>&1 > "$OUT/run2_lines.log"; tail -13 "$OUT/run2_lines.log"

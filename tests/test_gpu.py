@@ -57,6 +57,18 @@ def reference(x, scale_ub=None):
     return per_token_quant_fp8_reference(x, scale_ub)
 
 
+def test_device_info_knows_the_dram_bandwidth():
+    # The planner's large-input rule depends on it (planner.TWO_VECTORS_LARGE_MAX_DRAM_PER_SM):
+    # the H100 (SXM) must plan as measured, the H200 take its own plans (v17 run 6).
+    info = _cuda.device_info(torch.cuda.current_device())
+    assert 1e12 < info.dram_bytes_per_s < 2e13, info
+    if info.name.startswith("NVIDIA H100") and "HBM3" in info.name:
+        assert abs(info.dram_bytes_per_s - planner.H100_SXM.dram_bytes_per_s) < 0.05e12, info
+        assert info.dram_bytes_per_s_per_sm <= planner.TWO_VECTORS_LARGE_MAX_DRAM_PER_SM
+    if info.name.startswith("NVIDIA H200"):
+        assert info.dram_bytes_per_s_per_sm > planner.TWO_VECTORS_LARGE_MAX_DRAM_PER_SM, info
+
+
 def test_reference_on_gpu_equals_reference_on_cpu():
     for dtype in DTYPES:
         x = torch.cat([gpu_random(512, 1368, dtype, seed=5), edge_rows(1368, dtype).cuda()])

@@ -47,6 +47,32 @@ def test_large_inputs_prefer_two_vectors_filling_two_thirds(hidden, expect_tpr, 
     assert (p.threads_per_row, p.vecs_per_thread) == (expect_tpr, expect_nv)
 
 
+@pytest.mark.parametrize(
+    "hidden, expect_tpr, expect_nv",
+    [(1368, 64, 3), (2048, 128, 2), (4096, 256, 2), (5120, 256, 3), (7168, 256, 4), (8192, 256, 4), (16384, 512, 4)],
+)
+def test_large_inputs_on_a_device_with_more_bandwidth_per_sm(hidden, expect_tpr, expect_nv):
+    # H200 (37 GB/s of DRAM per SM against the H100's 25), v17 run 6: 1368 at 64 x 3 0.78x the
+    # time of 128 x 2, 7168 and 8192 at 256 x 4 0.92-0.98x that of 512 x 2; 2048 and 4096 keep
+    # 2 vectors (at most 256 threads per row)
+    assert planner.H200_SXM.dram_bytes_per_s_per_sm > planner.TWO_VECTORS_LARGE_MAX_DRAM_PER_SM
+    assert H100_SXM.dram_bytes_per_s_per_sm <= planner.TWO_VECTORS_LARGE_MAX_DRAM_PER_SM
+    p = plan_per_token(32768, hidden, 2, 8, planner.H200_SXM)
+    assert (p.threads_per_row, p.vecs_per_thread) == (expect_tpr, expect_nv)
+    # under 64 MiB both devices plan alike
+    assert plan_per_token(1024, hidden, 2, 8, planner.H200_SXM) == plan_per_token(1024, hidden, 2, 8, H100_SXM)
+
+
+def test_unknown_bandwidth_plans_as_the_h100():
+    unknown = planner.DeviceInfo(H100_SXM.name, 132, (9, 0), H100_SXM.max_smem_per_block_optin)
+    assert unknown.dram_bytes_per_s == 0.0
+    for tokens in (1, 300, 32768, 65536):
+        for hidden in (1368, 4096, 7168, 8192):
+            assert plan_per_token(tokens, hidden, 2, 8, unknown, pdl=True) == plan_per_token(
+                tokens, hidden, 2, 8, H100_SXM, pdl=True
+            )
+
+
 def test_large_float32_rows_take_two_vectors_only_without_padding():
     assert plan_per_token(32768, 4096, 4, 4, H100_SXM).name == "registers/v4/t512x2"
     assert plan_per_token(32768, 1368, 4, 4, H100_SXM).name == "registers/v4/t128x3"  # 256 x 2 measured slower
@@ -234,3 +260,10 @@ def test_pdl_rows_per_cta_keep_the_grid_near_the_sms(tokens, hidden, element_siz
     # without PDL a call starts on an idle GPU: one row per CTA (two measured slower there)
     assert one.rows_per_cta == 1 and one.grid == tokens
 
+
+
+def test_peak_dram_bandwidth_without_a_driver_is_unknown():
+    from fp8quant import _cuda
+
+    bandwidth = _cuda.peak_dram_bytes_per_s(0)
+    assert isinstance(bandwidth, float) and bandwidth >= 0.0
