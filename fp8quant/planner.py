@@ -113,9 +113,10 @@ class DeviceInfo:
 
 
 # For tests and for planning on a machine without a GPU. Peak bandwidths from the driver's memory
-# clock and bus width: H100 SXM 2619 MHz x 5120 bits, H200 3201 MHz x 6144 bits.
+# clock and bus width: H100 SXM 2619 MHz x 5120 bits; H200 4.81e12 B/s and 60 MiB of L2 as the
+# device's driver reports them (v17 run 7).
 H100_SXM = DeviceInfo("NVIDIA H100 80GB HBM3", 132, (9, 0), 232448, 50 * 2**20, 2 * 2619e6 * 5120 / 8)
-H200_SXM = DeviceInfo("NVIDIA H200", 132, (9, 0), 232448, 50 * 2**20, 2 * 3201e6 * 6144 / 8)
+H200_SXM = DeviceInfo("NVIDIA H200", 132, (9, 0), 232448, 60 * 2**20, 4.814304e12)
 
 
 @dataclass(frozen=True)
