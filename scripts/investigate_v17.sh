@@ -34,6 +34,11 @@
 #         the GPU tests of the default path, then the full bench.
 #   run8: the GPU evidence of the final code on the H100 (scripts/gpu_check.sh), its bandwidth
 #         as the package reads it (the H100's plans must not change).
+#   run9: run 7 (H200, the bandwidth rule): >100 MB min 97.6%, but Triton ahead at 7 shapes of
+#         0.4 GB+ by 0.02-1.04% (65536x8192 366.7 vs 370.6 us; 262144x4096, 524288x2048 and
+#         524288x4096 0.6%), where its programs hold 8-16 vectors per thread. Our plans with 8
+#         vectors (t32 at 2048, t64 at 4096, t128 at 8192) and 2 rows per CTA against the
+#         planner's, on the H200, twice.
 # The bfloat16 modules come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
 # `python -m fp8quant prebuild --arch 90`, the same nvcc 13.0).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
@@ -75,6 +80,12 @@ run6)  # on the H200
   provs=fp8quant,fp8quant:registers:t64,fp8quant:registers:t128,fp8quant:registers:t256,triton,copy
   for round in 1 2; do PROBE_TIMEOUT=250 DEADLINE_S=300 probe_bench run6_$round $two $provs ""; done
   (cd "$OUT" && tar czf run6_logs.tar.gz *.log json && rm -rf json *.log) ;;
+run9)  # on the H200
+  big=131072x2048,262144x2048,524288x2048,131072x4096,262144x4096,524288x4096,65536x8192,16384x8192
+  provs=fp8quant,triton,fp8quant:registers:t32,fp8quant:registers:t64,fp8quant:registers:t128
+  provs=$provs,fp8quant:registers:t32:b64,fp8quant:registers:t64:b64,fp8quant:registers:t128:b128
+  for round in 1 2; do PROBE_TIMEOUT=250 DEADLINE_S=300 probe_bench run9_$round $big $provs ""; done
+  (cd "$OUT" && tar czf run9_logs.tar.gz *.log json && rm -rf json *.log) ;;
 run7)  # on the H200
   python3 -c "from fp8quant import _cuda, planner; i = _cuda.device_info(0); print(i, i.dram_bytes_per_s_per_sm / 1e9, 'GB/s per SM')" \
     | tee "$OUT/run7_device_info.log"
