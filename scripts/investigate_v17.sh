@@ -35,7 +35,7 @@
 #   run8: the GPU evidence of the final code on the H100 (scripts/gpu_check.sh), its bandwidth
 #         as the package reads it (the H100's plans must not change).
 #   run9: run 7 (H200, the bandwidth rule): >100 MB min 97.6%, but Triton ahead at 7 shapes of
-#         0.4 GB+ by 0.02-1.04% (65536x8192 366.7 vs 370.6 us; 262144x4096, 524288x2048 and
+#         0.8 GB+ by 0.02-1.04% (65536x8192 366.7 vs 370.6 us; 262144x4096, 524288x2048 and
 #         524288x4096 0.6%), where its programs hold 8-16 vectors per thread. Our plans with 8
 #         vectors (t32 at 2048, t64 at 4096, t128 at 8192) and 2 rows per CTA against the
 #         planner's, on the H200, twice.
