@@ -47,7 +47,7 @@ LARGE_INPUT_BYTES = 64 * 2**20
 # 8 vectors each (registers_threads_per_row).
 MID_ROW_MAX_THREADS = 256
 # Large inputs take the H100's two-vector plans (v8) only on devices with at most this much peak
-# DRAM bandwidth per SM. Measured on an H200 (37 GB/s per SM; the H100 SXM has 25), bf16, us per
+# DRAM bandwidth per SM. Measured on an H200 (36.5 GB/s per SM; the H100 SXM has 25.4), bf16, us per
 # call (docs/performance.md, v17 run 6): 1368-wide rows at 64 x 3 0.78x the time of 128 x 2
 # (131072x1368 124.1 vs 159.4; 128 x 2 leaves a third of its slots padding), 7168 and 8192 at
 # 256 x 4 0.92x and 0.97-0.98x that of 512 x 2 (65536x7168 320.6-320.9 vs 348.6; 65536x8192
@@ -250,12 +250,13 @@ def registers_threads_per_row(
         per_thread = math.ceil(num_vecs / tpr)
         if per_thread <= PREFERRED_MAX_VECS_PER_THREAD:
             waste = tpr * per_thread - num_vecs
-            # 2 vectors per thread first: from mid sizes where they fill their slots, from large
-            # sizes also where they fill 2/3 of them (16-bit).
-            two_first = per_thread == 2 and (
-                (input_bytes >= MID_INPUT_BYTES and waste == 0 and (large_two or not large or tpr <= MID_ROW_MAX_THREADS))
-                or (large_two and sixteen_bit and 3 * waste <= tpr * per_thread)
-            )
+            # 2 vectors per thread first: from mid sizes where they fill their slots (large inputs
+            # beyond the bandwidth bound only at up to 256 threads), from large sizes also where
+            # they fill 2/3 of them (16-bit; the H100's rule).
+            fill_all = input_bytes >= MID_INPUT_BYTES and waste == 0
+            fill_all = fill_all and (large_two or not large or tpr <= MID_ROW_MAX_THREADS)
+            fill_two_thirds = large_two and sixteen_bit and 3 * waste <= tpr * per_thread
+            two_first = per_thread == 2 and (fill_all or fill_two_thirds)
             candidates.append((not two_first, waste, abs(per_thread - (2 if large_two else 4)), tpr))
         tpr *= 2
     if not candidates:  # very long rows: the fewest threads that hold them
