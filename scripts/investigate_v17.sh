@@ -39,6 +39,9 @@
 #         524288x4096 0.6%), where its programs hold 8-16 vectors per thread. Our plans with 8
 #         vectors (t32 at 2048, t64 at 4096, t128 at 8192) and 2 rows per CTA against the
 #         planner's, on the H200, twice.
+#   run10: the bandwidth rule's plans that no run measured, on the H200: float32 rows of 4096
+#         (t256 x 4 instead of t512 x 2) and bf16 rows of 3584 (t128 x 4 instead of t256 x 2, a
+#         2/3-filled two-vector plan) against the H100's plans, twice.
 # The bfloat16 modules come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
 # `python -m fp8quant prebuild --arch 90`, the same nvcc 13.0).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
@@ -86,6 +89,13 @@ run9)  # on the H200
   provs=$provs,fp8quant:registers:t32:b64,fp8quant:registers:t64:b64,fp8quant:registers:t128:b128
   for round in 1 2; do PROBE_TIMEOUT=250 DEADLINE_S=300 probe_bench run9_$round $big $provs ""; done
   (cd "$OUT" && tar czf run9_logs.tar.gz *.log json && rm -rf json *.log) ;;
+run10)  # on the H200
+  for round in 1 2; do
+    BENCH_ARGS="--dtype float32" probe_bench run10_f32_$round 16384x4096,65536x4096,131072x4096 \
+      fp8quant,fp8quant:registers:t512,triton,copy ""
+    probe_bench run10_3584_$round 20000x3584,65536x3584 fp8quant,fp8quant:registers:t256,triton,copy ""
+  done
+  (cd "$OUT" && tar czf run10_logs.tar.gz *.log json && rm -rf json *.log) ;;
 run7)  # on the H200
   python3 -c "from fp8quant import _cuda, planner; i = _cuda.device_info(0); print(i, i.dram_bytes_per_s_per_sm / 1e9, 'GB/s per SM')" \
     | tee "$OUT/run7_device_info.log"
