@@ -42,6 +42,11 @@
 #   run10: the bandwidth rule's plans that no run measured, on the H200: float32 rows of 4096
 #         (t256 x 4 instead of t512 x 2) and bf16 rows of 3584 (t128 x 4 instead of t256 x 2, a
 #         2/3-filled two-vector plan) against the H100's plans, twice.
+#   run11: the few-long-row decode shapes take the shared-row rule's threads per row (at least
+#         128, rows in at most 5 vectors: t512 x 4 at 16384) even where v11's 1 MiB bound leaves
+#         their rows unshared (32x16384, 64x16384, 32-64 x 7168-8192); the few-rows rule would give
+#         256 x 8 at 16384. Fewer threads per row, one CTA each, against the planner's, from DRAM
+#         and from L2, twice, on the H100.
 # The bfloat16 modules come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
 # `python -m fp8quant prebuild --arch 90`, the same nvcc 13.0).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
@@ -96,6 +101,15 @@ run10)  # on the H200
     probe_bench run10_3584_$round 20000x3584,65536x3584 fp8quant,fp8quant:registers:t256,triton,copy ""
   done
   (cd "$OUT" && tar czf run10_logs.tar.gz *.log json && rm -rf json *.log) ;;
+run11)  # on the H100
+  shapes=8x16384,16x16384,32x16384,64x16384,32x7168,64x7168,32x8192,64x8192
+  provs=fp8quant,fp8quant:registers:t512:s1,fp8quant:registers:t256:s1,fp8quant:registers:t128:s1
+  provs=$provs,fp8quant:registers:t256:s2,copy
+  for round in 1 2; do
+    probe_bench run11_dram_$round $shapes $provs ""
+    probe_bench run11_l2_$round $shapes $provs "--input-copies 2"
+  done
+  (cd "$OUT" && tar czf run11_logs.tar.gz *.log json && rm -rf json *.log) ;;
 run7)  # on the H200
   python3 -c "from fp8quant import _cuda, planner; i = _cuda.device_info(0); print(i, i.dram_bytes_per_s_per_sm / 1e9, 'GB/s per SM')" \
     | tee "$OUT/run7_device_info.log"
