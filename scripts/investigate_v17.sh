@@ -4,8 +4,9 @@
 #         `lines` mode times each 128-byte line's first load and 4 more after warm-ups by nothing,
 #         prefetch.global.L2, a real load, and a store (an engine's activations are written by the
 #         kernel before), read by the same CTA index and by another (row + 64); the SASS of the
-#         timed loop first. Then the bench's new second round at the decode shapes (inputs in
-#         L2), through tests/test_bench.py on the GPU and a bench of the 63 decode shapes.
+#         timed loop first (it came back empty: cuobjdump's -fun wants the mangled name). Then
+#         the bench's new second round at the decode shapes (inputs in L2), through
+#         tests/test_bench.py on the GPU and a bench of the 63 decode shapes.
 #   run2: run 1: prefetched lines read ~200 cycles slower than loaded or written ones for about
 #         half the lines (a bimodal first load; repeats all ~280 cycles), written lines like
 #         loaded ones (~30% slow when another CTA index reads them). The probe's touch modes (is
