@@ -48,6 +48,8 @@
 #         their rows unshared (32x16384, 64x16384, 32-64 x 7168-8192); the few-rows rule would give
 #         256 x 8 at 16384. Fewer threads per row, one CTA each, against the planner's, from DRAM
 #         and from L2, twice, on the H100.
+#   run12: the float16 full bench on the H100 at the final code (float16's committed evidence was
+#         v14's 4bf8d71; the same kernel and 16-bit plans since, now with the L2 decode round).
 # The bfloat16 modules come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
 # `python -m fp8quant prebuild --arch 90`, the same nvcc 13.0).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
@@ -111,6 +113,9 @@ run11)  # on the H100
     probe_bench run11_l2_$round $shapes $provs "--input-copies 2"
   done
   (cd "$OUT" && tar czf run11_logs.tar.gz *.log json && rm -rf json *.log) ;;
+run12)  # on the H100
+  timeout 420 python3 -m fp8quant bench --dtype float16 --out "$OUT" 2>&1 | grep -v "^bench:" > "$OUT/bench_float16.log"
+  grep -E "^(device|summary)" "$OUT/bench_float16.log" ;;
 run7)  # on the H200
   python3 -c "from fp8quant import _cuda, planner; i = _cuda.device_info(0); print(i, i.dram_bytes_per_s_per_sm / 1e9, 'GB/s per SM')" \
     | tee "$OUT/run7_device_info.log"
