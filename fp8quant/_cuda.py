@@ -100,13 +100,21 @@ _CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE = 36
 _CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH = 37
 
 
+@functools.cache
+def driver_library() -> ctypes.CDLL | None:
+    """The CUDA driver library (libcuda), or None where it cannot be loaded (no GPU driver)."""
+    try:
+        return ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return None
+
+
 def peak_dram_bytes_per_s(index: int) -> float:
     """2 x memory clock x bus width of device `index`, from the driver (the planner's large-input
     rule depends on it per SM); 0.0 where the driver cannot say. The driver API because torch's
     device properties do not carry the memory clock."""
-    try:
-        driver = ctypes.CDLL("libcuda.so.1")
-    except OSError:
+    driver = driver_library()
+    if driver is None:
         return 0.0
     device, clock_khz, bus_bits = ctypes.c_int(), ctypes.c_int(), ctypes.c_int()
     failed = (

@@ -59,9 +59,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import ctypes
 import datetime as _dt
-import functools
 import json
 import math
 import os
@@ -296,12 +294,10 @@ def _event_median_ms(fn, reps: int, repeat: int = 1, warm: bool = False) -> floa
     return statistics.median(times)
 
 
-@functools.cache
 def _driver():
-    try:
-        driver = ctypes.CDLL("libcuda.so.1")
-    except OSError:
-        return None
+    from . import _cuda
+
+    driver = _cuda.driver_library()
     return driver if hasattr(driver, "cuCtxResetPersistingL2Cache") else None  # CUDA 11.0+
 
 

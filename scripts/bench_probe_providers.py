@@ -28,7 +28,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import math
 import sys
 
@@ -57,12 +56,6 @@ def _touch_provider(policy: str):
         return lambda: touch_rows[(x.shape[0],)](x, amax, x.shape[1], x.stride(0), BLOCK=1024, POLICY=p)
 
     return make
-
-
-def _reset_persisting_l2() -> None:
-    rc = ctypes.CDLL("libcuda.so.1").cuCtxResetPersistingL2Cache()
-    if rc != 0:
-        raise RuntimeError(f"cuCtxResetPersistingL2Cache returned CUresult {rc}")
 
 
 def main(argv: list[str]) -> int:
@@ -124,7 +117,7 @@ def main(argv: list[str]) -> int:
     def event_median_ms(fn, reps, repeat=1, warm=False):
         if reset_l2 and warm:
             torch.cuda.synchronize()
-            _reset_persisting_l2()
+            bench.reset_persisting_l2()
         return plain_event_median(fn, reps, repeat, warm)
 
     bench.providers = providers
