@@ -198,16 +198,17 @@ def forced_provider(name: str):
     "fp8quant:registers:t128:b512": and CTAs of 512 threads (4 rows each);
     "fp8quant:registers:t256:b512:m80000": and 80000 bytes of dynamic shared memory reserved per
     CTA (at most 2 CTAs per H100 SM); "fp8quant:registers:t512:s2:m32896": shared rows and shared
-    memory. None for any other name."""
+    memory; "fp8quant:registers:m90000": the planner's plan with that shared memory reserved (v18).
+    None for any other name."""
     parts = name.split(":")
     if len(parts) < 3 or parts[:2] != ["fp8quant", "registers"]:
         return None
     keys = [p[:1] for p in parts[2:]]
     values = [p[1:] for p in parts[2:]]
-    if keys not in (["t"], ["t", "s"], ["t", "s", "m"], ["t", "b"], ["t", "b", "m"]) or not all(v.isdigit() for v in values):
+    if keys not in (["t"], ["t", "s"], ["t", "s", "m"], ["t", "b"], ["t", "b", "m"], ["m"]) or not all(v.isdigit() for v in values):
         return None
     fields = dict(zip(keys, map(int, values)))
-    return _fp8quant_provider("cuda", "registers", fields["t"], ctas_per_row=fields.get("s"),
+    return _fp8quant_provider("cuda", "registers", fields.get("t"), ctas_per_row=fields.get("s"),
                               block_threads=fields.get("b"), smem_bytes=fields.get("m"))
 
 

@@ -562,6 +562,12 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
   // requests ahead of its own loads: float32 4096x16384 (512 x 8 vectors, 2 CTAs per SM) took
   // 116.7 us per call prefetching in every CTA, 111.7 without any prefetch, 111.9 prefetching in
   // the first 4 x SMs CTAs (docs/performance.md, v10 run 4).
+#ifdef FP8QUANT_EXPERIMENT_EARLY_TRIGGER
+  // An experiment (docs/performance.md v18): the next kernel let launch at entry. Where two
+  // calls' CTAs fill an SM (registers or reserved shared memory), the call after next is then
+  // placed as this call's CTAs exit instead of after the next call's wait returns.
+  allow_dependents_to_launch();
+#endif
   if (cta_in_first_wave()) {
 #pragma unroll
     for (int j = 0; j < kVecsPerThread; ++j) {
@@ -571,9 +577,11 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
   }
   grid_dependency_wait();
   FP8QUANT_TIMELINE_MARK(1);
+#ifndef FP8QUANT_EXPERIMENT_EARLY_TRIGGER
   // Here, not after the stores: 1x16384 1.83 vs 2.00 us, 64x16384 3.17 vs 3.53 (v8 run 2); nor
   // after the row's loads: 256x16384 5.58-5.65 vs 6.12-6.16, 128x8192 2.14-2.16 vs 2.52 (v14 run 1).
   allow_dependents_to_launch();
+#endif
   InVec<In, kVec> v[kVecsPerThread];
 #pragma unroll
   for (int j = 0; j < kVecsPerThread; ++j) {
