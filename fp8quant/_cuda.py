@@ -39,7 +39,8 @@ class KernelParams(ctypes.Structure):
         ("hidden", ctypes.c_int64),
         ("x_row_stride", ctypes.c_int64),
         ("smem_row_stride", ctypes.c_int32),
-        ("ctas_per_row_shift", ctypes.c_int32),
+        ("ctas_per_row_shift", ctypes.c_int16),
+        ("trigger_at_entry", ctypes.c_int16),
     ]
 
 
@@ -91,8 +92,9 @@ def device_info(index: int) -> planner.DeviceInfo:
     props = torch.cuda.get_device_properties(index)
     optin = getattr(props, "shared_memory_per_block_optin", 48 * 1024)
     l2 = getattr(props, "L2_cache_size", 50 * 2**20)
+    smem_per_sm = getattr(props, "shared_memory_per_multiprocessor", planner.DeviceInfo.smem_per_sm)
     return planner.DeviceInfo(props.name, props.multi_processor_count, (props.major, props.minor), optin, l2,
-                              peak_dram_bytes_per_s(index))
+                              peak_dram_bytes_per_s(index), smem_per_sm)
 
 
 # CUdevice_attribute values (cuda.h): the peak memory clock in kHz and the bus width in bits.
@@ -228,6 +230,7 @@ def launch(
         x2d.stride(0),
         plan.smem_row_stride,
         plan.ctas_per_row.bit_length() - 1,
+        int(pdl and plan.trigger_at_entry),
     )
     shape = LaunchShape(
         planner.STAGING_CODE[plan.staging],

@@ -160,11 +160,13 @@ def _fp8quant_provider(
     ctas_per_row: int | None = None,
     block_threads: int | None = None,
     smem_bytes: int | None = None,
+    trigger_at_entry: bool | None = None,
 ):
     """Our op through the public API, or (staging given) one forced plan of the CUDA kernels,
     launched with PDL where the default call would use it. `block_threads` (an experiment) changes
     the register plan's CTA size, rows per CTA following; `smem_bytes` (an experiment, v14) has each
-    CTA reserve that much dynamic shared memory, which caps the CTAs an SM holds."""
+    CTA reserve that much dynamic shared memory, which caps the CTAs an SM holds;
+    `trigger_at_entry=False` (v18) takes the plan's trigger at entry and reservation away."""
     from . import _cuda
     from .per_token_quant_fp8 import per_token_quant_fp8
 
@@ -181,6 +183,8 @@ def _fp8quant_provider(
             plan = replace(plan, block_threads=block_threads, grid=math.ceil(x.shape[0] / rows_per_cta))
         if smem_bytes is not None:
             plan = replace(plan, smem_bytes=smem_bytes)
+        if trigger_at_entry is False:  # v17's plan: no trigger at entry, nothing reserved
+            plan = replace(plan, trigger_at_entry=False, smem_bytes=0)
 
         def call():
             _cuda.launch(x, q, s.view(-1), None, plan, pdl)
@@ -198,18 +202,23 @@ def forced_provider(name: str):
     "fp8quant:registers:t128:b512": and CTAs of 512 threads (4 rows each);
     "fp8quant:registers:t256:b512:m80000": and 80000 bytes of dynamic shared memory reserved per
     CTA (at most 2 CTAs per H100 SM); "fp8quant:registers:t512:s2:m32896": shared rows and shared
-    memory; "fp8quant:registers:m90000": the planner's plan with that shared memory reserved (v18).
-    None for any other name."""
+    memory; "fp8quant:registers:m90000": the planner's plan with that shared memory reserved (v18);
+    "fp8quant:registers:e0": the planner's plan with the next call let launch after the PDL wait
+    and no shared memory reserved (v17's plan where pdl_trigger_at_entry holds). None for any
+    other name."""
     parts = name.split(":")
     if len(parts) < 3 or parts[:2] != ["fp8quant", "registers"]:
         return None
     keys = [p[:1] for p in parts[2:]]
     values = [p[1:] for p in parts[2:]]
-    if keys not in (["t"], ["t", "s"], ["t", "s", "m"], ["t", "b"], ["t", "b", "m"], ["m"]) or not all(v.isdigit() for v in values):
+    if keys not in (["t"], ["t", "s"], ["t", "s", "m"], ["t", "b"], ["t", "b", "m"], ["m"], ["e"]) or not all(v.isdigit() for v in values):
         return None
     fields = dict(zip(keys, map(int, values)))
+    if fields.get("e", 0) != 0:
+        return None
     return _fp8quant_provider("cuda", "registers", fields.get("t"), ctas_per_row=fields.get("s"),
-                              block_threads=fields.get("b"), smem_bytes=fields.get("m"))
+                              block_threads=fields.get("b"), smem_bytes=fields.get("m"),
+                              trigger_at_entry=False if "e" in fields else None)
 
 
 def _torch_compile_provider():

@@ -78,6 +78,14 @@ PDL_MAX_ROWS_PER_CTA = 4
 # 346-352 even) and slower from 360 (grid 180), float32 ones 0.05-0.17 us slower from 300 rows
 # (v16 runs 2-8).
 PDL_TWO_ROWS_MAX_CTAS_PER_SM = Fraction(4, 3)  # exact: 352 rows on 132 SMs are in, 353 out
+# Under PDL the register kernel lets the next call launch at its entry where two calls' CTAs fill
+# the SMs, for CTAs of at most this much input (pdl_trigger_at_entry, v18).
+EARLY_TRIGGER_MAX_CTA_INPUT_BYTES = 16 * 1024
+EARLY_TRIGGER_MIN_FILL = Fraction(9, 10)
+# What an SM holds (sm_80 to sm_90), and the shared memory the driver keeps per CTA.
+MAX_THREADS_PER_SM = 2048
+MAX_CTAS_PER_SM = 32
+SMEM_RESERVED_PER_CTA = 1024
 # 8 warps per CTA for the warp-per-row kernels.
 CTA_THREADS = 256
 # 4 warps per CTA for the register kernel's short rows (one row per CTA above that): measured on
@@ -102,6 +110,7 @@ class DeviceInfo:
     # Peak DRAM bandwidth (2 x memory clock x bus width), bytes/s; 0 where unknown (the H100's
     # rules apply then).
     dram_bytes_per_s: float = 0.0
+    smem_per_sm: int = 228 * 1024  # shared memory per SM, bytes (the H100's and H200's)
 
     @property
     def arch(self) -> str:
@@ -156,6 +165,10 @@ class Plan:
     smem_bytes: int
     smem_row_stride: int  # bytes, shared staging only
     ctas_per_row: int = 1  # registers staging: CTAs sharing each row (a power of two)
+    # registers staging under PDL: the next kernel may launch at this one's entry
+    # (pdl_trigger_at_entry; smem_bytes then holds the shared memory reserved to bound the calls
+    # in flight)
+    trigger_at_entry: bool = False
 
     @property
     def rows_per_cta(self) -> int:
@@ -382,6 +395,49 @@ def pdl_rows_per_cta(
     return tpr, rows_per_cta
 
 
+def pdl_trigger_at_entry(grid: int, block_threads: int, cta_input_bytes: int, device: DeviceInfo, pdl: bool) -> tuple[bool, int]:
+    """(whether the register kernel lets the next kernel launch at its entry, the dynamic shared
+    memory each CTA then reserves), under PDL.
+
+    By default a call lets the next one launch after its griddepcontrol.wait, so the call after
+    next is placed, and asks L2 for its rows, only once the next call's wait has returned (the
+    call before completed). Let launch at entry, the call after next is placed as soon as an SM
+    has room, which is as this call's CTAs exit where two calls' CTAs fill the SMs. Where they
+    do not, every call of a graph becomes resident at once and waits (v12 run 2: decode up to
+    0.6 us slower), so this holds only where two calls' CTAs fill the SMs: the grid fills at least
+    EARLY_TRIGGER_MIN_FILL of its ceil(grid / SMs) CTAs per SM, and either the threads of twice
+    that many CTAs fill an SM or each CTA reserves shared memory so that no more fit. And only for
+    CTAs of at most EARLY_TRIGGER_MAX_CTA_INPUT_BYTES of input: where the SMs hold two of a
+    call's larger CTAs, the few SMs that the two calls in flight leave empty take two of the next
+    call's, and that SM's rows finish last.
+    Measured on an H100 (bf16, us per call, inputs from DRAM, two rounds, docs/performance.md v18
+    run 1), at entry with the reservation against after the wait: 128x4096 1.48 vs 1.69, 128x5120
+    1.63 vs 1.85, 128x7168 1.93 vs 2.03-2.04, 128x8192 2.05-2.06 vs 2.16-2.17, 256x2048 1.45 vs
+    1.66, 256x1368 1.37 vs 1.57, 256x4096 2.00-2.01 vs 2.15-2.16, 256x5120 2.25 vs 2.41; without
+    it (no reservation) 128x4096 1.68, 256x2048 1.47. Larger CTAs: 256x7168 2.93 vs 2.94-2.96
+    (2 rows, 28 KiB), 256x8192 3.15 vs 3.17, 128x16384 3.20 vs 3.13-3.14, 256x16384 5.62 vs
+    5.17-5.18, 512x8192 5.56 vs 5.18-5.20 (4 rows, 64 KiB). Grids that a wave holds: 1024x4096
+    4.87 vs 5.07, 2048x2048 4.94-4.95 vs 5.06; 16384x2048 33.28 vs 33.37-33.41. Grids under the
+    SM count: 64x8192 1.89 vs 1.70, 64x16384 2.77 vs 2.24, 32x16384 2.12 vs 1.79, 16x16384 1.85
+    vs 1.65."""
+    if not pdl or cta_input_bytes > EARLY_TRIGGER_MAX_CTA_INPUT_BYTES:
+        return False, 0
+    per_sm = math.ceil(grid / device.sm_count)  # this call's CTAs per SM
+    if grid < EARLY_TRIGGER_MIN_FILL * per_sm * device.sm_count:
+        return False, 0
+    two_calls = 2 * per_sm
+    if min(MAX_THREADS_PER_SM // block_threads, MAX_CTAS_PER_SM) <= two_calls:
+        return True, 0
+    # A footprint midway between the most that fits two_calls CTAs and the least that keeps out
+    # one more (in 128-byte steps), so that neither depends on the allocation's rounding.
+    smem = device.smem_per_sm
+    footprint = (smem // two_calls + smem // (two_calls + 1)) // 2 // 128 * 128
+    reserve = footprint - SMEM_RESERVED_PER_CTA
+    if not 0 < reserve <= device.max_smem_per_block_optin:
+        return False, 0
+    return True, reserve
+
+
 def registers_fit(hidden: int, vec: int) -> bool:
     return math.ceil(hidden / vec) <= MAX_THREADS_PER_ROW * MAX_VECS_PER_THREAD
 
@@ -465,7 +521,9 @@ def plan_per_token(
         grid = math.ceil(num_rows / rows_per_cta) * ctas_per_row
         if grid > MAX_GRID:
             raise ValueError(f"{num_rows} rows of {hidden} elements need {grid} CTAs, more than one launch has ({MAX_GRID})")
-        return Plan(REGISTERS, vec, vecs_per_thread, threads_per_row, block, grid, 0, 0, ctas_per_row)
+        cta_input_bytes = min(rows_per_cta, num_rows) * hidden * element_size  # a shared row: all of it
+        trigger, reserve = pdl_trigger_at_entry(grid, block, cta_input_bytes, device, pdl)
+        return Plan(REGISTERS, vec, vecs_per_thread, threads_per_row, block, grid, reserve, 0, ctas_per_row, trigger)
 
     rows_per_cta = CTA_THREADS // 32
     smem_bytes, stride = 0, 0

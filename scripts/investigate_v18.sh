@@ -12,6 +12,15 @@
 #         50000 where it has two), the call after next is placed as this call's CTAs exit. The
 #         plain build against the early-trigger build, each with and without the reservation,
 #         twice; the late-load check passes on the switch's build (tests/test_kernel_build.py).
+#   run2: run 1: at entry with the reservation 0.1-0.2 us faster at grids of 128 and 256 CTAs of
+#         up to 16 KiB of input, and at grids a wave holds; slower with larger CTAs and grids
+#         under the SM count. planner.pdl_trigger_at_entry, the kernel's flag (one predicated
+#         instruction each side of the wait), the reservation computed from the SM's shared
+#         memory. On the H100: the device's shared memory per SM as the package reads it; the
+#         PDL, graph and default-path GPU tests; the PDL race test against a mutant without the
+#         waits (the CUDA mutant prebuilt in .fp8cache-mutant, carried); then the new plans
+#         against the same plans without the trigger (fp8quant:registers:e0), from DRAM and with
+#         the inputs in L2 (decode shapes), twice.
 # The bfloat16 modules of both builds come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
 # `python -m fp8quant prebuild --arch 90`, with and without the switch's FP8QUANT_NVCC_FLAGS).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
@@ -32,4 +41,25 @@ run1)
     fi
   done
   (cd "$OUT" && tar czf run1_logs.tar.gz *.log json && rm -rf json *.log) ;;
+run2)
+  python3 -c "from fp8quant import _cuda; print(_cuda.device_info(0))" | tee "$OUT/run2_device_info.log"
+  PYTEST_TIMEOUT=200 gpu_tests run2_gpu_tests "pdl or graph or default_path_bit_exact or device_info"
+  cuh=fp8quant/csrc/per_token_quant_fp8.cuh tk=fp8quant/triton_kernels.py
+  cp $cuh /tmp/cuh.orig; cp $tk /tmp/tk.orig
+  sed -i 's|asm volatile("griddepcontrol.wait;" ::: "memory");|/* mutant: no wait */|' $cuh
+  sed -i 's|^\( *\)gdc_wait()|\1pass  # mutant: no gdc_wait|' $tk
+  echo "mutated: $(grep -c 'mutant' $cuh) CUDA, $(grep -c 'mutant' $tk) Triton"
+  FP8QUANT_CACHE_DIR=$PWD/.fp8cache-mutant timeout 150 python3 -m pytest tests/test_gpu.py -q -p no:cacheprovider \
+    -k pdl_waits > "$OUT/run2_mutant_pdl.log" 2>&1
+  echo "mutant: $(tail -1 "$OUT/run2_mutant_pdl.log")"; grep -E "^FAILED" "$OUT/run2_mutant_pdl.log" | head -8
+  cp /tmp/cuh.orig $cuh; cp /tmp/tk.orig $tk
+  decode=32x4096,64x1368,64x2048,64x4096,128x1368,128x2048,128x4096,128x5120,128x7168,128x8192
+  decode=$decode,256x1368,256x2048,256x4096,256x5120
+  mid=512x2048,512x4096,1024x2048,1024x4096,2048x2048,4096x1368,1024x5120,1024x7168,1024x8192,2048x4096
+  large=16384x2048,8192x4096,65536x4096,16384x7168
+  for round in 1 2; do
+    probe_bench run2_dram_$round $decode,$mid,$large fp8quant,fp8quant:registers:e0 ""
+    probe_bench run2_l2_$round $decode fp8quant,fp8quant:registers:e0 "--input-copies 2"
+  done
+  (cd "$OUT" && tar czf run2_logs.tar.gz *.log json && rm -rf json *.log) ;;
 esac

@@ -67,6 +67,10 @@ def test_device_info_knows_the_dram_bandwidth():
         assert info.dram_bytes_per_s_per_sm <= planner.TWO_VECTORS_LARGE_MAX_DRAM_PER_SM
     if info.name.startswith("NVIDIA H200"):
         assert info.dram_bytes_per_s_per_sm > planner.TWO_VECTORS_LARGE_MAX_DRAM_PER_SM, info
+    # The shared memory per SM bounds the calls in flight (planner.pdl_trigger_at_entry, v18): the
+    # H100's and H200's 228 KiB, as torch reports it.
+    if info.capability == (9, 0):
+        assert info.smem_per_sm == planner.H100_SXM.smem_per_sm == 228 * 1024, info
 
 
 def test_reference_on_gpu_equals_reference_on_cpu():
@@ -257,7 +261,7 @@ def test_torch_compile_fullgraph(backend):
 
 
 @pytest.mark.skipif(not PDL, reason="programmatic dependent launch needs sm_90")
-@pytest.mark.parametrize("tokens, hidden", [(8, 2**18), (4, 16384)])
+@pytest.mark.parametrize("tokens, hidden", [(8, 2**18), (4, 16384), (128, 4096)])
 @pytest.mark.parametrize("backend", ["cuda", "triton"])
 def test_pdl_waits_for_the_previous_kernel(backend, tokens, hidden):
     """With PDL a kernel starts while the one before it runs; it must not read that kernel's
@@ -268,8 +272,12 @@ def test_pdl_waits_for_the_previous_kernel(backend, tokens, hidden):
     call 1's input (write after read). With the waits removed from both backends
     (scripts/investigate_v9.sh, mutant_pdl_test) it fails in all 4 cases (v9 run 3); without the
     sleep only CUDA at 8 x 2^18 failed (run 2), and an earlier version (one long grid of many
-    short CTAs, where call 2 could only start in call 1's last wave) passed everywhere."""
+    short CTAs, where call 2 could only start in call 1's last wave) passed everywhere. At
+    128 x 4096 call 1 lets call 2 launch at its entry (planner.pdl_trigger_at_entry, v18)."""
     x1 = gpu_random(tokens, hidden, torch.float32, seed=hidden)
+    if (tokens, hidden) == (128, 4096):
+        plan = _cuda.plan_for(x1, poisoned_outputs(x1.shape)[0], pdl=True)
+        assert plan.trigger_at_entry, plan
     expected1 = reference(x1)
     for trial in range(5):
         x1c = x1.clone()

@@ -1,6 +1,7 @@
 """The host planner's decisions, without a GPU."""
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -250,8 +251,8 @@ def test_pdl_rows_per_cta_keep_the_grid_near_the_sms(tokens, hidden, element_siz
         most = planner.PDL_TWO_ROWS_MAX_CTAS_PER_SM if rows_per_cta == 2 else 1
         assert p.grid <= most * H100_SXM.sm_count and H100_SXM.sm_count < tokens
         assert p.block_threads <= planner.MAX_THREADS_PER_ROW
-    else:
-        assert p == one
+    else:  # the same plan, but for the trigger at entry (pdl_trigger_at_entry)
+        assert replace(p, trigger_at_entry=False, smem_bytes=0) == one
     # forcing the threads per row keeps the rule where ceil(rows / SMs) rows fit at that width,
     # else one row
     forced = plan_per_token(tokens, hidden, element_size, vec, H100_SXM, REGISTERS, one.threads_per_row, pdl=True)
@@ -267,3 +268,52 @@ def test_peak_dram_bandwidth_is_known_or_zero():
 
     bandwidth = _cuda.peak_dram_bytes_per_s(0)
     assert isinstance(bandwidth, float) and bandwidth >= 0.0
+
+
+def _ctas_that_fit(plan, device=H100_SXM):
+    """CTAs of `plan` an SM holds by threads, CTA slots and shared memory (not registers)."""
+    by_smem = device.smem_per_sm // (plan.smem_bytes + planner.SMEM_RESERVED_PER_CTA)
+    return min(planner.MAX_THREADS_PER_SM // plan.block_threads, planner.MAX_CTAS_PER_SM, by_smem)
+
+
+@pytest.mark.parametrize(
+    "tokens,hidden,element_size,trigger",
+    [
+        # grids of one or two CTAs per SM, CTAs of at most 16 KiB of input (v18 run 1: 0.1-0.2 us
+        # faster), and grids that a wave holds (1024x4096, 2048x2048) or that take several
+        (128, 4096, 2, True), (128, 8192, 2, True), (256, 2048, 2, True), (256, 5120, 2, True),
+        (64, 4096, 2, True), (1024, 4096, 2, True), (2048, 2048, 2, True), (16384, 2048, 2, True),
+        # CTAs of more input (256x16384 5.17 -> 5.62 us, 512x8192 5.18 -> 5.56; 128x16384 +0.06)
+        (256, 16384, 2, False), (512, 8192, 2, False), (128, 16384, 2, False), (256, 8192, 2, False),
+        (128, 8192, 4, False),
+        # grids well under their CTAs per SM (64x8192 1.70 -> 1.89, 32x16384 1.79 -> 2.12)
+        (64, 8192, 2, False), (32, 16384, 2, False), (1, 4096, 2, False), (100, 4096, 2, False),
+    ],
+)
+def test_pdl_trigger_at_entry_where_two_calls_fill_the_sms(tokens, hidden, element_size, trigger):
+    vec = 16 // element_size
+    p = plan_per_token(tokens, hidden, element_size, vec, H100_SXM, pdl=True)
+    assert p.trigger_at_entry == trigger, p
+    if trigger:
+        # no third call's CTAs fit an SM; where shared memory is reserved, two calls' do
+        per_sm = math.ceil(p.grid / H100_SXM.sm_count)
+        assert _ctas_that_fit(p) <= 2 * per_sm, p
+        assert p.smem_bytes == 0 or _ctas_that_fit(p) == 2 * per_sm, p
+        assert p.smem_bytes <= H100_SXM.max_smem_per_block_optin
+    else:
+        assert p.smem_bytes == 0
+    # without PDL never, and nothing reserved
+    no_pdl = plan_per_token(tokens, hidden, element_size, vec, H100_SXM)
+    assert not no_pdl.trigger_at_entry and no_pdl.smem_bytes == 0
+
+
+def test_pdl_trigger_at_entry_reserves_shared_memory_midway():
+    # 128 CTAs of 256 threads (8 would fit an SM): each reserves enough that 2 fit and 3 do not,
+    # with room either way for the allocation's rounding
+    p = plan_per_token(128, 4096, 2, 8, H100_SXM, pdl=True)
+    footprint = p.smem_bytes + planner.SMEM_RESERVED_PER_CTA
+    assert 2 * footprint + 8192 <= H100_SXM.smem_per_sm < 3 * footprint - 8192, p
+    # 256 CTAs of 128 threads: 4 fit, 5 do not
+    p = plan_per_token(256, 2048, 2, 8, H100_SXM, pdl=True)
+    footprint = p.smem_bytes + planner.SMEM_RESERVED_PER_CTA
+    assert 4 * footprint + 8192 <= H100_SXM.smem_per_sm < 5 * footprint - 8192, p

@@ -54,7 +54,8 @@ struct PerTokenParams {
   int64_t hidden;
   int64_t x_row_stride;        // elements
   int32_t smem_row_stride;     // bytes between the rows of two warps in shared memory (kShared)
-  int32_t ctas_per_row_shift;  // kRegisters: log2 of the CTAs that share a row (see below); else 0
+  int16_t ctas_per_row_shift;  // kRegisters: log2 of the CTAs that share a row (see below); else 0
+  int16_t trigger_at_entry;    // kRegisters under PDL: nonzero lets the next kernel launch at entry
 };
 // 72 bytes, as before v9 added ctas_per_row_shift: with that field placed after
 // threads_per_row (80 bytes, every later field 8 bytes further), v8's kernels, their SASS
@@ -357,6 +358,16 @@ __device__ __forceinline__ void allow_dependents_to_launch() {
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 #endif
 }
+// The same where `when` is nonzero: one predicated instruction, no branch. An if around the call
+// split the register kernel's body into blocks, and ptxas then issued 4 of the 8 row loads of
+// the bf16 8-vector shared-row instance after the first had arrived (tests/test_kernel_build.py).
+__device__ __forceinline__ void allow_dependents_to_launch_if(int when) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile(
+      "{\n\t.reg .pred p;\n\tsetp.ne.s32 p, %0, 0;\n\t@p griddepcontrol.launch_dependents;\n\t}" ::"r"(when)
+      : "memory");
+#endif
+}
 
 // L2 prefetch before grid_dependency_wait(). Under PDL a kernel's CTAs are resident while the
 // kernel before it finishes (allow_dependents_to_launch), but may not load its input until that
@@ -562,12 +573,12 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
   // requests ahead of its own loads: float32 4096x16384 (512 x 8 vectors, 2 CTAs per SM) took
   // 116.7 us per call prefetching in every CTA, 111.7 without any prefetch, 111.9 prefetching in
   // the first 4 x SMs CTAs (docs/performance.md, v10 run 4).
-#ifdef FP8QUANT_EXPERIMENT_EARLY_TRIGGER
-  // An experiment (docs/performance.md v18): the next kernel let launch at entry. Where two
-  // calls' CTAs fill an SM (registers or reserved shared memory), the call after next is then
-  // placed as this call's CTAs exit instead of after the next call's wait returns.
-  allow_dependents_to_launch();
-#endif
+  // Where the planner says so (planner.pdl_trigger_at_entry: two calls' CTAs fill the SMs, so no
+  // third call can become resident before this one's CTAs exit), the next kernel may launch
+  // now: the call after next then has its CTAs placed, and its rows asked of L2, as this call's
+  // CTAs exit, instead of once the next call's wait returns. 128x4096 1.69 -> 1.48 us, 256x2048
+  // 1.66 -> 1.45, 1024x4096 5.07 -> 4.87 (docs/performance.md, v18 run 1).
+  allow_dependents_to_launch_if(p.trigger_at_entry);
   if (cta_in_first_wave()) {
 #pragma unroll
     for (int j = 0; j < kVecsPerThread; ++j) {
@@ -577,11 +588,10 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
   }
   grid_dependency_wait();
   FP8QUANT_TIMELINE_MARK(1);
-#ifndef FP8QUANT_EXPERIMENT_EARLY_TRIGGER
-  // Here, not after the stores: 1x16384 1.83 vs 2.00 us, 64x16384 3.17 vs 3.53 (v8 run 2); nor
-  // after the row's loads: 256x16384 5.58-5.65 vs 6.12-6.16, 128x8192 2.14-2.16 vs 2.52 (v14 run 1).
-  allow_dependents_to_launch();
-#endif
+  // Otherwise here, not after the stores: 1x16384 1.83 vs 2.00 us, 64x16384 3.17 vs 3.53 (v8 run
+  // 2); nor after the row's loads: 256x16384 5.58-5.65 vs 6.12-6.16, 128x8192 2.14-2.16 vs 2.52
+  // (v14 run 1).
+  allow_dependents_to_launch_if(!p.trigger_at_entry);
   InVec<In, kVec> v[kVecsPerThread];
 #pragma unroll
   for (int j = 0; j < kVecsPerThread; ++j) {
