@@ -62,4 +62,24 @@ run2)
     probe_bench run2_l2_$round $decode fp8quant,fp8quant:registers:e0 "--input-copies 2"
   done
   (cd "$OUT" && tar czf run2_logs.tar.gz *.log json && rm -rf json *.log) ;;
+run3)
+  # The mutant passed 5 of run 2's 6 PDL race cases (only CUDA at 8 x 2^18 failed): the test as
+  # v9 left it no longer catches a missing wait at 4 x 16384 nor in Triton. Candidates with the
+  # trigger at entry and grids of several waves (call 2 starts when call 1's last wave does, and
+  # writes over the row that wave reads), under the mutant and as built, three times each.
+  cuh=fp8quant/csrc/per_token_quant_fp8.cuh tk=fp8quant/triton_kernels.py
+  cp $cuh /tmp/cuh.orig; cp $tk /tmp/tk.orig
+  sed -i 's|asm volatile("griddepcontrol.wait;" ::: "memory");|/* mutant: no wait */|' $cuh
+  sed -i 's|^\( *\)gdc_wait()|\1pass  # mutant: no gdc_wait|' $tk
+  echo "mutated: $(grep -c 'mutant' $cuh) CUDA, $(grep -c 'mutant' $tk) Triton"
+  for i in 1 2 3; do
+    FP8QUANT_CACHE_DIR=$PWD/.fp8cache-mutant timeout 150 python3 -m pytest tests/test_gpu.py -q -p no:cacheprovider \
+      -k pdl_waits -rf > "$OUT/run3_mutant_$i.log" 2>&1
+    echo "mutant $i: $(tail -1 "$OUT/run3_mutant_$i.log")"; grep -E "^FAILED" "$OUT/run3_mutant_$i.log" | cut -c1-100
+  done
+  cp /tmp/cuh.orig $cuh; cp /tmp/tk.orig $tk
+  for i in 1 2 3; do
+    timeout 150 python3 -m pytest tests/test_gpu.py -q -p no:cacheprovider -k pdl_waits > "$OUT/run3_plain_$i.log" 2>&1
+    echo "as built $i: $(tail -1 "$OUT/run3_plain_$i.log")"
+  done ;;
 esac

@@ -261,7 +261,7 @@ def test_torch_compile_fullgraph(backend):
 
 
 @pytest.mark.skipif(not PDL, reason="programmatic dependent launch needs sm_90")
-@pytest.mark.parametrize("tokens, hidden", [(8, 2**18), (4, 16384), (128, 4096)])
+@pytest.mark.parametrize("tokens, hidden", [(8, 2**18), (4, 16384), (128, 4096), (4096, 1024), (8192, 1024)])
 @pytest.mark.parametrize("backend", ["cuda", "triton"])
 def test_pdl_waits_for_the_previous_kernel(backend, tokens, hidden):
     """With PDL a kernel starts while the one before it runs; it must not read that kernel's
@@ -275,7 +275,7 @@ def test_pdl_waits_for_the_previous_kernel(backend, tokens, hidden):
     short CTAs, where call 2 could only start in call 1's last wave) passed everywhere. At
     128 x 4096 call 1 lets call 2 launch at its entry (planner.pdl_trigger_at_entry, v18)."""
     x1 = gpu_random(tokens, hidden, torch.float32, seed=hidden)
-    if (tokens, hidden) == (128, 4096):
+    if (tokens, hidden) in ((128, 4096), (4096, 1024), (8192, 1024)):
         plan = _cuda.plan_for(x1, poisoned_outputs(x1.shape)[0], pdl=True)
         assert plan.trigger_at_entry, plan
     expected1 = reference(x1)
