@@ -21,6 +21,10 @@
 #         waits (the CUDA mutant prebuilt in .fp8cache-mutant, carried); then the new plans
 #         against the same plans without the trigger (fp8quant:registers:e0), from DRAM and with
 #         the inputs in L2 (decode shapes), twice.
+#   run3: the mutant passed 5 of run 2's 6 PDL race cases. Candidates with the trigger at entry,
+#         under the mutant and as built, three times each.
+#   run4: the full bench at the final code (the committed result); run5: scripts/gpu_check.sh;
+#   run6: float16 and float32 through the full bench.
 # The bfloat16 modules of both builds come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
 # `python -m fp8quant prebuild --arch 90`, with and without the switch's FP8QUANT_NVCC_FLAGS).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
@@ -81,5 +85,15 @@ run3)
   for i in 1 2 3; do
     timeout 150 python3 -m pytest tests/test_gpu.py -q -p no:cacheprovider -k pdl_waits > "$OUT/run3_plain_$i.log" 2>&1
     echo "as built $i: $(tail -1 "$OUT/run3_plain_$i.log")"
+  done ;;
+run4)  # the committed result: the full bench as the device call ran it
+  timeout 450 python3 -m fp8quant bench --out "$OUT" 2>&1 | grep -v "^bench:" > "$OUT/bench_full.log"
+  grep -E "^(device|summary)" "$OUT/bench_full.log" ;;
+run5)  # the GPU evidence of the final code (scripts/gpu_check.sh)
+  PYTEST_TIMEOUT=420 OUT=$OUT bash "$(dirname "${BASH_SOURCE[0]}")/gpu_check.sh" | tail -4 ;;
+run6)  # float16 and float32 through the full bench (their plans changed with bf16's)
+  for dtype in float16 float32; do
+    timeout 280 python3 -m fp8quant bench --dtype $dtype --out "$OUT" 2>&1 | grep -v "^bench:" > "$OUT/bench_$dtype.log"
+    grep -E "^(device|summary)" "$OUT/bench_$dtype.log"
   done ;;
 esac

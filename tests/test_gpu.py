@@ -261,7 +261,7 @@ def test_torch_compile_fullgraph(backend):
 
 
 @pytest.mark.skipif(not PDL, reason="programmatic dependent launch needs sm_90")
-@pytest.mark.parametrize("tokens, hidden", [(8, 2**18), (4, 16384), (128, 4096), (4096, 1024), (8192, 1024)])
+@pytest.mark.parametrize("tokens, hidden", [(8, 2**18), (4, 16384), (128, 4096), (8192, 1024)])
 @pytest.mark.parametrize("backend", ["cuda", "triton"])
 def test_pdl_waits_for_the_previous_kernel(backend, tokens, hidden):
     """With PDL a kernel starts while the one before it runs; it must not read that kernel's
@@ -270,12 +270,16 @@ def test_pdl_waits_for_the_previous_kernel(backend, tokens, hidden):
     quantizes a few rows, so all its CTAs start at once and let call 2 start right away. Call 2
     reads call 1's scales as its input (read after write) and writes its codes over the end of
     call 1's input (write after read). With the waits removed from both backends
-    (scripts/investigate_v9.sh, mutant_pdl_test) it fails in all 4 cases (v9 run 3); without the
-    sleep only CUDA at 8 x 2^18 failed (run 2), and an earlier version (one long grid of many
+    (scripts/investigate_v9.sh, mutant_pdl_test) it failed in all 4 cases then (v9 run 3); without
+    the sleep only CUDA at 8 x 2^18 failed (run 2), and an earlier version (one long grid of many
     short CTAs, where call 2 could only start in call 1's last wave) passed everywhere. At
-    128 x 4096 call 1 lets call 2 launch at its entry (planner.pdl_trigger_at_entry, v18)."""
+    128 x 4096 and 8192 x 1024 call 1 lets call 2 launch at its entry (planner.pdl_trigger_at_entry,
+    v18). Against the mutant in v18 (runs 2-3, 4 runs of the test) a case fails in some runs only:
+    CUDA 8 x 2^18 4 of 4, 4 x 16384 and 128 x 4096 2 of 3, 8192 x 1024 2 of 3, Triton 4 x 16384 2
+    of 4, 128 x 4096 1 of 3, 8 x 2^18 and 8192 x 1024 never; the test as a whole failed every time
+    (4096 x 1024, which never failed, was dropped)."""
     x1 = gpu_random(tokens, hidden, torch.float32, seed=hidden)
-    if (tokens, hidden) in ((128, 4096), (4096, 1024), (8192, 1024)):
+    if (tokens, hidden) in ((128, 4096), (8192, 1024)):
         plan = _cuda.plan_for(x1, poisoned_outputs(x1.shape)[0], pdl=True)
         assert plan.trigger_at_entry, plan
     expected1 = reference(x1)
