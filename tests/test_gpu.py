@@ -275,8 +275,8 @@ def test_pdl_waits_for_the_previous_kernel(backend, tokens, hidden):
     short CTAs, where call 2 could only start in call 1's last wave) passed everywhere. At
     128 x 4096 and 8192 x 1024 call 1 lets call 2 launch at its entry (planner.pdl_trigger_at_entry,
     v18). Against the mutant in v18 (runs 2-3, 4 runs of the test) a case fails in some runs only:
-    CUDA 8 x 2^18 4 of 4, 4 x 16384 and 128 x 4096 2 of 3, 8192 x 1024 2 of 3, Triton 4 x 16384 2
-    of 4, 128 x 4096 1 of 3, 8 x 2^18 and 8192 x 1024 never; the test as a whole failed every time
+    CUDA 8 x 2^18 4 of 4, 4 x 16384 and 128 x 4096 2 of 4, 8192 x 1024 2 of 3; Triton 4 x 16384 2
+    of 4, 128 x 4096 1 of 4, 8 x 2^18 and 8192 x 1024 never. The test as a whole failed every time
     (4096 x 1024, which never failed, was dropped)."""
     x1 = gpu_random(tokens, hidden, torch.float32, seed=hidden)
     if (tokens, hidden) in ((128, 4096), (8192, 1024)):
