@@ -25,6 +25,8 @@
 #         under the mutant and as built, three times each.
 #   run4: the full bench at the final code (the committed result); run5: scripts/gpu_check.sh;
 #   run6: float16 and float32 through the full bench.
+#   run7: the trigger after the prefetch: old, a451112's and this kernel on small decode shapes;
+#   run8: the final code's full bench and GPU evidence in one call.
 # The bfloat16 modules of both builds come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
 # `python -m fp8quant prebuild --arch 90`, with and without the switch's FP8QUANT_NVCC_FLAGS).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
@@ -86,6 +88,32 @@ run3)
     timeout 150 python3 -m pytest tests/test_gpu.py -q -p no:cacheprovider -k pdl_waits > "$OUT/run3_plain_$i.log" 2>&1
     echo "as built $i: $(tail -1 "$OUT/run3_plain_$i.log")"
   done ;;
+run7)
+  # run 4 against a714872: the 1-16-row shapes 0.02-0.06 us slower (Triton drifted +0.015 median),
+  # most at t128x4/s4 and t256x4/s4. In a451112's SASS the trigger's predicated PREEXIT came
+  # before the prefetch and waited for its flag's constant load. The kernel as v17 left it
+  # (old_v17 = git archive 6496d32 fp8quant), a451112's (cur_a451) and this tree's (the trigger
+  # after the prefetch), alternated twice, fp8quant and triton, inputs from DRAM; the trees
+  # carried untracked, each tree's modules prebuilt in the cache.
+  shapes=1x4096,2x1368,2x7168,4x7168,8x4096,2x8192,16x4096,1x16384,32x16384,64x8192,128x4096,256x2048,1024x4096
+  for round in 1 2; do
+    for tree in old_v17 cur_a451 .; do
+      name=run7_$(basename $(realpath $tree))_$round
+      PYTHONPATH=$PWD/$tree BENCH_TIMEOUT=120 BENCH_CMD="python3 scripts/bench_probe_providers.py" bench $name $shapes fp8quant,triton
+      python3 - "$OUT/json/$name.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+for shape in dict.fromkeys((x["tokens"], x["hidden"]) for x in r["rows"]):
+    cells = [f"{x['provider']} {x['median_us']:.3f}" for x in r["rows"] if (x["tokens"], x["hidden"]) == shape]
+    print(f"  {shape[0]}x{shape[1]}: " + ", ".join(cells))
+PY
+    done
+  done
+  (cd "$OUT" && tar czf run7_logs.tar.gz *.log json && rm -rf json *.log) ;;
+run8)  # the final code: the full bench (the committed result), then scripts/gpu_check.sh
+  timeout 330 python3 -m fp8quant bench --out "$OUT" 2>&1 | grep -v "^bench:" > "$OUT/bench_full.log"
+  grep -E "^(device|summary)" "$OUT/bench_full.log"
+  PYTEST_TIMEOUT=250 OUT=$OUT bash "$(dirname "${BASH_SOURCE[0]}")/gpu_check.sh" | tail -3 ;;
 run4)  # the committed result: the full bench as the device call ran it
   timeout 450 python3 -m fp8quant bench --out "$OUT" 2>&1 | grep -v "^bench:" > "$OUT/bench_full.log"
   grep -E "^(device|summary)" "$OUT/bench_full.log" ;;
