@@ -573,6 +573,12 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
   // requests ahead of its own loads: float32 4096x16384 (512 x 8 vectors, 2 CTAs per SM) took
   // 116.7 us per call prefetching in every CTA, 111.7 without any prefetch, 111.9 prefetching in
   // the first 4 x SMs CTAs (docs/performance.md, v10 run 4).
+  // Where the planner says so (planner.pdl_trigger_at_entry: two calls' CTAs fill the SMs, so no
+  // third call can become resident before this one's CTAs exit), the next kernel may launch
+  // now: the call after next then has its CTAs placed, and its rows asked of L2, as this call's
+  // CTAs exit, instead of once the next call's wait returns. 128x4096 1.69 -> 1.48 us, 256x2048
+  // 1.66 -> 1.45, 1024x4096 5.07 -> 4.87 (docs/performance.md, v18 run 1).
+  allow_dependents_to_launch_if(p.trigger_at_entry);
   if (cta_in_first_wave()) {
 #pragma unroll
     for (int j = 0; j < kVecsPerThread; ++j) {
@@ -580,14 +586,6 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
       prefetch_line_to_l2(x_vecs + (i < num_vecs ? i : 0));
     }
   }
-  // Where the planner says so (planner.pdl_trigger_at_entry: two calls' CTAs fill the SMs, so no
-  // third call can become resident before this one's CTAs exit), the next kernel may launch
-  // now: the call after next then has its CTAs placed, and its rows asked of L2, as this call's
-  // CTAs exit, instead of once the next call's wait returns. 128x4096 1.69 -> 1.48 us, 256x2048
-  // 1.66 -> 1.45, 1024x4096 5.07 -> 4.87 (docs/performance.md, v18 run 1). After the prefetch,
-  // not before it: there the instruction waited for its flag's constant load, and the prefetch
-  // and the wait behind it (v18 run 4: 1-16-row shapes 0.02-0.06 us slower).
-  allow_dependents_to_launch_if(p.trigger_at_entry);
   grid_dependency_wait();
   FP8QUANT_TIMELINE_MARK(1);
   // Otherwise here, not after the stores: 1x16384 1.83 vs 2.00 us, 64x16384 3.17 vs 3.53 (v8 run
