@@ -166,7 +166,7 @@ def _fp8quant_provider(
     launched with PDL where the default call would use it. `block_threads` (an experiment) changes
     the register plan's CTA size, rows per CTA following; `smem_bytes` (an experiment, v14) has each
     CTA reserve that much dynamic shared memory, which caps the CTAs an SM holds;
-    `trigger_at_entry=False` (v18) takes the plan's trigger at entry and reservation away."""
+    `trigger_at_entry` (v18) forces the trigger at entry on or off (off: and no reservation)."""
     from . import _cuda
     from .per_token_quant_fp8 import per_token_quant_fp8
 
@@ -181,10 +181,10 @@ def _fp8quant_provider(
                 raise ValueError(f"block_threads={block_threads} does not fit {plan.name}")
             rows_per_cta = block_threads // plan.threads_per_row
             plan = replace(plan, block_threads=block_threads, grid=math.ceil(x.shape[0] / rows_per_cta))
+        if trigger_at_entry is not None:  # False: v17's plan, no trigger at entry, nothing reserved
+            plan = replace(plan, trigger_at_entry=trigger_at_entry, smem_bytes=plan.smem_bytes if trigger_at_entry else 0)
         if smem_bytes is not None:
             plan = replace(plan, smem_bytes=smem_bytes)
-        if trigger_at_entry is False:  # v17's plan: no trigger at entry, nothing reserved
-            plan = replace(plan, trigger_at_entry=False, smem_bytes=0)
 
         def call():
             _cuda.launch(x, q, s.view(-1), None, plan, pdl)
@@ -204,21 +204,30 @@ def forced_provider(name: str):
     CTA (at most 2 CTAs per H100 SM); "fp8quant:registers:t512:s2:m32896": shared rows and shared
     memory; "fp8quant:registers:m90000": the planner's plan with that shared memory reserved (v18);
     "fp8quant:registers:e0": the planner's plan with the next call let launch after the PDL wait
-    and no shared memory reserved (v17's plan where pdl_trigger_at_entry holds). None for any
+    and no shared memory reserved (v17's plan where pdl_trigger_at_entry holds);
+    "fp8quant:registers:t512:s2:e1:m150000": the trigger at entry forced on, with that shared
+    memory (v18). The fields come in the order t, s or b, e, m, each at most once. None for any
     other name."""
     parts = name.split(":")
     if len(parts) < 3 or parts[:2] != ["fp8quant", "registers"]:
         return None
     keys = [p[:1] for p in parts[2:]]
     values = [p[1:] for p in parts[2:]]
-    if keys not in (["t"], ["t", "s"], ["t", "s", "m"], ["t", "b"], ["t", "b", "m"], ["m"], ["e"]) or not all(v.isdigit() for v in values):
+    order = "tsbem"
+    if (
+        any(k not in order for k in keys)
+        or [order.index(k) for k in keys] != sorted({order.index(k) for k in keys})
+        or {"s", "b"} <= set(keys)
+        or not all(v.isdigit() for v in values)
+    ):
         return None
     fields = dict(zip(keys, map(int, values)))
-    if fields.get("e", 0) != 0:
+    if fields.get("e", 0) not in (0, 1):
         return None
+    trigger = None if "e" not in fields else bool(fields["e"])
     return _fp8quant_provider("cuda", "registers", fields.get("t"), ctas_per_row=fields.get("s"),
                               block_threads=fields.get("b"), smem_bytes=fields.get("m"),
-                              trigger_at_entry=False if "e" in fields else None)
+                              trigger_at_entry=trigger)
 
 
 def _torch_compile_provider():

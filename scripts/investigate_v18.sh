@@ -27,6 +27,7 @@
 #   run6: float16 and float32 through the full bench.
 #   run7: the trigger after the prefetch: old, a451112's and this kernel on small decode shapes;
 #   run8: the final code's full bench and GPU evidence in one call.
+#   run9: the trigger at entry with one CTA per SM at grids of 32-64 CTAs (forced).
 # The bfloat16 modules of both builds come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
 # `python -m fp8quant prebuild --arch 90`, with and without the switch's FP8QUANT_NVCC_FLAGS).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
@@ -110,6 +111,20 @@ PY
     done
   done
   (cd "$OUT" && tar czf run7_logs.tar.gz *.log json && rm -rf json *.log) ;;
+run9)
+  # Run 4's misses from DRAM include grids of 64 CTAs (64x7168 1.04 us over, 64x8192 1.09,
+  # 64x16384 1.19) and 32 (32x16384 1.18, 16x16384 1.05; from L2 32x16384 1.006). The trigger at
+  # entry with one CTA per SM (174080 bytes reserved, midway between half and all of an SM's
+  # shared memory): two calls' 64 CTAs then fill 128 of the 132 SMs. 32x16384 and 16x16384 also
+  # with their rows shared by 2 CTAs (t512:s2, 64 CTAs). From DRAM and from L2, twice; the kernel
+  # is a451112's (the trigger forced through fp8quant:registers:...:e1).
+  shapes=64x5120,64x7168,64x8192,64x16384,32x16384,16x16384
+  provs=fp8quant,fp8quant:registers:e1:m174080,fp8quant:registers:t512:s2:e1:m174080
+  for round in 1 2; do
+    probe_bench run9_dram_$round $shapes $provs ""
+    probe_bench run9_l2_$round $shapes $provs "--input-copies 2"
+  done
+  (cd "$OUT" && tar czf run9_logs.tar.gz *.log json && rm -rf json *.log) ;;
 run8)  # the final code: the full bench (the committed result), then scripts/gpu_check.sh
   timeout 330 python3 -m fp8quant bench --out "$OUT" 2>&1 | grep -v "^bench:" > "$OUT/bench_full.log"
   grep -E "^(device|summary)" "$OUT/bench_full.log"

@@ -26,13 +26,13 @@ def test_full_grid_covers_seed_decode_and_model_sizes():
 def test_forced_provider_names():
     for name in ("fp8quant:registers:t128", "fp8quant:registers:t256:s4", "fp8quant:registers:t128:b512",
                  "fp8quant:registers:t256:b512:m80000", "fp8quant:registers:t512:s2:m32896",
-                 "fp8quant:registers:m90000", "fp8quant:registers:e0"):
+                 "fp8quant:registers:m90000", "fp8quant:registers:e0", "fp8quant:registers:t512:s2:e1:m150000",
+                 "fp8quant:registers:e1", "fp8quant:registers:s4", "fp8quant:registers:t256:m80000"):
         assert callable(bench.forced_provider(name)), name
-    for name in ("fp8quant", "fp8quant:registers", "fp8quant:registers:s4", "fp8quant:registers:s4:t256",
+    for name in ("fp8quant", "fp8quant:registers", "fp8quant:registers:s4:t256",
                  "fp8quant:registers:t256:x4", "fp8quant:registers:t256:s", "fp8quant:shared:t64",
-                 "fp8quant:registers:t128:b512:s2", "fp8quant:registers:t256:m80000",
-                 "fp8quant:registers:m", "fp8quant:registers:s2:m80000", "fp8quant:registers:e1",
-                 "fp8quant:registers:t128:e0"):
+                 "fp8quant:registers:t128:b512:s2", "fp8quant:registers:m", "fp8quant:registers:e2", "fp8quant:registers:m80000:e1",
+                 "fp8quant:registers:t128:s2:b256", "fp8quant:registers:t128:t256"):
         assert bench.forced_provider(name) is None, name
 
 
