@@ -405,8 +405,9 @@ def pdl_trigger_at_entry(grid: int, block_threads: int, cta_input_bytes: int, de
     has room, which is as this call's CTAs exit where two calls' CTAs fill the SMs. Where they
     do not, every call of a graph becomes resident at once and waits (v12 run 2: decode up to
     0.6 us slower), so this holds only where two calls' CTAs fill the SMs: the grid fills at least
-    EARLY_TRIGGER_MIN_FILL of its ceil(grid / SMs) CTAs per SM, and either the threads of twice
-    that many CTAs fill an SM or each CTA reserves shared memory so that no more fit. And only for
+    EARLY_TRIGGER_MIN_FILL of its ceil(grid / SMs) CTAs per SM (or, for grids of at most half the
+    SMs, two calls' grids fill that share of the SMs at one CTA each), and either the threads of
+    two calls' CTAs fill an SM or each CTA reserves shared memory so that no more fit. And only for
     CTAs of at most EARLY_TRIGGER_MAX_CTA_INPUT_BYTES of input: where the SMs hold two of a
     call's larger CTAs, the few SMs that the two calls in flight leave empty take two of the next
     call's, and that SM's rows finish last.
@@ -418,14 +419,19 @@ def pdl_trigger_at_entry(grid: int, block_threads: int, cta_input_bytes: int, de
     (2 rows, 28 KiB), 256x8192 3.15 vs 3.17, 128x16384 3.20 vs 3.13-3.14, 256x16384 5.62 vs
     5.17-5.18, 512x8192 5.56 vs 5.18-5.20 (4 rows, 64 KiB). Grids that a wave holds: 1024x4096
     4.87 vs 5.07, 2048x2048 4.94-4.95 vs 5.06; 16384x2048 33.28 vs 33.37-33.41. Grids under the
-    SM count: 64x8192 1.89 vs 1.70, 64x16384 2.77 vs 2.24, 32x16384 2.12 vs 1.79, 16x16384 1.85
-    vs 1.65."""
+    SM count, no reservation: 64x8192 1.89 vs 1.70, 64x16384 2.77 vs 2.24, 32x16384 2.12 vs 1.79,
+    16x16384 1.85 vs 1.65. Grids of 64 with one CTA per SM (174080 bytes reserved; v18 run 9, from
+    DRAM / from L2): 64x5120 1.44 / 1.29-1.30 vs 1.58 / 1.42-1.43, 64x7168 1.54 / 1.34 vs
+    1.65-1.66 / 1.54-1.55, 64x8192 1.63-1.64 / 1.37-1.38 vs 1.70 / 1.59-1.60; but 64x16384
+    (32 KiB CTAs) 2.26-2.27 / 1.76-1.77 vs 2.23 / 1.82-1.83, and grids of 32 (not taken, 4 calls
+    fit): 32x16384 1.75 / 1.57-1.59 vs 1.80 / 1.67, 16x16384 1.70 / 1.42-1.43 vs 1.66 / 1.59."""
     if not pdl or cta_input_bytes > EARLY_TRIGGER_MAX_CTA_INPUT_BYTES:
         return False, 0
-    per_sm = math.ceil(grid / device.sm_count)  # this call's CTAs per SM
-    if grid < EARLY_TRIGGER_MIN_FILL * per_sm * device.sm_count:
+    # CTAs per SM that two calls take: twice this call's, or one where two calls' grids fit one
+    # CTA per SM
+    two_calls = 2 * math.ceil(grid / device.sm_count) if 2 * grid > device.sm_count else 1
+    if 2 * grid < EARLY_TRIGGER_MIN_FILL * two_calls * device.sm_count:
         return False, 0
-    two_calls = 2 * per_sm
     if min(MAX_THREADS_PER_SM // block_threads, MAX_CTAS_PER_SM) <= two_calls:
         return True, 0
     # A footprint midway between the most that fits two_calls CTAs and the least that keeps out

@@ -28,6 +28,7 @@
 #   run7: the trigger after the prefetch: old, a451112's and this kernel on small decode shapes;
 #   run8: the final code's full bench and GPU evidence in one call.
 #   run9: the trigger at entry with one CTA per SM at grids of 32-64 CTAs (forced).
+#   run8 ran after run 9, on the final planner (grids of 60-66 with one CTA per SM added).
 # The bfloat16 modules of both builds come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
 # `python -m fp8quant prebuild --arch 90`, with and without the switch's FP8QUANT_NVCC_FLAGS).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
