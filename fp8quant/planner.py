@@ -22,6 +22,9 @@ Decisions (docs/performance.md has the measurements behind them):
   per SM, k the fewest rows per CTA that keep the grid within the SM count (pdl_rows_per_cta;
   fewer threads per row where k rows need it): a long chain of calls otherwise piles each call's
   CTAs on about half the SMs (v14, v15).
+- Under PDL, where two calls' CTAs fill the SMs (CTAs of up to 16 KiB of input), the register
+  kernel lets the next call launch at its entry, with shared memory reserved where needed so
+  that no third call's CTAs fit (pdl_trigger_at_entry, v18).
 - Longer rows: "shared" (the seed's design: a warp per row, the row staged in dynamic shared
   memory) while a row fits the device's opt-in shared-memory limit, else "global" (read twice).
 """
