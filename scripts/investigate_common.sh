@@ -2,7 +2,8 @@
 # bench NAME SHAPES PROVIDERS (fp8quant bench into $OUT/NAME.log and $OUT/json/NAME.json;
 # BENCH_TIMEOUT, BENCH_ARGS, BENCH_CMD and FP8QUANT_NVCC_FLAGS as set by the caller), and gpu_tests NAME
 # FILTER (the GPU tests matching pytest's -k FILTER into $OUT/NAME.log; PYTEST_TIMEOUT), and
-# prebuild_ab FLAGS (the modules as they are and built with FLAGS, for A/B runs), and probe_bench NAME
+# prebuild_ab FLAGS (the modules as they are and built with FLAGS, for A/B runs), mutate_waits and
+# restore_waits (both backends without their PDL waits, for the race test's mutant), and probe_bench NAME
 # SHAPES PROVIDERS OPTIONS (bench() through scripts/bench_probe_providers.py with OPTIONS, then us
 # per call of each provider, a line per shape; skipped past DEADLINE_S seconds, default 480; PROBE_TIMEOUT
 # seconds each, default 150).
@@ -35,4 +36,14 @@ for shape in dict.fromkeys((x["tokens"], x["hidden"]) for x in r["rows"]):
     cells = [f"{x['provider']} {x['median_us']:.2f}" for x in r["rows"] if (x["tokens"], x["hidden"]) == shape]
     print(f"  {shape[0]}x{shape[1]}: " + ", ".join(cells))
 PY
+}
+mutate_waits() {  # both backends without their PDL waits (the PDL race test must then fail)
+  local cuh=fp8quant/csrc/per_token_quant_fp8.cuh tk=fp8quant/triton_kernels.py
+  cp $cuh /tmp/cuh.orig; cp $tk /tmp/tk.orig
+  sed -i 's|asm volatile("griddepcontrol.wait;" ::: "memory");|/* mutant: no wait */|' $cuh
+  sed -i 's|^\( *\)gdc_wait()|\1pass  # mutant: no gdc_wait|' $tk
+  echo "mutated: $(grep -c 'mutant' $cuh) CUDA, $(grep -c 'mutant' $tk) Triton"
+}
+restore_waits() {
+  cp /tmp/cuh.orig fp8quant/csrc/per_token_quant_fp8.cuh; cp /tmp/tk.orig fp8quant/triton_kernels.py
 }

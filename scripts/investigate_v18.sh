@@ -23,13 +23,14 @@
 #         the inputs in L2 (decode shapes), twice.
 #   run3: the mutant passed 5 of run 2's 6 PDL race cases. Candidates with the trigger at entry,
 #         under the mutant and as built, three times each.
-#   run4: the full bench at the final code (the committed result); run5: scripts/gpu_check.sh;
-#   run6: float16 and float32 through the full bench.
+#   run4: the full bench at a451112 (history/v18-a451112.json); run5: scripts/gpu_check.sh there;
+#   run6: float16 and float32 through the full bench (the committed float16/float32 results).
 #   run7: the trigger after the prefetch: old, a451112's and this kernel on small decode shapes;
 #   run8: the final code's full bench and GPU evidence in one call.
 #   run9: the trigger at entry with one CTA per SM at grids of 32-64 CTAs (forced).
 #   run8 ran after run 9, on the final planner (grids of 60-66 with one CTA per SM added).
-# The bfloat16 modules of both builds come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
+# run1's switch (-DFP8QUANT_EXPERIMENT_EARLY_TRIGGER) is in d2d8dcb's kernel only; 9683818 replaced it
+# with the planner's flag. The bfloat16 modules of both builds come prebuilt in $FP8QUANT_CACHE_DIR (carried: built here with
 # `python -m fp8quant prebuild --arch 90`, with and without the switch's FP8QUANT_NVCC_FLAGS).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
 case "${1:-run1}" in
@@ -52,15 +53,11 @@ run1)
 run2)
   python3 -c "from fp8quant import _cuda; print(_cuda.device_info(0))" | tee "$OUT/run2_device_info.log"
   PYTEST_TIMEOUT=200 gpu_tests run2_gpu_tests "pdl or graph or default_path_bit_exact or device_info"
-  cuh=fp8quant/csrc/per_token_quant_fp8.cuh tk=fp8quant/triton_kernels.py
-  cp $cuh /tmp/cuh.orig; cp $tk /tmp/tk.orig
-  sed -i 's|asm volatile("griddepcontrol.wait;" ::: "memory");|/* mutant: no wait */|' $cuh
-  sed -i 's|^\( *\)gdc_wait()|\1pass  # mutant: no gdc_wait|' $tk
-  echo "mutated: $(grep -c 'mutant' $cuh) CUDA, $(grep -c 'mutant' $tk) Triton"
+  mutate_waits
   FP8QUANT_CACHE_DIR=$PWD/.fp8cache-mutant timeout 150 python3 -m pytest tests/test_gpu.py -q -p no:cacheprovider \
     -k pdl_waits > "$OUT/run2_mutant_pdl.log" 2>&1
   echo "mutant: $(tail -1 "$OUT/run2_mutant_pdl.log")"; grep -E "^FAILED" "$OUT/run2_mutant_pdl.log" | head -8
-  cp /tmp/cuh.orig $cuh; cp /tmp/tk.orig $tk
+  restore_waits
   decode=32x4096,64x1368,64x2048,64x4096,128x1368,128x2048,128x4096,128x5120,128x7168,128x8192
   decode=$decode,256x1368,256x2048,256x4096,256x5120
   mid=512x2048,512x4096,1024x2048,1024x4096,2048x2048,4096x1368,1024x5120,1024x7168,1024x8192,2048x4096
@@ -75,17 +72,13 @@ run3)
   # v9 left it no longer catches a missing wait at 4 x 16384 nor in Triton. Candidates with the
   # trigger at entry and grids of several waves (call 2 starts when call 1's last wave does, and
   # writes over the row that wave reads), under the mutant and as built, three times each.
-  cuh=fp8quant/csrc/per_token_quant_fp8.cuh tk=fp8quant/triton_kernels.py
-  cp $cuh /tmp/cuh.orig; cp $tk /tmp/tk.orig
-  sed -i 's|asm volatile("griddepcontrol.wait;" ::: "memory");|/* mutant: no wait */|' $cuh
-  sed -i 's|^\( *\)gdc_wait()|\1pass  # mutant: no gdc_wait|' $tk
-  echo "mutated: $(grep -c 'mutant' $cuh) CUDA, $(grep -c 'mutant' $tk) Triton"
+  mutate_waits
   for i in 1 2 3; do
     FP8QUANT_CACHE_DIR=$PWD/.fp8cache-mutant timeout 150 python3 -m pytest tests/test_gpu.py -q -p no:cacheprovider \
       -k pdl_waits -rf > "$OUT/run3_mutant_$i.log" 2>&1
     echo "mutant $i: $(tail -1 "$OUT/run3_mutant_$i.log")"; grep -E "^FAILED" "$OUT/run3_mutant_$i.log" | cut -c1-100
   done
-  cp /tmp/cuh.orig $cuh; cp /tmp/tk.orig $tk
+  restore_waits
   for i in 1 2 3; do
     timeout 150 python3 -m pytest tests/test_gpu.py -q -p no:cacheprovider -k pdl_waits > "$OUT/run3_plain_$i.log" 2>&1
     echo "as built $i: $(tail -1 "$OUT/run3_plain_$i.log")"
