@@ -260,6 +260,10 @@ def test_torch_compile_fullgraph(backend):
         assert_quant_equal(compiled(x), reference(x), f"compiled {backend} {tokens}")
 
 
+# A race shows in some trials only: each trial is ~1 ms.
+PDL_RACE_TRIALS = 40
+
+
 @pytest.mark.skipif(not PDL, reason="programmatic dependent launch needs sm_90")
 @pytest.mark.parametrize("tokens, hidden", [(8, 2**18), (4, 16384), (128, 4096), (8192, 1024)])
 @pytest.mark.parametrize("backend", ["cuda", "triton"])
@@ -277,13 +281,14 @@ def test_pdl_waits_for_the_previous_kernel(backend, tokens, hidden):
     v18). Against the mutant in v18 (runs 2-3, 4 runs of the test) a case fails in some runs only:
     CUDA 8 x 2^18 4 of 4, 4 x 16384 and 128 x 4096 2 of 4, 8192 x 1024 2 of 3; Triton 4 x 16384 2
     of 4, 128 x 4096 1 of 4, 8 x 2^18 and 8192 x 1024 never. The test as a whole failed every time
-    (4096 x 1024, which never failed, was dropped)."""
+    (4096 x 1024, which never failed, was dropped). Those runs tried each case 5 times; it now
+    tries PDL_RACE_TRIALS times (v19 run 1 against the mutant: see docs/performance.md)."""
     x1 = gpu_random(tokens, hidden, torch.float32, seed=hidden)
     if (tokens, hidden) in ((128, 4096), (8192, 1024)):
         plan = _cuda.plan_for(x1, poisoned_outputs(x1.shape)[0], pdl=True)
         assert plan.trigger_at_entry, plan
     expected1 = reference(x1)
-    for trial in range(5):
+    for trial in range(PDL_RACE_TRIALS):
         x1c = x1.clone()
         q1, s1 = poisoned_outputs(x1.shape)
         torch.cuda.synchronize()

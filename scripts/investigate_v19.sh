@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# v19 device runs (docs/performance.md, v19). Usage on the device tool: OUT=$OUT bash scripts/investigate_v19.sh [run]
+#   run1: (a) the PDL race test at PDL_RACE_TRIALS trials per case, as built and three times
+#         against the mutant without the waits (v18 run 3: at 5 trials a case failed its mutant
+#         in some runs only); (b) the host time of eager calls (scripts/eager_launch_probe.py),
+#         the launch helper that opts in to shared memory once per instance and device against
+#         9155eb5's, which called cudaFuncSetAttribute before every launch over 48 KiB, twice;
+#         (c) plans for the decode misses: 256x7168 and 256x8192 with one row per CTA (16 KiB
+#         CTAs, grid 256) under the trigger at entry and two CTAs per SM reserved, against the
+#         planner's two rows per CTA without it (v18 run 1 timed only two rows with the
+#         trigger); 32x16384 and 16x16384 (grids of 32) under the trigger with one CTA per SM,
+#         unshared and with rows shared by 2 (v18 run 9, two rounds: 32x16384 gains both ways,
+#         16x16384 loses 0.04 us from DRAM), three rounds, from DRAM and from L2.
+# Carried: .fp8cache (this tree's modules and old_v18's, `python -m fp8quant prebuild --arch 90`
+# with PYTHONPATH at each), .fp8cache-mutant (the modules with the waits removed), old_v18
+# (git archive 9155eb5 fp8quant).
+source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
+case "${1:-run1}" in
+run1)
+  timeout 150 python3 -m pytest tests/test_gpu.py -q -p no:cacheprovider -k pdl_waits > "$OUT/run1_race_built.log" 2>&1
+  echo "race test as built: $(tail -1 "$OUT/run1_race_built.log")"
+  mutate_waits
+  for i in 1 2 3; do
+    FP8QUANT_CACHE_DIR=$PWD/.fp8cache-mutant timeout 150 python3 -m pytest tests/test_gpu.py -q -p no:cacheprovider \
+      -k pdl_waits -rf > "$OUT/run1_race_mutant_$i.log" 2>&1
+    echo "mutant $i: $(tail -1 "$OUT/run1_race_mutant_$i.log")"; grep -E "^FAILED" "$OUT/run1_race_mutant_$i.log" | cut -c1-110
+  done
+  restore_waits
+  for round in 1 2; do
+    for tree in old_v18 .; do
+      echo "[eager, $(basename $(realpath $tree)), round $round]"
+      PYTHONPATH=$PWD/$tree timeout 60 python3 scripts/eager_launch_probe.py | tee -a "$OUT/run1_eager.log"
+    done
+  done
+  export DEADLINE_S=560 PROBE_TIMEOUT=100
+  two_rows=256x7168,256x8192  # from DRAM only: from L2 they are 0.38-0.75 us over the floor
+  one_row=fp8quant,fp8quant:registers:t256:b256:e1:m51456
+  grids_of_32=32x16384,16x16384
+  one_per_sm=fp8quant,fp8quant:registers:e1:m174080,fp8quant:registers:t512:s2:e1:m174080
+  for round in 1 2 3; do
+    probe_bench run1_rows_dram_$round $two_rows $one_row ""
+    probe_bench run1_g32_dram_$round $grids_of_32 $one_per_sm ""
+    probe_bench run1_g32_l2_$round $grids_of_32 $one_per_sm "--input-copies 2"
+  done
+  (cd "$OUT" && tar czf run1_logs.tar.gz *.log json && rm -rf json *.log) ;;
+esac
