@@ -128,6 +128,7 @@ def peak_dram_bytes_per_s(index: int) -> float:
     return 0.0 if failed else 2.0 * clock_khz.value * 1e3 * bus_bits.value / 8
 
 
+@functools.lru_cache(maxsize=None)
 def arch_of(index: int) -> str:
     major, minor = torch.cuda.get_device_capability(index)
     return f"{major}{minor}"

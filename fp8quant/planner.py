@@ -82,7 +82,8 @@ PDL_MAX_ROWS_PER_CTA = 4
 # (v16 runs 2-8).
 PDL_TWO_ROWS_MAX_CTAS_PER_SM = Fraction(4, 3)  # exact: 352 rows on 132 SMs are in, 353 out
 # Under PDL the register kernel lets the next call launch at its entry where two calls' CTAs fill
-# the SMs, for CTAs of at most this much input (pdl_trigger_at_entry, v18).
+# the SMs, for CTAs that quantize at most this much input (pdl_trigger_at_entry, v18; a CTA that
+# shares a row reads all of it and quantizes its part, v19).
 EARLY_TRIGGER_MAX_CTA_INPUT_BYTES = 16 * 1024
 EARLY_TRIGGER_MIN_FILL = Fraction(9, 10)
 # What an SM holds (sm_80 to sm_90), and the shared memory the driver keeps per CTA.
@@ -304,7 +305,7 @@ def rows_can_be_shared(num_rows: int, num_vecs: int, vec_bytes: int, device: Dev
 
 
 def registers_ctas_per_row(
-    num_rows: int, num_vecs: int, threads_per_row: int, vec_bytes: int, device: DeviceInfo
+    num_rows: int, num_vecs: int, threads_per_row: int, vec_bytes: int, device: DeviceInfo, pdl: bool = False
 ) -> int:
     """CTAs that share each row in the register kernel: each reads the whole row and takes its
     max, then quantizes and stores its own part of the threads' vectors. For a few rows, where
@@ -320,7 +321,9 @@ def registers_ctas_per_row(
     the repeated reads cost once they pass ~1 MiB (SHARED_ROWS_MAX_READ_BYTES; v11 run 4, us):
     32x16384 1.79 with one CTA per row (512 x 4) vs 1.86 with 2 and 2.01 with 4; 64x16384 2.22
     vs 2.44 with 2; 64x8192 1.69 vs 1.75; 64x5120 1.57 vs 1.62; 32x8192 1.58 with 2 vs 1.62
-    with 4; within 1 MiB sharing still wins (8x16384 1.55-1.57 with 4 vs 1.58 with one)."""
+    with 4; within 1 MiB sharing still wins (8x16384 1.55-1.57 with 4 vs 1.58 with one).
+    Under PDL, past that bound, rows go to two CTAs each where that makes a call take the trigger
+    at entry (pdl_split_for_trigger, v19)."""
     vecs_per_thread = math.ceil(num_vecs / threads_per_row)
     if threads_per_row < 32 or not rows_can_be_shared(num_rows, num_vecs, vec_bytes, device):
         return 1
@@ -332,7 +335,27 @@ def registers_ctas_per_row(
         and num_rows * split * 2 * row_bytes <= SHARED_ROWS_MAX_READ_BYTES
     ):
         split *= 2
+    if split == 1 and vecs_per_thread >= 2 and pdl_split_for_trigger(num_rows, row_bytes, threads_per_row, device, pdl):
+        split = 2
     return split
+
+
+def pdl_split_for_trigger(num_rows: int, row_bytes: int, threads_per_row: int, device: DeviceInfo, pdl: bool) -> bool:
+    """Whether rows past SHARED_ROWS_MAX_READ_BYTES go to two CTAs each under PDL: where one CTA
+    per row does not take the trigger at entry (pdl_trigger_at_entry) and two do, at one CTA per
+    SM for two calls (grids of 60-66 on 132 SMs; with two CTAs per SM it was not measured). That
+    is 30-33 rows of 16-32 KiB: each CTA then quantizes half a row, and two calls' CTAs fill the
+    SMs. Measured (bf16, us per call, from DRAM / inputs in L2): on an H100 (docs/performance.md
+    v18 run 9) 32x16384 1.75 / 1.55-1.56 with two CTAs per row and the trigger against 1.80 / 1.67
+    with one CTA per row (the last decode shape over the line from L2); on an H200 (v19 run 1)
+    1.68 / 1.49 against 1.72 / 1.55."""
+    grid = 2 * num_rows
+    return (
+        pdl
+        and 2 * grid <= device.sm_count
+        and not pdl_trigger_at_entry(num_rows, threads_per_row, row_bytes, device, pdl)[0]
+        and pdl_trigger_at_entry(grid, threads_per_row, row_bytes // 2, device, pdl)[0]
+    )
 
 
 def pdl_rows_per_cta(
@@ -411,8 +434,8 @@ def pdl_trigger_at_entry(grid: int, block_threads: int, cta_input_bytes: int, de
     EARLY_TRIGGER_MIN_FILL of its ceil(grid / SMs) CTAs per SM (or, for grids of at most half the
     SMs, two calls' grids fill that share of the SMs at one CTA each), and either the threads of
     two calls' CTAs fill an SM or each CTA reserves shared memory so that no more fit. And only for
-    CTAs of at most EARLY_TRIGGER_MAX_CTA_INPUT_BYTES of input: where the SMs hold two of a
-    call's larger CTAs, the few SMs that the two calls in flight leave empty take two of the next
+    CTAs that quantize at most EARLY_TRIGGER_MAX_CTA_INPUT_BYTES of input (`cta_input_bytes`; a
+    CTA that shares a row reads all of it, v19): where the SMs hold two of a call's larger CTAs, the few SMs that the two calls in flight leave empty take two of the next
     call's, and that SM's rows finish last.
     Measured on an H100 (bf16, us per call, inputs from DRAM, two rounds, docs/performance.md v18
     run 1), at entry with the reservation against after the wait: 128x4096 1.48 vs 1.69, 128x5120
@@ -505,7 +528,7 @@ def plan_per_token(
                 f"(at most {MAX_VECS_PER_THREAD})"
             )
         if ctas_per_row is None:
-            ctas_per_row = registers_ctas_per_row(num_rows, num_vecs, threads_per_row, vec * element_size, device)
+            ctas_per_row = registers_ctas_per_row(num_rows, num_vecs, threads_per_row, vec * element_size, device, pdl)
         if ctas_per_row & (ctas_per_row - 1) or not 1 <= ctas_per_row <= vecs_per_thread:
             raise ValueError(
                 f"ctas_per_row must be a power of two in [1, {vecs_per_thread}] (the vectors per "
@@ -530,7 +553,7 @@ def plan_per_token(
         grid = math.ceil(num_rows / rows_per_cta) * ctas_per_row
         if grid > MAX_GRID:
             raise ValueError(f"{num_rows} rows of {hidden} elements need {grid} CTAs, more than one launch has ({MAX_GRID})")
-        cta_input_bytes = min(rows_per_cta, num_rows) * hidden * element_size  # a shared row: all of it
+        cta_input_bytes = min(rows_per_cta, num_rows) * hidden * element_size // ctas_per_row  # what a CTA quantizes
         trigger, reserve = pdl_trigger_at_entry(grid, block, cta_input_bytes, device, pdl)
         return Plan(REGISTERS, vec, vecs_per_thread, threads_per_row, block, grid, reserve, 0, ctas_per_row, trigger)
 

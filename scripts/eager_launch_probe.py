@@ -1,15 +1,14 @@
 """Host time of an eager call (no graph) of per_token_quant_fp8, per shape (docs/performance.md,
-v19 run 1).
+v19 runs 1-2).
 
-Until v19 the launch helper called cudaFuncSetAttribute before every launch of a plan with more
-than 48 KiB of dynamic shared memory; since v18 those are the plans that reserve shared memory to
-bound the calls in flight (planner.pdl_trigger_at_entry: grids of 60-66, 128 and 256 CTAs on the
-H100). v19 opts in once per instance and device. A queue of eager calls is bound by the host
-when the host takes longer per call than the GPU, so the wall time of many calls, synchronized
-once at the end, divided by their number, is the host's time per call there. Printed per shape:
-the plan, its shared memory, and us per call for the public call (validation, the custom op,
-the launch) and for _cuda.launch alone (ctypes and the C++ launch helper), each the median of
---repeats batches of --calls calls.
+A queue of eager calls is bound by the host when the host takes longer per call than the GPU, so
+the wall time of many calls, synchronized once at the end, divided by their number, is the
+host's time per call there. Printed per shape: the plan, its shared memory, and us per call for
+the public call, for the registered op called through torch.ops (the dispatcher; the public
+call's path before v19, and still its path under torch.compile or a dispatch mode) and for
+_cuda.launch alone (ctypes and the C++ launch helper), each the median of --repeats batches of
+--calls calls. Run 1 compared the launch helper opting in to shared memory once against every
+launch (no difference within the noise), run 2 the public call skipping the dispatcher.
     PYTHONPATH=<package tree> python3 scripts/eager_launch_probe.py [--calls 2000] [--repeats 7]
 """
 
@@ -54,9 +53,13 @@ def main() -> None:
         s = torch.empty(tokens, 1, device="cuda", dtype=torch.float32)
         plan = _cuda.plan_for(x, q, pdl=pdl)
         public = us_per_call(lambda: per_token_quant_fp8(x, out=q, scale_out=s), args.calls, args.repeats)
+        op = us_per_call(
+            lambda: torch.ops.fp8quant.per_token_quant_fp8_out(x, q, s, None, None, "auto", None),
+            args.calls, args.repeats,
+        )
         helper = us_per_call(lambda: _cuda.launch(x, q, s.view(-1), None, plan, pdl), args.calls, args.repeats)
         print(f"{tokens}x{hidden}: {plan.name}, smem {plan.smem_bytes} B: public call {public:.2f} us, "
-              f"_cuda.launch {helper:.2f} us", flush=True)
+              f"torch.ops {op:.2f} us, _cuda.launch {helper:.2f} us", flush=True)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,13 @@
 #         trigger); 32x16384 and 16x16384 (grids of 32) under the trigger with one CTA per SM,
 #         unshared and with rows shared by 2 (v18 run 9, two rounds: 32x16384 gains both ways,
 #         16x16384 loses 0.04 us from DRAM), three rounds, from DRAM and from L2.
+#   run2: run 1: the race test failed its mutant in 6, 8 and 8 of 8 cases (v18: some runs only);
+#         eager calls took ~100 us of host time (torch.ops ~35 us of it on our CPU), and opting in
+#         once changed nothing within the noise (reverted); 32x16384 with two CTAs per row and
+#         the trigger 1.68 / 1.49 us against 1.72 / 1.55 (DRAM / L2). The final code: the public
+#         call skipping the dispatcher (eager probe, against old_v18 = 9155eb5, twice), the
+#         planner's split for the trigger (pdl_split_for_trigger) at 32x16384 against the old
+#         plan forced (t512:s1:e0), from DRAM and from L2, twice; then scripts/gpu_check.sh.
 # Carried: .fp8cache (this tree's modules and old_v18's, `python -m fp8quant prebuild --arch 90`
 # with PYTHONPATH at each), .fp8cache-mutant (the modules with the waits removed), old_v18
 # (git archive 9155eb5 fp8quant).
@@ -43,4 +50,18 @@ run1)
     probe_bench run1_g32_l2_$round $grids_of_32 $one_per_sm "--input-copies 2"
   done
   (cd "$OUT" && tar czf run1_logs.tar.gz *.log json && rm -rf json *.log) ;;
+run2)
+  for round in 1 2; do
+    for tree in old_v18 .; do
+      echo "[eager, $(basename $(realpath $tree)), round $round]"
+      PYTHONPATH=$PWD/$tree timeout 60 python3 scripts/eager_launch_probe.py | tee -a "$OUT/run2_eager.log"
+    done
+  done
+  export DEADLINE_S=200 PROBE_TIMEOUT=80
+  for round in 1 2; do
+    probe_bench run2_split_dram_$round 32x16384 fp8quant,fp8quant:registers:t512:s1:e0,triton ""
+    probe_bench run2_split_l2_$round 32x16384 fp8quant,fp8quant:registers:t512:s1:e0,triton "--input-copies 2"
+  done
+  PYTEST_TIMEOUT=300 OUT=$OUT bash "$(dirname "${BASH_SOURCE[0]}")/gpu_check.sh" | tail -4
+  (cd "$OUT" && tar czf run2_logs.tar.gz run2_*.log json && rm -rf json run2_*.log) ;;
 esac

@@ -4,8 +4,11 @@ Skipped without an NVIDIA GPU. Run on the device machine by scripts/gpu_check.sh
 its log under benchmarks/results/.
 """
 
+import sys
+
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from fp8quant import _cuda, per_token_quant_fp8, planner
 from fp8quant.reference import FP8_DTYPE, per_token_quant_fp8_reference
@@ -333,6 +336,42 @@ def test_opcheck_cuda():
     torch.library.opcheck(
         torch.ops.fp8quant.per_token_quant_fp8.default, (x, torch.tensor([0.1], device="cuda"), None, "triton")
     )
+
+
+class OpsSeen(TorchDispatchMode):
+    """Records the ops that reach Python dispatch."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops.append(str(func))
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("backend", ["cuda", "triton"])
+def test_eager_call_skips_the_dispatcher_only_where_nothing_needs_it(backend):
+    """A plain eager call runs the op's implementation directly (v19: the dispatcher cost more
+    than the launch); under a dispatch mode, with autograd or while compiling (test above) it
+    goes through the registered op. Both give the reference's bytes, and an out= call bumps the
+    outputs' version counters once, as the _out op does."""
+    api = sys.modules["fp8quant.per_token_quant_fp8"]
+    x = gpu_random(8, 4096, torch.bfloat16)
+    expected = reference(x)
+    assert api._dispatcher_not_needed(x, None, None, None)
+    assert not api._dispatcher_not_needed(x.clone().requires_grad_(), None, None, None)
+    q, s = poisoned_outputs(x.shape)
+    versions = (q._version, s._version)
+    with OpsSeen() as mode:
+        assert not api._dispatcher_not_needed(x, q, s, None)
+        got = per_token_quant_fp8(x, backend=backend)
+    assert "fp8quant.per_token_quant_fp8.default" in mode.ops, mode.ops
+    assert_quant_equal(got, expected, f"{backend} under a dispatch mode")
+    got_q, got_s = per_token_quant_fp8(x, out=q, scale_out=s, backend=backend)
+    assert got_q is q and got_s is s
+    assert (q._version, s._version) == (versions[0] + 1, versions[1] + 1)
+    assert_quant_equal((q, s), expected, f"{backend} direct")
 
 
 def test_smem_padding_does_not_change_results():

@@ -1,5 +1,7 @@
 """The torch.library ops: fake kernels, opcheck, torch.compile(fullgraph=True); CPU runs."""
 
+import sys
+
 import pytest
 import torch
 from torch._subclasses.fake_tensor import FakeTensorMode
@@ -37,6 +39,14 @@ def test_fake_kernels_give_shapes():
     x = torch.empty(4, 16, device="meta", dtype=torch.float16)
     q, s = per_token_quant_fp8(x)
     assert q.device.type == "meta" and s.shape == (4, 1)
+
+
+def test_cpu_and_meta_calls_go_through_the_ops():
+    """Only CUDA tensors skip the dispatcher (per_token_quant_fp8.py, _dispatcher_not_needed):
+    a meta tensor needs the fake kernel."""
+    api = sys.modules["fp8quant.per_token_quant_fp8"]
+    assert not api._dispatcher_not_needed(random_rows(2, 8, torch.bfloat16))
+    assert not api._dispatcher_not_needed(torch.empty(2, 8, device="meta"))
 
 
 def test_opcheck_cpu():

@@ -285,13 +285,15 @@ def _ctas_that_fit(plan, device=H100_SXM):
         (64, 4096, 2, True), (1024, 4096, 2, True), (2048, 2048, 2, True), (16384, 2048, 2, True),
         # grids of 64: two calls fill 128 of the 132 SMs at one CTA each (v18 run 9)
         (64, 5120, 2, True), (64, 7168, 2, True), (64, 8192, 2, True), (60, 8192, 2, True),
+        # rows of 16-32 KiB shared by two CTAs to make such a grid (v19, pdl_split_for_trigger)
+        (32, 16384, 2, True), (30, 12288, 2, True), (33, 8192, 2, True), (32, 8192, 4, True),
         # CTAs of more input (256x16384 5.17 -> 5.62 us, 512x8192 5.18 -> 5.56; 128x16384 +0.06)
         (256, 16384, 2, False), (512, 8192, 2, False), (128, 16384, 2, False), (256, 8192, 2, False),
         (128, 8192, 4, False),
         # grids well under their CTAs per SM (v18 run 1, no reservation: 64x8192 1.70 -> 1.89,
         # 32x16384 1.79 -> 2.12), or whose two calls fill under 90% of the SMs
-        (59, 8192, 2, False), (32, 16384, 2, False), (1, 4096, 2, False), (100, 4096, 2, False),
-        (64, 16384, 2, False),
+        (59, 8192, 2, False), (16, 16384, 2, False), (1, 4096, 2, False), (100, 4096, 2, False),
+        (64, 16384, 2, False), (29, 16384, 2, False), (34, 16384, 2, False), (32, 20480, 2, False),
     ],
 )
 def test_pdl_trigger_at_entry_where_two_calls_fill_the_sms(tokens, hidden, element_size, trigger):
@@ -310,6 +312,22 @@ def test_pdl_trigger_at_entry_where_two_calls_fill_the_sms(tokens, hidden, eleme
     # without PDL never, and nothing reserved
     no_pdl = plan_per_token(tokens, hidden, element_size, vec, H100_SXM)
     assert not no_pdl.trigger_at_entry and no_pdl.smem_bytes == 0
+
+
+@pytest.mark.parametrize("tokens,hidden,element_size", [(32, 16384, 2), (30, 16384, 2), (33, 8192, 2), (32, 8192, 4)])
+def test_pdl_split_for_trigger_shares_rows_past_the_read_bound(tokens, hidden, element_size):
+    # v19: under PDL, 30-33 rows of 16-32 KiB go to two CTAs each (past SHARED_ROWS_MAX_READ_BYTES),
+    # each quantizing half a row, so that two calls' grids of 60-66 fill the SMs at one CTA each
+    # and the call takes the trigger at entry (H100, v18 run 9: 32x16384 1.80 -> 1.75 us from DRAM,
+    # 1.67 -> 1.55 in L2). Without PDL the read bound keeps one CTA per row.
+    vec = 16 // element_size
+    p = plan_per_token(tokens, hidden, element_size, vec, H100_SXM, pdl=True)
+    assert p.ctas_per_row == 2 and p.grid == 2 * tokens and p.trigger_at_entry, p
+    assert p.smem_bytes == 174080 and _ctas_that_fit(p) == 1, p
+    assert tokens * 2 * hidden * element_size > planner.SHARED_ROWS_MAX_READ_BYTES
+    no_pdl = plan_per_token(tokens, hidden, element_size, vec, H100_SXM)
+    assert no_pdl.ctas_per_row == 1 and not no_pdl.trigger_at_entry
+    assert replace(p, ctas_per_row=1, grid=tokens, smem_bytes=0, trigger_at_entry=False) == no_pdl
 
 
 def test_pdl_trigger_at_entry_reserves_shared_memory_midway():

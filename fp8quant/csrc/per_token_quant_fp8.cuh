@@ -26,12 +26,9 @@
 #include <cuda_fp8.h>
 #include <cuda_runtime.h>
 
-#include <algorithm>
 #include <array>
-#include <atomic>
 #include <cstdint>
 #include <cstring>
-#include <mutex>
 #include <type_traits>
 #include <utility>
 
@@ -695,32 +692,14 @@ __global__ void empty_kernel(const PerTokenParams) {
 // The one launch helper. Every instance goes through it; the tables below only take addresses.
 using LaunchFn = cudaError_t (*)(const PerTokenParams&, const LaunchShape&, cudaStream_t);
 
-// Above 48 KB of dynamic shared memory a kernel must opt in (the planner has checked the
-// device's limit). Once per instance and device, to the most asked of it so far, rather than
-// before every launch: eager calls of plans that reserve shared memory (the trigger at entry,
-// planner.pdl_trigger_at_entry) otherwise paid for the attribute call each time. The lock
-// orders the attribute calls, so that the value set only grows and is the one recorded.
-constexpr int kMaxCachedDevices = 64;
-template <auto kKernel>
-cudaError_t opt_in_to_shared_memory(int device, int bytes) {
-  if (bytes <= 48 * 1024) return cudaSuccess;
-  if (device < 0 || device >= kMaxCachedDevices) {
-    return cudaFuncSetAttribute(kKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
-  }
-  static std::array<std::atomic<int>, kMaxCachedDevices> opted_in{};
-  static std::mutex lock;
-  if (opted_in[device].load(std::memory_order_acquire) >= bytes) return cudaSuccess;
-  const std::lock_guard<std::mutex> guard(lock);
-  const int want = std::max(opted_in[device].load(std::memory_order_relaxed), bytes);
-  const cudaError_t err = cudaFuncSetAttribute(kKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, want);
-  if (err == cudaSuccess) opted_in[device].store(want, std::memory_order_release);
-  return err;
-}
-
 template <auto kKernel>
 cudaError_t launch(const PerTokenParams& p, const LaunchShape& shape, cudaStream_t stream) {
-  const cudaError_t opt_in_err = opt_in_to_shared_memory<kKernel>(shape.device, shape.smem_bytes);
-  if (opt_in_err != cudaSuccess) return opt_in_err;
+  if (shape.smem_bytes > 48 * 1024) {
+    // Above 48 KB a kernel must opt in; the planner has checked the device's limit.
+    const cudaError_t err = cudaFuncSetAttribute(
+        kKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, shape.smem_bytes);
+    if (err != cudaSuccess) return err;
+  }
   cudaLaunchConfig_t config = {};
   config.gridDim = dim3(static_cast<unsigned>(shape.grid));
   config.blockDim = dim3(static_cast<unsigned>(shape.block_threads));
