@@ -24,7 +24,8 @@ Decisions (docs/performance.md has the measurements behind them):
   CTAs on about half the SMs (v14, v15).
 - Under PDL, where two calls' CTAs fill the SMs (CTAs of up to 16 KiB of input), the register
   kernel lets the next call launch at its entry, with shared memory reserved where needed so
-  that no third call's CTAs fit (pdl_trigger_at_entry, v18).
+  that no third call's CTAs fit (pdl_trigger_at_entry, v18); 30-33 rows of 16-32 KiB go to two
+  CTAs each so that they do (pdl_split_for_trigger, v19).
 - Longer rows: "shared" (the seed's design: a warp per row, the row staged in dynamic shared
   memory) while a row fits the device's opt-in shared-memory limit, else "global" (read twice).
 """

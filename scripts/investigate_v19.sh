@@ -18,6 +18,9 @@
 #         call skipping the dispatcher (eager probe, against old_v18 = 9155eb5, twice), the
 #         planner's split for the trigger (pdl_split_for_trigger) at 32x16384 against the old
 #         plan forced (t512:s1:e0), from DRAM and from L2, twice; then scripts/gpu_check.sh.
+#   run3: the H200's full bench at 3b0231b, as one device call ran it (the committed benchmarks/results/h200.*):
+#         FP8QUANT_CACHE_DIR=$PWD/.fp8cache timeout 450 python3 -m fp8quant bench --out $OUT (not a case
+#         below; set FP8QUANT_COMMIT next time: the device copy's .git named the landed main).
 # Carried: .fp8cache (this tree's modules and old_v18's, `python -m fp8quant prebuild --arch 90`
 # with PYTHONPATH at each), .fp8cache-mutant (the modules with the waits removed), old_v18
 # (git archive 9155eb5 fp8quant).
