@@ -3,7 +3,8 @@
 # BENCH_TIMEOUT, BENCH_ARGS, BENCH_CMD and FP8QUANT_NVCC_FLAGS as set by the caller), and gpu_tests NAME
 # FILTER (the GPU tests matching pytest's -k FILTER into $OUT/NAME.log; PYTEST_TIMEOUT), and
 # prebuild_ab FLAGS (the modules as they are and built with FLAGS, for A/B runs), mutate_waits and
-# restore_waits (both backends without their PDL waits, for the race test's mutant), and probe_bench NAME
+# restore_waits (both backends without their PDL waits, for the race test's mutant),
+# race_test_against_mutant NAME RUNS (the race test that many times under the mutant), and probe_bench NAME
 # SHAPES PROVIDERS OPTIONS (bench() through scripts/bench_probe_providers.py with OPTIONS, then us
 # per call of each provider, a line per shape; skipped past DEADLINE_S seconds, default 480; PROBE_TIMEOUT
 # seconds each, default 150).
@@ -46,4 +47,14 @@ mutate_waits() {  # both backends without their PDL waits (the PDL race test mus
 }
 restore_waits() {
   cp /tmp/cuh.orig fp8quant/csrc/per_token_quant_fp8.cuh; cp /tmp/tk.orig fp8quant/triton_kernels.py
+}
+race_test_against_mutant() {  # name, runs: the PDL race test N times without the waits (the CUDA
+  # mutant prebuilt in .fp8cache-mutant), into $OUT/NAME_I.log, its failed cases printed
+  mutate_waits
+  for i in $(seq 1 "$2"); do
+    FP8QUANT_CACHE_DIR=$PWD/.fp8cache-mutant timeout 150 python3 -m pytest tests/test_gpu.py -q -p no:cacheprovider \
+      -k pdl_waits -rf > "$OUT/$1_$i.log" 2>&1
+    echo "mutant $i: $(tail -1 "$OUT/$1_$i.log")"; grep -E "^FAILED" "$OUT/$1_$i.log" | cut -c1-110
+  done
+  restore_waits
 }

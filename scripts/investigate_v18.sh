@@ -72,13 +72,7 @@ run3)
   # v9 left it no longer catches a missing wait at 4 x 16384 nor in Triton. Candidates with the
   # trigger at entry and grids of several waves (call 2 starts when call 1's last wave does, and
   # writes over the row that wave reads), under the mutant and as built, three times each.
-  mutate_waits
-  for i in 1 2 3; do
-    FP8QUANT_CACHE_DIR=$PWD/.fp8cache-mutant timeout 150 python3 -m pytest tests/test_gpu.py -q -p no:cacheprovider \
-      -k pdl_waits -rf > "$OUT/run3_mutant_$i.log" 2>&1
-    echo "mutant $i: $(tail -1 "$OUT/run3_mutant_$i.log")"; grep -E "^FAILED" "$OUT/run3_mutant_$i.log" | cut -c1-100
-  done
-  restore_waits
+  race_test_against_mutant run3_mutant 3
   for i in 1 2 3; do
     timeout 150 python3 -m pytest tests/test_gpu.py -q -p no:cacheprovider -k pdl_waits > "$OUT/run3_plain_$i.log" 2>&1
     echo "as built $i: $(tail -1 "$OUT/run3_plain_$i.log")"

@@ -25,23 +25,20 @@
 # with PYTHONPATH at each), .fp8cache-mutant (the modules with the waits removed), old_v18
 # (git archive 9155eb5 fp8quant).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
+eager_ab() {  # name: scripts/eager_launch_probe.py with old_v18's package and this tree's, twice
+  for round in 1 2; do
+    for tree in old_v18 .; do
+      echo "[eager, $(basename $(realpath $tree)), round $round]"
+      PYTHONPATH=$PWD/$tree timeout 60 python3 scripts/eager_launch_probe.py | tee -a "$OUT/$1.log"
+    done
+  done
+}
 case "${1:-run1}" in
 run1)
   timeout 150 python3 -m pytest tests/test_gpu.py -q -p no:cacheprovider -k pdl_waits > "$OUT/run1_race_built.log" 2>&1
   echo "race test as built: $(tail -1 "$OUT/run1_race_built.log")"
-  mutate_waits
-  for i in 1 2 3; do
-    FP8QUANT_CACHE_DIR=$PWD/.fp8cache-mutant timeout 150 python3 -m pytest tests/test_gpu.py -q -p no:cacheprovider \
-      -k pdl_waits -rf > "$OUT/run1_race_mutant_$i.log" 2>&1
-    echo "mutant $i: $(tail -1 "$OUT/run1_race_mutant_$i.log")"; grep -E "^FAILED" "$OUT/run1_race_mutant_$i.log" | cut -c1-110
-  done
-  restore_waits
-  for round in 1 2; do
-    for tree in old_v18 .; do
-      echo "[eager, $(basename $(realpath $tree)), round $round]"
-      PYTHONPATH=$PWD/$tree timeout 60 python3 scripts/eager_launch_probe.py | tee -a "$OUT/run1_eager.log"
-    done
-  done
+  race_test_against_mutant run1_race_mutant 3
+  eager_ab run1_eager
   export DEADLINE_S=560 PROBE_TIMEOUT=100
   two_rows=256x7168,256x8192  # from DRAM only: from L2 they are 0.38-0.75 us over the floor
   one_row=fp8quant,fp8quant:registers:t256:b256:e1:m51456
@@ -54,12 +51,7 @@ run1)
   done
   (cd "$OUT" && tar czf run1_logs.tar.gz *.log json && rm -rf json *.log) ;;
 run2)
-  for round in 1 2; do
-    for tree in old_v18 .; do
-      echo "[eager, $(basename $(realpath $tree)), round $round]"
-      PYTHONPATH=$PWD/$tree timeout 60 python3 scripts/eager_launch_probe.py | tee -a "$OUT/run2_eager.log"
-    done
-  done
+  eager_ab run2_eager
   export DEADLINE_S=200 PROBE_TIMEOUT=80
   for round in 1 2; do
     probe_bench run2_split_dram_$round 32x16384 fp8quant,fp8quant:registers:t512:s1:e0,triton ""
