@@ -253,9 +253,9 @@ def _dispatcher_not_needed(x: torch.Tensor, *others: Optional[torch.Tensor]) -> 
     Python dispatch or torch-function mode is active (fake tensors, profilers' and users' modes),
     every tensor is a plain torch.Tensor and none needs autograd. There the dispatcher would only
     forward the call, at a cost of its own: a custom op that does nothing took ~35 us per call on
-    our CPU machines (torch 2.13); an eager call of ours took ~100 us of host time on the device
-    machine (v19 run 1). CUDA-graph replays pay neither. Everywhere else (CPU and meta tensors
-    too) the call goes through the registered ops."""
+    our CPU machines (torch 2.13), and skipping it took an eager call's host time on the device
+    machine from a median of 83 us to 50 (docs/performance.md, v19 run 2). CUDA-graph replays pay
+    neither. Everywhere else (CPU and meta tensors too) the call goes through the registered ops."""
     return (
         x.device.type == "cuda"
         and not torch.compiler.is_compiling()

@@ -436,8 +436,9 @@ def pdl_trigger_at_entry(grid: int, block_threads: int, cta_input_bytes: int, de
     SMs, two calls' grids fill that share of the SMs at one CTA each), and either the threads of
     two calls' CTAs fill an SM or each CTA reserves shared memory so that no more fit. And only for
     CTAs that quantize at most EARLY_TRIGGER_MAX_CTA_INPUT_BYTES of input (`cta_input_bytes`; a
-    CTA that shares a row reads all of it, v19): where the SMs hold two of a call's larger CTAs, the few SMs that the two calls in flight leave empty take two of the next
-    call's, and that SM's rows finish last.
+    CTA that shares a row reads all of it, v19): where the SMs hold two of a call's larger CTAs,
+    the few SMs that the two calls in flight leave empty take two of the next call's, and that
+    SM's rows finish last.
     Measured on an H100 (bf16, us per call, inputs from DRAM, two rounds, docs/performance.md v18
     run 1), at entry with the reservation against after the wait: 128x4096 1.48 vs 1.69, 128x5120
     1.63 vs 1.85, 128x7168 1.93 vs 2.03-2.04, 128x8192 2.05-2.06 vs 2.16-2.17, 256x2048 1.45 vs
