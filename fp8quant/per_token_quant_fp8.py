@@ -96,16 +96,18 @@ def _span(t: torch.Tensor) -> tuple[int, int]:
     return (t.data_ptr(), t.data_ptr() + (extent + 1) * t.element_size())
 
 
-def _overlaps(a: torch.Tensor, b: torch.Tensor) -> bool:
-    (a0, a1), (b0, b1) = _span(a), _span(b)
-    return a0 < b1 and b0 < a1
+def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
 
 
 def _check_overlap(x: torch.Tensor, out: torch.Tensor, scale_out: torch.Tensor) -> None:
-    for name, t in (("out", out), ("scale_out", scale_out)):
-        if _overlaps(x, t):
+    # Each span once: computing them per pair was the largest Python cost of an eager call
+    # (v19 run 4, cProfile: 6 spans, ~30% of the call).
+    x_span, out_span, scale_span = _span(x), _span(out), _span(scale_out)
+    for name, span in (("out", out_span), ("scale_out", scale_span)):
+        if _overlaps(x_span, span):
             raise ValueError(f"per_token_quant_fp8: {name} overlaps x in memory; outputs must not alias the input")
-    if _overlaps(out, scale_out):
+    if _overlaps(out_span, scale_span):
         raise ValueError("per_token_quant_fp8: out and scale_out overlap in memory")
 
 

@@ -21,6 +21,9 @@
 #   run3: the H200's full bench at 3b0231b, as one device call ran it (the committed benchmarks/results/h200.*):
 #         FP8QUANT_CACHE_DIR=$PWD/.fp8cache timeout 450 python3 -m fp8quant bench --out $OUT (not a case
 #         below; set FP8QUANT_COMMIT next time: the device copy's .git named the landed main).
+#   run4: run 2 left ~50 us per eager call; cProfile (scripts/eager_profile.py) ranked the overlap
+#         check first (6 spans per call). Each span once; the eager A/B against old_v18, the profile
+#         again, then scripts/gpu_check.sh: the final code's GPU evidence.
 # Carried: .fp8cache (this tree's modules and old_v18's, `python -m fp8quant prebuild --arch 90`
 # with PYTHONPATH at each), .fp8cache-mutant (the modules with the waits removed), old_v18
 # (git archive 9155eb5 fp8quant).
@@ -59,4 +62,9 @@ run2)
   done
   PYTEST_TIMEOUT=300 OUT=$OUT bash "$(dirname "${BASH_SOURCE[0]}")/gpu_check.sh" | tail -4
   (cd "$OUT" && tar czf run2_logs.tar.gz run2_*.log json && rm -rf json run2_*.log) ;;
+run4)
+  eager_ab run4_eager
+  PYTHONPATH=$PWD timeout 100 python3 scripts/eager_profile.py > "$OUT/run4_eager_profile.log" 2>&1
+  sed -n 1,20p "$OUT/run4_eager_profile.log"
+  PYTEST_TIMEOUT=300 OUT=$OUT bash "$(dirname "${BASH_SOURCE[0]}")/gpu_check.sh" | tail -4 ;;
 esac
