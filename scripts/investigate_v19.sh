@@ -21,7 +21,7 @@
 #   run3: the H200's full bench at 3b0231b, as one device call ran it (the committed benchmarks/results/h200.*):
 #         FP8QUANT_CACHE_DIR=$PWD/.fp8cache timeout 450 python3 -m fp8quant bench --out $OUT (not a case
 #         below; set FP8QUANT_COMMIT next time: the device copy's .git named the landed main).
-#   run4: run 2 left ~50 us per eager call; cProfile (scripts/eager_profile.py, first run at 5063660) ranked the overlap
+#   run4: run 2 left ~50 us per eager call; cProfile (scripts/eager_profile.py, first run at 83066e5) ranked the overlap
 #         check first (6 spans per call). Each span once; the eager A/B against old_v18, the profile
 #         again, then scripts/gpu_check.sh: the final code's GPU evidence.
 # Carried: .fp8cache (this tree's modules and old_v18's, `python -m fp8quant prebuild --arch 90`
