@@ -342,21 +342,17 @@ def registers_ctas_per_row(
 
 
 def pdl_split_for_trigger(num_rows: int, row_bytes: int, threads_per_row: int, device: DeviceInfo, pdl: bool) -> bool:
-    """Whether rows past SHARED_ROWS_MAX_READ_BYTES go to two CTAs each under PDL: where one CTA
-    per row does not take the trigger at entry (pdl_trigger_at_entry) and two do, at one CTA per
-    SM for two calls (grids of 60-66 on 132 SMs; with two CTAs per SM it was not measured). That
+    """Whether rows past SHARED_ROWS_MAX_READ_BYTES go to two CTAs each under PDL: where two CTAs
+    per row take the trigger at entry (pdl_trigger_at_entry) at one CTA per SM for two calls
+    (grids of 60-66 on 132 SMs; with two CTAs per SM it was not measured). One CTA per row, a
+    grid of at most a quarter of the SMs, never takes it. That
     is 30-33 rows of 16-32 KiB: each CTA then quantizes half a row, and two calls' CTAs fill the
     SMs. Measured (bf16, us per call, from DRAM / inputs in L2): on an H100 (docs/performance.md
     v18 run 9) 32x16384 1.75 / 1.55-1.56 with two CTAs per row and the trigger against 1.80 / 1.67
     with one CTA per row (the last decode shape over the line from L2); on an H200 (v19 run 1)
     1.68 / 1.49 against 1.72 / 1.55."""
     grid = 2 * num_rows
-    return (
-        pdl
-        and 2 * grid <= device.sm_count
-        and not pdl_trigger_at_entry(num_rows, threads_per_row, row_bytes, device, pdl)[0]
-        and pdl_trigger_at_entry(grid, threads_per_row, row_bytes // 2, device, pdl)[0]
-    )
+    return pdl and 2 * grid <= device.sm_count and pdl_trigger_at_entry(grid, threads_per_row, row_bytes // 2, device, pdl)[0]
 
 
 def pdl_rows_per_cta(
