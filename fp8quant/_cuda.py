@@ -169,18 +169,19 @@ def prebuild(arch: str | None = None) -> list[str]:
 
 def plan_for(
     x2d: torch.Tensor,
-    q2d: torch.Tensor,
+    q: torch.Tensor,
     staging: str | None = None,
     threads_per_row: int | None = None,
     ctas_per_row: int | None = None,
     pdl: bool = False,
 ) -> planner.Plan:
-    """The plan for launching on x2d -> q2d (`pdl`: the launch will use programmatic dependent
-    launch, as launch() is then called with pdl=True)."""
+    """The plan for launching on x2d -> q (`pdl`: the launch will use programmatic dependent
+    launch, as launch() is then called with pdl=True; q's data pointer alone is read)."""
     num_rows, hidden = x2d.shape
-    vec = planner.vector_width(hidden, x2d.element_size(), x2d.stride(0), x2d.data_ptr(), q2d.data_ptr())
+    element_size = x2d.element_size()
+    vec = planner.vector_width(hidden, element_size, x2d.stride(0), x2d.data_ptr(), q.data_ptr())
     return _cached_plan(
-        num_rows, hidden, x2d.element_size(), vec, x2d.device.index, staging, threads_per_row, ctas_per_row, pdl
+        num_rows, hidden, element_size, vec, x2d.get_device(), staging, threads_per_row, ctas_per_row, pdl
     )
 
 
@@ -202,38 +203,11 @@ def use_pdl(index: int, enable_pdl: bool | None) -> bool:
     return pdl_supported(index) and enable_pdl is not False
 
 
-def launch(
-    x2d: torch.Tensor,
-    q2d: torch.Tensor,
-    scale1d: torch.Tensor,
-    scale_ub: float | torch.Tensor | None,
-    plan: planner.Plan,
-    pdl: bool = False,
-) -> None:
-    """Launch on the current stream. Arguments are already validated (per_token_quant_fp8.py);
-    `pdl` only where pdl_supported()."""
-    device = x2d.device.index
-    lib = load(x2d.dtype, device)
-    ub_ptr, ub_value = None, float("inf")
-    if isinstance(scale_ub, torch.Tensor):
-        ub_ptr = scale_ub.data_ptr()
-    elif scale_ub is not None:
-        ub_value = float(scale_ub)
-    params = KernelParams(
-        x2d.data_ptr(),
-        q2d.data_ptr(),
-        scale1d.data_ptr(),
-        ub_ptr,
-        ub_value,
-        plan.threads_per_row,
-        x2d.shape[0],
-        x2d.shape[1],
-        x2d.stride(0),
-        plan.smem_row_stride,
-        plan.ctas_per_row.bit_length() - 1,
-        int(pdl and plan.trigger_at_entry),
-    )
-    shape = LaunchShape(
+@functools.lru_cache(maxsize=4096)
+def _launch_shape(plan: planner.Plan, device: int, pdl: bool) -> LaunchShape:
+    """One LaunchShape per plan, device and PDL choice: the C side only reads it, and building it
+    per call was a measurable part of an eager call's host time (docs/performance.md, v20)."""
+    return LaunchShape(
         planner.STAGING_CODE[plan.staging],
         plan.vec,
         plan.vecs_per_thread,
@@ -243,8 +217,58 @@ def launch(
         int(pdl),
         plan.grid,
     )
-    stream = torch.cuda.current_stream(x2d.device).cuda_stream
-    err = lib.fp8quant_per_token_quant_fp8(ctypes.byref(params), ctypes.byref(shape), stream)
+
+
+def _current_raw_stream(device: int) -> int:
+    """The handle of torch's current stream on `device` (what CUDA-graph capture and
+    torch.cuda.stream() set). torch._C._cuda_getCurrentRawStream is the one-call form that
+    torch.compile's generated code uses; the public path builds a torch.cuda.Stream object per call
+    and is the fallback for a torch without it."""
+    raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+    if raw is not None:
+        return raw(device)
+    return torch.cuda.current_stream(device).cuda_stream
+
+
+def launch(
+    x2d: torch.Tensor,
+    q: torch.Tensor,
+    scale: torch.Tensor,
+    scale_ub: float | torch.Tensor | None,
+    plan: planner.Plan,
+    pdl: bool = False,
+) -> None:
+    """Launch on torch's current stream of x2d's device. x2d is (rows, H) with its last dimension
+    contiguous; q (the codes, x2d's rows one after another) and scale (one float per row) are
+    contiguous and only their data pointers are read, so any shape of them will do. Arguments are
+    already validated (per_token_quant_fp8.py); `pdl` only where pdl_supported(). The C helper
+    makes x2d's device current (and leaves it so: callers that may be on another device restore
+    it, as per_token_quant_fp8.py does)."""
+    device = x2d.get_device()
+    lib = load(x2d.dtype, device)
+    ub_ptr, ub_value = None, float("inf")
+    if isinstance(scale_ub, torch.Tensor):
+        ub_ptr = scale_ub.data_ptr()
+    elif scale_ub is not None:
+        ub_value = float(scale_ub)
+    num_rows, hidden = x2d.shape
+    params = KernelParams(
+        x2d.data_ptr(),
+        q.data_ptr(),
+        scale.data_ptr(),
+        ub_ptr,
+        ub_value,
+        plan.threads_per_row,
+        num_rows,
+        hidden,
+        x2d.stride(0),
+        plan.smem_row_stride,
+        plan.ctas_per_row.bit_length() - 1,
+        int(pdl and plan.trigger_at_entry),
+    )
+    err = lib.fp8quant_per_token_quant_fp8(
+        ctypes.byref(params), ctypes.byref(_launch_shape(plan, device, pdl)), _current_raw_stream(device)
+    )
     if err != 0:
         raise RuntimeError(
             f"per_token_quant_fp8 CUDA launch failed ({plan.name}): "
@@ -256,8 +280,7 @@ def launch_empty(device_index: int, pdl: bool = False) -> None:
     """An empty kernel (1 CTA of 32 threads) through the same launch helper: the launch floor in
     the benchmark, with or without programmatic dependent launch."""
     lib = load(torch.bfloat16, device_index)
-    stream = torch.cuda.current_stream(device_index).cuda_stream
     shape = LaunchShape(planner.STAGING_CODE[planner.REGISTERS], 1, 1, 32, 0, device_index, int(pdl), 1)
-    err = lib.fp8quant_empty(ctypes.byref(shape), stream)
+    err = lib.fp8quant_empty(ctypes.byref(shape), _current_raw_stream(device_index))
     if err != 0:
         raise RuntimeError(f"empty kernel launch failed: {lib.fp8quant_error_string(err).decode()}")

@@ -22,7 +22,7 @@ from typing import Optional
 
 import torch
 
-from . import reference
+from . import _cuda, reference
 from .reference import FP8_DTYPE, INPUT_DTYPES
 
 BACKENDS = ("auto", "cuda", "triton", "torch")
@@ -120,13 +120,14 @@ def _capability(device_index: int) -> tuple[int, int]:
 
 
 def _resolve_backend(x: torch.Tensor, backend: str) -> str:
-    if x.device.type != "cuda":
+    if not x.is_cuda:
         if backend in ("cuda", "triton"):
             raise ValueError(
                 f"per_token_quant_fp8: backend={backend!r} needs x on an NVIDIA GPU, got x on {x.device}"
             )
         return "torch"
-    capability = _capability(x.device.index)
+    index = x.get_device()
+    capability = _capability(index)
     if backend == "cuda" and capability < MIN_CUDA_CAPABILITY:
         raise ValueError(
             f"per_token_quant_fp8: backend='cuda' needs compute capability >= 8.0, x is on "
@@ -134,13 +135,21 @@ def _resolve_backend(x: torch.Tensor, backend: str) -> str:
         )
     if backend != "auto":
         return backend
-    if capability < MIN_CUDA_CAPABILITY:
+    return _auto_backend(x.dtype, index)
+
+
+@functools.lru_cache(maxsize=None)
+def _auto_backend(dtype: torch.dtype, device_index: int) -> str:
+    """backend="auto" on a GPU, decided once per dtype and device: the reference below sm_80, else
+    the CUDA kernels, else (they cannot be built: no nvcc, a failed build) Triton with one warning.
+    Once, because a failed build is not retried on every call (the build's own cache only keeps
+    successes), and an eager call should not pay for the decision (docs/performance.md, v20)."""
+    if _capability(device_index) < MIN_CUDA_CAPABILITY:
         return "torch"
-    from . import _cuda
     from .jit import BuildError
 
     try:
-        _cuda.load(x.dtype, x.device.index)
+        _cuda.load(dtype, device_index)
         return "cuda"
     except BuildError as e:
         global _warned_fallback
@@ -149,7 +158,7 @@ def _resolve_backend(x: torch.Tensor, backend: str) -> str:
             warnings.warn(
                 f"fp8quant: the CUDA kernels could not be built, falling back to Triton.\n{e}",
                 RuntimeWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
         return "triton"
 
@@ -183,8 +192,13 @@ def _run(
     scale_ub_value: Optional[float],
     backend: str,
     enable_pdl: Optional[bool],
+    outputs_given: bool = True,
 ) -> None:
-    _check_overlap(x, out, scale_out)
+    """Quantize x into out and scale_out (checked by _check_static). `outputs_given`: out or
+    scale_out came from the caller; outputs allocated for this call cannot overlap anything, so
+    the overlap check is skipped for them."""
+    if outputs_given:
+        _check_overlap(x, out, scale_out)
     if x.numel() == 0:
         return
     ub = scale_ub if scale_ub is not None else scale_ub_value
@@ -194,18 +208,22 @@ def _run(
         out.copy_(q)
         scale_out.copy_(s)
         return
-    x2d = _as_rows(x)
-    q2d = out.view(-1, x.shape[-1])
-    s1d = scale_out.view(-1)
+    x2d = x if x.dim() == 2 else _as_rows(x)
     if backend == "cuda":
-        from . import _cuda
-
-        pdl = _cuda.use_pdl(x.device.index, enable_pdl)
-        with torch.cuda.device(x.device):
-            _cuda.launch(x2d, q2d, s1d, ub, _cuda.plan_for(x2d, q2d, pdl=pdl), pdl)
+        # out and scale_out are contiguous: _cuda.launch reads their data pointers, no views needed.
+        index = x.get_device()
+        pdl = _cuda.use_pdl(index, enable_pdl)
+        plan = _cuda.plan_for(x2d, out, pdl=pdl)
+        if torch.cuda.current_device() == index:  # the usual case: no device guard to enter and leave
+            _cuda.launch(x2d, out, scale_out, ub, plan, pdl)
+        else:
+            with torch.cuda.device(index):
+                _cuda.launch(x2d, out, scale_out, ub, plan, pdl)
     else:
         from . import triton_kernels
 
+        q2d = out.view(-1, x.shape[-1])
+        s1d = scale_out.view(-1)
         with torch.cuda.device(x.device):
             triton_kernels.per_token_quant_fp8_triton(x2d, q2d, s1d, ub, pdl=enable_pdl is not False)
 
@@ -220,7 +238,7 @@ def _per_token_quant_fp8_op(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     _check_static(x, None, None, scale_ub, scale_ub_value, backend, enable_pdl)
     out, scale_out = _new_codes(x), _new_scales(x)
-    _run(x, out, scale_out, scale_ub, scale_ub_value, backend, enable_pdl)
+    _run(x, out, scale_out, scale_ub, scale_ub_value, backend, enable_pdl, outputs_given=False)
     return out, scale_out
 
 
@@ -259,7 +277,7 @@ def _dispatcher_not_needed(x: torch.Tensor, *others: Optional[torch.Tensor]) -> 
     machine from a median of 83 us to 50 (docs/performance.md, v19 run 2). CUDA-graph replays pay
     neither. Everywhere else (CPU and meta tensors too) the call goes through the registered ops."""
     return (
-        x.device.type == "cuda"
+        x.is_cuda
         and not torch.compiler.is_compiling()
         and torch._C._len_torch_dispatch_stack() == 0
         and torch._C._len_torch_function_stack() == 0
@@ -319,6 +337,10 @@ def per_token_quant_fp8(
         raise TypeError(f"per_token_quant_fp8: enable_pdl must be None, True or False, got {enable_pdl!r}")
     if _dispatcher_not_needed(x, out, scale_out, ub_tensor):
         _check_static(x, out, scale_out, ub_tensor, ub_value, backend, enable_pdl)
+        if out is None and scale_out is None:
+            out, scale_out = _new_codes(x), _new_scales(x)
+            _run(x, out, scale_out, ub_tensor, ub_value, backend, enable_pdl, outputs_given=False)
+            return out, scale_out
         given = [t for t in (out, scale_out) if t is not None]
         out = _new_codes(x) if out is None else out
         scale_out = _new_scales(x) if scale_out is None else scale_out

@@ -1,14 +1,17 @@
 """Host time of an eager call (no graph) of per_token_quant_fp8, per shape (docs/performance.md,
-v19 runs 1-2).
+v19 runs 1-2; v20).
 
 A queue of eager calls is bound by the host when the host takes longer per call than the GPU, so
 the wall time of many calls, synchronized once at the end, divided by their number, is the
 host's time per call there. Printed per shape: the plan, its shared memory, and us per call for
-the public call, for the registered op called through torch.ops (the dispatcher; the public
+the public call with out= and scale_out= given, the public call allocating its outputs (v20), for
+the registered op called through torch.ops (the dispatcher; the public
 call's path before v19, and still its path under torch.compile or a dispatch mode) and for
 _cuda.launch alone (ctypes and the C++ launch helper), each the median of --repeats batches of
 --calls calls. Run 1 compared the launch helper opting in to shared memory once against every
-launch (no difference within the noise), run 2 the public call skipping the dispatcher.
+launch (no difference within the noise), run 2 the public call skipping the dispatcher, v20 the
+eager path's own costs (the overlap check only for given outputs, no views or device guard, the
+stream's raw handle, cached launch shapes and "auto" decisions).
     PYTHONPATH=<package tree> python3 scripts/eager_launch_probe.py [--calls 2000] [--repeats 7]
 """
 
@@ -53,13 +56,14 @@ def main() -> None:
         s = torch.empty(tokens, 1, device="cuda", dtype=torch.float32)
         plan = _cuda.plan_for(x, q, pdl=pdl)
         public = us_per_call(lambda: per_token_quant_fp8(x, out=q, scale_out=s), args.calls, args.repeats)
+        fresh = us_per_call(lambda: per_token_quant_fp8(x), args.calls, args.repeats)
         op = us_per_call(
             lambda: torch.ops.fp8quant.per_token_quant_fp8_out(x, q, s, None, None, "auto", None),
             args.calls, args.repeats,
         )
         helper = us_per_call(lambda: _cuda.launch(x, q, s.view(-1), None, plan, pdl), args.calls, args.repeats)
         print(f"{tokens}x{hidden}: {plan.name}, smem {plan.smem_bytes} B: public call {public:.2f} us, "
-              f"torch.ops {op:.2f} us, _cuda.launch {helper:.2f} us", flush=True)
+              f"fresh outputs {fresh:.2f} us, torch.ops {op:.2f} us, _cuda.launch {helper:.2f} us", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Where an eager call's host time goes: cProfile over many public calls of one shape, the
 functions ranked by their own time (docs/performance.md, v19 run 4; Next (v19) item 2).
-    python3 scripts/eager_profile.py [--shape 1x4096] [--calls 5000] [--top 22]
+    python3 scripts/eager_profile.py [--shape 1x4096] [--calls 5000] [--top 22] [--fresh]
+--fresh: calls that allocate their outputs (per_token_quant_fp8(x)) instead of out=/scale_out=.
 """
 
 from __future__ import annotations
@@ -21,18 +22,22 @@ def main() -> None:
     ap.add_argument("--shape", default="1x4096")
     ap.add_argument("--calls", type=int, default=5000)
     ap.add_argument("--top", type=int, default=22)
+    ap.add_argument("--fresh", action="store_true")
     args = ap.parse_args()
     tokens, hidden = (int(v) for v in args.shape.split("x"))
     x = torch.randn(tokens, hidden, device="cuda", dtype=torch.bfloat16)
     q = torch.empty(tokens, hidden, device="cuda", dtype=FP8_DTYPE)
     s = torch.empty(tokens, 1, device="cuda", dtype=torch.float32)
+    def call():
+        return per_token_quant_fp8(x) if args.fresh else per_token_quant_fp8(x, out=q, scale_out=s)
+
     for _ in range(200):  # build, load and plan outside the profile
-        per_token_quant_fp8(x, out=q, scale_out=s)
+        call()
     torch.cuda.synchronize()
     profile = cProfile.Profile()
     profile.enable()
     for _ in range(args.calls):
-        per_token_quant_fp8(x, out=q, scale_out=s)
+        call()
     profile.disable()
     torch.cuda.synchronize()
     text = io.StringIO()

@@ -308,6 +308,29 @@ def test_pdl_waits_for_the_previous_kernel(backend, tokens, hidden):
         assert_quant_equal((q2, s2), reference(expected1[1].view(1, -1)), f"call 2, trial {trial}")
 
 
+@pytest.mark.parametrize("given_outputs", [False, True])
+@pytest.mark.parametrize("backend", ["cuda", "triton"])
+def test_eager_call_runs_on_the_current_stream(backend, given_outputs):
+    """An eager call launches on torch's current stream (torch.cuda.stream()), after the work
+    queued there before it. The side stream writes x behind ~25 ms of GPU sleep: a launch on any
+    other stream would read x's zeros (scales of 1/(448*512), codes 0) before the copy lands. v20
+    takes the stream by its raw handle (_cuda._current_raw_stream); this pins the semantics."""
+    src = gpu_random(133, 4096, torch.bfloat16, seed=20)
+    x = torch.zeros_like(src)
+    q, s = poisoned_outputs(x.shape)
+    side = torch.cuda.Stream()
+    torch.cuda.synchronize()
+    with torch.cuda.stream(side):
+        torch.cuda._sleep(50_000_000)
+        x.copy_(src)
+        if given_outputs:
+            got = per_token_quant_fp8(x, out=q, scale_out=s, backend=backend)
+        else:
+            got = per_token_quant_fp8(x, backend=backend)
+    side.synchronize()
+    assert_quant_equal(got, reference(src), f"{backend} on a side stream")
+
+
 @pytest.mark.parametrize("enable_pdl", [None, True, False])
 @pytest.mark.parametrize("backend", ["cuda", "triton"])
 def test_pdl_chain_in_cuda_graph(backend, enable_pdl):
@@ -453,6 +476,7 @@ def test_auto_falls_back_to_triton_without_nvcc(tmp_path, monkeypatch):
     monkeypatch.setattr(jit, "find_nvcc", lambda: None)
     monkeypatch.setattr(api, "_warned_fallback", False)
     _cuda._load.cache_clear()
+    api._auto_backend.cache_clear()  # "auto" is decided once per dtype and device
     try:
         x = gpu_random(64, 1368, torch.bfloat16)
         with pytest.warns(RuntimeWarning, match="(?s)could not be built, falling back to Triton.*needs nvcc"):
@@ -465,3 +489,4 @@ def test_auto_falls_back_to_triton_without_nvcc(tmp_path, monkeypatch):
             per_token_quant_fp8(x, backend="cuda")
     finally:
         _cuda._load.cache_clear()  # the next test loads the real library again
+        api._auto_backend.cache_clear()
