@@ -12,6 +12,8 @@ _cuda.launch alone (ctypes and the C++ launch helper), each the median of --repe
 launch (no difference within the noise), run 2 the public call skipping the dispatcher, v20 the
 eager path's own costs (the overlap check only for given outputs, no views or device guard, the
 stream's raw handle, cached launch shapes and "auto" decisions).
+The last column, torch.neg(x, out=), is a native torch op's eager call on the same input, as the
+host's yardstick (its speed drifts between processes by +-10 us).
     PYTHONPATH=<package tree> python3 scripts/eager_launch_probe.py [--calls 2000] [--repeats 7]
 """
 
@@ -62,8 +64,11 @@ def main() -> None:
             args.calls, args.repeats,
         )
         helper = us_per_call(lambda: _cuda.launch(x, q, s.view(-1), None, plan, pdl), args.calls, args.repeats)
+        neg = torch.empty_like(x)
+        native = us_per_call(lambda: torch.neg(x, out=neg), args.calls, args.repeats)
         print(f"{tokens}x{hidden}: {plan.name}, smem {plan.smem_bytes} B: public call {public:.2f} us, "
-              f"fresh outputs {fresh:.2f} us, torch.ops {op:.2f} us, _cuda.launch {helper:.2f} us", flush=True)
+              f"fresh outputs {fresh:.2f} us, torch.ops {op:.2f} us, _cuda.launch {helper:.2f} us, "
+              f"torch.neg(x, out=) {native:.2f} us", flush=True)
 
 
 if __name__ == "__main__":

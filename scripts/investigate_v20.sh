@@ -7,15 +7,18 @@
 #         (git archive 47a8eac fp8quant) and this tree, alternating, three rounds; the profile of
 #         this tree (out= given, then fresh outputs); then scripts/gpu_check.sh (the new stream
 #         test among the GPU tests).
-#   run2: the H200's mid sizes under the trigger at entry (v19 run 3: 0.5-1.7% slower than v17,
+#   run2: run 1: the public call 58 -> 34 us (out= given), 72 -> 36 (fresh outputs), medians of
+#         three rounds. The contiguous tensors' span without the sum over dimensions; the eager
+#         probe against old_v20 (git archive 269e461 fp8quant, run 1's tree), three rounds, with
+#         torch.neg(x, out=) as the host's yardstick. Then the H200's mid sizes under the trigger at entry (v19 run 3: 0.5-1.7% slower than v17,
 #         which had no trigger): the planner against its plan without the trigger
 #         (fp8quant:registers:e0), two rounds, from DRAM.
 # Carried: .fp8cache (this tree's modules and old_v19's, `python -m fp8quant prebuild --arch 90`
-# with PYTHONPATH at each), old_v19.
+# with PYTHONPATH at each), old_v19; run 2: old_v20 and its modules instead of old_v19.
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
-eager_ab() {  # name, rounds: scripts/eager_launch_probe.py with old_v19's package and this tree's
+eager_ab() {  # name, rounds, old tree: scripts/eager_launch_probe.py with the old tree's package and this tree's
   for round in $(seq 1 "$2"); do
-    for tree in old_v19 .; do
+    for tree in $3 .; do
       echo "[eager, $(basename $(realpath $tree)), round $round]"
       PYTHONPATH=$PWD/$tree timeout 60 python3 scripts/eager_launch_probe.py | tee -a "$OUT/$1.log"
     done
@@ -23,13 +26,14 @@ eager_ab() {  # name, rounds: scripts/eager_launch_probe.py with old_v19's packa
 }
 case "${1:-run1}" in
 run1)
-  eager_ab run1_eager 3
+  eager_ab run1_eager 3 old_v19
   for mode in "" --fresh; do
     PYTHONPATH=$PWD timeout 60 python3 scripts/eager_profile.py $mode > "$OUT/run1_eager_profile${mode/--/_}.log" 2>&1
     sed -n 1,16p "$OUT/run1_eager_profile${mode/--/_}.log"
   done
   PYTEST_TIMEOUT=300 OUT=$OUT bash "$(dirname "${BASH_SOURCE[0]}")/gpu_check.sh" | tail -4 ;;
 run2)
+  eager_ab run2_eager 3 old_v20
   export DEADLINE_S=400 PROBE_TIMEOUT=150
   mid=1024x4096,2048x2048,2048x4096,4096x2048,4096x4096,8192x2048
   for round in 1 2; do

@@ -5,6 +5,7 @@ import torch
 
 import fp8quant
 from fp8quant import per_token_quant_fp8
+from fp8quant.reference import per_token_quant_fp8_reference
 
 FP8 = torch.float8_e4m3fn
 
@@ -90,6 +91,21 @@ def test_outputs_overlapping_input_or_each_other():
     with pytest.raises(ValueError, match="out and scale_out overlap"):
         per_token_quant_fp8(torch.randn(4, 8), out=raw[:32].view(FP8).view(4, 8), scale_out=raw[16:32].view(torch.float32).view(4, 1))
     _assert_untouched(raw)
+
+
+def test_overlap_of_contiguous_tensors_is_byte_exact():
+    # Contiguous spans are start + numel * element_size (v20's shortcut): an output over x's last
+    # 32 bytes overlaps, one starting at x's end does not.
+    raw = _poisoned((160,), torch.uint8)
+    x = raw[:128].view(torch.float32).view(4, 8)
+    x.copy_(torch.randn(4, 8))
+    before = raw.clone()
+    with pytest.raises(ValueError, match="out overlaps x in memory"):
+        per_token_quant_fp8(x, out=raw[96:128].view(FP8).view(4, 8))
+    assert torch.equal(raw, before)
+    q, s = per_token_quant_fp8(x, out=raw[128:160].view(FP8).view(4, 8))
+    ref_q, ref_s = per_token_quant_fp8_reference(x)
+    assert torch.equal(q.view(torch.uint8), ref_q.view(torch.uint8)) and torch.equal(s, ref_s)
 
 
 def test_wrong_device_output():
