@@ -13,6 +13,11 @@
 #         torch.neg(x, out=) as the host's yardstick. Then the H200's mid sizes under the trigger at entry (v19 run 3: 0.5-1.7% slower than v17,
 #         which had no trigger): the planner against its plan without the trigger
 #         (fp8quant:registers:e0), two rounds, from DRAM.
+#   run3: run 2: without the trigger 1024x4096 and 2048x2048 were 0.06-0.10 us faster on the H200,
+#         larger grids even. The planner's new rule (no trigger at entry where a call's threads
+#         fill 90% of the SMs', on GPUs past TWO_VECTORS_LARGE_MAX_DRAM_PER_SM) against its plans
+#         with the trigger forced (fp8quant:registers:e1), two rounds, from DRAM; 512x4096 keeps
+#         the trigger under both (a control).
 # Carried: .fp8cache (this tree's modules and old_v19's, `python -m fp8quant prebuild --arch 90`
 # with PYTHONPATH at each), old_v19; run 2: old_v20 and its modules instead of old_v19.
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
@@ -40,4 +45,11 @@ run2)
     probe_bench run2_mid_$round $mid fp8quant,fp8quant:registers:e0 ""
   done
   (cd "$OUT" && tar czf run2_logs.tar.gz run2_*.log json && rm -rf json run2_*.log) ;;
+run3)
+  export DEADLINE_S=500 PROBE_TIMEOUT=200
+  shapes=512x4096,1024x4096,1024x5120,1024x7168,1024x8192,2048x2048,2048x4096,4096x1368,4096x2048,4096x4096,8192x2048,8192x4096,16384x2048
+  for round in 1 2; do
+    probe_bench run3_fill_$round $shapes fp8quant,fp8quant:registers:e1 ""
+  done
+  (cd "$OUT" && tar czf run3_logs.tar.gz run3_*.log json && rm -rf json run3_*.log) ;;
 esac
