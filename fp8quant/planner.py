@@ -448,19 +448,8 @@ def pdl_trigger_at_entry(grid: int, block_threads: int, cta_input_bytes: int, de
     DRAM / from L2): 64x5120 1.44 / 1.29-1.30 vs 1.58 / 1.42-1.43, 64x7168 1.54 / 1.34 vs
     1.65-1.66 / 1.54-1.55, 64x8192 1.63-1.64 / 1.37-1.38 vs 1.70 / 1.59-1.60; but 64x16384
     (32 KiB CTAs) 2.26-2.27 / 1.76-1.77 vs 2.23 / 1.82-1.83, and grids of 32 (not taken, 4 calls
-    fit): 32x16384 1.75 / 1.57-1.59 vs 1.80 / 1.67, 16x16384 1.70 / 1.42-1.43 vs 1.66 / 1.59.
-    On GPUs of more DRAM bandwidth per SM than TWO_VECTORS_LARGE_MAX_DRAM_PER_SM (the H200), not
-    where one call's threads fill EARLY_TRIGGER_MIN_FILL of the SMs' (v20)."""
+    fit): 32x16384 1.75 / 1.57-1.59 vs 1.80 / 1.67, 16x16384 1.70 / 1.42-1.43 vs 1.66 / 1.59."""
     if not pdl or cta_input_bytes > EARLY_TRIGGER_MAX_CTA_INPUT_BYTES:
-        return False, 0
-    if (
-        device.dram_bytes_per_s_per_sm > TWO_VECTORS_LARGE_MAX_DRAM_PER_SM
-        and grid * block_threads >= EARLY_TRIGGER_MIN_FILL * device.sm_count * MAX_THREADS_PER_SM
-    ):
-        # A grid whose own threads fill the SMs leaves the next call no room at entry. On the H100
-        # the trigger still gained there (1024x4096 4.87 vs 5.07 us), on the H200 it lost (v20
-        # run 3, two rounds, from DRAM, at entry / after the wait: 1024x4096 4.27-4.28 / 4.21,
-        # 2048x2048 4.38-4.39 / 4.29, larger grids within 0.5%).
         return False, 0
     # CTAs per SM that two calls take: twice this call's, or one where two calls' grids fit one
     # CTA per SM

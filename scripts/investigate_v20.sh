@@ -18,6 +18,9 @@
 #         fill 90% of the SMs', on GPUs past TWO_VECTORS_LARGE_MAX_DRAM_PER_SM) against its plans
 #         with the trigger forced (fp8quant:registers:e1), two rounds, from DRAM; 512x4096 keeps
 #         the trigger under both (a control).
+#         Outcome: mixed (1024x4096, 2048x2048, 8192x2048 0.04-0.07 us faster, 1024x8192,
+#         4096x1368, 16384x2048 0.06-0.10 slower); the rule was reverted (6afe72a's planner
+#         is needed to rerun this case).
 # Carried: .fp8cache (this tree's modules and old_v19's, `python -m fp8quant prebuild --arch 90`
 # with PYTHONPATH at each), old_v19; run 2: old_v20 and its modules instead of old_v19.
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...

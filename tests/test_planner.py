@@ -314,32 +314,6 @@ def test_pdl_trigger_at_entry_where_two_calls_fill_the_sms(tokens, hidden, eleme
     assert not no_pdl.trigger_at_entry and no_pdl.smem_bytes == 0
 
 
-@pytest.mark.parametrize(
-    "tokens,hidden,element_size,trigger",
-    [
-        # grids whose own threads fill 90% of the SMs' (v20 run 3 on the H200: 1024x4096 4.27 vs
-        # 4.21 us, 2048x2048 4.38 vs 4.29 without the trigger; larger grids within 0.5%)
-        (1024, 4096, 2, False), (2048, 2048, 2, False), (4096, 1368, 2, False), (16384, 2048, 2, False),
-        (1024, 2048, 4, False),
-        # under that the H100's rule holds (v19 run 3 on the H200: 256x1368 1.50 -> 1.33 us,
-        # 1024x1368 2.36 -> 2.15)
-        (1024, 2048, 2, True), (1024, 1368, 2, True), (512, 4096, 2, True), (256, 1368, 2, True),
-        (64, 8192, 2, True), (32, 16384, 2, True),
-    ],
-)
-def test_pdl_trigger_at_entry_on_a_device_with_more_bandwidth_per_sm(tokens, hidden, element_size, trigger):
-    h200 = planner.H200_SXM
-    assert h200.dram_bytes_per_s_per_sm > planner.TWO_VECTORS_LARGE_MAX_DRAM_PER_SM
-    vec = 16 // element_size
-    p = plan_per_token(tokens, hidden, element_size, vec, h200, pdl=True)
-    assert p.trigger_at_entry == trigger, p
-    filled = p.grid * p.block_threads / (h200.sm_count * planner.MAX_THREADS_PER_SM)
-    assert (filled >= planner.EARLY_TRIGGER_MIN_FILL) != trigger, (p, filled)
-    if not trigger:  # the same plan otherwise, nothing reserved; the H100 keeps the trigger
-        assert p.smem_bytes == 0
-        assert plan_per_token(tokens, hidden, element_size, vec, H100_SXM, pdl=True).trigger_at_entry
-
-
 @pytest.mark.parametrize("tokens,hidden,element_size", [(32, 16384, 2), (30, 16384, 2), (33, 8192, 2), (32, 8192, 4)])
 def test_pdl_split_for_trigger_shares_rows_past_the_read_bound(tokens, hidden, element_size):
     # v19: under PDL, 30-33 rows of 16-32 KiB go to two CTAs each (past SHARED_ROWS_MAX_READ_BYTES),
