@@ -4,7 +4,9 @@
 # FILTER (the GPU tests matching pytest's -k FILTER into $OUT/NAME.log; PYTEST_TIMEOUT), and
 # prebuild_ab FLAGS (the modules as they are and built with FLAGS, for A/B runs), mutate_waits and
 # restore_waits (both backends without their PDL waits, for the race test's mutant),
-# race_test_against_mutant NAME RUNS (the race test that many times under the mutant), and probe_bench NAME
+# race_test_against_mutant NAME RUNS (the race test that many times under the mutant), eager_ab NAME
+# ROUNDS OLD_TREE (scripts/eager_launch_probe.py with an old tree's package and this tree's, in
+# turn, ROUNDS times, into $OUT/NAME.log), and probe_bench NAME
 # SHAPES PROVIDERS OPTIONS (bench() through scripts/bench_probe_providers.py with OPTIONS, then us
 # per call of each provider, a line per shape; skipped past DEADLINE_S seconds, default 480; PROBE_TIMEOUT
 # seconds each, default 150).
@@ -57,4 +59,12 @@ race_test_against_mutant() {  # name, runs: the PDL race test N times without th
     echo "mutant $i: $(tail -1 "$OUT/$1_$i.log")"; grep -E "^FAILED" "$OUT/$1_$i.log" | cut -c1-110
   done
   restore_waits
+}
+eager_ab() {  # name, rounds, old tree (an unpacked `git archive <sha> fp8quant`)
+  for round in $(seq 1 "$2"); do
+    for tree in $3 .; do
+      echo "[eager, $(basename $(realpath $tree)), round $round]"
+      PYTHONPATH=$PWD/$tree timeout 60 python3 scripts/eager_launch_probe.py | tee -a "$OUT/$1.log"
+    done
+  done
 }

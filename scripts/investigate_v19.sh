@@ -28,20 +28,12 @@
 # with PYTHONPATH at each), .fp8cache-mutant (the modules with the waits removed), old_v18
 # (git archive 9155eb5 fp8quant).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
-eager_ab() {  # name: scripts/eager_launch_probe.py with old_v18's package and this tree's, twice
-  for round in 1 2; do
-    for tree in old_v18 .; do
-      echo "[eager, $(basename $(realpath $tree)), round $round]"
-      PYTHONPATH=$PWD/$tree timeout 60 python3 scripts/eager_launch_probe.py | tee -a "$OUT/$1.log"
-    done
-  done
-}
 case "${1:-run1}" in
 run1)
   timeout 150 python3 -m pytest tests/test_gpu.py -q -p no:cacheprovider -k pdl_waits > "$OUT/run1_race_built.log" 2>&1
   echo "race test as built: $(tail -1 "$OUT/run1_race_built.log")"
   race_test_against_mutant run1_race_mutant 3
-  eager_ab run1_eager
+  eager_ab run1_eager 2 old_v18
   export DEADLINE_S=560 PROBE_TIMEOUT=100
   two_rows=256x7168,256x8192  # from DRAM only: from L2 they are 0.38-0.75 us over the floor
   one_row=fp8quant,fp8quant:registers:t256:b256:e1:m51456
@@ -54,7 +46,7 @@ run1)
   done
   (cd "$OUT" && tar czf run1_logs.tar.gz *.log json && rm -rf json *.log) ;;
 run2)
-  eager_ab run2_eager
+  eager_ab run2_eager 2 old_v18
   export DEADLINE_S=200 PROBE_TIMEOUT=80
   for round in 1 2; do
     probe_bench run2_split_dram_$round 32x16384 fp8quant,fp8quant:registers:t512:s1:e0,triton ""
@@ -63,7 +55,7 @@ run2)
   PYTEST_TIMEOUT=300 OUT=$OUT bash "$(dirname "${BASH_SOURCE[0]}")/gpu_check.sh" | tail -4
   (cd "$OUT" && tar czf run2_logs.tar.gz run2_*.log json && rm -rf json run2_*.log) ;;
 run4)
-  eager_ab run4_eager
+  eager_ab run4_eager 2 old_v18
   PYTHONPATH=$PWD timeout 100 python3 scripts/eager_profile.py > "$OUT/run4_eager_profile.log" 2>&1
   sed -n 1,20p "$OUT/run4_eager_profile.log"
   PYTEST_TIMEOUT=300 OUT=$OUT bash "$(dirname "${BASH_SOURCE[0]}")/gpu_check.sh" | tail -4 ;;

@@ -24,14 +24,6 @@
 # Carried: .fp8cache (this tree's modules and old_v19's, `python -m fp8quant prebuild --arch 90`
 # with PYTHONPATH at each), old_v19; run 2: old_v20 and its modules instead of old_v19.
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
-eager_ab() {  # name, rounds, old tree: scripts/eager_launch_probe.py with the old tree's package and this tree's
-  for round in $(seq 1 "$2"); do
-    for tree in $3 .; do
-      echo "[eager, $(basename $(realpath $tree)), round $round]"
-      PYTHONPATH=$PWD/$tree timeout 60 python3 scripts/eager_launch_probe.py | tee -a "$OUT/$1.log"
-    done
-  done
-}
 case "${1:-run1}" in
 run1)
   eager_ab run1_eager 3 old_v19
