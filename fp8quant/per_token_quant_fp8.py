@@ -340,14 +340,10 @@ def per_token_quant_fp8(
         raise TypeError(f"per_token_quant_fp8: enable_pdl must be None, True or False, got {enable_pdl!r}")
     if _dispatcher_not_needed(x, out, scale_out, ub_tensor):
         _check_static(x, out, scale_out, ub_tensor, ub_value, backend, enable_pdl)
-        if out is None and scale_out is None:
-            out, scale_out = _new_codes(x), _new_scales(x)
-            _run(x, out, scale_out, ub_tensor, ub_value, backend, enable_pdl, outputs_given=False)
-            return out, scale_out
         given = [t for t in (out, scale_out) if t is not None]
         out = _new_codes(x) if out is None else out
         scale_out = _new_scales(x) if scale_out is None else scale_out
-        _run(x, out, scale_out, ub_tensor, ub_value, backend, enable_pdl)
+        _run(x, out, scale_out, ub_tensor, ub_value, backend, enable_pdl, outputs_given=bool(given))
         for t in given:  # as the _out op's mutation does through the dispatcher
             torch.autograd.graph.increment_version(t)
         return out, scale_out
