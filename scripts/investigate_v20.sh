@@ -21,8 +21,10 @@
 #         Outcome: mixed (1024x4096, 2048x2048, 8192x2048 0.04-0.07 us faster, 1024x8192,
 #         4096x1368, 16384x2048 0.06-0.10 slower); the rule was reverted (6afe72a's planner
 #         is needed to rerun this case).
+#   run4: the final code (the eager path in one form; the planner v19's again): the eager probe
+#         against old_v19, three rounds, then scripts/gpu_check.sh.
 # Carried: .fp8cache (this tree's modules and old_v19's, `python -m fp8quant prebuild --arch 90`
-# with PYTHONPATH at each), old_v19; run 2: old_v20 and its modules instead of old_v19.
+# with PYTHONPATH at each), old_v19 (runs 1 and 4); run 2: old_v20 and its modules instead.
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
 case "${1:-run1}" in
 run1)
@@ -47,4 +49,7 @@ run3)
     probe_bench run3_fill_$round $shapes fp8quant,fp8quant:registers:e1 ""
   done
   (cd "$OUT" && tar czf run3_logs.tar.gz run3_*.log json && rm -rf json run3_*.log) ;;
+run4)
+  eager_ab run4_eager 3 old_v19
+  PYTEST_TIMEOUT=300 OUT=$OUT bash "$(dirname "${BASH_SOURCE[0]}")/gpu_check.sh" | tail -4 ;;
 esac
