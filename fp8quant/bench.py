@@ -560,15 +560,23 @@ def _run_for_accuracy(make, x):
 # Reports
 
 
-def _git_commit() -> str:
-    if os.environ.get("FP8QUANT_COMMIT"):  # the device machine gets a copy without .git
+def _git_commit(root: Path = REPO_ROOT) -> str:
+    """The commit a result belongs to: $FP8QUANT_COMMIT where set, else git's HEAD, marked
+    "+changes" where tracked files differ from it. The device tool's copy carries the .git of the
+    landed main under the working tree being tested, so without the mark a result could name a
+    commit whose code it did not run (v19's H200 result had to be corrected by hand)."""
+    if os.environ.get("FP8QUANT_COMMIT"):
         return os.environ["FP8QUANT_COMMIT"]
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+
     try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
+        head = git("rev-parse", "--short", "HEAD")
+        changed = git("status", "--porcelain", "--untracked-files=no")
     except Exception:  # noqa: BLE001
         return "unknown"
+    return f"{head}+changes" if changed else head
 
 
 def gpu_slug(name: str) -> str:

@@ -148,3 +148,22 @@ def test_summary_line_gives_decode_from_dram_and_from_l2():
     for r in result["rows"]:
         r["median_us_l2"] = None  # a result from before the L2 round (v16 and earlier)
     assert "inputs in L2" not in bench.summary_line(result)
+
+
+def test_result_commit_marks_a_tree_that_differs_from_head(tmp_path, monkeypatch):
+    # The device tool's copy has the landed main's .git under the tree being tested: a result
+    # must not name that commit as if it had run it.
+    monkeypatch.delenv("FP8QUANT_COMMIT", raising=False)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(tmp_path)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (tmp_path / "kernel.cuh").write_text("v1\n")
+    subprocess.run([*git, "add", "kernel.cuh"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "v1"], check=True)
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    (tmp_path / "cache.bin").write_text("untracked files do not count\n")
+    assert bench._git_commit(tmp_path) == head
+    (tmp_path / "kernel.cuh").write_text("v2\n")
+    assert bench._git_commit(tmp_path) == f"{head}+changes"
+    assert bench._git_commit(tmp_path / "no-such-dir") == "unknown"
+    monkeypatch.setenv("FP8QUANT_COMMIT", "abc1234")
+    assert bench._git_commit(tmp_path) == "abc1234"
