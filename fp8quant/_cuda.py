@@ -219,14 +219,17 @@ def _launch_shape(plan: planner.Plan, device: int, pdl: bool) -> LaunchShape:
     )
 
 
+# torch._C._cuda_getCurrentRawStream is the one-call form of the current stream's handle that
+# torch.compile's generated code uses; looked up once (a CPU-only torch lacks it).
+_RAW_STREAM = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+
+
 def _current_raw_stream(device: int) -> int:
     """The handle of torch's current stream on `device` (what CUDA-graph capture and
-    torch.cuda.stream() set). torch._C._cuda_getCurrentRawStream is the one-call form that
-    torch.compile's generated code uses; the public path builds a torch.cuda.Stream object per call
-    and is the fallback for a torch without it."""
-    raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)
-    if raw is not None:
-        return raw(device)
+    torch.cuda.stream() set). The public path, which builds a torch.cuda.Stream object per call, is
+    the fallback for a torch without the raw call."""
+    if _RAW_STREAM is not None:
+        return _RAW_STREAM(device)
     return torch.cuda.current_stream(device).cuda_stream
 
 

@@ -13,7 +13,7 @@ launch (no difference within the noise), run 2 the public call skipping the disp
 eager path's own costs (the overlap check only for given outputs, no views or device guard, the
 stream's raw handle, cached launch shapes and "auto" decisions).
 The last column, torch.neg(x, out=), is a native torch op's eager call on the same input, as the
-host's yardstick (its speed drifts between processes by +-10 us).
+host's yardstick (the host's speed drifts between processes by about +-15%).
     PYTHONPATH=<package tree> python3 scripts/eager_launch_probe.py [--calls 2000] [--repeats 7]
 """
 

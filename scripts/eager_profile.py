@@ -28,6 +28,7 @@ def main() -> None:
     x = torch.randn(tokens, hidden, device="cuda", dtype=torch.bfloat16)
     q = torch.empty(tokens, hidden, device="cuda", dtype=FP8_DTYPE)
     s = torch.empty(tokens, 1, device="cuda", dtype=torch.float32)
+
     def call():
         return per_token_quant_fp8(x) if args.fresh else per_token_quant_fp8(x, out=q, scale_out=s)
 
