@@ -15,7 +15,8 @@
 #         four. Here: every other decode shape whose grid holds at most a quarter of the SMs
 #         (1-8 rows of 1368-8192, 16 of 1368), the same A/B; 16x16384 also with rows shared by 4
 #         (grid 64, one CTA per SM) and unshared (grid 16); 256x7168 and 256x8192 one row per CTA
-#         with the trigger (v19 run 1). From DRAM and from L2, two rounds.
+#         with the trigger (v19 run 1); grids of 40-56 (12-40 rows of 8192, not in the bench's grid) the
+#         same A/B. From DRAM and from L2; the sweeps once, the rest twice.
 # Carried: .fp8cache (this tree's modules, `python -m fp8quant prebuild --arch 90`).
 source "$(dirname "${BASH_SOURCE[0]}")/investigate_common.sh"  # $OUT, the cache, bench(), probe_bench(), ...
 case "${1:-run1}" in
@@ -36,10 +37,14 @@ run2)
   small=$small,1x5120,2x5120,4x5120,1x7168,2x7168,4x7168,1x8192,4x8192
   provs16=fp8quant,fp8quant:registers:e1:m174080,fp8quant:registers:t512:s4:e1:m174080,fp8quant:registers:t512:s1:e1:m174080
   provs256=fp8quant,fp8quant:registers:t256:b256:e1:m51456
+  mid=12x8192,20x8192,28x8192,40x8192
   for round in 1 2; do
     for where in dram l2; do
       opts=""; [[ $where == l2 ]] && opts="--input-copies 2"
-      probe_bench run2_small_${where}_$round $small fp8quant,fp8quant:registers:e1:m174080 "$opts"
+      if (( round == 1 )); then  # one round of the sweeps (run 1's rounds agreed within 0.01 us)
+        probe_bench run2_small_${where}_$round $small fp8quant,fp8quant:registers:e1:m174080 "$opts"
+        probe_bench run2_mid_${where}_$round $mid fp8quant,fp8quant:registers:e1:m174080 "$opts"
+      fi
       probe_bench run2_16_${where}_$round 16x16384 $provs16 "$opts"
       probe_bench run2_256_${where}_$round 256x7168,256x8192 $provs256 "$opts"
     done
