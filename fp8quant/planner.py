@@ -25,7 +25,9 @@ Decisions (docs/performance.md has the measurements behind them):
 - Under PDL, where two calls' CTAs fill the SMs (CTAs of up to 16 KiB of input), the register
   kernel lets the next call launch at its entry, with shared memory reserved where needed so
   that no third call's CTAs fit (pdl_trigger_at_entry, v18); 30-33 rows of 16-32 KiB go to two
-  CTAs each so that they do (pdl_split_for_trigger, v19).
+  CTAs each so that they do (pdl_split_for_trigger, v19), 15-16 to four (v21). Grids of at most
+  half the SMs of two rows or more take it with one CTA per SM reserved where their CTAs read at
+  most 16 KiB (small_grid_takes_trigger, v21).
 - Longer rows: "shared" (the seed's design: a warp per row, the row staged in dynamic shared
   memory) while a row fits the device's opt-in shared-memory limit, else "global" (read twice).
 """
@@ -336,23 +338,34 @@ def registers_ctas_per_row(
         and num_rows * split * 2 * row_bytes <= SHARED_ROWS_MAX_READ_BYTES
     ):
         split *= 2
-    if split == 1 and vecs_per_thread >= 2 and pdl_split_for_trigger(num_rows, row_bytes, threads_per_row, device, pdl):
-        split = 2
+    while split * 2 <= min(vecs_per_thread, MAX_CTAS_PER_ROW) and pdl_split_for_trigger(
+        num_rows, row_bytes, split * 2, threads_per_row, device, pdl
+    ):
+        split *= 2
     return split
 
 
-def pdl_split_for_trigger(num_rows: int, row_bytes: int, threads_per_row: int, device: DeviceInfo, pdl: bool) -> bool:
-    """Whether rows past SHARED_ROWS_MAX_READ_BYTES go to two CTAs each under PDL: where two CTAs
-    per row take the trigger at entry (pdl_trigger_at_entry) at one CTA per SM for two calls
-    (grids of 60-66 on 132 SMs; with two CTAs per SM it was not measured). One CTA per row, a
-    grid of at most a quarter of the SMs, never takes it. That
-    is 30-33 rows of 16-32 KiB: each CTA then quantizes half a row, and two calls' CTAs fill the
-    SMs. Measured (bf16, us per call, from DRAM / inputs in L2): on an H100 (docs/performance.md
-    v18 run 9) 32x16384 1.75 / 1.55-1.56 with two CTAs per row and the trigger against 1.80 / 1.67
-    with one CTA per row (the last decode shape over the line from L2); on an H200 (v19 run 1)
-    1.68 / 1.49 against 1.72 / 1.55."""
-    grid = 2 * num_rows
-    return pdl and 2 * grid <= device.sm_count and pdl_trigger_at_entry(grid, threads_per_row, row_bytes // 2, device, pdl)[0]
+def pdl_split_for_trigger(
+    num_rows: int, row_bytes: int, ctas_per_row: int, threads_per_row: int, device: DeviceInfo, pdl: bool
+) -> bool:
+    """Whether rows past SHARED_ROWS_MAX_READ_BYTES go to `ctas_per_row` CTAs each (2 or 4, from
+    half that) under PDL: where the grid then takes the trigger at entry by the rule of grids that
+    two calls fill (pdl_trigger_at_entry: at one CTA per SM, grids of 60-66 on 132 SMs; CTAs that
+    quantize at most 16 KiB). That is 30-33 rows of 16-32 KiB to two CTAs each (v19) and 15-16 to
+    four (v21). Measured (bf16, us per call, from DRAM / inputs in L2): on an H100
+    (docs/performance.md v18 run 9) 32x16384 1.75 / 1.55-1.56 with two CTAs per row and the
+    trigger against 1.80 / 1.67 with one CTA per row (the last decode shape over the line from
+    L2); on an H200 1.68 / 1.49 against 1.72 / 1.55 (v19 run 1), and 16x16384 1.58 / 1.38 with four
+    CTAs per row and the trigger against 1.60-1.61 / 1.44 with two and none (v21 run 2; two and the
+    trigger: 1.69 / 1.39, on the H100 1.70 / 1.42-1.43 against 1.66 / 1.59, v18 run 9)."""
+    grid = ctas_per_row * num_rows
+    return (
+        pdl
+        and 2 * grid <= device.sm_count
+        and two_calls_fill_the_sms(grid, device)
+        and row_bytes // ctas_per_row <= EARLY_TRIGGER_MAX_CTA_INPUT_BYTES
+        and pdl_trigger_at_entry(grid, threads_per_row, row_bytes // ctas_per_row, device, pdl)[0]
+    )
 
 
 def pdl_rows_per_cta(
@@ -418,7 +431,25 @@ def pdl_rows_per_cta(
     return tpr, rows_per_cta
 
 
-def pdl_trigger_at_entry(grid: int, block_threads: int, cta_input_bytes: int, device: DeviceInfo, pdl: bool) -> tuple[bool, int]:
+def two_calls_fill_the_sms(grid: int, device: DeviceInfo) -> bool:
+    """Whether two calls' CTAs fill at least EARLY_TRIGGER_MIN_FILL of the SMs' slots for them:
+    ceil(grid / SMs) CTAs per SM each, or one CTA per SM where two grids fit that way."""
+    two_calls = 2 * math.ceil(grid / device.sm_count) if 2 * grid > device.sm_count else 1
+    return 2 * grid >= EARLY_TRIGGER_MIN_FILL * two_calls * device.sm_count
+
+
+def small_grid_takes_trigger(num_rows: int, cta_read_bytes: int) -> bool:
+    """For a grid of at most half the SMs (two calls fit at one CTA per SM, whether or not they
+    fill the SMs): whether it takes the trigger at entry with one CTA per SM reserved
+    (pdl_trigger_at_entry, v21): two rows or more, and CTAs that read at most
+    EARLY_TRIGGER_MAX_CTA_INPUT_BYTES (the whole row where CTAs share it)."""
+    return num_rows >= 2 and cta_read_bytes <= EARLY_TRIGGER_MAX_CTA_INPUT_BYTES
+
+
+def pdl_trigger_at_entry(
+    grid: int, block_threads: int, cta_input_bytes: int, device: DeviceInfo, pdl: bool,
+    small_grid: bool = False,
+) -> tuple[bool, int]:
     """(whether the register kernel lets the next kernel launch at its entry, the dynamic shared
     memory each CTA then reserves), under PDL.
 
@@ -448,13 +479,25 @@ def pdl_trigger_at_entry(grid: int, block_threads: int, cta_input_bytes: int, de
     DRAM / from L2): 64x5120 1.44 / 1.29-1.30 vs 1.58 / 1.42-1.43, 64x7168 1.54 / 1.34 vs
     1.65-1.66 / 1.54-1.55, 64x8192 1.63-1.64 / 1.37-1.38 vs 1.70 / 1.59-1.60; but 64x16384
     (32 KiB CTAs) 2.26-2.27 / 1.76-1.77 vs 2.23 / 1.82-1.83, and grids of 32 (not taken, 4 calls
-    fit): 32x16384 1.75 / 1.57-1.59 vs 1.80 / 1.67, 16x16384 1.70 / 1.42-1.43 vs 1.66 / 1.59."""
-    if not pdl or cta_input_bytes > EARLY_TRIGGER_MAX_CTA_INPUT_BYTES:
+    fit): 32x16384 1.75 / 1.57-1.59 vs 1.80 / 1.67, 16x16384 1.70 / 1.42-1.43 vs 1.66 / 1.59.
+
+    Small grids (v21): a grid of at most half the SMs takes it whether or not two calls fill the
+    SMs, with one CTA per SM reserved, where `small_grid` (small_grid_takes_trigger: two rows or
+    more, CTAs that read at most 16 KiB). Measured on an H200 (v21 run 2, us, from DRAM / from L2,
+    against v20's plans): 2-8 rows of 5120-8192 1.11-1.16 -> 1.04-1.09 both ways, 12x8192 1.22 /
+    1.16 -> 1.14 / 1.08, 40x8192 1.50 / 1.33 -> 1.45 / 1.28, 20x8192 and 28x8192 (rows shared by
+    two, grids 40 and 56) 1.39 / 1.23 -> 1.42 / 1.14 and 1.49 / 1.25 -> 1.53 / 1.17, 2-16 rows of
+    1368-4096 0-0.03 faster; a single row of 5120-8192 0.01-0.02 slower (left out). CTAs that read
+    32 KiB rows were slower or mixed (run 1: 2-8x16384 +0.02 both ways; 64x16384 +0.02-0.04 /
+    -0.01-0.02).
+    """
+    if not pdl:
         return False, 0
     # CTAs per SM that two calls take: twice this call's, or one where two calls' grids fit one
     # CTA per SM
     two_calls = 2 * math.ceil(grid / device.sm_count) if 2 * grid > device.sm_count else 1
-    if 2 * grid < EARLY_TRIGGER_MIN_FILL * two_calls * device.sm_count:
+    v18_rule = cta_input_bytes <= EARLY_TRIGGER_MAX_CTA_INPUT_BYTES and two_calls_fill_the_sms(grid, device)
+    if not v18_rule and not (small_grid and two_calls == 1):
         return False, 0
     if min(MAX_THREADS_PER_SM // block_threads, MAX_CTAS_PER_SM) <= two_calls:
         return True, 0
@@ -551,8 +594,10 @@ def plan_per_token(
         grid = math.ceil(num_rows / rows_per_cta) * ctas_per_row
         if grid > MAX_GRID:
             raise ValueError(f"{num_rows} rows of {hidden} elements need {grid} CTAs, more than one launch has ({MAX_GRID})")
-        cta_input_bytes = min(rows_per_cta, num_rows) * hidden * element_size // ctas_per_row  # what a CTA quantizes
-        trigger, reserve = pdl_trigger_at_entry(grid, block, cta_input_bytes, device, pdl)
+        cta_read_bytes = min(rows_per_cta, num_rows) * hidden * element_size
+        cta_input_bytes = cta_read_bytes // ctas_per_row  # what a CTA quantizes
+        small_grid = small_grid_takes_trigger(num_rows, cta_read_bytes)
+        trigger, reserve = pdl_trigger_at_entry(grid, block, cta_input_bytes, device, pdl, small_grid)
         return Plan(REGISTERS, vec, vecs_per_thread, threads_per_row, block, grid, reserve, 0, ctas_per_row, trigger)
 
     rows_per_cta = CTA_THREADS // 32

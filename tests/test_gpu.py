@@ -268,7 +268,7 @@ PDL_RACE_TRIALS = 40
 
 
 @pytest.mark.skipif(not PDL, reason="programmatic dependent launch needs sm_90")
-@pytest.mark.parametrize("tokens, hidden", [(8, 2**18), (4, 16384), (128, 4096), (8192, 1024)])
+@pytest.mark.parametrize("tokens, hidden", [(8, 2**18), (4, 16384), (128, 4096), (8192, 1024), (8, 4096)])
 @pytest.mark.parametrize("backend", ["cuda", "triton"])
 def test_pdl_waits_for_the_previous_kernel(backend, tokens, hidden):
     """With PDL a kernel starts while the one before it runs; it must not read that kernel's
@@ -287,9 +287,10 @@ def test_pdl_waits_for_the_previous_kernel(backend, tokens, hidden):
     (4096 x 1024, which never failed, was dropped). Those runs tried each case 5 times; at
     PDL_RACE_TRIALS (40) the mutant failed 6, 8 and 8 of the 8 cases in three runs on an H200
     (v19 run 1: 8192 x 1024 passed in the first run with both backends), and as built all
-    passed; a run of the 8 cases takes 6-14 s."""
+    passed; a run of the 8 cases takes 6-14 s. 8 x 4096 (v21): a grid of 32 CTAs that takes the
+    trigger with one CTA per SM reserved (planner.small_grid_takes_trigger)."""
     x1 = gpu_random(tokens, hidden, torch.float32, seed=hidden)
-    if (tokens, hidden) in ((128, 4096), (8192, 1024)):
+    if (tokens, hidden) in ((128, 4096), (8192, 1024), (8, 4096)):
         plan = _cuda.plan_for(x1, poisoned_outputs(x1.shape)[0], pdl=True)
         assert plan.trigger_at_entry, plan
     expected1 = reference(x1)

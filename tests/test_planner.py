@@ -290,10 +290,18 @@ def _ctas_that_fit(plan, device=H100_SXM):
         # CTAs of more input (256x16384 5.17 -> 5.62 us, 512x8192 5.18 -> 5.56; 128x16384 +0.06)
         (256, 16384, 2, False), (512, 8192, 2, False), (128, 16384, 2, False), (256, 8192, 2, False),
         (128, 8192, 4, False),
-        # grids well under their CTAs per SM (v18 run 1, no reservation: 64x8192 1.70 -> 1.89,
-        # 32x16384 1.79 -> 2.12), or whose two calls fill under 90% of the SMs
-        (59, 8192, 2, False), (16, 16384, 2, False), (1, 4096, 2, False), (100, 4096, 2, False),
-        (64, 16384, 2, False), (29, 16384, 2, False), (34, 16384, 2, False), (32, 20480, 2, False),
+        # grids of at most half the SMs, one CTA per SM reserved (v21): two rows or more, CTAs
+        # that read at most 16 KiB (H200, v21 run 2: 8x8192 1.16 -> 1.08-1.09 us, 40x8192 1.50 ->
+        # 1.45); rows of 16-32 KiB shared by four CTAs (16x16384: 1.60 / 1.44 -> 1.58 / 1.38)
+        (2, 4096, 2, True), (2, 8192, 2, True), (8, 5120, 2, True), (2, 1368, 2, True),
+        (59, 8192, 2, True), (40, 8192, 2, True), (20, 8192, 2, True), (16, 16384, 2, True),
+        (8, 4096, 4, True),
+        # not: a single row (1x5120-8192 0.01-0.02 us slower), CTAs that read rows of more than
+        # 16 KiB (2-8x16384 0.02 slower both ways, 64x16384 mixed), grids over half the SMs whose
+        # two calls fill under 90% of them (v18 run 1, no reservation: 64x8192 1.70 -> 1.89 us)
+        (1, 8192, 2, False), (1, 1368, 2, False), (2, 16384, 2, False), (8, 16384, 2, False),
+        (8, 8192, 4, False), (29, 16384, 2, False), (34, 16384, 2, False), (64, 16384, 2, False),
+        (32, 20480, 2, False), (1, 32768, 2, False), (100, 4096, 2, False), (80, 4096, 2, False),
     ],
 )
 def test_pdl_trigger_at_entry_where_two_calls_fill_the_sms(tokens, hidden, element_size, trigger):
@@ -314,20 +322,25 @@ def test_pdl_trigger_at_entry_where_two_calls_fill_the_sms(tokens, hidden, eleme
     assert not no_pdl.trigger_at_entry and no_pdl.smem_bytes == 0
 
 
-@pytest.mark.parametrize("tokens,hidden,element_size", [(32, 16384, 2), (30, 16384, 2), (33, 8192, 2), (32, 8192, 4)])
-def test_pdl_split_for_trigger_shares_rows_past_the_read_bound(tokens, hidden, element_size):
-    # v19: under PDL, 30-33 rows of 16-32 KiB go to two CTAs each (past SHARED_ROWS_MAX_READ_BYTES),
-    # each quantizing half a row, so that two calls' grids of 60-66 fill the SMs at one CTA each
-    # and the call takes the trigger at entry (H100, v18 run 9: 32x16384 1.80 -> 1.75 us from DRAM,
-    # 1.67 -> 1.55 in L2). Without PDL the read bound keeps one CTA per row.
+@pytest.mark.parametrize(
+    "tokens,hidden,element_size,split,split_no_pdl",
+    [(32, 16384, 2, 2, 1), (30, 16384, 2, 2, 1), (33, 8192, 2, 2, 1), (32, 8192, 4, 2, 1),
+     (16, 16384, 2, 4, 2), (15, 10240, 2, 4, 2), (16, 8192, 4, 4, 2)],
+)
+def test_pdl_split_for_trigger_shares_rows_past_the_read_bound(tokens, hidden, element_size, split, split_no_pdl):
+    # Under PDL, rows of 16-32 KiB go to more CTAs than the read bound (SHARED_ROWS_MAX_READ_BYTES)
+    # allows where that makes two calls' grids of 60-66 fill the SMs at one CTA each, so that the
+    # call takes the trigger at entry: 30-33 rows to two (v19; H100, v18 run 9: 32x16384 1.80 ->
+    # 1.75 us from DRAM, 1.67 -> 1.55 in L2), 15-16 to four (v21; H200, run 2: 16x16384 1.60 / 1.44
+    # -> 1.58 / 1.38). Without PDL the read bound holds.
     vec = 16 // element_size
     p = plan_per_token(tokens, hidden, element_size, vec, H100_SXM, pdl=True)
-    assert p.ctas_per_row == 2 and p.grid == 2 * tokens and p.trigger_at_entry, p
+    assert p.ctas_per_row == split and p.grid == split * tokens and p.trigger_at_entry, p
     assert p.smem_bytes == 174080 and _ctas_that_fit(p) == 1, p
-    assert tokens * 2 * hidden * element_size > planner.SHARED_ROWS_MAX_READ_BYTES
+    assert tokens * split * hidden * element_size > planner.SHARED_ROWS_MAX_READ_BYTES
     no_pdl = plan_per_token(tokens, hidden, element_size, vec, H100_SXM)
-    assert no_pdl.ctas_per_row == 1 and not no_pdl.trigger_at_entry
-    assert replace(p, ctas_per_row=1, grid=tokens, smem_bytes=0, trigger_at_entry=False) == no_pdl
+    assert no_pdl.ctas_per_row == split_no_pdl and not no_pdl.trigger_at_entry
+    assert replace(p, ctas_per_row=split_no_pdl, grid=split_no_pdl * tokens, smem_bytes=0, trigger_at_entry=False) == no_pdl
 
 
 def test_pdl_trigger_at_entry_reserves_shared_memory_midway():
