@@ -59,12 +59,12 @@ run2)
   PYTEST_TIMEOUT=120 gpu_tests run2_gpu_tests "pdl or graph or default_path_bit_exact"
   (cd "$OUT" && tar czf run2_logs.tar.gz run2_*.log json && rm -rf json run2_*.log) ;;
 run3)
-  export DEADLINE_S=150 PROBE_TIMEOUT=100
+  export DEADLINE_S=100 PROBE_TIMEOUT=90
   for where in dram l2; do
     opts=""; [[ $where == l2 ]] && opts="--input-copies 2"
     probe_bench run3_split_${where} 15x16384,16x16384 fp8quant,fp8quant:registers:t512:s2 "$opts"
     probe_bench run3_small_${where} 1x8192,2x8192,8x8192,20x8192,8x4096 fp8quant,fp8quant:registers:e0 "$opts"
   done
   (cd "$OUT" && tar czf run3_logs.tar.gz run3_*.log json && rm -rf json run3_*.log)
-  PYTEST_TIMEOUT=240 OUT=$OUT bash "$(dirname "${BASH_SOURCE[0]}")/gpu_check.sh" | tail -4 ;;
+  PYTEST_TIMEOUT=210 OUT=$OUT bash "$(dirname "${BASH_SOURCE[0]}")/gpu_check.sh" | tail -4 ;;
 esac
