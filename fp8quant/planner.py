@@ -358,14 +358,8 @@ def pdl_split_for_trigger(
     L2); on an H200 1.68 / 1.49 against 1.72 / 1.55 (v19 run 1), and 16x16384 1.58 / 1.38 with four
     CTAs per row and the trigger against 1.60-1.61 / 1.44 with two and none (v21 run 2; two and the
     trigger: 1.69 / 1.39, on the H100 1.70 / 1.42-1.43 against 1.66 / 1.59, v18 run 9)."""
-    grid = ctas_per_row * num_rows
-    return (
-        pdl
-        and 2 * grid <= device.sm_count
-        and two_calls_fill_the_sms(grid, device)
-        and row_bytes // ctas_per_row <= EARLY_TRIGGER_MAX_CTA_INPUT_BYTES
-        and pdl_trigger_at_entry(grid, threads_per_row, row_bytes // ctas_per_row, device, pdl)[0]
-    )
+    grid = ctas_per_row * num_rows  # (not a small grid's rule: that one asks what a CTA reads)
+    return pdl and 2 * grid <= device.sm_count and pdl_trigger_at_entry(grid, threads_per_row, row_bytes // ctas_per_row, device, pdl)[0]
 
 
 def pdl_rows_per_cta(
@@ -431,11 +425,14 @@ def pdl_rows_per_cta(
     return tpr, rows_per_cta
 
 
+def two_calls_ctas_per_sm(grid: int, device: DeviceInfo) -> int:
+    """CTAs per SM that two calls take: twice one call's, or one where two grids fit one per SM."""
+    return 2 * math.ceil(grid / device.sm_count) if 2 * grid > device.sm_count else 1
+
+
 def two_calls_fill_the_sms(grid: int, device: DeviceInfo) -> bool:
-    """Whether two calls' CTAs fill at least EARLY_TRIGGER_MIN_FILL of the SMs' slots for them:
-    ceil(grid / SMs) CTAs per SM each, or one CTA per SM where two grids fit that way."""
-    two_calls = 2 * math.ceil(grid / device.sm_count) if 2 * grid > device.sm_count else 1
-    return 2 * grid >= EARLY_TRIGGER_MIN_FILL * two_calls * device.sm_count
+    """Whether two calls' CTAs fill at least EARLY_TRIGGER_MIN_FILL of the SMs' slots for them."""
+    return 2 * grid >= EARLY_TRIGGER_MIN_FILL * two_calls_ctas_per_sm(grid, device) * device.sm_count
 
 
 def small_grid_takes_trigger(num_rows: int, cta_read_bytes: int) -> bool:
@@ -493,9 +490,7 @@ def pdl_trigger_at_entry(
     """
     if not pdl:
         return False, 0
-    # CTAs per SM that two calls take: twice this call's, or one where two calls' grids fit one
-    # CTA per SM
-    two_calls = 2 * math.ceil(grid / device.sm_count) if 2 * grid > device.sm_count else 1
+    two_calls = two_calls_ctas_per_sm(grid, device)
     v18_rule = cta_input_bytes <= EARLY_TRIGGER_MAX_CTA_INPUT_BYTES and two_calls_fill_the_sms(grid, device)
     if not v18_rule and not (small_grid and two_calls == 1):
         return False, 0
