@@ -20,7 +20,7 @@
 #         40-56 (12-40 rows of 8192); 16x16384 also with rows shared by 4 (grid 64) and unshared
 #         (grid 16), twice; 256x7168 and 256x8192 one row per CTA with the trigger (v19 run 1),
 #         once. Then the GPU tests of the default paths, PDL and graphs. (That rule was never
-#         committed: run at HEAD, run2 times the final rule, whose e0 plans are still v20's.)
+#         committed: run at HEAD, run2 times the final rule; its e0 plans are v20's but at 16x16384.)
 #   run3: run 2 (H200): the rule gained 0.06-0.08 us at 2-8 rows of 5120-8192 both ways, 0-0.03 at
 #         1368-4096, 0.05-0.09 at grids of 40-56 from L2 (20x8192 and 28x8192 0.03-0.04 slower from
 #         DRAM); a single row of 5120-8192 0.01-0.02 slower, 64x16384 mixed; 16x16384 fastest with
