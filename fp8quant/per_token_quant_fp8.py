@@ -9,7 +9,7 @@ for bit. Backends: "cuda" (our kernels, fp8quant/csrc, built on first use), "tri
 tensors, CUDA on an NVIDIA GPU of compute capability 8.0 or newer, Triton (with one warning)
 when the CUDA kernels cannot be built there.
 
-The op is registered as the torch.library custom ops ``fp8quant::per_token_quant_fp8`` and
+The op is registered as the torch.library ops ``fp8quant::per_token_quant_fp8`` and
 ``fp8quant::per_token_quant_fp8_out`` with fake (meta) implementations, so torch.compile
 (fullgraph=True) and CUDA-graph capture see an ordinary op.
 """
@@ -231,43 +231,56 @@ def _run(
             triton_kernels.per_token_quant_fp8_triton(x2d, q2d, s1d, ub, pdl=enable_pdl is not False)
 
 
-@torch.library.custom_op("fp8quant::per_token_quant_fp8", mutates_args=())
-def _per_token_quant_fp8_op(
-    x: torch.Tensor,
-    scale_ub: Optional[torch.Tensor],
-    scale_ub_value: Optional[float],
-    backend: str,
-    enable_pdl: Optional[bool] = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
+# The ops are defined with torch.library.Library and their schemas written out, not with
+# torch.library.custom_op: custom_op wraps every call in Python layers of its own (an autograd
+# kernel, an aliasing check of the outputs, the version bumps of mutated arguments), and a call
+# through torch.ops, which is what torch.compile's generated code makes, cost ~15 us (functional)
+# and ~35-43 us (out=) on our CPU machine against ~3-5 us this way (do-nothing bodies, torch 2.13;
+# docs/performance.md, v22). As with vLLM's and SGLang's own C++ ops, no autograd kernel is
+# registered: the outputs of an input that requires grad carry torch's not-implemented fallback,
+# which warns if anything backpropagates through them (the codes are not differentiable).
+_LIBRARY = torch.library.Library("fp8quant", "DEF")
+_LIBRARY.define(
+    "per_token_quant_fp8(Tensor x, Tensor? scale_ub, float? scale_ub_value, str backend, "
+    "bool? enable_pdl=None) -> (Tensor, Tensor)"
+)
+_LIBRARY.define(
+    "per_token_quant_fp8_out(Tensor x, Tensor(a1!) out, Tensor(a2!) scale_out, Tensor? scale_ub, "
+    "float? scale_ub_value, str backend, bool? enable_pdl=None) -> ()"
+)
+
+
+def _per_token_quant_fp8_op(x, scale_ub, scale_ub_value, backend, enable_pdl=None):
     _check_static(x, None, None, scale_ub, scale_ub_value, backend, enable_pdl)
     out, scale_out = _new_codes(x), _new_scales(x)
     _run(x, out, scale_out, scale_ub, scale_ub_value, backend, enable_pdl, outputs_given=False)
     return out, scale_out
 
 
-@_per_token_quant_fp8_op.register_fake
-def _(x, scale_ub, scale_ub_value, backend, enable_pdl=None):
+def _per_token_quant_fp8_out_op(x, out, scale_out, scale_ub, scale_ub_value, backend, enable_pdl=None):
+    _check_static(x, out, scale_out, scale_ub, scale_ub_value, backend, enable_pdl)
+    _run(x, out, scale_out, scale_ub, scale_ub_value, backend, enable_pdl)
+    # The kernels write through data pointers, which autograd cannot see; custom_op bumped the
+    # version counters of mutated arguments itself, a Library op has to (no-op for inference tensors).
+    torch.autograd.graph.increment_version((out, scale_out))
+
+
+def _per_token_quant_fp8_fake(x, scale_ub, scale_ub_value, backend, enable_pdl=None):
     _check_static(x, None, None, scale_ub, scale_ub_value, backend, enable_pdl)
     return _new_codes(x), _new_scales(x)
 
 
-@torch.library.custom_op("fp8quant::per_token_quant_fp8_out", mutates_args=("out", "scale_out"))
-def _per_token_quant_fp8_out_op(
-    x: torch.Tensor,
-    out: torch.Tensor,
-    scale_out: torch.Tensor,
-    scale_ub: Optional[torch.Tensor],
-    scale_ub_value: Optional[float],
-    backend: str,
-    enable_pdl: Optional[bool] = None,
-) -> None:
+def _per_token_quant_fp8_out_fake(x, out, scale_out, scale_ub, scale_ub_value, backend, enable_pdl=None):
     _check_static(x, out, scale_out, scale_ub, scale_ub_value, backend, enable_pdl)
-    _run(x, out, scale_out, scale_ub, scale_ub_value, backend, enable_pdl)
 
 
-@_per_token_quant_fp8_out_op.register_fake
-def _(x, out, scale_out, scale_ub, scale_ub_value, backend, enable_pdl=None):
-    _check_static(x, out, scale_out, scale_ub, scale_ub_value, backend, enable_pdl)
+# One implementation for every backend (CPU, CUDA): _run picks the kernels from x's device.
+for _name, _impl, _fake in (
+    ("per_token_quant_fp8", _per_token_quant_fp8_op, _per_token_quant_fp8_fake),
+    ("per_token_quant_fp8_out", _per_token_quant_fp8_out_op, _per_token_quant_fp8_out_fake),
+):
+    _LIBRARY.impl(_name, _impl, "CompositeExplicitAutograd")
+    torch.library.register_fake(f"fp8quant::{_name}", _fake, lib=_LIBRARY)
 
 
 def _dispatcher_not_needed(x: torch.Tensor, *others: Optional[torch.Tensor]) -> bool:

@@ -6,12 +6,14 @@ the wall time of many calls, synchronized once at the end, divided by their numb
 host's time per call there. Printed per shape: the plan, its shared memory, and us per call for
 the public call with out= and scale_out= given, the public call allocating its outputs (v20), for
 the registered op called through torch.ops (the dispatcher; the public
-call's path before v19, and still its path under torch.compile or a dispatch mode) and for
+call's path before v19, and still its path under torch.compile or a dispatch mode; out= and,
+since v22, the functional op) and for
 _cuda.launch alone (ctypes and the C++ launch helper), each the median of --repeats batches of
 --calls calls. Run 1 compared the launch helper opting in to shared memory once against every
 launch (no difference within the noise), run 2 the public call skipping the dispatcher, v20 the
 eager path's own costs (the overlap check only for given outputs, no views or device guard, the
-stream's raw handle, cached launch shapes and "auto" decisions).
+stream's raw handle, cached launch shapes and "auto" decisions), v22 the ops defined with
+torch.library.Library instead of custom_op.
 The last column, torch.neg(x, out=), is a native torch op's eager call on the same input, as the
 host's yardstick (the host's speed drifts between processes by about +-15%).
     PYTHONPATH=<package tree> python3 scripts/eager_launch_probe.py [--calls 2000] [--repeats 7]
@@ -63,11 +65,15 @@ def main() -> None:
             lambda: torch.ops.fp8quant.per_token_quant_fp8_out(x, q, s, None, None, "auto", None),
             args.calls, args.repeats,
         )
+        op_functional = us_per_call(
+            lambda: torch.ops.fp8quant.per_token_quant_fp8(x, None, None, "auto", None), args.calls, args.repeats
+        )
         helper = us_per_call(lambda: _cuda.launch(x, q, s.view(-1), None, plan, pdl), args.calls, args.repeats)
         neg = torch.empty_like(x)
         native = us_per_call(lambda: torch.neg(x, out=neg), args.calls, args.repeats)
         print(f"{tokens}x{hidden}: {plan.name}, smem {plan.smem_bytes} B: public call {public:.2f} us, "
-              f"fresh outputs {fresh:.2f} us, torch.ops {op:.2f} us, _cuda.launch {helper:.2f} us, "
+              f"fresh outputs {fresh:.2f} us, torch.ops {op:.2f} us, torch.ops functional {op_functional:.2f} us, "
+              f"_cuda.launch {helper:.2f} us, "
               f"torch.neg(x, out=) {native:.2f} us", flush=True)
 
 

@@ -263,6 +263,22 @@ def test_torch_compile_fullgraph(backend):
         assert_quant_equal(compiled(x), reference(x), f"compiled {backend} {tokens}")
 
 
+@pytest.mark.parametrize("backend", ["cuda", "triton"])
+def test_torch_compile_fullgraph_out(backend):
+    """out= under torch.compile: the mutating op, functionalized, writes the caller's tensors."""
+
+    def f(x, q, s):
+        per_token_quant_fp8(x, out=q, scale_out=s, backend=backend)
+        return q, s
+
+    compiled = torch.compile(f, fullgraph=True)
+    for tokens in (7, 133):
+        x = gpu_random(tokens, 2048, torch.bfloat16, seed=tokens + 1)
+        q, s = poisoned_outputs(x.shape)
+        compiled(x, q, s)
+        assert_quant_equal((q, s), reference(x), f"compiled out= {backend} {tokens}")
+
+
 # A race shows in some trials only (v18 run 3, at 5 trials per case); each trial is ~1 ms.
 PDL_RACE_TRIALS = 40
 
@@ -398,6 +414,12 @@ def test_eager_call_skips_the_dispatcher_only_where_nothing_needs_it(backend):
     assert got_q is q and got_s is s
     assert (q._version, s._version) == (versions[0] + 1, versions[1] + 1)
     assert_quant_equal((q, s), expected, f"{backend} direct")
+    # Through torch.ops the _out op bumps them itself: the kernels write through data pointers.
+    q, s = poisoned_outputs(x.shape)
+    versions = (q._version, s._version)
+    torch.ops.fp8quant.per_token_quant_fp8_out(x, q, s, None, None, backend)
+    assert (q._version, s._version) == (versions[0] + 1, versions[1] + 1)
+    assert_quant_equal((q, s), expected, f"{backend} through torch.ops")
 
 
 def test_smem_padding_does_not_change_results():

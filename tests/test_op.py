@@ -75,3 +75,28 @@ def test_torch_compile_fullgraph_cpu():
     x = random_rows(16, 256, torch.bfloat16)
     compiled = torch.compile(f, fullgraph=True, backend="aot_eager")
     torch.testing.assert_close(compiled(x), f(x), rtol=0, atol=0)
+
+
+def test_torch_compile_fullgraph_out_cpu():
+    """out= under torch.compile: the mutating op, functionalized from its schema's (a1!) and (a2!)."""
+
+    def f(x, out, scale_out):
+        per_token_quant_fp8(x, out=out, scale_out=scale_out)
+        return out.float() * scale_out
+
+    x = random_rows(16, 256, torch.bfloat16)
+    out = torch.empty(16, 256, dtype=torch.float8_e4m3fn)
+    out.view(torch.uint8).fill_(0xA5)
+    scale_out = torch.full((16, 1), float("nan"))
+    compiled = torch.compile(f, fullgraph=True, backend="aot_eager")
+    got = compiled(x, out, scale_out)
+    assert_quant_equal((out, scale_out), per_token_quant_fp8_reference(x))
+    torch.testing.assert_close(got, out.float() * scale_out, rtol=0, atol=0)
+
+
+def test_input_that_requires_grad_goes_through_the_op():
+    """An input that requires grad is quantized through torch.ops (no autograd formula is
+    registered, as for vLLM's ops: the forward gives the reference's bytes)."""
+    x = random_rows(6, 96, torch.float32).requires_grad_()
+    got = per_token_quant_fp8(x)
+    assert_quant_equal(got, per_token_quant_fp8_reference(x.detach()))
