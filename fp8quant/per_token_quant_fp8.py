@@ -261,8 +261,10 @@ def _per_token_quant_fp8_out_op(x, out, scale_out, scale_ub, scale_ub_value, bac
     _check_static(x, out, scale_out, scale_ub, scale_ub_value, backend, enable_pdl)
     _run(x, out, scale_out, scale_ub, scale_ub_value, backend, enable_pdl)
     # The kernels write through data pointers, which autograd cannot see; custom_op bumped the
-    # version counters of mutated arguments itself, a Library op has to (no-op for inference tensors).
-    torch.autograd.graph.increment_version((out, scale_out))
+    # version counters of mutated arguments itself, a Library op has to (no-op for inference tensors;
+    # one tensor per call: increment_version takes sequences since torch 2.5, pytorch PR 132652).
+    for t in (out, scale_out):
+        torch.autograd.graph.increment_version(t)
 
 
 def _per_token_quant_fp8_fake(x, scale_ub, scale_ub_value, backend, enable_pdl=None):

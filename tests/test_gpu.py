@@ -422,6 +422,24 @@ def test_eager_call_skips_the_dispatcher_only_where_nothing_needs_it(backend):
     assert_quant_equal((q, s), expected, f"{backend} through torch.ops")
 
 
+@pytest.mark.parametrize("backend", ["cuda", "triton"])
+def test_inference_mode_through_the_ops_and_directly(backend):
+    """Engines run under torch.inference_mode: both paths (the public call skipping the dispatcher,
+    the ops) give the reference's bytes there, with out= inference tensors that have no version."""
+    with torch.inference_mode():
+        x = gpu_random(9, 2048, torch.bfloat16, seed=5)
+        expected = reference(x)
+        q, s = poisoned_outputs(x.shape)
+        torch.ops.fp8quant.per_token_quant_fp8_out(x, q, s, None, None, backend)
+        assert_quant_equal((q, s), expected, f"{backend} torch.ops out= under inference_mode")
+        q, s = poisoned_outputs(x.shape)
+        per_token_quant_fp8(x, out=q, scale_out=s, backend=backend)
+        assert_quant_equal((q, s), expected, f"{backend} public out= under inference_mode")
+        assert_quant_equal(
+            torch.ops.fp8quant.per_token_quant_fp8(x, None, None, backend), expected, f"{backend} torch.ops"
+        )
+
+
 def test_smem_padding_does_not_change_results():
     x = gpu_random(1000, 1368, torch.bfloat16)
     expected = reference(x)

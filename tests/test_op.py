@@ -100,3 +100,15 @@ def test_input_that_requires_grad_goes_through_the_op():
     x = random_rows(6, 96, torch.float32).requires_grad_()
     got = per_token_quant_fp8(x)
     assert_quant_equal(got, per_token_quant_fp8_reference(x.detach()))
+
+
+def test_inference_mode_through_the_ops():
+    """Engines run under torch.inference_mode: the out= op bumps no version counter there (inference
+    tensors have none) and must not fail trying."""
+    with torch.inference_mode():
+        x = random_rows(5, 72, torch.bfloat16)
+        out = torch.empty(5, 72, dtype=torch.float8_e4m3fn)
+        scale_out = torch.empty(5, 1)
+        torch.ops.fp8quant.per_token_quant_fp8_out(x, out, scale_out, None, None, "auto")
+        assert_quant_equal((out, scale_out), per_token_quant_fp8_reference(x))
+        assert_quant_equal(torch.ops.fp8quant.per_token_quant_fp8(x, None, None, "auto"), per_token_quant_fp8_reference(x))
