@@ -9,6 +9,7 @@
 #   run4: after run 1, the out= op's version bumps one tensor per call (torch 2.4) and tests under
 #         torch.inference_mode: the GPU tests of the ops' paths (dispatcher, inference mode, opcheck,
 #         torch.compile, graphs).
+#   run5: float16 and float32 through the full bench at this tree (the H200 has no result of them).
 #   run3: run 2 read 128x16384 and 256x8192 from L2 0.07-0.09 us slower than 3b0231b with the same
 #         plans (the same kernel since a451112): three rounds of the large decode shapes from L2 and
 #         DRAM, with v21's untaken one-row-per-CTA + trigger plan at 256x7168 and 256x8192.
@@ -32,6 +33,11 @@ run3)
     done
   done
   (cd "$OUT" && tar czf run3_logs.tar.gz run3_*.log json && rm -rf json run3_*.log) ;;
+run5)
+  for dtype in float16 float32; do
+    timeout 280 python3 -m fp8quant bench --dtype $dtype --out "$OUT" 2>&1 | grep -v "^bench:" > "$OUT/bench_$dtype.log"
+    grep -E "^(device|summary)" "$OUT/bench_$dtype.log"
+  done ;;
 run4)
   PYTEST_TIMEOUT=200 gpu_tests run4_gpu_tests "inference or dispatcher or opcheck or compile or graph or current_stream" ;;
 esac
