@@ -235,8 +235,9 @@ def _run(
 # torch.library.custom_op: custom_op wraps every call in Python layers of its own (an autograd
 # kernel, an aliasing check of the outputs, the version bumps of mutated arguments), and a call
 # through torch.ops, which is what torch.compile's generated code makes, cost ~15 us (functional)
-# and ~35-43 us (out=) on our CPU machine against ~3-5 us this way (do-nothing bodies, torch 2.13;
-# docs/performance.md, v22). As with vLLM's and SGLang's own C++ ops, no autograd kernel is
+# and ~35-43 us (out=) on our CPU machine against ~3-5 us this way (do-nothing bodies, torch 2.13).
+# With our kernels on an H200's host: 49.1 -> 32.8 us functional, 48.5 -> 23.1 out= (medians of 5
+# shapes x 3 rounds; docs/performance.md, v22 run 1). As with vLLM's and SGLang's own C++ ops, no autograd kernel is
 # registered: the outputs of an input that requires grad carry torch's not-implemented fallback,
 # which warns if anything backpropagates through them (the codes are not differentiable).
 _LIBRARY = torch.library.Library("fp8quant", "DEF")
@@ -290,10 +291,11 @@ def _dispatcher_not_needed(x: torch.Tensor, *others: Optional[torch.Tensor]) -> 
     through torch.ops: x is on a CUDA device, nothing is tracing (torch.compile, export), no
     Python dispatch or torch-function mode is active (fake tensors, profilers' and users' modes),
     every tensor is a plain torch.Tensor and none needs autograd. There the dispatcher would only
-    forward the call, at a cost of its own: a custom op that does nothing took ~35 us per call on
-    our CPU machines (torch 2.13), and skipping it took an eager call's host time on the device
-    machine from a median of 83 us to 50 (docs/performance.md, v19 run 2). CUDA-graph replays pay
-    neither. Everywhere else (CPU and meta tensors too) the call goes through the registered ops."""
+    forward the call, at a cost of its own: with the ops made by custom_op, skipping it took an
+    eager call's host time on the device machine from a median of 83 us to 50 (docs/performance.md,
+    v19 run 2); since the ops are Library ops (v22) the skip saves ~2.7 us (H200 host: out= given,
+    20.4 us against 23.1 through torch.ops). CUDA-graph replays pay neither. Everywhere else (CPU
+    and meta tensors too) the call goes through the registered ops."""
     return (
         x.is_cuda
         and not torch.compiler.is_compiling()
