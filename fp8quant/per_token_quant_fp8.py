@@ -231,15 +231,24 @@ def _run(
             triton_kernels.per_token_quant_fp8_triton(x2d, q2d, s1d, ub, pdl=enable_pdl is not False)
 
 
+def _mark_written(*tensors: torch.Tensor) -> None:
+    """Bump the version counters of outputs the kernels wrote through data pointers, which autograd
+    cannot see (a no-op for inference tensors). One tensor per call: increment_version takes a
+    sequence only since torch 2.5 (pytorch PR 132652)."""
+    for t in tensors:
+        torch.autograd.graph.increment_version(t)
+
+
 # The ops are defined with torch.library.Library and their schemas written out, not with
 # torch.library.custom_op: custom_op wraps every call in Python layers of its own (an autograd
 # kernel, an aliasing check of the outputs, the version bumps of mutated arguments), and a call
 # through torch.ops, which is what torch.compile's generated code makes, cost ~15 us (functional)
 # and ~35-43 us (out=) on our CPU machine against ~3-5 us this way (do-nothing bodies, torch 2.13).
 # With our kernels on an H200's host: 49.1 -> 32.8 us functional, 48.5 -> 23.1 out= (medians of 5
-# shapes x 3 rounds; docs/performance.md, v22 run 1). As with vLLM's and SGLang's own C++ ops, no autograd kernel is
-# registered: the outputs of an input that requires grad carry torch's not-implemented fallback,
-# which warns if anything backpropagates through them (the codes are not differentiable).
+# shapes x 3 rounds; docs/performance.md, v22 run 1). As with vLLM's and SGLang's own C++ ops, no
+# autograd kernel is registered: the outputs of an input that requires grad carry torch's
+# not-implemented fallback, which warns if anything backpropagates through them (the codes are not
+# differentiable).
 _LIBRARY = torch.library.Library("fp8quant", "DEF")
 _LIBRARY.define(
     "per_token_quant_fp8(Tensor x, Tensor? scale_ub, float? scale_ub_value, str backend, "
@@ -261,11 +270,7 @@ def _per_token_quant_fp8_op(x, scale_ub, scale_ub_value, backend, enable_pdl=Non
 def _per_token_quant_fp8_out_op(x, out, scale_out, scale_ub, scale_ub_value, backend, enable_pdl=None):
     _check_static(x, out, scale_out, scale_ub, scale_ub_value, backend, enable_pdl)
     _run(x, out, scale_out, scale_ub, scale_ub_value, backend, enable_pdl)
-    # The kernels write through data pointers, which autograd cannot see; custom_op bumped the
-    # version counters of mutated arguments itself, a Library op has to (no-op for inference tensors;
-    # one tensor per call: increment_version takes sequences since torch 2.5, pytorch PR 132652).
-    for t in (out, scale_out):
-        torch.autograd.graph.increment_version(t)
+    _mark_written(out, scale_out)  # custom_op did this for mutated arguments; a Library op has to
 
 
 def _per_token_quant_fp8_fake(x, scale_ub, scale_ub_value, backend, enable_pdl=None):
@@ -361,8 +366,7 @@ def per_token_quant_fp8(
         out = _new_codes(x) if out is None else out
         scale_out = _new_scales(x) if scale_out is None else scale_out
         _run(x, out, scale_out, ub_tensor, ub_value, backend, enable_pdl, outputs_given=bool(given))
-        for t in given:  # as the _out op's mutation does through the dispatcher
-            torch.autograd.graph.increment_version(t)
+        _mark_written(*given)  # as the _out op does through the dispatcher
         return out, scale_out
     # The ops check everything else (_check_static), in eager mode and while tracing alike, and
     # before any launch; checking here too would do it twice per call.
