@@ -4,11 +4,11 @@
 
 x: (..., H) float16 / bfloat16 / float32; q: float8_e4m3fn codes of x's shape; scale: float32
 (..., 1), with x ~= q.float() * scale. fp8quant.reference defines the numbers; every backend
-matches it bit for bit.
+matches it bit for bit. One module per op under fp8quant/ops (docs/adding-an-op.md).
 """
 
 __version__ = "0.1.0"
 
-from .per_token_quant_fp8 import per_token_quant_fp8  # noqa: E402
+from .ops.per_token import per_token_quant_fp8  # noqa: E402
 
 __all__ = ["per_token_quant_fp8", "__version__"]

@@ -69,7 +69,7 @@ def edge_rows(hidden: int, dtype: torch.dtype) -> torch.Tensor:
 
 
 # Inputs for the exact-division tests (x / scale through the row's reciprocal + one FMA
-# correction, in both backends), shared by tests/test_gpu.py and tests/test_triton_interpreter.py.
+# correction, in both backends), shared by tests/test_gpu_per_token.py and tests/test_triton_interpreter.py.
 
 
 def every_finite_16bit(dtype: torch.dtype, row_len: int) -> torch.Tensor:

@@ -9,7 +9,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from fp8quant import _cuda, planner  # noqa: E402
+from fp8quant import _device  # noqa: E402
+from fp8quant.ops import per_token as api  # noqa: E402
+from fp8quant.ops import per_token_plan as planner  # noqa: E402
 from fp8quant.reference import per_token_quant_fp8_reference  # noqa: E402
 
 
@@ -27,28 +29,28 @@ def main() -> int:
                 options = [dict(staging="shared"), dict(staging="global"), {}]
                 if planner.registers_fit(hidden, vec):
                     options.append(dict(staging="registers", threads_per_row=planner.MAX_THREADS_PER_ROW))
-                pdl = _cuda.pdl_supported(x.device.index)  # every other launch with PDL
+                pdl = _device.pdl_supported(x.device.index)  # every other launch with PDL
                 for i, kw in enumerate(options):
                     try:
-                        plan = _cuda.plan_for(x, q, **kw, pdl=pdl and i % 2 == 1)
+                        plan = api.plan_for(x, q, pdl and i % 2 == 1, **kw)
                     except ValueError:
                         continue
-                    _cuda.launch(x, q, s, None, plan, pdl and i % 2 == 1)
+                    api.launch_cuda(x, q, s, None, enable_pdl=pdl and i % 2 == 1, plan=plan)
                     torch.cuda.synchronize()
                     launched += 1
                     if not torch.equal(q.view(torch.uint8), ref[0].view(torch.uint8)):
                         print(f"MISMATCH {plan.name} {dtype} H={hidden}")
                         return 1
-    # Several rows per CTA under PDL (planner.pdl_rows_per_cta: 3 and 4 rows of 14-16 KiB on an
-    # H100), the last CTA partly past the end.
-    if _cuda.pdl_supported(torch.cuda.current_device()):
+    # Several rows per CTA under PDL (per_token_plan.pdl_rows_per_cta: 3 and 4 rows of 14-16 KiB
+    # on an H100), the last CTA partly past the end.
+    if _device.pdl_supported(torch.cuda.current_device()):
         for dtype, hidden in ((torch.bfloat16, 7168), (torch.float32, 4096)):
             for rows in (301, 397):
                 x = torch.randn(rows, hidden, device="cuda").to(dtype)
                 q = torch.empty(x.shape, dtype=torch.float8_e4m3fn, device="cuda")
                 s = torch.empty(rows, device="cuda")
-                plan = _cuda.plan_for(x, q, pdl=True)
-                _cuda.launch(x, q, s, None, plan, True)
+                plan = api.plan_for(x, q, True)
+                api.launch_cuda(x, q, s, None, enable_pdl=True, plan=plan)
                 torch.cuda.synchronize()
                 launched += 1
                 if not torch.equal(q.view(torch.uint8), per_token_quant_fp8_reference(x)[0].view(torch.uint8)):

@@ -7,20 +7,22 @@ import sys
 import torch
 
 from fp8quant import bench
+from fp8quant.bench import harness
+from fp8quant.bench import per_token as suite
 from fp8quant.reference import per_token_quant_fp8_reference
 
 
 def test_full_grid_covers_seed_decode_and_model_sizes():
-    grid = {(s.tokens, s.hidden) for s in bench.full_grid()}
-    for b in bench.SEED_BATCH:
-        for sq in bench.SEED_SEQ:
-            for h in bench.SEED_HIDDEN:
+    grid = {(s.tokens, s.hidden) for s in suite.full_grid()}
+    for b in suite.SEED_BATCH:
+        for sq in suite.SEED_SEQ:
+            for h in suite.SEED_HIDDEN:
                 assert (b * sq, h) in grid
-    for t in bench.DECODE_TOKENS:
+    for t in suite.DECODE_TOKENS:
         assert (t, 16384) in grid and (t, 1368) in grid
-    for h in bench.MODEL_HIDDEN:
+    for h in suite.MODEL_HIDDEN:
         assert (65536, h) in grid
-    assert len(bench.quick_grid()) <= 12
+    assert len(suite.quick_grid()) <= 12
 
 
 def test_forced_provider_names():
@@ -28,16 +30,16 @@ def test_forced_provider_names():
                  "fp8quant:registers:t256:b512:m80000", "fp8quant:registers:t512:s2:m32896",
                  "fp8quant:registers:m90000", "fp8quant:registers:e0", "fp8quant:registers:t512:s2:e1:m150000",
                  "fp8quant:registers:e1", "fp8quant:registers:s4", "fp8quant:registers:t256:m80000"):
-        assert callable(bench.forced_provider(name)), name
+        assert callable(suite.forced_provider(name)), name
     for name in ("fp8quant", "fp8quant:registers", "fp8quant:registers:s4:t256",
                  "fp8quant:registers:t256:x4", "fp8quant:registers:t256:s", "fp8quant:shared:t64",
                  "fp8quant:registers:t128:b512:s2", "fp8quant:registers:m", "fp8quant:registers:e2", "fp8quant:registers:m80000:e1",
                  "fp8quant:registers:t128:s2:b256", "fp8quant:registers:t128:t256"):
-        assert bench.forced_provider(name) is None, name
+        assert suite.forced_provider(name) is None, name
 
 
 def test_bytes_moved():
-    assert bench.bytes_moved(2, 3, 2) == 2 * 3 * 2 + 2 * 3 + 2 * 4
+    assert suite.bytes_moved(2, 3, 2) == 2 * 3 * 2 + 2 * 3 + 2 * 4
 
 
 def test_cpu_mode_runs_and_is_exact(capsys):
@@ -49,22 +51,25 @@ def test_cpu_mode_runs_and_is_exact(capsys):
 
 def test_quick_runs_everywhere(capsys, tmp_path):
     # --quick on a machine without a GPU takes the no-GPU mode (the accuracy report on the CPU,
-    # then the committed results); on a GPU it times bench.quick_grid() (written to tmp_path,
-    # not over the committed results).
-    assert bench.main(["--quick", "--out", str(tmp_path)]) == 0
+    # then the committed results' summary lines for the dtype asked); on a GPU it times
+    # suite.quick_grid() (written to tmp_path, not over the committed results).
+    assert bench.main(["token", "--quick", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "summary:" in out
     if torch.cuda.is_available():
         assert list(tmp_path.glob("*-quick.json"))
     else:
-        assert "no NVIDIA GPU here" in out and "committed GPU results" in out
+        assert "no NVIDIA GPU here" in out and "committed GPU results (bfloat16" in out
+        assert "float32" not in out.split("committed GPU results")[1]  # only the dtype asked for
+        assert len(out.splitlines()) < 30
 
 
 def test_committed_results_follow_the_schema():
     import json
 
-    path = bench.RESULTS_DIR / "h100-80gb-hbm3.json"
+    path = harness.RESULTS_DIR / "token" / "h100-80gb-hbm3.json"
     result = json.loads(path.read_text())
+    assert result["op"] == "per_token_quant_fp8"
     for key, kind in (("device", str), ("copy_bw_gbps", float), ("torch", str), ("cuda", str), ("commit", str), ("dtype", str)):
         assert isinstance(result[key], kind), key
     assert result["commit"] != "unknown" and result["accuracy_ok"] is True
@@ -79,13 +84,13 @@ def test_committed_results_follow_the_schema():
     assert set(result["missing_providers"]) <= {"vllm", "sglang"}
     # v17: the decode shapes timed with their inputs in L2 too, for us and the peers
     decode = [r for r in result["rows"] if r["group"] == "decode" and r["provider"] in ("fp8quant", "triton")]
-    assert len(decode) == 2 * len(bench.DECODE_TOKENS) * 7
+    assert len(decode) == 2 * len(suite.DECODE_TOKENS) * 7
     assert all(isinstance(r["median_us_l2"], float) and r["median_us_l2"] > 0 for r in decode)
-    assert all(r["median_us_l2"] is None for r in result["rows"] if r["tokens"] > bench.DECODE_TOKENS[-1])
+    assert all(r["median_us_l2"] is None for r in result["rows"] if r["tokens"] > suite.DECODE_TOKENS[-1])
 
 
 def test_accuracy_report_fails_a_broken_provider(capsys):
-    def broken(x):
+    def broken(x, out=None):
         def call():
             q, s = per_token_quant_fp8_reference(x)
             codes = q.view(torch.uint8).clone()
@@ -94,7 +99,7 @@ def test_accuracy_report_fails_a_broken_provider(capsys):
 
         return call
 
-    def scale_off(x):
+    def scale_off(x, out=None):
         return lambda: (per_token_quant_fp8_reference(x)[0], per_token_quant_fp8_reference(x)[1] * 1.0000001)
 
     assert bench.main(["--cpu"], extra_providers={"fp8quant:broken": broken}) == 1
@@ -105,28 +110,21 @@ def test_accuracy_report_fails_a_broken_provider(capsys):
     assert "differs" in capsys.readouterr().out
 
 
-def test_cli_entry_point():
-    out = subprocess.run([sys.executable, "-m", "fp8quant", "--help"], capture_output=True, text=True)
-    assert out.returncode == 0 and "bench" in out.stdout
-    out = subprocess.run([sys.executable, "-m", "fp8quant", "nonsense"], capture_output=True, text=True)
-    assert out.returncode == 2 and "unknown command" in out.stderr
-
-
 def test_copy_samples_spread_over_short_and_long_runs():
     # 11 shapes (v10's float16/float32 bench): a sample every 2 shapes, 5 inside the run + 2 ends.
-    assert bench.copy_sample_every(11) == 2
-    assert bench.copy_sample_every(3) == 1
-    assert bench.copy_sample_every(109) == bench.COPY_SAMPLE_EVERY == 16
+    assert harness.copy_sample_every(11) == 2
+    assert harness.copy_sample_every(3) == 1
+    assert harness.copy_sample_every(109) == harness.COPY_SAMPLE_EVERY == 16
 
 
 def test_calls_per_graph_move_two_gib():
     # v13 run 1: ~3 us between two graph replays; every graph moves >= 2 GiB (as the copy
     # bandwidth's regions do) so that it is <= ~0.4% of a call, decode graphs hold 200 calls
-    assert bench.calls_per_graph(4096) == bench.MAX_CALLS_PER_GRAPH == 200
-    for nbytes in (11 * 2**20, bench.bytes_moved(16384, 2048, 2), 3 * 2**30 // 2, 3 * 2**30):
-        g = bench.calls_per_graph(nbytes)
-        assert g * nbytes >= bench.GRAPH_BYTES and (g - 1) * nbytes < bench.GRAPH_BYTES, (nbytes, g)
-    assert bench.calls_per_graph(bench.bytes_moved(16384, 2048, 2)) == 22  # was 1 (2 with its 2 input copies)
+    assert harness.calls_per_graph(4096) == harness.MAX_CALLS_PER_GRAPH == 200
+    for nbytes in (11 * 2**20, suite.bytes_moved(16384, 2048, 2), 3 * 2**30 // 2, 3 * 2**30):
+        g = harness.calls_per_graph(nbytes)
+        assert g * nbytes >= harness.GRAPH_BYTES and (g - 1) * nbytes < harness.GRAPH_BYTES, (nbytes, g)
+    assert harness.calls_per_graph(suite.bytes_moved(16384, 2048, 2)) == 22  # was 1 (2 with its 2 input copies)
 
 
 def test_summary_line_gives_decode_from_dram_and_from_l2():
@@ -141,13 +139,13 @@ def test_summary_line_gives_decode_from_dram_and_from_l2():
         row("fp8quant", 1, 1.0, 0.9), row("fp8quant", 128, 1.8, 1.5), row("fp8quant", 256, 1.4, 1.4),
         row("triton", 128, 1.9, 1.4), row("fp8quant", 4096, 9.0),
     ])
-    line = bench.summary_line(result)
+    line = harness.summary_line(result, suite)
     assert "decode max excess over floor 1.20 us (2 of 3 within 1 us)" in line, line
     assert "decode with inputs in L2 0.90 us (3 of 3 within 1 us)" in line, line
-    assert "a peer faster" not in line  # the L2 times are not compared between providers
+    assert "a peer faster" not in line  # the L2 times are not compared; our Triton backend is no peer
     for r in result["rows"]:
         r["median_us_l2"] = None  # a result from before the L2 round (v16 and earlier)
-    assert "inputs in L2" not in bench.summary_line(result)
+    assert "inputs in L2" not in harness.summary_line(result, suite)
 
 
 def test_result_commit_marks_a_tree_that_differs_from_head(tmp_path, monkeypatch):
@@ -161,9 +159,9 @@ def test_result_commit_marks_a_tree_that_differs_from_head(tmp_path, monkeypatch
     subprocess.run([*git, "commit", "-q", "-m", "v1"], check=True)
     head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
     (tmp_path / "cache.bin").write_text("untracked files do not count\n")
-    assert bench._git_commit(tmp_path) == head
+    assert harness._git_commit(tmp_path) == head
     (tmp_path / "kernel.cuh").write_text("v2\n")
-    assert bench._git_commit(tmp_path) == f"{head}+changes"
-    assert bench._git_commit(tmp_path / "no-such-dir") == "unknown"
+    assert harness._git_commit(tmp_path) == f"{head}+changes"
+    assert harness._git_commit(tmp_path / "no-such-dir") == "unknown"
     monkeypatch.setenv("FP8QUANT_COMMIT", "abc1234")
-    assert bench._git_commit(tmp_path) == "abc1234"
+    assert harness._git_commit(tmp_path) == "abc1234"

@@ -1,4 +1,6 @@
-"""Bad input raises a clear exception before anything runs, and nothing is written."""
+"""Bad input raises a clear exception before anything runs, and nothing is written: a table of cases
+per op (BAD_INPUTS), every one run on the CPU, where the checks are the same as on a GPU (they run
+before torch.ops or a kernel)."""
 
 import pytest
 import torch
@@ -21,7 +23,7 @@ def _assert_untouched(*tensors):
         assert bool((t.view(torch.uint8) == 0xA5).all()), "a refused call wrote its output"
 
 
-CASES = [
+PER_TOKEN_CASES = [
     (dict(x=torch.ones(4, 8, dtype=torch.int32)), TypeError, "x must have dtype float16, bfloat16 or float32, got torch.int32"),
     (dict(x=torch.ones(4, 8, dtype=torch.float64)), TypeError, "got torch.float64"),
     (dict(x=[1.0, 2.0]), TypeError, "x must be a torch.Tensor, got list"),
@@ -37,19 +39,33 @@ CASES = [
     (dict(x=torch.ones(4, 8), scale_ub=torch.ones(1, dtype=torch.float16)), ValueError, "dtype=torch.float16"),
     (dict(x=torch.ones(4, 8), enable_pdl=1), TypeError, "enable_pdl must be None, True or False, got 1"),
     (dict(x=torch.ones(4, 8), enable_pdl="yes"), TypeError, "enable_pdl must be None, True or False, got 'yes'"),
+    (dict(x=torch.ones(4, 8), scale_ub=1e39), ValueError, "scale_ub must be finite and positive, got 1e\\+39 .a float32 value"),
+    (dict(x=torch.ones(4, 8), scale_ub=float("inf")), ValueError, "scale_ub must be finite and positive, got inf"),
+    (dict(x=torch.ones(4, 8), scale_ub=torch.tensor([-1.0])), ValueError, "scale_ub must be finite and positive, got a tensor holding -1.0"),
+    (dict(x=torch.ones(4, 8), scale_ub=torch.tensor([0.0])), ValueError, "got a tensor holding 0.0"),
+    (dict(x=torch.ones(4, 8), scale_ub=torch.tensor([float("nan")])), ValueError, "got a tensor holding nan"),
+    (dict(x=torch.ones(4, 8), backend=None), TypeError, "backend must be one of .* got None"),
+    (dict(x=torch.ones(4, 8), out=[0] * 32), TypeError, "out must be a torch.Tensor or None, got list"),
+    (dict(x=torch.ones(4, 8), scale_out="s"), TypeError, "scale_out must be a torch.Tensor or None, got str"),
 ]
 
+# op name -> (the public call, its cases); each new op adds its own table.
+BAD_INPUTS = {"per_token_quant_fp8": (per_token_quant_fp8, PER_TOKEN_CASES)}
+CASES = [(name, *case) for name, (_, cases) in BAD_INPUTS.items() for case in cases]
 
-@pytest.mark.parametrize("kwargs, exc, message", CASES)
-def test_bad_arguments(kwargs, exc, message):
+
+@pytest.mark.parametrize("op, kwargs, exc, message", CASES)
+def test_bad_arguments(op, kwargs, exc, message):
+    call = BAD_INPUTS[op][0]
     out = _poisoned((4, 8), FP8)
     scale_out = _poisoned((4, 1), torch.float32)
+    kwargs = dict(kwargs)
     x = kwargs.pop("x")
-    call_kwargs = dict(kwargs)
     if isinstance(x, torch.Tensor) and x.shape == (4, 8) and x.dtype in (torch.float32,):
-        call_kwargs.update(out=out, scale_out=scale_out)
+        kwargs.setdefault("out", out)
+        kwargs.setdefault("scale_out", scale_out)
     with pytest.raises(exc, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
-        per_token_quant_fp8(x, **call_kwargs)
+        call(x, **kwargs)
     _assert_untouched(out, scale_out)
 
 

@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 import torch
 
+import fp8quant  # noqa: F401 (registers every op's entry point)
 from fp8quant import _cuda, jit
 
 NVCC = jit.find_nvcc()
 pytestmark = pytest.mark.skipif(NVCC is None, reason="nvcc not found")
 ARCHS = ["80", "89", "90"]
+PER_TOKEN = next(e for e in _cuda.ENTRY_POINTS if e.symbol == "fp8quant_per_token_quant_fp8")
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +31,7 @@ def _library(root: Path, spec, arch: str) -> Path:
 
 @pytest.fixture(scope="module")
 def build_logs(build_root):
-    jobs = [(spec, arch) for spec in _cuda.all_module_specs() for arch in ARCHS]
+    jobs = [(spec, arch) for entry in _cuda.ENTRY_POINTS for spec in _cuda.module_specs(entry) for arch in ARCHS]
     with ThreadPoolExecutor(max_workers=2) as pool:
         logs = list(pool.map(lambda job: job[0].compile(job[1], NVCC, _library(build_root, *job)), jobs))
     return {(spec.name, arch): log for (spec, arch), log in zip(jobs, logs)}
@@ -46,8 +48,8 @@ def _functions(log: str):
 
 @pytest.mark.parametrize("dtype", list(_cuda.ELEMENT_TYPES))
 @pytest.mark.parametrize("arch", ARCHS)
-def test_every_instance_compiles(build_logs, dtype, arch):
-    spec = _cuda.module_spec(dtype)
+def test_every_per_token_instance_compiles(build_logs, dtype, arch):
+    spec = PER_TOKEN.module_spec(*_cuda.ELEMENT_TYPES[dtype])
     funcs = list(_functions(build_logs[(spec.name, arch)]))
     registers = [f for f in funcs if "registers_kernel" in f[0]]
     warp = [f for f in funcs if "warp_kernel" in f[0]]
@@ -56,7 +58,7 @@ def test_every_instance_compiles(build_logs, dtype, arch):
     assert len(warp) == widths * 2, funcs
     # No instance spills (nvcc 13.0). Until v6 the 16-bit 8-element x 7-8 vector instances on
     # sm_80 and the 1-element x 8-vector ones did (8-28 bytes): the vectors held 16-bit elements
-    # one per register; held as 32-bit words (per_token_quant_fp8.cuh: InVec) they fit.
+    # one per register; held as 32-bit words (csrc/per_token.cuh: InVec) they fit.
     spilled = [f for f in funcs if f[2] > 0]
     assert not spilled, f"kernels spill: {spilled}"
 
@@ -77,13 +79,13 @@ def test_row_loads_issue_before_their_first_use(build_logs, build_root, dtype):
     rows shared by CTAs or not: the planner takes up to 8 under 64 MiB, e.g. 256x16384 at
     256 x 8): every 16-byte load of the row is issued before the first abs/max on a loaded
     value, so the row costs one memory round trip. In one v7 build the 4-vector bf16 instance
-    issued two of its four loads after the first two had arrived (docs/performance.md, v7); in
-    v12 run 9 two experiment builds issued 3-4 of the 8 loads of the 8-vector instance late, and
-    256x16384 took 5.65 us per call instead of 5.05 (this test checked 1-4 vectors then)."""
+    issued two of its four loads after the first two had arrived; and
+    two experiment builds issued 3-4 of the 8 loads of the 8-vector instance late, and 256x16384
+    took 5.65 us per call instead of 5.05 (docs/design.md)."""
     tool = _cuobjdump()
     if tool is None:
         pytest.skip("cuobjdump not found")
-    spec = _cuda.module_spec(dtype)
+    spec = PER_TOKEN.module_spec(*_cuda.ELEMENT_TYPES[dtype])
     sass = subprocess.run([tool, "-sass", str(_library(build_root, spec, "90"))], capture_output=True, text=True, check=True).stdout
     checked = 0
     for function in re.split(r"\n\s+Function : ", sass)[1:]:
@@ -103,7 +105,7 @@ def test_row_loads_issue_before_their_first_use(build_logs, build_root, dtype):
 
 def test_cache_key_changes_with_source_and_arch(tmp_path, monkeypatch):
     monkeypatch.setenv("FP8QUANT_CACHE_DIR", str(tmp_path))
-    spec = _cuda.module_spec(torch.bfloat16)
+    spec = PER_TOKEN.module_spec("bf16", "__nv_bfloat16")
     d90 = spec.build_dir("90", NVCC)
     assert d90 != spec.build_dir("80", NVCC)
     assert str(d90).startswith(str(tmp_path))
@@ -114,9 +116,9 @@ def test_cache_key_changes_with_source_and_arch(tmp_path, monkeypatch):
 def test_build_and_load_caches(tmp_path, monkeypatch):
     """The JIT path end to end on this machine: build once, then load from the cache."""
     monkeypatch.setenv("FP8QUANT_CACHE_DIR", str(tmp_path))
-    spec = _cuda.module_spec(torch.float32)
+    spec = PER_TOKEN.module_spec("f32", "float")
     lib = spec.build_and_load("90", NVCC)
-    assert hasattr(lib, "fp8quant_per_token_quant_fp8")
+    assert hasattr(lib, "fp8quant_per_token_quant_fp8") and hasattr(lib, "fp8quant_empty")
     path = spec.library_path("90", NVCC)
     assert path.is_file() and (path.parent / "build.log").is_file()
     mtime = path.stat().st_mtime_ns
@@ -124,20 +126,19 @@ def test_build_and_load_caches(tmp_path, monkeypatch):
     assert path.stat().st_mtime_ns == mtime  # loaded, not rebuilt
 
 
-@pytest.mark.parametrize("struct, cname", [(_cuda.KernelParams, "PerTokenParams"), (_cuda.LaunchShape, "LaunchShape")])
-def test_ctypes_structs_match_the_header(tmp_path, struct, cname):
-    """The ctypes mirrors in fp8quant/_cuda.py have the header's size and field offsets: a field
-    out of place would hand the kernel wrong arguments with no error. (The header also pins
-    PerTokenParams at 72 bytes: 80 cost 0.06-0.3 us per call, docs/performance.md v9.)"""
-    names = [name for name, _ in struct._fields_]
-    prints = "".join(f'  std::printf("{n} %zu\\n", offsetof(fp8quant::{cname}, {n}));\n' for n in names)
-    src = tmp_path / "layout.cu"
-    src.write_text(
-        '#include "per_token_quant_fp8.cuh"\n#include <cstddef>\n#include <cstdio>\n'
-        f'int main() {{\n  std::printf("sizeof %zu\\n", sizeof(fp8quant::{cname}));\n{prints}  return 0;\n}}\n'
-    )
-    exe = tmp_path / "layout"
-    subprocess.run([NVCC, "-std=c++17", "-arch=sm_80", f"-I{jit.CSRC_DIR}", "-o", str(exe), str(src)], check=True, capture_output=True)
-    got = dict(line.split() for line in subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout.splitlines())
-    assert int(got.pop("sizeof")) == ctypes.sizeof(struct)
-    assert {n: int(v) for n, v in got.items()} == {n: getattr(struct, n).offset for n in names}
+@pytest.mark.parametrize("entry", _cuda.ENTRY_POINTS, ids=lambda e: e.symbol)
+def test_entry_arguments_cover_the_args_struct(tmp_path, entry):
+    """The generated entry point fills the op's args struct with designated initializers (the
+    compiler checks names and order); a field left out of the Python declaration would stay zero,
+    so the struct must be exactly the declared fields: same size as a ctypes struct of them."""
+    import ctypes
+
+    fields = [(name, jit.C_ARG_TYPES[ctype]) for name, ctype in entry.args]
+    mirror = type("Mirror", (ctypes.Structure,), {"_fields_": fields})
+    src = tmp_path / "size.cu"
+    src.write_text(f'#include "{entry.header}"\n#include <cstdio>\n'
+                   f'int main() {{ std::printf("%zu\\n", sizeof({entry.args_struct})); return 0; }}\n')
+    exe = tmp_path / "size"
+    subprocess.run([NVCC, "-std=c++20", "-arch=sm_80", f"-I{jit.CSRC_DIR}", "-o", str(exe), str(src)], check=True, capture_output=True)
+    size = int(subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout)
+    assert size == ctypes.sizeof(mirror), (size, ctypes.sizeof(mirror))

@@ -7,8 +7,8 @@ reciprocal-plus-correction division of _divide runs as on the GPU), the clamp, a
 (Triton 3.9) drops the carry when rounding up crosses a power of two (125.3 -> 64 instead of 128;
 this is what differed on an 8x1368 bfloat16 input), rounds 0.75 * 2^-9 to 0, and turns NaN into
 0x7c. So under the interpreter the kernel converts in integer arithmetic
-(triton_kernels._e4m3_software) and the conversion instruction path (SOFTWARE_E4M3=False) is
-GPU-only: tests/test_gpu.py checks both variants there.
+(triton/common.py: e4m3_software) and the conversion instruction path (SOFTWARE_E4M3=False) is
+GPU-only: tests/test_gpu_per_token.py checks both variants there.
 """
 
 import os
@@ -29,7 +29,7 @@ from fp8_asserts import (
 pytestmark = pytest.mark.skipif(
     os.environ.get("TRITON_INTERPRET", "0") in ("", "0"), reason="runs under the Triton interpreter"
 )
-triton_kernels = pytest.importorskip("fp8quant.triton_kernels")
+triton_kernels = pytest.importorskip("fp8quant.triton.per_token")
 
 
 def _run(x2d, scale_ub=None, software_e4m3=None):
@@ -95,3 +95,14 @@ def test_interpreter_conversion_needs_the_software_path():
     ref, _ = per_token_quant_fp8_reference(x)
     if torch.equal(q.view(torch.uint8), ref.view(torch.uint8)):
         pytest.fail("the interpreter's e4m3 conversion is now right: drop SOFTWARE_E4M3")
+
+
+def test_public_call_takes_backend_triton_on_cpu_under_the_interpreter():
+    """backend="triton" runs on CPU tensors where TRITON_INTERPRET=1, through the public call (its
+    checks included), not only through the module's internal function."""
+    from fp8quant import per_token_quant_fp8
+
+    x = random_rows(6, 1368, torch.bfloat16, seed=9)
+    assert_quant_equal(per_token_quant_fp8(x, 2.0, backend="triton"), per_token_quant_fp8_reference(x, 2.0), "public")
+    with pytest.raises(ValueError, match="scale_ub must be finite and positive"):
+        per_token_quant_fp8(x, -2.0, backend="triton")

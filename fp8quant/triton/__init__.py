@@ -1,0 +1,1 @@
+"""Triton backends: triton/common.py holds what every op shares, one module per op."""
