@@ -30,7 +30,9 @@ ENTRY_POINTS: list[EntryPoint] = []  # every op's, for prebuild and the build te
 
 def register(entry: EntryPoint) -> "Kernel":
     ENTRY_POINTS.append(entry)
-    return Kernel(entry)
+    kernel = Kernel(entry)
+    KERNELS.append(kernel)
+    return kernel
 
 
 def module_specs(entry: EntryPoint) -> list[ModuleSpec]:
@@ -61,20 +63,29 @@ class Kernel:
 
     def __init__(self, entry: EntryPoint):
         self.entry = entry
+        self._functions: dict = {}  # (dtype, device index) -> (library, entry function): one dict lookup per call
 
     def load(self, dtype: torch.dtype, device_index: int) -> ctypes.CDLL:
         return _load(self.entry, dtype, _device.arch_of(device_index))
 
     def __call__(self, dtype: torch.dtype, device_index: int, *args) -> None:
-        lib = self.load(dtype, device_index)
-        err = getattr(lib, self.entry.symbol)(*args, _device.current_raw_stream(device_index))
+        found = self._functions.get((dtype, device_index))
+        if found is None:
+            lib = self.load(dtype, device_index)
+            found = self._functions[(dtype, device_index)] = (lib, getattr(lib, self.entry.symbol))
+        err = found[1](*args, _device.current_raw_stream(device_index))
         if err != 0:
-            raise RuntimeError(f"{self.entry.symbol}: CUDA launch failed: {lib.fp8quant_error_string(err).decode()}")
+            raise RuntimeError(f"{self.entry.symbol}: CUDA launch failed: {found[0].fp8quant_error_string(err).decode()}")
+
+
+KERNELS: list[Kernel] = []
 
 
 def clear_cache() -> None:
     """Forget the loaded libraries (tests that change what a build finds)."""
     _load.cache_clear()
+    for kernel in KERNELS:
+        kernel._functions.clear()
 
 
 def launch_empty(device_index: int, pdl: bool = False) -> None:

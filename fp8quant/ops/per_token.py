@@ -96,13 +96,16 @@ def plan_for(x2d: torch.Tensor, q: torch.Tensor, pdl: bool, **forced) -> planner
     """The plan for x2d -> q (only q's data pointer is read); `forced`: staging, threads_per_row,
     ctas_per_row (tests and the benchmark)."""
     num_rows, hidden = x2d.shape
-    vec = planner.vector_width(hidden, x2d.element_size(), x2d.stride(0), x2d.data_ptr(), q.data_ptr())
-    return _cached_plan(num_rows, hidden, x2d.element_size(), vec, x2d.get_device(), pdl, tuple(sorted(forced.items())))
+    element_size = x2d.element_size()
+    vec = planner.vector_width(hidden, element_size, x2d.stride(0), x2d.data_ptr(), q.data_ptr())
+    if forced:
+        return planner.plan(num_rows, hidden, element_size, vec, _device.device_info(x2d.get_device()), pdl=pdl, **forced)
+    return _cached_plan(num_rows, hidden, element_size, vec, x2d.get_device(), pdl)
 
 
 @functools.lru_cache(maxsize=4096)
-def _cached_plan(num_rows, hidden, element_size, vec, device_index, pdl, forced) -> planner.Plan:
-    return planner.plan(num_rows, hidden, element_size, vec, _device.device_info(device_index), pdl=pdl, **dict(forced))
+def _cached_plan(num_rows, hidden, element_size, vec, device_index, pdl) -> planner.Plan:
+    return planner.plan(num_rows, hidden, element_size, vec, _device.device_info(device_index), pdl=pdl)
 
 
 def launch_cuda(
