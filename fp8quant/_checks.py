@@ -117,21 +117,16 @@ def _span(t: torch.Tensor) -> tuple[int, int]:
     return (t.data_ptr(), t.data_ptr() + (extent + 1) * t.element_size())
 
 
-def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
-    return a[0] < b[1] and b[0] < a[1]
-
-
-def no_overlap(op: str, inputs: dict[str, torch.Tensor], outputs: dict[str, torch.Tensor]) -> None:
-    """No output shares a byte with an input or with another output. Each span is computed once:
-    per pair, they were the largest Python cost of an eager call (a third of it, cProfile)."""
-    in_spans = {name: _span(t) for name, t in inputs.items() if t is not None}
-    out_spans = {name: _span(t) for name, t in outputs.items()}
-    for out_name, out_span in out_spans.items():
-        for in_name, in_span in in_spans.items():
-            if _overlap(out_span, in_span):
+def no_overlap(op: str, inputs: tuple, outputs: tuple) -> None:
+    """No output shares a byte with an input or with another output; `inputs` and `outputs` are
+    (name, tensor) pairs (an input tensor may be None). Each span is computed once: per pair, they
+    were the largest Python cost of an eager call (a third of it, cProfile)."""
+    in_spans = [(name, _span(t)) for name, t in inputs if t is not None]
+    out_spans = [(name, _span(t)) for name, t in outputs]
+    for i, (out_name, out_span) in enumerate(out_spans):
+        for in_name, in_span in in_spans:
+            if out_span[0] < in_span[1] and in_span[0] < out_span[1]:
                 raise ValueError(f"{op}: {out_name} overlaps {in_name} in memory; outputs must not alias an input")
-    names = list(out_spans)
-    for i, a in enumerate(names):
-        for b in names[i + 1 :]:
-            if _overlap(out_spans[a], out_spans[b]):
-                raise ValueError(f"{op}: {a} and {b} overlap in memory")
+        for other_name, other_span in out_spans[:i]:
+            if out_span[0] < other_span[1] and other_span[0] < out_span[1]:
+                raise ValueError(f"{op}: {other_name} and {out_name} overlap in memory")

@@ -123,14 +123,16 @@ class QuantOp:
         """The public call: the checks first (the same errors on every device and while tracing),
         then the implementation directly where nothing needs the dispatcher, else through torch.ops."""
         self.check(*inputs, outs=outs)
-        tensors = [t for t in (*inputs, *outs) if isinstance(t, torch.Tensor)]
+        tensors = [t for t in inputs if isinstance(t, torch.Tensor)]
         given = [o for o in outs if o is not None]
-        if dispatcher_not_needed(tensors):
-            outs = self._complete(inputs, outs)
+        if dispatcher_not_needed(tensors + given):
+            if len(given) != len(outs):
+                outs = self._complete(inputs, outs)
             self.run(*inputs, outs=outs, outputs_given=bool(given))
-            mark_written(*given)  # as the _out op does through the dispatcher
+            for t in given:  # as the _out op does through the dispatcher
+                torch.autograd.graph.increment_version(t)
             return outs
-        needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+        needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in tensors + given)
         with torch.no_grad() if needs_grad else contextlib.nullcontext():
             if not given:
                 return self.functional_op(*inputs)

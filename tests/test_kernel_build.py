@@ -127,18 +127,26 @@ def test_build_and_load_caches(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("entry", _cuda.ENTRY_POINTS, ids=lambda e: e.symbol)
-def test_entry_arguments_cover_the_args_struct(tmp_path, entry):
+def test_entry_declarations_match_the_header(tmp_path, entry):
     """The generated entry point fills the op's args struct with designated initializers (the
-    compiler checks names and order); a field left out of the Python declaration would stay zero,
-    so the struct must be exactly the declared fields: same size as a ctypes struct of them."""
+    compiler checks names and order); a field left out of the declaration would stay zero, so the
+    struct must be exactly the declared fields: the size of a ctypes struct of them. The config
+    struct crosses as bytes (ctypes, built once per plan): every declared field at the header's
+    offset, and the same size."""
     import ctypes
 
-    fields = [(name, jit.C_ARG_TYPES[ctype]) for name, ctype in entry.args]
-    mirror = type("Mirror", (ctypes.Structure,), {"_fields_": fields})
-    src = tmp_path / "size.cu"
-    src.write_text(f'#include "{entry.header}"\n#include <cstdio>\n'
-                   f'int main() {{ std::printf("%zu\\n", sizeof({entry.args_struct})); return 0; }}\n')
-    exe = tmp_path / "size"
+    args = type("Args", (ctypes.Structure,), {"_fields_": [(n, jit.C_ARG_TYPES[c]) for n, c in entry.args]})
+    config = entry.config_type
+    prints = "".join(f'  std::printf("{n} %zu\\n", offsetof({entry.config_struct}, {n}));\n' for n, _ in entry.config)
+    src = tmp_path / "layout.cu"
+    src.write_text(
+        f'#include "{entry.header}"\n#include <cstddef>\n#include <cstdio>\nint main() {{\n'
+        f'  std::printf("args %zu\\n", sizeof({entry.args_struct}));\n'
+        f'  std::printf("config %zu\\n", sizeof({entry.config_struct}));\n{prints}  return 0;\n}}\n'
+    )
+    exe = tmp_path / "layout"
     subprocess.run([NVCC, "-std=c++20", "-arch=sm_80", f"-I{jit.CSRC_DIR}", "-o", str(exe), str(src)], check=True, capture_output=True)
-    size = int(subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout)
-    assert size == ctypes.sizeof(mirror), (size, ctypes.sizeof(mirror))
+    got = dict(line.split() for line in subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout.splitlines())
+    assert int(got.pop("args")) == ctypes.sizeof(args)
+    assert int(got.pop("config")) == ctypes.sizeof(config)
+    assert {n: int(v) for n, v in got.items()} == {n: getattr(config, n).offset for n, _ in entry.config}

@@ -32,7 +32,7 @@ def test_vector_width_follows_alignment():
 )
 def test_registers_plan_for_model_sizes(hidden, expect_tpr, expect_nv):
     # inputs of 2.7-64 MiB: 2 vectors per thread where they fill every slot from 4 MiB (2048,
-    # 4096; 1368 stays at 64 x 3), at most 256 threads per row up to 8 vectors (16384; v10 run 2)
+    # 4096; 1368 stays at 64 x 3), at most 256 threads per row up to 8 vectors (16384; )
     p = plan_per_token(1024, hidden, 2, 8, H100_SXM, staging=REGISTERS)
     assert p.staging == REGISTERS
     assert (p.threads_per_row, p.vecs_per_thread) == (expect_tpr, expect_nv)
@@ -46,7 +46,7 @@ def test_registers_plan_for_model_sizes(hidden, expect_tpr, expect_nv):
     [(1368, 128, 2), (2048, 128, 2), (4096, 256, 2), (5120, 256, 3), (7168, 512, 2), (8192, 512, 2), (16384, 512, 4)],
 )
 def test_large_inputs_prefer_two_vectors_filling_two_thirds(hidden, expect_tpr, expect_nv):
-    # 1368: 171 of 256 slots (2/3) -> 128 x 2; 5120: 640 of 1024 -> 256 x 3 (v8 runs 4-5)
+    # 1368: 171 of 256 slots (2/3) -> 128 x 2; 5120: 640 of 1024 -> 256 x 3
     p = plan_per_token(32768, hidden, 2, 8, H100_SXM)  # 85-1024 MiB of bf16
     assert (p.threads_per_row, p.vecs_per_thread) == (expect_tpr, expect_nv)
 
@@ -56,7 +56,7 @@ def test_large_inputs_prefer_two_vectors_filling_two_thirds(hidden, expect_tpr, 
     [(1368, 64, 3), (2048, 128, 2), (4096, 256, 2), (5120, 256, 3), (7168, 256, 4), (8192, 256, 4), (16384, 512, 4)],
 )
 def test_large_inputs_on_a_device_with_more_bandwidth_per_sm(hidden, expect_tpr, expect_nv):
-    # H200 (36.5 GB/s of DRAM per SM against the H100's 25.4), v17 run 6: 1368 at 64 x 3 0.78x the
+    # H200 (36.5 GB/s of DRAM per SM against the H100's 25.4), 1368 at 64 x 3 0.78x the
     # time of 128 x 2, 7168 and 8192 at 256 x 4 0.92-0.98x that of 512 x 2; 2048 and 4096 keep
     # 2 vectors (at most 256 threads per row)
     assert H200_SXM.dram_bytes_per_s_per_sm > planner.TWO_VECTORS_LARGE_MAX_DRAM_PER_SM
@@ -99,7 +99,7 @@ def test_plans_cover_every_row_and_column(tokens, hidden):
 
 def test_few_rows_spread_over_sms_and_threads():
     # latency-bound, rows too many to share (more than sm_count / 2): about 2 vectors per
-    # thread, at most 256 threads per row (v6 decode sweep)
+    # thread, at most 256 threads per row
     p = plan_per_token(100, 4096, 2, 8, H100_SXM)
     assert p.grid == 100 and p.rows_per_cta == 1 and p.ctas_per_row == 1
     assert (p.threads_per_row, p.vecs_per_thread) == (256, 2)
@@ -107,9 +107,9 @@ def test_few_rows_spread_over_sms_and_threads():
     for hidden, expect in [(1024, (64, 2)), (64, (4, 2)), (17, (16, 2))]:
         p = plan_per_token(1, hidden, 2, vector_width(hidden, 2, hidden, 0, 0), H100_SXM)
         assert (p.threads_per_row, p.vecs_per_thread, p.ctas_per_row) == (*expect, 1), hidden
-    # judged at 256 threads per row: 128 rows of 16384 are few (v8: 4.02 us at 256 x 8, 4.54 at 512 x 4)
+    # judged at 256 threads per row: 128 rows of 16384 are few
     assert plan_per_token(128, 16384, 2, 8, H100_SXM).name == "registers/v8/t256x8"
-    # more rows, under 64 MiB: at most 256 threads per row (v10 run 2: 256x16384 5.28 us vs 5.64)
+    # more rows, under 64 MiB: at most 256 threads per row
     assert plan_per_token(256, 16384, 2, 8, H100_SXM).name == "registers/v8/t256x8"
     assert plan_per_token(2048, 16384, 2, 8, H100_SXM).name == "registers/v8/t512x4"  # 64 MiB
 
@@ -128,13 +128,13 @@ def test_mid_inputs_take_two_vectors_only_where_they_fill_every_slot():
         (1, 7168, "t256x4/s4"), (1, 8192, "t256x4/s4"), (1, 16384, "t512x4/s4"), (1, 32768, "t512x8/s4"),
         (33, 3840, "t128x4/s4"), (34, 3840, "t128x4/s2"), (66, 3840, "t128x4/s2"),
         (67, 4096, "t256x2"), (67, 16384, "t256x8"), (4096, 16384, "t512x4"),
-        # v11 run 4: the CTAs' reads within 1 MiB (rows x CTAs per row x row bytes)
+        # the CTAs' reads within 1 MiB (rows x CTAs per row x row bytes)
         (8, 16384, "t512x4/s4"), (16, 16384, "t512x4/s2"), (32, 16384, "t512x4"), (32, 8192, "t256x4/s2"),
         (64, 8192, "t256x4"), (64, 4096, "t128x4/s2"), (66, 4096, "t128x4"),
     ],
 )
 def test_few_long_rows_are_shared_by_ctas(tokens, hidden, expect):
-    # v9 run 1: up to 4 CTAs per row, at most one CTA per SM, each with at least one vector per
+    # up to 4 CTAs per row, at most one CTA per SM, each with at least one vector per
     # thread to store; threads per row: the fewest holding the row in <= 5 vectors, at least 128.
     # (33-66 rows of 3840: the SM count binds before the 1 MiB of reads.)
     p = plan_per_token(tokens, hidden, 2, 8, H100_SXM)
@@ -207,15 +207,15 @@ def test_more_rows_than_one_launch_covers_is_refused():
 @pytest.mark.parametrize(
     "tokens, hidden, element_size, rows_per_cta, threads_per_row",
     [
-        # v14 run 4: 256 rows of 14-32 KiB go two to a CTA (a grid of 128 <= 132 SMs) ...
+        # 256 rows of 14-32 KiB go two to a CTA (a grid of 128 <= 132 SMs) ...
         (256, 7168, 2, 2, 256), (256, 8192, 2, 2, 256), (256, 16384, 2, 2, 256), (264, 8192, 2, 2, 256),
         (256, 4096, 4, 2, 256),
-        # ... 265-396 rows three (the window where two measured 0.1-0.3 us faster, 265-352 16-bit
-        # rows, is not a rule: docs/design.md, dropped rules) ...
+        # ... 265-396 rows three (two at 265-352 16-bit rows bought 0.25 us at 265x8192 only:
+        # docs/design.md, dropped rules) ...
         (265, 8192, 2, 3, 128), (352, 8192, 2, 3, 128), (270, 6144, 2, 3, 128), (340, 7168, 2, 3, 128),
         # ... and up to 528 rows of 12-16 KiB k = ceil(rows / 132) to a CTA, at 128 threads per row
-        # (v14 run 9: 384x8192 and 512x8192 at t128 x 8, 4 rows; v15; float32 from 265 rows, where
-        # two rows lost in v16) ...
+        # (384x8192 and 512x8192 at t128 x 8, 4 rows; float32 from 265 rows, where
+        # two rows lost) ...
         (353, 8192, 2, 3, 128), (265, 4096, 4, 3, 128), (352, 4096, 4, 3, 128), (384, 6144, 2, 3, 128),
         (396, 7168, 2, 3, 128), (397, 8192, 2, 4, 128), (512, 8192, 2, 4, 128), (528, 4096, 4, 4, 128),
         # ... not rows under 12 KiB (256x5120 and 256x4096 measured slower that way, 512x4096 too),
@@ -224,7 +224,7 @@ def test_more_rows_than_one_launch_covers_is_refused():
         (529, 8192, 2, 1, None), (1024, 8192, 2, 1, None),
         # ... nor where k rows would need more than 512 threads at up to 8 vectors each (float32
         # rows of 16384 take 512 threads; bf16 rows of 16384 take 256, so at most 2 rows)
-        # (v16 run 4: 2 rows of 24-32 KiB per CTA at 300-316 rows 0.3-0.75 us slower than one)
+        #
         (256, 16384, 4, 1, None), (265, 16384, 2, 1, None), (300, 12288, 2, 1, None), (384, 12288, 2, 1, None),
     ],
 )
@@ -266,24 +266,26 @@ def _ctas_that_fit(plan, device=H100_SXM):
 @pytest.mark.parametrize(
     "tokens,hidden,element_size,trigger",
     [
-        # grids of one or two CTAs per SM, CTAs of at most 16 KiB of input (v18 run 1: 0.1-0.2 us
+        # grids of one or two CTAs per SM, CTAs of at most 16 KiB of input (0.1-0.2 us
         # faster), and grids that a wave holds (1024x4096, 2048x2048) or that take several
         (128, 4096, 2, True), (128, 8192, 2, True), (256, 2048, 2, True), (256, 5120, 2, True),
         (64, 4096, 2, True), (1024, 4096, 2, True), (2048, 2048, 2, True), (16384, 2048, 2, True),
-        # grids of 64: two calls fill 128 of the 132 SMs at one CTA each (v18 run 9)
+        # grids of 64: two calls fill 128 of the 132 SMs at one CTA each
         (64, 5120, 2, True), (64, 7168, 2, True), (64, 8192, 2, True), (60, 8192, 2, True),
-        # rows shared by two CTAs within the read bound, making such a grid
-        (30, 4096, 2, True), (32, 8192, 2, True), (33, 8192, 2, False), (32, 8192, 4, False),
+        # rows of 16-32 KiB shared by two CTAs to make such a grid (registers_ctas_per_row under PDL)
+        (32, 16384, 2, True), (30, 12288, 2, True), (33, 8192, 2, True), (32, 8192, 4, True),
         # CTAs of more input (256x16384 5.17 -> 5.62 us, 512x8192 5.18 -> 5.56; 128x16384 +0.06)
         (256, 16384, 2, False), (512, 8192, 2, False), (128, 16384, 2, False), (256, 8192, 2, False),
         (128, 8192, 4, False),
-        # not: grids whose two calls fill under 90% of the SMs (no reservation: 64x8192 1.70 -> 1.89
-        # us; every call of a graph becomes resident at once and waits), small grids among them
-        # (the small-grid rule bought 0.05-0.08 us on one GPU: docs/design.md, dropped rules),
-        # CTAs that quantize more than 16 KiB
-        (2, 4096, 2, False), (2, 8192, 2, False), (8, 5120, 2, False), (2, 1368, 2, False),
-        (40, 8192, 2, False), (20, 8192, 2, False), (16, 16384, 2, False), (8, 4096, 4, False),
-        (32, 16384, 2, False), (30, 12288, 2, False), (59, 8192, 2, False),
+        # grids of at most half the SMs, one CTA per SM reserved: two rows or more, CTAs
+        # that read at most 16 KiB (H200, 8x8192 1.16 -> 1.08-1.09 us, 40x8192 1.50 ->
+        # 1.45); rows of 16-32 KiB shared by four CTAs (16x16384: 1.60 / 1.44 -> 1.58 / 1.38)
+        (2, 4096, 2, True), (2, 8192, 2, True), (8, 5120, 2, True), (2, 1368, 2, True),
+        (59, 8192, 2, True), (40, 8192, 2, True), (20, 8192, 2, True), (16, 16384, 2, True),
+        (8, 4096, 4, True),
+        # not: a single row (1x5120-8192 0.01-0.02 us slower), CTAs that read rows of more than
+        # 16 KiB (2-8x16384 0.02 slower both ways, 64x16384 mixed), grids over half the SMs whose
+        # two calls fill under 90% of them
         (1, 8192, 2, False), (1, 1368, 2, False), (2, 16384, 2, False), (8, 16384, 2, False),
         (8, 8192, 4, False), (29, 16384, 2, False), (34, 16384, 2, False), (64, 16384, 2, False),
         (32, 20480, 2, False), (1, 32768, 2, False), (100, 4096, 2, False), (80, 4096, 2, False),
@@ -305,6 +307,27 @@ def test_pdl_trigger_at_entry_where_two_calls_fill_the_sms(tokens, hidden, eleme
     # without PDL never, and nothing reserved
     no_pdl = plan_per_token(tokens, hidden, element_size, vec, H100_SXM)
     assert not no_pdl.trigger_at_entry and no_pdl.smem_bytes == 0
+
+
+@pytest.mark.parametrize(
+    "tokens,hidden,element_size,split,split_no_pdl",
+    [(32, 16384, 2, 2, 1), (30, 16384, 2, 2, 1), (33, 8192, 2, 2, 1), (32, 8192, 4, 2, 1),
+     (16, 16384, 2, 4, 2), (15, 10240, 2, 4, 2), (16, 8192, 4, 4, 2)],
+)
+def test_pdl_split_for_trigger_shares_rows_past_the_read_bound(tokens, hidden, element_size, split, split_no_pdl):
+    # Under PDL, rows of 16-32 KiB go to more CTAs than the read bound (SHARED_ROWS_MAX_READ_BYTES)
+    # allows where that makes two calls' grids of 60-66 fill the SMs at one CTA each, so that the
+    # call takes the trigger at entry: 30-33 rows to two (; H100, 32x16384 1.80 ->
+    # 1.75 us from DRAM, 1.67 -> 1.55 in L2), 15-16 to four (; H200, run 2: 16x16384 1.60 / 1.44
+    # -> 1.58 / 1.38). Without PDL the read bound holds.
+    vec = 16 // element_size
+    p = plan_per_token(tokens, hidden, element_size, vec, H100_SXM, pdl=True)
+    assert p.ctas_per_row == split and p.grid == split * tokens and p.trigger_at_entry, p
+    assert p.smem_bytes == 174080 and _ctas_that_fit(p) == 1, p
+    assert tokens * split * hidden * element_size > planner.SHARED_ROWS_MAX_READ_BYTES
+    no_pdl = plan_per_token(tokens, hidden, element_size, vec, H100_SXM)
+    assert no_pdl.ctas_per_row == split_no_pdl and not no_pdl.trigger_at_entry
+    assert replace(p, ctas_per_row=split_no_pdl, grid=split_no_pdl * tokens, smem_bytes=0, trigger_at_entry=False) == no_pdl
 
 
 def test_pdl_trigger_at_entry_reserves_shared_memory_midway():

@@ -58,8 +58,8 @@ struct PerTokenParams {
 // at 1-20 MB (docs/design.md).
 static_assert(sizeof(PerTokenParams) == 72, "see above");
 
-// One call, as the Python side passes it (fp8quant/ops/per_token.py declares the same fields,
-// in this order, and the generated entry point fills this with designated initializers, so the
+// One call's values, as the Python side passes them (fp8quant/ops/per_token.py declares the same
+// fields in this order; the generated entry point fills this with designated initializers, so the
 // compiler checks every name and the order). Host-side only.
 struct PerTokenArgs {
   const void* x;
@@ -70,6 +70,12 @@ struct PerTokenArgs {
   int64_t num_rows;
   int64_t hidden;
   int64_t x_row_stride;
+};
+
+// One plan's launch: the same for every call of a shape, so the Python side builds it once per
+// plan (ctypes, from its declaration in fp8quant/ops/per_token.py; tests/test_kernel_build.py
+// compares every field's offset) and passes a pointer.
+struct PerTokenConfig {
   int32_t staging;           // Staging
   int32_t vec;               // elements per vector access
   int32_t vecs_per_thread;   // kRegisters only
@@ -77,8 +83,8 @@ struct PerTokenArgs {
   int32_t ctas_per_row_shift;
   int32_t trigger_at_entry;
   int32_t smem_row_stride;
-  int64_t grid;
   int32_t block_threads;
+  int64_t grid;
   int32_t smem_bytes;
   int32_t device;
   int32_t pdl;
@@ -270,7 +276,7 @@ constexpr auto warp_table(std::integer_sequence<int, kW...>) {
 // Looks the instance up in the compile-time tables and launches it. Unknown shapes are refused
 // with cudaErrorInvalidValue; the Python side validates before it gets here.
 template <typename In>
-cudaError_t launch_per_token_quant(const PerTokenArgs& a, cudaStream_t stream) {
+cudaError_t launch_per_token_quant(const PerTokenArgs& a, const PerTokenConfig& c, cudaStream_t stream) {
   static constexpr auto widths = std::make_integer_sequence<int, kNumVecWidths<In>>{};
   static constexpr auto kRegisters = registers_table<In>(widths);
   // Rows shared by CTAs: 16-byte vectors only (the planner shares no other rows).
@@ -279,16 +285,16 @@ cudaError_t launch_per_token_quant(const PerTokenArgs& a, cudaStream_t stream) {
   static constexpr auto kShared = warp_table<In, Staging::kShared>(widths);
   static constexpr auto kGlobal = warp_table<In, Staging::kGlobal>(widths);
 
-  const int w = width_index(kMaxVec<In>, a.vec);
+  const int w = width_index(kMaxVec<In>, c.vec);
   if (w >= kNumVecWidths<In>) return cudaErrorInvalidValue;
   PerTokenLaunchFn fn = nullptr;
-  switch (static_cast<Staging>(a.staging)) {
+  switch (static_cast<Staging>(c.staging)) {
     case Staging::kRegisters:
-      if (a.vecs_per_thread < 1 || a.vecs_per_thread > kMaxVecsPerThread) return cudaErrorInvalidValue;
-      if (a.ctas_per_row_shift == 0) {
-        fn = kRegisters[w][a.vecs_per_thread - 1];
-      } else if (w == 0 && a.ctas_per_row_shift > 0) {
-        fn = kRegistersSplitRow[a.vecs_per_thread - 1];
+      if (c.vecs_per_thread < 1 || c.vecs_per_thread > kMaxVecsPerThread) return cudaErrorInvalidValue;
+      if (c.ctas_per_row_shift == 0) {
+        fn = kRegisters[w][c.vecs_per_thread - 1];
+      } else if (w == 0 && c.ctas_per_row_shift > 0) {
+        fn = kRegistersSplitRow[c.vecs_per_thread - 1];
       } else {
         return cudaErrorInvalidValue;
       }
@@ -303,16 +309,16 @@ cudaError_t launch_per_token_quant(const PerTokenArgs& a, cudaStream_t stream) {
       static_cast<float*>(a.scale),
       static_cast<const float*>(a.scale_ub_ptr),
       a.scale_ub_value,
-      a.threads_per_row,
+      c.threads_per_row,
       a.num_rows,
       a.hidden,
       a.x_row_stride,
-      a.smem_row_stride,
-      static_cast<int16_t>(a.ctas_per_row_shift),
-      static_cast<int16_t>(a.trigger_at_entry),
+      c.smem_row_stride,
+      static_cast<int16_t>(c.ctas_per_row_shift),
+      static_cast<int16_t>(c.trigger_at_entry),
   };
-  const cudaError_t err = set_device(a.device);
-  return err != cudaSuccess ? err : fn(params, LaunchConfig{a.grid, a.block_threads, a.smem_bytes, a.device, a.pdl}, stream);
+  const cudaError_t err = set_device(c.device);
+  return err != cudaSuccess ? err : fn(params, LaunchConfig{c.grid, c.block_threads, c.smem_bytes, c.device, c.pdl}, stream);
 }
 
 }  // namespace fp8quant

@@ -9,6 +9,7 @@ fp8quant/reference.py (per_token_quant_fp8_reference) defines the numbers; the C
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 from typing import Optional
 
@@ -31,9 +32,12 @@ KERNEL = _cuda.register(EntryPoint(
     args=(
         ("x", "const void*"), ("q", "void*"), ("scale", "void*"), ("scale_ub_ptr", "const void*"),
         ("scale_ub_value", "float"), ("num_rows", "int64_t"), ("hidden", "int64_t"), ("x_row_stride", "int64_t"),
+    ),
+    config_struct="fp8quant::PerTokenConfig",
+    config=(
         ("staging", "int32_t"), ("vec", "int32_t"), ("vecs_per_thread", "int32_t"), ("threads_per_row", "int32_t"),
         ("ctas_per_row_shift", "int32_t"), ("trigger_at_entry", "int32_t"), ("smem_row_stride", "int32_t"),
-        ("grid", "int64_t"), ("block_threads", "int32_t"), ("smem_bytes", "int32_t"), ("device", "int32_t"),
+        ("block_threads", "int32_t"), ("grid", "int64_t"), ("smem_bytes", "int32_t"), ("device", "int32_t"),
         ("pdl", "int32_t"),
     ),
 ))
@@ -73,7 +77,7 @@ def _as_rows(x: torch.Tensor) -> torch.Tensor:
 def _run(x, scale_ub, scale_ub_value, backend, enable_pdl, outs, outputs_given) -> None:
     out, scale_out = outs
     if outputs_given:  # outputs allocated for this call overlap nothing
-        _checks.no_overlap(OP, {"x": x}, {"out": out, "scale_out": scale_out})
+        _checks.no_overlap(OP, (("x", x),), (("out", out), ("scale_out", scale_out)))
     _checks.host_scale_ub(OP, scale_ub)
     if x.numel() == 0:
         return
@@ -129,17 +133,23 @@ def launch_cuda(
     elif scale_ub is not None:
         ub_value = float(scale_ub)
     num_rows, hidden = x2d.shape
-    args = (
-        x2d.data_ptr(), q.data_ptr(), scale.data_ptr(), ub_ptr, ub_value, num_rows, hidden, x2d.stride(0),
-        planner.STAGING_CODE[plan.staging], plan.vec, plan.vecs_per_thread, plan.threads_per_row,
-        plan.ctas_per_row.bit_length() - 1, int(pdl and plan.trigger_at_entry), plan.smem_row_stride,
-        plan.grid, plan.block_threads, plan.smem_bytes, index, int(pdl),
-    )
+    args = (x2d.data_ptr(), q.data_ptr(), scale.data_ptr(), ub_ptr, ub_value, num_rows, hidden, x2d.stride(0),
+            _launch_config(plan, index, pdl))
     if torch.cuda.current_device() == index:  # the usual case: no device guard to enter and leave
         KERNEL(x2d.dtype, index, *args)
     else:
         with torch.cuda.device(index):
             KERNEL(x2d.dtype, index, *args)
+
+
+@functools.lru_cache(maxsize=4096)
+def _launch_config(plan: planner.Plan, device_index: int, pdl: bool):
+    """The plan's PerTokenConfig, built once per plan, device and PDL choice (a pointer per call)."""
+    return ctypes.byref(KERNEL.entry.config_type(
+        planner.STAGING_CODE[plan.staging], plan.vec, plan.vecs_per_thread, plan.threads_per_row,
+        plan.ctas_per_row.bit_length() - 1, int(pdl and plan.trigger_at_entry), plan.smem_row_stride,
+        plan.block_threads, plan.grid, plan.smem_bytes, device_index, int(pdl),
+    ))
 
 
 _OP = QuantOp(

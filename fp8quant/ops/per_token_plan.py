@@ -18,6 +18,8 @@ docs/design.md has the tables):
 | a row shared by up to 4 CTAs | rows x 2 <= SMs, reads <= 1 MiB | 1x16384 1.91 -> 1.42 us; 1x4096 1.38 -> 1.11 |
 | k rows per CTA under PDL | rows of >= 12 KiB, grid over the SMs | 384x8192 4.87 -> 4.07 us; 512x8192 5.95 -> 5.13 |
 | next launch at entry under PDL | two calls fill the SMs, CTAs <= 16 KiB | 128x4096 1.69 -> 1.48 us; 1024x4096 5.07 -> 4.87 |
+| ... and for grids of <= half the SMs | >= 2 rows, CTAs read <= 16 KiB | 2x8192 1.37 -> 1.11 us; 8x5120 1.30 -> 1.10 |
+| rows shared past the read bound | when that makes a grid taking the trigger (PDL) | 32x16384 from L2 1.66 -> 1.55 us; 16x16384 1.58 -> 1.43 |
 """
 
 from __future__ import annotations
@@ -157,19 +159,31 @@ def rows_can_be_shared(num_rows: int, num_vecs: int, vec_bytes: int, device: Dev
     return num_rows * 2 <= device.sm_count and num_vecs > SPLIT_MIN_THREADS_PER_ROW and vec_bytes == 16
 
 
-def registers_ctas_per_row(num_rows: int, num_vecs: int, threads_per_row: int, vec_bytes: int, device: DeviceInfo) -> int:
+def registers_ctas_per_row(
+    num_rows: int, num_vecs: int, threads_per_row: int, vec_bytes: int, device: DeviceInfo, pdl: bool = False
+) -> int:
     """CTAs that share each row: each reads the whole row and takes its max, then quantizes its
     part. The largest power of two up to MAX_CTAS_PER_ROW that leaves every CTA a vector per thread,
     keeps the grid within one CTA per SM and the reads within SHARED_ROWS_MAX_READ_BYTES (past it
-    the repeated reads cost more than sharing gains: 32x16384 1.79 us unshared vs 2.01 with 4)."""
+    the repeated reads cost more than sharing gains: 32x16384 1.79 us unshared vs 2.01 with 4).
+    Under PDL, past that bound while it makes a grid that takes the trigger at entry (two calls'
+    grids of 60-66 fill the SMs): 32x16384 from L2 1.66 -> 1.55 us, 16x16384 1.58 -> 1.43."""
     vecs_per_thread = math.ceil(num_vecs / threads_per_row)
     if threads_per_row < 32 or not rows_can_be_shared(num_rows, num_vecs, vec_bytes, device):
         return 1
+    row_bytes = num_vecs * vec_bytes
     split = 1
     while (
         split * 2 <= min(vecs_per_thread, MAX_CTAS_PER_ROW)
         and num_rows * split * 2 <= device.sm_count
-        and num_rows * split * 2 * num_vecs * vec_bytes <= SHARED_ROWS_MAX_READ_BYTES
+        and num_rows * split * 2 * row_bytes <= SHARED_ROWS_MAX_READ_BYTES
+    ):
+        split *= 2
+    while (
+        pdl
+        and split * 2 <= min(vecs_per_thread, MAX_CTAS_PER_ROW)
+        and 2 * num_rows * split * 2 <= device.sm_count
+        and pdl_trigger_at_entry(num_rows * split * 2, threads_per_row, row_bytes // (split * 2), device, pdl)[0]
     ):
         split *= 2
     return split
@@ -209,22 +223,26 @@ def two_calls_ctas_per_sm(grid: int, device: DeviceInfo) -> int:
 
 
 def pdl_trigger_at_entry(
-    grid: int, block_threads: int, cta_input_bytes: int, device: DeviceInfo, pdl: bool
+    grid: int, block_threads: int, cta_input_bytes: int, device: DeviceInfo, pdl: bool, small_grid: bool = False
 ) -> tuple[bool, int]:
     """(whether the register kernel lets the next kernel launch at its entry, the dynamic shared
     memory each CTA then reserves), under PDL.
 
     By default a call lets the next launch after its PDL wait, so the call after next is placed,
     and asks L2 for its rows, only once the next call's wait returns. At entry, it is placed as
-    this call's CTAs exit. That helps only where two calls' CTAs fill the SMs (at least 9/10 of
-    their slots; otherwise every call of a graph becomes resident at once and waits: decode up to
-    0.6 us slower), either by their threads or by shared memory reserved so that no third call's
-    CTAs fit; and only for CTAs that quantize at most 16 KiB (with larger ones the few SMs the two
-    calls leave empty take two of the next call's CTAs and finish last: 256x16384 5.62 vs 5.17 us)."""
-    if not pdl or cta_input_bytes > EARLY_TRIGGER_MAX_CTA_INPUT_BYTES:
+    this call's CTAs exit. That helps where two calls' CTAs fill the SMs (at least 9/10 of their
+    slots; otherwise every call of a graph becomes resident at once and waits: up to 0.6 us
+    slower), either by their threads or by shared memory reserved so that no third call's CTAs
+    fit; and only for CTAs that quantize at most 16 KiB (with larger ones the few SMs the two calls
+    leave empty take two of the next call's CTAs and finish last: 256x16384 5.62 vs 5.17 us).
+    `small_grid` (small_grid_takes_trigger): a grid of at most half the SMs takes it whether or
+    not two calls fill the SMs, with one CTA per SM reserved: 2-8 rows of 4096-8192 1.14-1.38 ->
+    1.01-1.13 us, 40x8192 from L2 1.49 -> 1.37."""
+    if not pdl:
         return False, 0
     two_calls = two_calls_ctas_per_sm(grid, device)
-    if 2 * grid < EARLY_TRIGGER_MIN_FILL * two_calls * device.sm_count:
+    fills = cta_input_bytes <= EARLY_TRIGGER_MAX_CTA_INPUT_BYTES and 2 * grid >= EARLY_TRIGGER_MIN_FILL * two_calls * device.sm_count
+    if not fills and not (small_grid and two_calls == 1):
         return False, 0
     if min(MAX_THREADS_PER_SM // block_threads, MAX_CTAS_PER_SM) <= two_calls:
         return True, 0
@@ -236,6 +254,12 @@ def pdl_trigger_at_entry(
     if not 0 < reserve <= device.max_smem_per_block_optin:
         return False, 0
     return True, reserve
+
+
+def small_grid_takes_trigger(num_rows: int, cta_read_bytes: int) -> bool:
+    """Two rows or more, and CTAs that read at most 16 KiB (the whole row where CTAs share it): a
+    single row measured 0.01-0.02 us slower with it, CTAs reading 32 KiB rows 0.02 (H200)."""
+    return num_rows >= 2 and cta_read_bytes <= EARLY_TRIGGER_MAX_CTA_INPUT_BYTES
 
 
 def registers_fit(hidden: int, vec: int) -> bool:
@@ -313,7 +337,7 @@ def _registers_plan(num_rows, hidden, element_size, vec, num_vecs, device, threa
             f"threads_per_row={threads_per_row} leaves {vecs_per_thread} vectors per thread (at most {MAX_VECS_PER_THREAD})"
         )
     if ctas_per_row is None:
-        ctas_per_row = registers_ctas_per_row(num_rows, num_vecs, threads_per_row, vec * element_size, device)
+        ctas_per_row = registers_ctas_per_row(num_rows, num_vecs, threads_per_row, vec * element_size, device, pdl)
     if ctas_per_row & (ctas_per_row - 1) or not 1 <= ctas_per_row <= vecs_per_thread:
         raise ValueError(
             f"ctas_per_row must be a power of two in [1, {vecs_per_thread}] (the vectors per thread at "
@@ -336,6 +360,7 @@ def _registers_plan(num_rows, hidden, element_size, vec, num_vecs, device, threa
     grid = math.ceil(num_rows / rows_per_cta) * ctas_per_row
     if grid > MAX_GRID:
         raise ValueError(f"{num_rows} rows of {hidden} elements need {grid} CTAs, more than one launch has ({MAX_GRID})")
-    cta_input_bytes = min(rows_per_cta, num_rows) * hidden * element_size // ctas_per_row  # what a CTA quantizes
-    trigger, reserve = pdl_trigger_at_entry(grid, block, cta_input_bytes, device, pdl)
+    cta_read_bytes = min(rows_per_cta, num_rows) * hidden * element_size
+    small_grid = small_grid_takes_trigger(num_rows, cta_read_bytes)
+    trigger, reserve = pdl_trigger_at_entry(grid, block, cta_read_bytes // ctas_per_row, device, pdl, small_grid)
     return Plan(REGISTERS, vec, vecs_per_thread, threads_per_row, block, grid, reserve, 0, ctas_per_row, trigger)
