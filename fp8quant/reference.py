@@ -1,4 +1,4 @@
-"""The numerical contract of per_token_quant_fp8, in plain torch (runs on CPU or GPU).
+"""The numerical contract of each op, in plain torch (runs on CPU or GPU). per_token_quant_fp8:
 
 Every backend matches this bit for bit: the FP8 codes byte for byte and the scales exactly.
 
@@ -18,7 +18,11 @@ Non-finite input (decided here, tested in tests/test_reference.py):
   NaN codes (Inf / Inf), the finite ones +-0, so q * scale dequantizes the whole row to NaN and
   the overflow stays visible. With scale_ub the Inf elements saturate to +-448 instead.
 - NaN codes are always the canonical 0x7f (the GPU's conversion gives it; the CPU's would keep
-  the sign, so the reference canonicalizes).
+  the sign, so the reference canonicalizes). The bits of a NaN scale are not part of the contract
+  (CUDA gives 0x7fffffff, torch 0x7fc00000, the Triton interpreter what numpy gives): compare
+  scales as NaN.
+- A scale_ub tensor read on a GPU is not checked: a bound <= 0 gives the floor scale (codes
+  saturate), a NaN bound NaN scales and codes, as computed here.
 """
 
 from __future__ import annotations

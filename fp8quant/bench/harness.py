@@ -14,16 +14,16 @@ Timing method (docs/design.md has the reasoning):
 - Each graph holds calls moving at least 2 GiB (up to 200 calls), about what one timed region of
   the copy-bandwidth measurement moves: consecutive calls in a graph overlap one's launch with
   the previous one's end, but two replays do not, and the boundary between them measured ~3 us
-  (docs/design.md). With 2e8 bytes per graph, as until v13, a 100 MB call
+  (docs/design.md). With 2e8 bytes per graph, a 100 MB call
   carried half a boundary: 34.6-35.1 us at the four 100 MB shapes against 33.6-33.8 with 7 calls.
   It also puts 1-16 MB shapes in chains of 137-200 calls (12-127 before), where a call under
   PDL costs 0.03-0.7 us more than near a chain's start (256x16384: 5.5-5.9 us against 4.9-5.1
-  in 15-call graphs; v13 runs 3-5); decode shapes and the empty kernel were always in chains of 200.
+  in 15-call graphs); decode shapes and the empty kernel were always in chains of 200.
 - Before each provider's untimed warm-up replay the L2's persisting lines are reset
   (cuCtxResetPersistingL2Cache). torch.compile's kernel loads the input with evict_last in its
   max pass; those lines outlived the next provider's warm-up replay and made its timed calls
   0.8-1.3 us faster at the 100 MB shapes (inputs shared between providers); with the reset, or
-  with torch.compile reading inputs of its own, they were not (v13 run 1).
+  with torch.compile reading inputs of its own, they were not.
 - "copy" is a device-to-device copy moving the same bytes: what plain streaming reaches at that
   size, shown for reference (not a peer).
 - Inputs rotate over enough copies that the calls of one replay read at least 2x the L2 size
@@ -31,12 +31,11 @@ Timing method (docs/design.md has the reasoning):
   (the 64 calls in between move their inputs and outputs through the 50 MB L2 of an H100), as
   activations do in a real decode step, which writes them just before; larger ones, the decode
   shapes of 16-256 long rows among them, are read from DRAM, which there costs 0.17-0.39 us per
-  call more than the same calls with the input in L2 (1.1 us at 256x16384; docs/design.md,
-  v12 run 1).
+  call more than the same calls with the input in L2 (1.1 us at 256x16384; docs/design.md).
 - Decode shapes (up to DECODE_TOKENS[-1] tokens) are also timed a second time with their inputs
   in L2 ("median_us_l2"): the calls of a graph read two input copies in turn, so each input was
   read two calls before, as an engine's activations were just written by the kernel before
-  (v14 run 7's method). The issue's decode target does not say which of the two it means; the
+  (an engine's case). The issue's decode target does not say which of the two it means; the
   summary line gives both (docs/design.md).
 - Two floors measured in the same run: the copy bandwidth (a 1 GiB device-to-device copy,
   bytes read + written) and the per-call time of an empty kernel under the same graph replay,
@@ -45,7 +44,7 @@ Timing method (docs/design.md has the reasoning):
   every copy_sample_every(shapes) shapes, at the end): measured once at the start of a run that
   followed the GPU tests, the copy bandwidth read 2944-2946 GB/s where the same call's other runs
   read 3011-3015 (docs/design.md), and one single empty-kernel measurement read 0.18 us
-  with PDL where 49 others read 0.59-0.62 (v12).
+  with PDL where 49 others read 0.59-0.62.
 - "fp8quant" is the public call with its defaults (PDL on sm_90+, so consecutive calls in the
   graph overlap one's launch with the previous one's end; each still waits for the previous
   kernel to complete before it loads, and asks L2 for its rows before that wait, so its DRAM
@@ -125,7 +124,7 @@ def _driver():
 
 def reset_persisting_l2() -> None:
     """Turn every L2 line marked persisting (a load's evict_last hint) into a normal one, so that
-    what one provider kept in L2 does not reach another's timed region (v13 run 1). A no-op
+    what one provider kept in L2 does not reach another's timed region. A no-op
     where the driver library cannot be loaded or predates the call; the GPU must be idle (lines
     marked by kernels still running would stay)."""
     driver = _driver()
@@ -195,7 +194,7 @@ def interleaved_time_us(graphs: dict[str, tuple[torch.cuda.CUDAGraph, int]], rep
     below its identical twin "fp8quant:registers" at 200-400 MB (docs/design.md).
     The L2's persisting lines are reset before each warm-up replay (the GPU is idle there):
     torch.compile's evict_last loads of the shared inputs made the provider after it 0.8-1.3 us
-    faster at 100 MB (v13 run 1)."""
+    faster at 100 MB."""
     once: dict[str, list[float]] = {name: [] for name in graphs}
     twice: dict[str, list[float]] = {name: [] for name in graphs}
     order = list(graphs)
@@ -255,7 +254,7 @@ MAX_CALLS_PER_GRAPH = 200
 def calls_per_graph(nbytes: int) -> int:
     """Calls captured in one graph: enough to move GRAPH_BYTES, so that the ~3 us between two
     replays (no launch overlap across them) is at most ~0.4% of a call's time, as in the copy
-    bandwidth's 1 GiB copies (v13 run 1); 200 at decode sizes, as the empty kernel's graph."""
+    bandwidth's 1 GiB copies; 200 at decode sizes, as the empty kernel's graph."""
     return max(1, min(MAX_CALLS_PER_GRAPH, math.ceil(GRAPH_BYTES / max(nbytes, 1))))
 
 
@@ -348,7 +347,7 @@ def _git_commit(root: Path = REPO_ROOT) -> str:
     """The commit a result belongs to: $FP8QUANT_COMMIT where set, else git's HEAD, marked
     "+changes" where tracked files differ from it. The device tool's copy carries the .git of the
     landed main under the working tree being tested, so without the mark a result could name a
-    commit whose code it did not run (v19's H200 result had to be corrected by hand)."""
+    commit whose code it did not run (one H200 result had to be corrected by hand)."""
     if os.environ.get("FP8QUANT_COMMIT"):
         return os.environ["FP8QUANT_COMMIT"]
 
@@ -480,7 +479,7 @@ def run_gpu(suite, args) -> int:
     pdl = _cuda_pdl_supported()
     # The floors, sampled at the start, every sample_every shapes and at the end; each the median
     # of its samples (copy_sample_every says why for the copy; of the single empty-kernel
-    # measurements of v12's 50 benches, one read 0.18 us with PDL and 1.22 without, the 49
+    # measurements of 50 benches, one read 0.18 us with PDL and 1.22 without, the 49
     # others 0.59-0.62 and 0.95-0.99: docs/design.md).
     copy_samples, empty_plain_samples, empty_pdl_samples = [], [], []
 

@@ -119,7 +119,7 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
   const int tpr_shift = __ffs(tpr) - 1;
   const int lane = threadIdx.x & (tpr - 1);
   const int local_row = threadIdx.x >> tpr_shift;
-  // A compile-time 0 where rows are not shared, so those instances are v8's code (the same SASS).
+  // A compile-time 0 where rows are not shared, so those instances keep the unshared code (the same SASS).
   // One instance with a branch between the two loops instead made ptxas issue 4 of the 8 loads
   // of the bf16 8-vector instance late (docs/design.md).
   const int split_shift = kSplitRow ? p.ctas_per_row_shift : 0;
@@ -132,7 +132,7 @@ __global__ void __launch_bounds__(kMaxThreadsPerRow) per_token_quant_registers_k
   // vector again, which cannot change the row's max, and a row past the end loads the last row,
   // whose max it discards. With predicated loads into zeroed registers, ptxas issued some of
   // a thread's loads only after the first ones had arrived (a second memory round trip): in 6 of
-  // the 24 sm_90 16-byte instances of v7, and with any change around them in others, the bf16
+  // the 24 sm_90 16-byte instances, and with any change around them in others, the bf16
   // 4-vector one included (docs/design.md). Now none of the 1-4-vector instances does.
   const int64_t load_row = row_valid ? row : p.num_rows - 1;
   const auto* x_vecs =

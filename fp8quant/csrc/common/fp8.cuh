@@ -73,8 +73,8 @@ struct RowScale {
 // theorem): 3 instructions instead of the division's reciprocal, Newton steps and range check.
 // The residual is taken negated, q0 * scale - x, and subtracted: the same rounding for every
 // x != 0, and for x = -0 the result is -0 (q0 = -0, residual +0, -0 + -0 = -0) where the
-// un-negated form x - q0 * scale gives +0 (e4m3 0x00 instead of 0x80; v3 paid a copysign per
-// element for that). A tiny quotient keeps x's sign: q1 = RN(x * recip - q0 * (scale * recip -
+// un-negated form x - q0 * scale gives +0 (e4m3 0x00 instead of 0x80, which a copysign per
+// element would have to fix). A tiny quotient keeps x's sign: q1 = RN(x * recip - q0 * (scale * recip -
 // 1)), and |q0 (scale * recip - 1)| < |x * recip|, so it is never an exact zero.
 // kInRange rows need nothing more: |x| <= amax, so |q0| <= 448 (1 + 2^-22). In a kClamped row
 // q0 may overflow to +-inf (and x may be +-inf), where the FMAs would give NaN; q0 is kept, and
