@@ -65,3 +65,93 @@ def per_token_quant_fp8_reference(
     # torch.where rather than masked assignment, so torch.compile traces it without a break.
     codes = torch.where(torch.isnan(y), const(NAN_CODE, torch.uint8), codes)
     return codes.view(FP8_DTYPE), scale
+
+
+# ---------------------------------------------------------------------------------------------
+# per_token_group_quant_fp8
+
+GROUP_SIZES = (16, 32, 64, 128, 256)
+UE8M0_MIN_SCALE = 2.0**-126  # the smallest power of two a UE8M0 scale takes here (see below)
+
+
+def ue8m0_round_up(scale: torch.Tensor) -> torch.Tensor:
+    """The smallest power of two >= each float32 scale, from its bits: a scale whose significand
+    bits are zero is one already; any other becomes the next power up, (bits + 0x7fffff) with the
+    significand bits cleared. Exact for every positive normal float32 (vLLM's exp2(ceil(log2(s)))
+    in fp32 can land one power below for s just above a power of two, where log2 rounds down to
+    the integer); +inf stays +inf, NaN stays NaN, and scales below 2^-126 (subnormal) become
+    2^-126, the smallest exponent UE8M0 holds besides 2^-127."""
+    bits = scale.contiguous().view(torch.int32)
+    rounded = ((bits + 0x7FFFFF) & -8388608).view(torch.float32)  # -8388608 = 0xff800000 as int32
+    return torch.where(torch.isnan(scale) | torch.isinf(scale), scale, rounded).view(scale.shape)
+
+
+def per_token_group_quant_fp8_reference(
+    x: torch.Tensor, group_size: int, eps: float = 1e-10, scale_ue8m0: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return (q, scales): q float8_e4m3fn of x's shape, scales float32 of shape (..., H / group_size)
+    in row-major order (the op's other layouts hold the same values: group_scales_layout).
+
+    Per group of group_size consecutive elements of a row:
+        amax  = max |x| over the group, in float32             (NaN anywhere -> NaN)
+        amax  = max(amax, eps)
+        scale = amax / 448                                     IEEE fp32 division
+        scale = ue8m0_round_up(scale)                          (scale_ue8m0)
+        q     = float8_e4m3fn(clamp(x / scale, -448, 448))     IEEE division, round to nearest even
+    A NaN in a group makes its scale and its codes NaN (0x7f); an Inf makes the scale +Inf, the Inf
+    elements NaN codes and the others +-0, as in the per-token contract."""
+    hidden = x.shape[-1]
+    groups = hidden // group_size
+    xf = x.float().reshape(*x.shape[:-1], groups, group_size)
+
+    def const(value, dtype=torch.float32):
+        return torch.full((), value, dtype=dtype, device=x.device)
+
+    amax = xf.abs().amax(dim=-1, keepdim=True) if xf.numel() else torch.zeros((*xf.shape[:-1], 1), device=x.device)
+    amax = torch.maximum(amax, const(eps))  # propagates NaN
+    scale = amax / const(FP8_MAX)
+    if scale_ue8m0:
+        scale = ue8m0_round_up(scale)
+    y = (xf / scale).clamp(-FP8_MAX, FP8_MAX)
+    codes = y.to(FP8_DTYPE).view(torch.uint8)
+    codes = torch.where(torch.isnan(y), const(NAN_CODE, torch.uint8), codes)
+    return codes.view(FP8_DTYPE).reshape(x.shape), scale.reshape(*x.shape[:-1], groups)
+
+
+def tma_aligned_rows(rows: int) -> int:
+    """Rows padded to a multiple of 4: the column stride of TMA-aligned float32 scales is then a
+    multiple of 16 bytes, as a TMA descriptor needs."""
+    return -(-rows // 4) * 4
+
+
+def group_scales_layout(
+    scales: torch.Tensor, column_major: bool = False, tma_aligned: bool = False, packed_ue8m0: bool = False
+) -> torch.Tensor:
+    """Row-major (M, G) float32 scales in one of the layouts block-FP8 GEMMs read:
+    - row-major: (M, G) contiguous (the default);
+    - column_major: (M, G) with stride (1, M): each group's scales of every row contiguous (what
+      DeepGEMM on sm90 and torch._scaled_mm's blockwise scaling read);
+    - tma_aligned (with column_major): stride (1, M4), M4 = M rounded up to a multiple of 4; the
+      padding rows M..M4 of the storage are not written (the GEMMs do not read them);
+    - packed_ue8m0 (UE8M0 scales, column-major, TMA-aligned): int32 (M, ceil(G / 4)) with stride
+      (1, M4), word k of a row holding the exponent bytes (the float's bits >> 23) of groups
+      4k..4k+3, group 4k in the lowest byte; bytes past the last group are zero. This is DeepGEMM's
+      MN-major TMA-aligned packed UE8M0 scale-factor tensor for sm100 (its
+      get_mn_major_tma_aligned_packed_ue8m0_tensor).
+    The storage is returned through the view, so its padding is there; `.untyped_storage()` shows it."""
+    rows, groups = scales.shape
+    if packed_ue8m0:
+        m4 = tma_aligned_rows(rows)
+        words = -(-groups // 4)
+        exps = torch.zeros(rows, words * 4, dtype=torch.uint8, device=scales.device)
+        exps[:, :groups] = (scales.contiguous().view(torch.int32) >> 23).to(torch.uint8)
+        packed = exps.view(torch.int32)  # little-endian: group 4k in the lowest byte of word k
+        storage = torch.zeros(words, m4, dtype=torch.int32, device=scales.device)
+        storage[:, :rows] = packed.t()
+        return storage[:, :rows].t()
+    if column_major:
+        ld = tma_aligned_rows(rows) if tma_aligned else rows
+        storage = torch.zeros(groups, ld, dtype=torch.float32, device=scales.device)
+        storage[:, :rows] = scales.t()
+        return storage[:, :rows].t()
+    return scales.contiguous()

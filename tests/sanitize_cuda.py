@@ -56,6 +56,24 @@ def main() -> int:
                 if not torch.equal(q.view(torch.uint8), per_token_quant_fp8_reference(x)[0].view(torch.uint8)):
                     print(f"MISMATCH {plan.name} x{plan.rows_per_cta} rows {dtype} {rows}x{hidden}")
                     return 1
+    # per_token_group_quant_fp8: every layout, aligned and not, through the CUDA backend.
+    from fp8quant import per_token_group_quant_fp8
+    from fp8quant.reference import group_scales_layout, per_token_group_quant_fp8_reference
+
+    for dtype in (torch.bfloat16, torch.float32):
+        base = torch.randn(37, 7168 + 8, device="cuda").to(dtype)
+        for x in (base[:, :7168], base[:, 1:1025]):
+            for kw, col, tma, packed in ((dict(), False, False, False), (dict(column_major_scales=True), True, False, False),
+                                         (dict(column_major_scales=True, tma_aligned_scales=True), True, True, False),
+                                         (dict(packed_ue8m0=True), True, True, True)):
+                q, s = per_token_group_quant_fp8(x, 128, backend="cuda", **kw)
+                torch.cuda.synchronize()
+                launched += 1
+                rq, rs = per_token_group_quant_fp8_reference(x, 128, scale_ue8m0=packed)
+                want = group_scales_layout(rs, col, tma, packed) if col else rs
+                if not (torch.equal(q.view(torch.uint8), rq.view(torch.uint8)) and torch.equal(s, want)):
+                    print(f"MISMATCH group {kw} {dtype} {tuple(x.stride())}")
+                    return 1
     print(f"sanitize_cuda: {launched} launches, all bit-exact")
     return 0
 

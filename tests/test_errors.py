@@ -49,8 +49,34 @@ PER_TOKEN_CASES = [
     (dict(x=torch.ones(4, 8), scale_out="s"), TypeError, "scale_out must be a torch.Tensor or None, got str"),
 ]
 
+def _group(x, **kwargs):
+    group_size = kwargs.pop("group_size", 16)
+    return fp8quant.per_token_group_quant_fp8(x, group_size, **kwargs)
+
+
+# x is (4, 8) where the per-token table has it; the group op's x is (4, 32) unless a case says.
+GROUP_CASES = [
+    (dict(x=torch.ones(4, 32, dtype=torch.int32)), TypeError, "x must have dtype float16, bfloat16 or float32, got torch.int32"),
+    (dict(x=torch.ones(4, 24)), ValueError, "H must be a multiple of group_size 16, got H=24"),
+    (dict(x=torch.ones(4, 32), group_size=0), ValueError, "group_size must be one of (16, 32, 64, 128, 256), got 0"),
+    (dict(x=torch.ones(4, 32), group_size=3), ValueError, "group_size must be one of"),
+    (dict(x=torch.ones(4, 512), group_size=512), ValueError, "group_size must be one of .* got 512"),
+    (dict(x=torch.ones(4, 32), group_size=16.0), TypeError, "group_size must be an int, got float"),
+    (dict(x=torch.ones(4, 32), eps=1), TypeError, "eps must be a float, got int"),
+    (dict(x=torch.ones(4, 32), eps=0.0), ValueError, "eps must be finite and at least 448 \\* 2\\^-126"),
+    (dict(x=torch.ones(4, 32), eps=float("nan")), ValueError, "eps must be finite"),
+    (dict(x=torch.ones(4, 32), tma_aligned_scales=True), ValueError, "tma_aligned_scales needs column_major_scales=True"),
+    (dict(x=torch.ones(4, 32), column_major_scales=1), TypeError, "column_major_scales must be True or False, got 1"),
+    (dict(x=torch.ones(4, 64), scale_out=torch.empty(4, 2)), ValueError, "scale_out must be a tensor of shape .4, 4., strides .4, 1."),
+    (dict(x=torch.ones(4, 32), column_major_scales=True, scale_out=torch.empty(4, 2)), ValueError, "strides .1, 4."),
+    (dict(x=torch.ones(4, 32), backend=None), TypeError, "backend must be one of"),
+]
+
 # op name -> (the public call, its cases); each new op adds its own table.
-BAD_INPUTS = {"per_token_quant_fp8": (per_token_quant_fp8, PER_TOKEN_CASES)}
+BAD_INPUTS = {
+    "per_token_quant_fp8": (per_token_quant_fp8, PER_TOKEN_CASES),
+    "per_token_group_quant_fp8": (_group, GROUP_CASES),
+}
 CASES = [(name, *case) for name, (_, cases) in BAD_INPUTS.items() for case in cases]
 
 
@@ -61,7 +87,7 @@ def test_bad_arguments(op, kwargs, exc, message):
     scale_out = _poisoned((4, 1), torch.float32)
     kwargs = dict(kwargs)
     x = kwargs.pop("x")
-    if isinstance(x, torch.Tensor) and x.shape == (4, 8) and x.dtype in (torch.float32,):
+    if op == "per_token_quant_fp8" and isinstance(x, torch.Tensor) and x.shape == (4, 8) and x.dtype == torch.float32:
         kwargs.setdefault("out", out)
         kwargs.setdefault("scale_out", scale_out)
     with pytest.raises(exc, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):

@@ -63,6 +63,19 @@ def test_every_per_token_instance_compiles(build_logs, dtype, arch):
     assert not spilled, f"kernels spill: {spilled}"
 
 
+GROUP = next(e for e in _cuda.ENTRY_POINTS if e.symbol == "fp8quant_per_token_group_quant_fp8")
+
+
+@pytest.mark.parametrize("dtype", list(_cuda.ELEMENT_TYPES))
+@pytest.mark.parametrize("arch", ARCHS)
+def test_every_group_instance_compiles(build_logs, dtype, arch):
+    spec = GROUP.module_spec(*_cuda.ELEMENT_TYPES[dtype])
+    funcs = [f for f in _functions(build_logs[(spec.name, arch)]) if "group_quant_kernel" in f[0]]
+    widths = {torch.float32: 3, torch.float16: 4, torch.bfloat16: 4}[dtype]
+    assert len(funcs) == widths * 4, funcs  # vector widths x 1, 2, 4, 8 vectors per thread
+    assert not [f for f in funcs if f[2] > 0], f"kernels spill: {funcs}"
+
+
 def _cuobjdump() -> str | None:
     try:
         import triton  # its NVIDIA backend ships cuobjdump

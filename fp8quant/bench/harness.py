@@ -307,7 +307,9 @@ def compare_to_reference(q: torch.Tensor, s: torch.Tensor, ref: tuple[torch.Tens
 def sqnr_db(x: torch.Tensor, q: torch.Tensor, s: torch.Tensor) -> float:
     """Signal to quantization noise of the reference against float64, over finite rows."""
     x64 = x.double().cpu()
-    deq = q.double().cpu() * s.double().cpu()
+    s64 = s.double().cpu()
+    # one scale per row, or per group of x.shape[-1] // s.shape[-1] elements
+    deq = q.double().cpu() * s64.repeat_interleave(x.shape[-1] // s64.shape[-1], dim=-1)
     rows = torch.isfinite(x64).all(dim=-1)
     x64, deq = x64[rows], deq[rows]
     noise = float(((x64 - deq) ** 2).sum())
@@ -320,8 +322,8 @@ def accuracy_report(suite, provs: dict, device: str, dtype: torch.dtype, quick: 
         ref = suite.reference(x)
         sqnr[shape_name] = sqnr_db(x, *ref)
         for name, make in provs.items():
-            if isinstance(make, str) or name in ("torch", "copy"):
-                continue  # the reference itself; a copy is not a quantizer
+            if isinstance(make, str) or name in ("torch", "copy") or name in getattr(suite, "ACCURACY_SKIP", ()):
+                continue  # the reference itself; a copy is not a quantizer; scales the report cannot read
             try:
                 q, s = _run_for_accuracy(make, x)
             except ValueError:

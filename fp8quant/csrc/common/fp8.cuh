@@ -64,6 +64,20 @@ struct RowScale {
     recip = finite ? __frcp_rn(scale) : 0.0f;
     kind = !finite ? RowKind::kNonFinite : (amax > scale_ub ? RowKind::kClamped : RowKind::kInRange);
   }
+
+  // A scale chosen by the caller that bounds every |x| of its elements by 448 scale (a group's
+  // max(amax, eps) / 448, maybe rounded up to a power of two): a finite one is kInRange. It must be
+  // a normal float (its reciprocal finite): the ops' eps bounds it from below.
+  __device__ __forceinline__ static RowScale of_scale(float s) { return RowScale(s, Given{}); }
+
+ private:
+  struct Given {};
+  __device__ __forceinline__ RowScale(float s, Given) {
+    scale = s;
+    const bool finite = isfinite(s);
+    recip = finite ? __frcp_rn(s) : 0.0f;
+    kind = finite ? RowKind::kInRange : RowKind::kNonFinite;
+  }
 };
 
 // x / scale, correctly rounded (as IEEE division), without a division per element.

@@ -1,0 +1,152 @@
+"""`fp8quant bench group`: the suite of per_token_group_quant_fp8 (group 128 unless a shape says:
+"TOKENSxHIDDEN" in --shapes is group 128), timed and reported by fp8quant/bench/harness.py."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..reference import FP8_DTYPE, per_token_group_quant_fp8_reference
+from .harness import Shape
+
+NAME = "group"
+OP = "per_token_group_quant_fp8"
+GROUP = 128
+
+DECODE_TOKENS = (1, 16, 64, 256)
+TOKENS = (1, 16, 64, 256, 1024, 4096, 16384, 65536)
+HIDDEN = (512, 1536, 2048, 4096, 7168, 18432)
+L2_DECODE_PROVIDERS = ("fp8quant", "fp8quant:column", "fp8quant:tma", "fp8quant:packed", "triton", "torch.compile")
+PEERS = ("torch.compile", "vllm", "sglang")
+OURS = ("fp8quant", "triton")
+ACCURACY_SKIP = ("fp8quant:packed",)  # int32 words, not float scales: the GPU tests check them by position
+PROVIDERS = ("torch", "torch.compile", "fp8quant", "fp8quant:column", "fp8quant:tma", "fp8quant:packed", "triton",
+             "copy", "vllm", "sglang")
+
+
+def reference(x):
+    return per_token_group_quant_fp8_reference(x, GROUP)
+
+
+def full_grid() -> list[Shape]:
+    return [Shape(t, h, "decode" if t <= DECODE_TOKENS[-1] else "model") for t in TOKENS for h in HIDDEN]
+
+
+def quick_grid() -> list[Shape]:
+    return [Shape(t, h, "quick") for t in (1, 256, 65536) for h in (4096, 7168)]
+
+
+def bytes_moved(tokens: int, hidden: int, element_size: int) -> int:
+    """Input read + codes written + one float32 scale per group written."""
+    return tokens * hidden * element_size + tokens * hidden + tokens * (hidden // GROUP) * 4
+
+
+def output_buffer_bytes(tokens: int, hidden: int, element_size: int) -> int:
+    codes = -(-tokens * hidden // 256) * 256
+    m4 = -(-tokens // 4) * 4
+    return max(codes + 4 * m4 * (hidden // GROUP), bytes_moved(tokens, hidden, element_size) // 2)
+
+
+def _outputs(x, out, layout: str):
+    from ..ops.per_token_group import scale_shape_and_stride
+
+    packed = layout == "packed"
+    shape, strides, size, dtype = scale_shape_and_stride(tuple(x.shape), GROUP, layout != "row", layout in ("tma", "packed"), packed)
+    if out is None:
+        return (torch.empty(x.shape, dtype=FP8_DTYPE, device=x.device),
+                torch.empty(size, dtype=dtype, device=x.device).as_strided(shape, strides))
+    codes = -(-x.numel() // 256) * 256
+    q = out[: x.numel()].view(FP8_DTYPE).view(x.shape)
+    s = out[codes: codes + 4 * size].view(dtype).as_strided(shape, strides)
+    return q, s
+
+
+LAYOUT_FLAGS = {
+    "row": {},
+    "column": dict(column_major_scales=True),
+    "tma": dict(column_major_scales=True, tma_aligned_scales=True),
+    "packed": dict(packed_ue8m0=True),
+}
+
+
+def _provider(backend: str, layout: str = "row"):
+    from .. import per_token_group_quant_fp8
+
+    def make(x, out=None):
+        q, s = _outputs(x, out, layout)
+        return lambda: per_token_group_quant_fp8(x, GROUP, out=q, scale_out=s, backend=backend, **LAYOUT_FLAGS[layout])
+
+    return make
+
+
+def _copy_provider(x, out=None):
+    nbytes = bytes_moved(*x.shape, x.element_size()) // 2
+    src = x.view(-1).view(torch.uint8)[:nbytes]
+    dst = torch.empty(nbytes, dtype=torch.uint8, device=x.device) if out is None else out[:nbytes]
+    return lambda: dst.copy_(src)
+
+
+def _vllm_provider():
+    try:
+        from vllm.model_executor.layers.quantization.utils.fp8_utils import per_token_group_quant_fp8 as f  # type: ignore
+    except Exception as e:  # noqa: BLE001
+        return f"not importable ({type(e).__name__})"
+    return lambda x, out=None: (lambda: f(x, GROUP))
+
+
+def _sglang_provider():
+    try:
+        from sgl_kernel import sgl_per_token_group_quant_fp8  # type: ignore  # noqa: F401
+    except Exception as e:  # noqa: BLE001
+        return f"not importable ({type(e).__name__})"
+    return "not wired (its argument order differs by release)"
+
+
+def providers(gpu: bool) -> dict:
+    p: dict = {"torch": lambda x, out=None: (lambda: reference(x))}
+    if not gpu:
+        return p
+    compiled = torch.compile(reference, dynamic=True)
+    p["torch.compile"] = lambda x, out=None: (lambda: compiled(x))
+    p["fp8quant"] = _provider("cuda")
+    for layout in ("column", "tma", "packed"):
+        p[f"fp8quant:{layout}"] = _provider("cuda", layout)
+    p["triton"] = _provider("triton")
+    p["copy"] = _copy_provider
+    p["vllm"] = _vllm_provider()
+    p["sglang"] = _sglang_provider()
+    return p
+
+
+def forced_provider(name: str):
+    return None
+
+
+def expand_providers(wanted: list[str]) -> list[str]:
+    return list(wanted)
+
+
+def cpu_providers() -> dict:
+    from .. import per_token_group_quant_fp8
+
+    return {"triton": lambda x, out=None: (lambda: per_token_group_quant_fp8(x, GROUP, backend="triton"))}
+
+
+def accuracy_inputs(device: str, dtype: torch.dtype, quick: bool = False) -> dict[str, torch.Tensor]:
+    g = torch.Generator(device="cpu").manual_seed(1234)
+    shapes = {"64x7168": (64, 7168), "7x18432": (7, 18432)} if device != "cpu" else {"16x512": (16, 512)}
+    out = {}
+    for name, (t, h) in shapes.items():
+        x = torch.randn(t, h, generator=g) * torch.exp2(torch.randint(-6, 7, (t, h // GROUP), generator=g).float()).repeat_interleave(GROUP, 1)
+        out[name] = x.to(dtype).to(device)
+    edge = torch.randn(4, 512, generator=g)
+    edge[0, :128] = 0
+    edge[1, 3] = float("nan")
+    edge[2, 300] = float("inf")
+    edge[3, 128:256] *= 1e-30
+    out["edge-groups"] = edge.to(dtype).to(device)
+    return out
+
+
+assert math.gcd(GROUP, 128) == 128

@@ -1,0 +1,170 @@
+// Per-token-group FP8 (e4m3) quantization: one float32 scale per group of group_size (16-256)
+// consecutive elements of a row, in the scale layout the block-FP8 GEMM reads.
+//
+// Numerics (fp8quant/reference.py, per_token_group_quant_fp8_reference, matched bit for bit):
+//   amax  = max |x| over the group in fp32, NaN-propagating;  amax = max(amax, eps)
+//   scale = amax / 448 (IEEE division; div_by_fp8_max), rounded up to a power of two from its bits
+//           with ue8m0;  q = e4m3(clamp(x / scale, -448, 448)) as IEEE division rounds it.
+//
+// A CTA covers a tile of rows_per_cta rows x groups_per_cta groups; threads_per_group consecutive
+// threads (a power of two, at most 32) share a group, each holding kVecsPerThread vectors of it
+// in registers (read once), interleaved so that a warp's loads are contiguous. The group's max is
+// taken with shuffles; its first thread writes the scale. The planner (ops/per_token_group.py)
+// picks every shape; all of them are powers of two, so the kernel only shifts and masks.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <utility>
+
+#include "common/fp8.cuh"
+#include "common/launch.cuh"
+#include "common/pdl.cuh"
+#include "common/reduce.cuh"
+#include "common/vec.cuh"
+
+namespace fp8quant {
+
+constexpr int kGroupMaxVecsPerThread = 8;
+constexpr int kGroupMaxThreads = 256;
+
+enum class ScaleLayout : int32_t { kRowMajor = 0, kColumnMajor = 1, kPackedUe8m0 = 2 };
+
+// One call's values (fp8quant/ops/per_token_group.py declares the same fields, in this order).
+struct GroupArgs {
+  const void* x;
+  void* q;
+  void* scale;
+  int64_t num_rows;
+  int64_t hidden;
+  int64_t x_row_stride;  // elements
+  int64_t scale_ld;      // column-major layouts: scales (or packed words) between two columns
+  float eps;
+};
+
+// One plan's launch (built once per plan on the Python side; offsets tested).
+struct GroupConfig {
+  int32_t vec;
+  int32_t vecs_per_thread;
+  int32_t group_shift;              // log2 group_size
+  int32_t threads_per_group_shift;
+  int32_t groups_per_cta_shift;
+  int32_t rows_per_cta_shift;
+  int32_t layout;                   // ScaleLayout
+  int32_t ue8m0;
+  int32_t block_threads;
+  int64_t grid;
+  int32_t device;
+  int32_t pdl;
+};
+
+struct GroupParams {
+  const void* x;
+  uint8_t* q;
+  void* scale;
+  int64_t num_rows;
+  int64_t hidden;
+  int64_t x_row_stride;
+  int64_t scale_ld;
+  float eps;
+  int32_t group_shift;
+  int32_t threads_per_group_shift;
+  int32_t groups_per_cta_shift;
+  int32_t rows_per_cta_shift;
+  int32_t layout;
+  int32_t ue8m0;
+};
+
+// The smallest power of two >= a float32 scale, from its bits (reference.py: ue8m0_round_up).
+__device__ __forceinline__ float ue8m0_round_up(float s) {
+  const uint32_t bits = __float_as_uint(s);
+  const float up = __uint_as_float((bits + 0x7fffffu) & 0xff800000u);
+  return (isnan(s) || isinf(s)) ? s : up;
+}
+
+template <typename In, int kVec, int kVecsPerThread>
+__global__ void __launch_bounds__(kGroupMaxThreads) per_token_group_quant_kernel(const GroupParams p) {
+  const int tpg_shift = p.threads_per_group_shift;
+  const int lane = threadIdx.x & ((1 << tpg_shift) - 1);
+  const int local_group = (threadIdx.x >> tpg_shift) & ((1 << p.groups_per_cta_shift) - 1);
+  const int local_row = threadIdx.x >> (tpg_shift + p.groups_per_cta_shift);
+  const int64_t groups = p.hidden >> p.group_shift;
+  const int64_t group_blocks = groups >> p.groups_per_cta_shift;
+  const int64_t row = (static_cast<int64_t>(blockIdx.x) / group_blocks << p.rows_per_cta_shift) + local_row;
+  const int64_t group = (static_cast<int64_t>(blockIdx.x) % group_blocks << p.groups_per_cta_shift) + local_group;
+  const bool row_valid = row < p.num_rows;
+  // Every load issued (a row past the end loads the last row and stores nothing), so that all
+  // lanes take part in the shuffles.
+  const int64_t load_row = row_valid ? row : p.num_rows - 1;
+  const int64_t group_start = group << p.group_shift;
+  const auto* x_vecs = reinterpret_cast<const InVec<In, kVec>*>(
+      static_cast<const In*>(p.x) + load_row * p.x_row_stride + group_start);
+  const int tpg = 1 << tpg_shift;
+
+  grid_dependency_wait();
+  allow_dependents_to_launch();
+  InVec<In, kVec> v[kVecsPerThread];
+#pragma unroll
+  for (int j = 0; j < kVecsPerThread; ++j) v[j] = x_vecs[lane + j * tpg];
+  float amax = abs_max<kVecsPerThread>(v);
+  amax = row_max(amax, tpg, 0, nullptr);  // tpg <= 32: shuffles within the group's lanes
+
+  float scale = div_by_fp8_max(max_nan(amax, p.eps));
+  if (p.ue8m0) scale = ue8m0_round_up(scale);
+  const RowScale rs = RowScale::of_scale(scale);
+  if (!row_valid) return;
+  if (lane == 0) {
+    if (p.layout == static_cast<int32_t>(ScaleLayout::kRowMajor)) {
+      static_cast<float*>(p.scale)[row * groups + group] = scale;
+    } else if (p.layout == static_cast<int32_t>(ScaleLayout::kColumnMajor)) {
+      static_cast<float*>(p.scale)[group * p.scale_ld + row] = scale;
+    } else {
+      // Packed UE8M0: the exponent byte of group g in byte g % 4 of word (g / 4, row); the last
+      // group also zeroes the bytes of its word that no group fills.
+      uint8_t* word = static_cast<uint8_t*>(p.scale) + ((group >> 2) * p.scale_ld + row) * 4;
+      word[group & 3] = static_cast<uint8_t>(__float_as_uint(scale) >> 23);
+      if (group == groups - 1) {
+        for (int b = static_cast<int>(group & 3) + 1; b < 4; ++b) word[b] = 0;
+      }
+    }
+  }
+  auto* q_vecs = reinterpret_cast<CodeVec<kVec>*>(p.q + row * p.hidden + group_start);
+  for_row_kind(rs, [&](auto kind) {
+#pragma unroll
+    for (int j = 0; j < kVecsPerThread; ++j) q_vecs[lane + j * tpg] = quantize_vec<decltype(kind)::value>(v[j], rs);
+  });
+}
+
+using GroupLaunchFn = cudaError_t (*)(const GroupParams&, const LaunchConfig&, cudaStream_t);
+
+template <typename In, int kVec, int kVecsPerThread>
+constexpr GroupLaunchFn group_launcher() {
+  return &launch<per_token_group_quant_kernel<In, kVec, kVecsPerThread>, GroupParams>;
+}
+
+template <typename In, int kVec, int... kN>
+constexpr std::array<GroupLaunchFn, 4> group_row(std::integer_sequence<int, kN...>) {
+  return {group_launcher<In, kVec, (1 << kN)>()...};  // 1, 2, 4, 8 vectors per thread
+}
+
+template <typename In, int... kW>
+constexpr auto group_table(std::integer_sequence<int, kW...>) {
+  return std::array<std::array<GroupLaunchFn, 4>, sizeof...(kW)>{
+      group_row<In, vec_of_index(kMaxVec<In>, kW)>(std::make_integer_sequence<int, 4>{})...};
+}
+
+template <typename In>
+cudaError_t launch_per_token_group_quant(const GroupArgs& a, const GroupConfig& c, cudaStream_t stream) {
+  static constexpr auto kTable = group_table<In>(std::make_integer_sequence<int, kNumVecWidths<In>>{});
+  const int w = width_index(kMaxVec<In>, c.vec);
+  const int n = c.vecs_per_thread == 1 ? 0 : c.vecs_per_thread == 2 ? 1 : c.vecs_per_thread == 4 ? 2 : c.vecs_per_thread == 8 ? 3 : -1;
+  if (w >= kNumVecWidths<In> || n < 0) return cudaErrorInvalidValue;
+  const GroupParams params{
+      a.x, static_cast<uint8_t*>(a.q), a.scale, a.num_rows, a.hidden, a.x_row_stride, a.scale_ld, a.eps,
+      c.group_shift, c.threads_per_group_shift, c.groups_per_cta_shift, c.rows_per_cta_shift, c.layout, c.ue8m0,
+  };
+  const cudaError_t err = set_device(c.device);
+  return err != cudaSuccess ? err : kTable[w][n](params, LaunchConfig{c.grid, c.block_threads, 0, c.device, c.pdl}, stream);
+}
+
+}  // namespace fp8quant

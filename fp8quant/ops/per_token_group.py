@@ -1,0 +1,264 @@
+"""per_token_group_quant_fp8: one float32 scale per group of group_size consecutive elements of a
+row (1x128 for DeepSeek-V3 / Qwen3 FP8 and other block-FP8 models), in the layout the GEMM reads.
+
+fp8quant/reference.py (per_token_group_quant_fp8_reference, group_scales_layout) defines the
+numbers and layouts; the CUDA kernel (csrc/per_token_group.cuh) and the Triton kernel
+(triton/per_token_group.py) match it bit for bit. Registered as
+``fp8quant::per_token_group_quant_fp8`` and ``fp8quant::per_token_group_quant_fp8_out``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import functools
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+from .. import _checks, _cuda, _device
+from .._library import QuantOp
+from ..jit import EntryPoint
+from ..reference import FP8_DTYPE, GROUP_SIZES, group_scales_layout, per_token_group_quant_fp8_reference, tma_aligned_rows
+from .backends import resolve_backend
+from .per_token import _as_rows
+from .per_token_plan import vector_width
+
+OP = "per_token_group_quant_fp8"
+ROW_MAJOR, COLUMN_MAJOR, PACKED_UE8M0 = 0, 1, 2  # per_token_group.cuh: ScaleLayout
+# The smallest eps: every scale max(amax, eps) / 448 is then a normal float32, whose reciprocal is finite.
+MIN_EPS = 448.0 * 2.0**-126
+
+KERNEL = _cuda.register(EntryPoint(
+    header="per_token_group.cuh",
+    symbol="fp8quant_per_token_group_quant_fp8",
+    launcher="fp8quant::launch_per_token_group_quant",
+    args_struct="fp8quant::GroupArgs",
+    args=(
+        ("x", "const void*"), ("q", "void*"), ("scale", "void*"), ("num_rows", "int64_t"), ("hidden", "int64_t"),
+        ("x_row_stride", "int64_t"), ("scale_ld", "int64_t"), ("eps", "float"),
+    ),
+    config_struct="fp8quant::GroupConfig",
+    config=(
+        ("vec", "int32_t"), ("vecs_per_thread", "int32_t"), ("group_shift", "int32_t"),
+        ("threads_per_group_shift", "int32_t"), ("groups_per_cta_shift", "int32_t"), ("rows_per_cta_shift", "int32_t"),
+        ("layout", "int32_t"), ("ue8m0", "int32_t"), ("block_threads", "int32_t"), ("grid", "int64_t"),
+        ("device", "int32_t"), ("pdl", "int32_t"),
+    ),
+))
+
+
+def _layout(column_major: bool, tma_aligned: bool, packed: bool) -> int:
+    return PACKED_UE8M0 if packed else (COLUMN_MAJOR if column_major or tma_aligned else ROW_MAJOR)
+
+
+def scale_shape_and_stride(x_shape: tuple, group_size: int, column_major: bool, tma_aligned: bool, packed: bool):
+    """(shape, strides, storage elements, dtype) of the scale tensor the op returns."""
+    rows = 1
+    for d in x_shape[:-1]:
+        rows *= d
+    groups = x_shape[-1] // group_size
+    if packed:
+        ld, words = tma_aligned_rows(rows), -(-groups // 4)
+        return (rows, words), (1, ld), words * ld, torch.int32
+    if column_major or tma_aligned:
+        ld = tma_aligned_rows(rows) if tma_aligned else rows
+        return (rows, groups), (1, ld), groups * ld, torch.float32
+    shape = (*x_shape[:-1], groups)
+    strides, step = [], 1
+    for d in reversed(shape):
+        strides.append(step)
+        step *= d
+    return shape, tuple(reversed(strides)), rows * groups, torch.float32
+
+
+def _check(x, group_size, eps, column_major, tma_aligned, ue8m0, packed, backend, enable_pdl, outs) -> None:
+    _checks.tensor(OP, "x", x)
+    _checks.rows(OP, x)
+    if isinstance(group_size, bool) or not isinstance(group_size, int):
+        raise TypeError(f"{OP}: group_size must be an int, got {type(group_size).__name__}")
+    if group_size not in GROUP_SIZES:
+        raise ValueError(f"{OP}: group_size must be one of {GROUP_SIZES}, got {group_size}")
+    if x.shape[-1] % group_size:
+        raise ValueError(f"{OP}: x's last dimension H must be a multiple of group_size {group_size}, got H={x.shape[-1]}")
+    if isinstance(eps, bool) or not isinstance(eps, float):
+        raise TypeError(f"{OP}: eps must be a float, got {type(eps).__name__}")
+    if not (MIN_EPS <= eps <= _checks.FLOAT32_MAX):
+        raise ValueError(f"{OP}: eps must be finite and at least 448 * 2^-126 ({MIN_EPS:.3g}), got {eps!r}")
+    for name, value in (("column_major_scales", column_major), ("tma_aligned_scales", tma_aligned),
+                        ("scale_ue8m0", ue8m0), ("packed_ue8m0", packed)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{OP}: {name} must be True or False, got {value!r}")
+    if packed and not (ue8m0 and column_major and tma_aligned):
+        raise ValueError(f"{OP}: packed_ue8m0 needs scale_ue8m0, column_major_scales and tma_aligned_scales (the call sets them)")
+    if tma_aligned and not column_major:
+        raise ValueError(f"{OP}: tma_aligned_scales needs column_major_scales=True")
+    _checks.backend(OP, backend)
+    _checks.optional_bool(OP, "enable_pdl", enable_pdl)
+    out, scale_out = outs
+    _checks.output(OP, "out", out, tuple(x.shape), FP8_DTYPE, x.device)
+    if scale_out is not None:
+        shape, strides, _, dtype = scale_shape_and_stride(tuple(x.shape), group_size, column_major, tma_aligned, packed)
+        if not isinstance(scale_out, torch.Tensor):
+            raise TypeError(f"{OP}: scale_out must be a torch.Tensor or None, got {type(scale_out).__name__}")
+        if (scale_out.dtype != dtype or tuple(scale_out.shape) != tuple(shape) or scale_out.device != x.device
+                or (scale_out.numel() > 1 and tuple(scale_out.stride()) != tuple(strides))):
+            raise ValueError(
+                f"{OP}: scale_out must be a tensor of shape {tuple(shape)}, strides {tuple(strides)}, dtype {dtype} on "
+                f"{x.device} (the layout the flags ask for), got {_checks.describe(scale_out)} with strides "
+                f"{tuple(scale_out.stride())}"
+            )
+
+
+def _allocate(x, group_size, eps, column_major, tma_aligned, ue8m0, packed, *rest):
+    shape, strides, size, dtype = scale_shape_and_stride(tuple(x.shape), group_size, column_major, tma_aligned, packed)
+    storage = torch.empty(size, dtype=dtype, device=x.device)
+    return torch.empty(x.shape, dtype=FP8_DTYPE, device=x.device), storage.as_strided(shape, strides)
+
+
+def _run(x, group_size, eps, column_major, tma_aligned, ue8m0, packed, backend, enable_pdl, outs, outputs_given) -> None:
+    out, scale_out = outs
+    if outputs_given:
+        _checks.no_overlap(OP, (("x", x),), (("out", out), ("scale_out", scale_out)))
+    if x.numel() == 0:
+        return
+    backend = resolve_backend(OP, x, backend, KERNEL)
+    if backend == "torch":
+        q, s = per_token_group_quant_fp8_reference(x, group_size, eps, ue8m0)
+        out.copy_(q)
+        s2d = s.reshape(-1, s.shape[-1])
+        if packed or column_major:  # the zero bytes past the last group are in the packed words
+            scale_out.copy_(group_scales_layout(s2d, column_major, tma_aligned, packed))
+        else:
+            scale_out.copy_(s)
+    elif backend == "cuda":
+        launch_cuda(_as_rows(x), out, scale_out, group_size, eps, _layout(column_major, tma_aligned, packed), ue8m0, enable_pdl)
+    else:
+        from ..triton.per_token_group import per_token_group_quant_fp8_triton
+
+        with torch.cuda.device(x.device) if x.is_cuda else contextlib.nullcontext():
+            per_token_group_quant_fp8_triton(_as_rows(x), out.view(-1, x.shape[-1]), scale_out, group_size, eps,
+                                             _layout(column_major, tma_aligned, packed), ue8m0, pdl=enable_pdl is not False)
+
+
+@dataclass(frozen=True)
+class GroupPlan:
+    vec: int
+    vecs_per_thread: int
+    threads_per_group: int
+    groups_per_cta: int
+    rows_per_cta: int
+    grid: int
+
+    @property
+    def block_threads(self) -> int:
+        return self.rows_per_cta * self.groups_per_cta * self.threads_per_group
+
+
+MAX_THREADS_PER_GROUP = 32  # a group's max by shuffles within one warp
+CTA_THREADS = 256
+
+
+def plan(num_rows: int, hidden: int, group_size: int, vec: int, sm_count: int) -> GroupPlan:
+    """The launch: threads per group the fewest that hold the group at one vector each, up to a warp
+    (so at most 8 vectors each at group 256 and one element per vector); CTAs of 256 threads over as
+    many whole groups of a row as divide its group count, and whole rows where the row fits, fewer
+    rows while the grid would not give every SM two CTAs; at least a warp."""
+    vecs_per_group = group_size // vec
+    vecs_per_thread = max(1, vecs_per_group // MAX_THREADS_PER_GROUP)
+    tpg = vecs_per_group // vecs_per_thread
+    groups = hidden // group_size
+    gpc = 1
+    while groups % (gpc * 2) == 0 and gpc * 2 * tpg <= CTA_THREADS:
+        gpc *= 2
+    rpc = 1
+    if gpc == groups:
+        while rpc * 2 * gpc * tpg <= CTA_THREADS and -(-num_rows // (rpc * 2)) * 1 >= 2 * sm_count:
+            rpc *= 2
+    while rpc * gpc * tpg < 32:  # full warps: the shuffles take the whole warp's mask
+        rpc *= 2
+    grid = -(-num_rows // rpc) * (groups // gpc)
+    return GroupPlan(vec, vecs_per_thread, tpg, gpc, rpc, grid)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_config(num_rows, hidden, group_size, vec, device_index, layout, ue8m0, pdl):
+    p = plan(num_rows, hidden, group_size, vec, _device.device_info(device_index).sm_count)
+    log2 = int.bit_length
+    return ctypes.byref(KERNEL.entry.config_type(
+        p.vec, p.vecs_per_thread, log2(group_size) - 1, log2(p.threads_per_group) - 1, log2(p.groups_per_cta) - 1,
+        log2(p.rows_per_cta) - 1, layout, int(ue8m0), p.block_threads, p.grid, device_index, int(pdl),
+    ))
+
+
+def launch_cuda(x2d, q, scale, group_size, eps, layout, ue8m0, enable_pdl=None) -> None:
+    index = x2d.get_device()
+    pdl = _device.use_pdl(index, enable_pdl)
+    num_rows, hidden = x2d.shape
+    vec = vector_width(hidden, x2d.element_size(), x2d.stride(0), x2d.data_ptr(), q.data_ptr())
+    config = _cached_config(num_rows, hidden, group_size, vec, index, layout, ue8m0, pdl)
+    scale_ld = scale.stride(1) if layout != ROW_MAJOR else 0
+    args = (x2d.data_ptr(), q.data_ptr(), scale.data_ptr(), num_rows, hidden, x2d.stride(0), scale_ld, eps, config)
+    if torch.cuda.current_device() == index:
+        KERNEL(x2d.dtype, index, *args)
+    else:
+        with torch.cuda.device(index):
+            KERNEL(x2d.dtype, index, *args)
+
+
+_OP = QuantOp(
+    OP,
+    "Tensor x, int group_size, float eps, bool column_major_scales, bool tma_aligned_scales, bool scale_ue8m0, "
+    "bool packed_ue8m0, str backend, bool? enable_pdl=None",
+    ("out", "scale_out"),
+    check=_check,
+    allocate=_allocate,
+    run=_run,
+)
+
+
+def per_token_group_quant_fp8(
+    x: torch.Tensor,
+    group_size: int = 128,
+    *,
+    eps: float = 1e-10,
+    column_major_scales: bool = False,
+    tma_aligned_scales: bool = False,
+    scale_ue8m0: bool = False,
+    packed_ue8m0: bool = False,
+    out: Optional[torch.Tensor] = None,
+    scale_out: Optional[torch.Tensor] = None,
+    backend: str = "auto",
+    enable_pdl: Optional[bool] = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Quantize each group of group_size consecutive elements of x's rows to FP8 e4m3 with its own
+    float32 scale.
+
+    Args:
+        x: (..., H) float16, bfloat16 or float32, H a multiple of group_size; the last dimension
+            contiguous, rows may be strided.
+        group_size: 16, 32, 64, 128 or 256.
+        eps: the smallest amax (a float of at least 448 * 2^-126): an all-zero group gets scale
+            eps / 448.
+        column_major_scales: scales of shape (M, H / g) with stride (1, M), M the rows of x.
+        tma_aligned_scales: with column_major_scales, stride (1, M4), M4 = M rounded up to 4 (the
+            padding rows of the storage are not written).
+        scale_ue8m0: each scale rounded up to a power of two, from its bits.
+        packed_ue8m0: int32 (M, ceil(G / 4)) with stride (1, M4), four exponent bytes per word,
+            group 4k in the lowest byte of word k (DeepGEMM's sm100 scale-factor layout; implies the
+            three flags above).
+        out, scale_out: preallocated outputs (scale_out in the layout the flags ask for).
+        backend, enable_pdl: as for per_token_quant_fp8.
+
+    Returns:
+        (q, scales), q of x's shape. Per group: scale = max(amax, eps) / 448 (rounded up to a power
+        of two with scale_ue8m0); q = e4m3(clamp(x / scale, -448, 448)), IEEE division. A NaN in a
+        group makes its scale and codes NaN (0x7f); an Inf makes the scale +Inf, the Inf elements
+        NaN and the others zero."""
+    if packed_ue8m0 is True:
+        scale_ue8m0 = column_major_scales = tma_aligned_scales = True
+    if isinstance(eps, int) and not isinstance(eps, bool):
+        raise TypeError(f"{OP}: eps must be a float, got int ({eps!r})")
+    return _OP((x, group_size, eps, column_major_scales, tma_aligned_scales, scale_ue8m0, packed_ue8m0, backend, enable_pdl),
+               (out, scale_out))

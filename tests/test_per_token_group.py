@@ -1,0 +1,143 @@
+"""per_token_group_quant_fp8 on the CPU: the reference against a float64 model, UE8M0 rounding at
+powers of two, every scale layout read back by position, the public call on the reference and
+(under TRITON_INTERPRET=1) the Triton kernel, byte for byte."""
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from fp8quant import per_token_group_quant_fp8
+from fp8quant.reference import (
+    GROUP_SIZES,
+    group_scales_layout,
+    per_token_group_quant_fp8_reference,
+    per_token_quant_fp8_reference,
+    ue8m0_round_up,
+)
+from fp8_asserts import assert_codes_equal, assert_scales_equal, edge_rows, random_rows
+
+DTYPES = [torch.float16, torch.bfloat16, torch.float32]
+INTERPRETING = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+BACKENDS = ["torch"] + (["triton"] if INTERPRETING else [])
+
+
+def _layout_kwargs(layout):
+    return {
+        "row": {},
+        "column": dict(column_major_scales=True),
+        "tma": dict(column_major_scales=True, tma_aligned_scales=True),
+        "packed": dict(packed_ue8m0=True),
+    }[layout]
+
+
+def _expected(x, group_size, layout, ue8m0=False, eps=1e-10):
+    q, s = per_token_group_quant_fp8_reference(x, group_size, eps, ue8m0 or layout == "packed")
+    if layout == "row":
+        return q, s
+    return q, group_scales_layout(s.reshape(-1, s.shape[-1]), True, layout in ("tma", "packed"), layout == "packed")
+
+
+def test_groups_of_the_whole_row_are_the_per_token_op_without_its_floor():
+    """group_size = H is per-token quantization with eps in place of the scale floor."""
+    x = random_rows(16, 128, torch.bfloat16, seed=3)
+    q, s = per_token_group_quant_fp8_reference(x, 128)
+    q2, s2 = per_token_quant_fp8_reference(x)
+    assert_codes_equal(q, q2)
+    assert_scales_equal(s, s2)
+
+
+@pytest.mark.parametrize("group_size", GROUP_SIZES)
+def test_reference_matches_a_float64_model(group_size):
+    x = random_rows(8, 4 * group_size, torch.float32, seed=group_size).view(8, 4, group_size)
+    q, s = per_token_group_quant_fp8_reference(x.view(8, -1), group_size)
+    amax = np.maximum(np.abs(x.double().numpy()).max(axis=-1), np.float64(np.float32(1e-10)))
+    scale = (amax / 448.0).astype(np.float32)  # one rounding of the exact quotient
+    assert_scales_equal(s, torch.from_numpy(scale))
+    y = (x.double() / torch.from_numpy(scale).double()[..., None]).float().clamp(-448, 448)
+    assert_codes_equal(q, y.to(torch.float8_e4m3fn).view(8, -1))
+
+
+def test_ue8m0_round_up_at_and_around_powers_of_two():
+    """The smallest power of two >= s, exactly, where exp2(ceil(log2(s))) in float32 can land one
+    power below: just above a power of two log2 rounds down to the integer."""
+    p = torch.tensor([2.0**-20, 0.5, 1.0, 2.0**20], dtype=torch.float32)
+    above = torch.nextafter(p, torch.full_like(p, float("inf")))
+    below = torch.nextafter(p, torch.zeros_like(p))
+    assert torch.equal(ue8m0_round_up(p), p)
+    assert torch.equal(ue8m0_round_up(above), p * 2)
+    assert torch.equal(ue8m0_round_up(below), p)
+    vllm_style = torch.exp2(torch.ceil(torch.log2(above)))
+    assert bool((vllm_style < above).any()), "the float32 log2 form no longer lands below: update the docstring"
+    odd = torch.tensor([3.0, 0.7, float("inf"), float("nan")])
+    got = ue8m0_round_up(odd)
+    assert got[0] == 4.0 and got[1] == 1.0 and got[2] == float("inf") and torch.isnan(got[3])
+
+
+def test_layouts_by_position():
+    rows, groups = 5, 6
+    s = torch.arange(rows * groups, dtype=torch.float32).view(rows, groups) + 1
+    col = group_scales_layout(s, column_major=True)
+    assert col.stride() == (1, rows) and torch.equal(col, s)
+    tma = group_scales_layout(s, column_major=True, tma_aligned=True)
+    assert tma.stride() == (1, 8) and torch.equal(tma, s)
+    pow2 = ue8m0_round_up(s)
+    packed = group_scales_layout(pow2, packed_ue8m0=True)
+    assert packed.dtype == torch.int32 and packed.shape == (rows, 2) and packed.stride() == (1, 8)
+    words = packed.contiguous().view(torch.uint8).view(rows, 2, 4)
+    for r in range(rows):
+        for g in range(groups):
+            assert int(words[r, g // 4, g % 4]) == int(pow2[r, g].view(torch.int32)) >> 23
+        assert int(words[r, 1, 2]) == 0 and int(words[r, 1, 3]) == 0  # past the last group
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("layout", ["row", "column", "tma", "packed"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rows, hidden, group_size", [(7, 384, 128), (3, 128, 128), (5, 96, 16), (2, 768, 256), (9, 64, 32)])
+def test_public_call_bit_exact(backend, layout, dtype, rows, hidden, group_size):
+    x = random_rows(rows, hidden, dtype, seed=rows * hidden)
+    q, s = per_token_group_quant_fp8(x, group_size, backend=backend, **_layout_kwargs(layout))
+    eq, es = _expected(x, group_size, layout)
+    assert_codes_equal(q, eq, f"{backend} {layout}")
+    assert s.shape == es.shape and s.stride() == es.stride() and s.dtype == es.dtype
+    assert_scales_equal(s.float() if s.dtype == torch.float32 else s.view(torch.float32), es.float() if es.dtype == torch.float32 else es.view(torch.float32))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_edge_groups_and_ue8m0(backend, dtype):
+    """Zero, denormal, NaN and Inf rows (one group each of 128 at H=256), a group with one huge
+    value, and UE8M0 scales."""
+    x = edge_rows(256, dtype)
+    x[7, 3] = torch.finfo(dtype).max
+    for ue8m0 in (False, True):
+        q, s = per_token_group_quant_fp8(x, 128, scale_ue8m0=ue8m0, backend=backend)
+        eq, es = per_token_group_quant_fp8_reference(x, 128, scale_ue8m0=ue8m0)
+        assert_codes_equal(q, eq, f"{backend} ue8m0={ue8m0}")
+        assert_scales_equal(s, es, f"{backend} ue8m0={ue8m0}")
+    _, s = per_token_group_quant_fp8(x, 128, backend=backend)
+    assert bool(torch.isnan(s[3]).any()) and float(s[0, 0]) == np.float32(np.float32(1e-10) / np.float32(448))
+
+
+def test_strided_and_3d_inputs_and_out():
+    base = random_rows(6, 520, torch.bfloat16, seed=4)
+    x = base[:, 8:520]
+    out = torch.empty(6, 512, dtype=torch.float8_e4m3fn)
+    out.view(torch.uint8).fill_(0xA5)
+    _, _, size, _ = __import__("fp8quant.ops.per_token_group", fromlist=["x"]).scale_shape_and_stride((6, 512), 128, True, True, False)
+    storage = torch.full((size,), -1.0)
+    scale_out = storage.as_strided((6, 4), (1, 8))
+    q, s = per_token_group_quant_fp8(x, 128, column_major_scales=True, tma_aligned_scales=True, out=out, scale_out=scale_out)
+    assert q is out and s is scale_out
+    eq, es = _expected(x, 128, "tma")
+    assert_codes_equal(q, eq)
+    assert_scales_equal(s, es)
+    assert bool((storage.view(4, 8)[:, 6:] == -1.0).all()), "padding rows are not written"
+    x3 = random_rows(12, 256, torch.float16, seed=5).view(3, 4, 256)
+    q3, s3 = per_token_group_quant_fp8(x3, 64)
+    assert q3.shape == (3, 4, 256) and s3.shape == (3, 4, 4)
+    eq3, es3 = per_token_group_quant_fp8_reference(x3, 64)
+    assert_codes_equal(q3, eq3)
+    assert_scales_equal(s3, es3)
