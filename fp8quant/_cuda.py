@@ -59,7 +59,7 @@ def _load(entry: EntryPoint, dtype: torch.dtype, arch: str) -> ctypes.CDLL:
 class Kernel:
     """One op's CUDA entry point: `load` builds (or finds in the cache) the library for a dtype
     and device; calling the kernel launches it with the entry's arguments, in their declared
-    order, on torch's current stream of that device."""
+    order, on torch's current stream of that device (made the current device for the launch)."""
 
     def __init__(self, entry: EntryPoint):
         self.entry = entry
@@ -69,6 +69,12 @@ class Kernel:
         return _load(self.entry, dtype, _device.arch_of(device_index))
 
     def __call__(self, dtype: torch.dtype, device_index: int, *args) -> None:
+        if torch.cuda.current_device() != device_index:  # rarely: a device guard to enter and leave
+            with torch.cuda.device(device_index):
+                return self._launch(dtype, device_index, args)
+        return self._launch(dtype, device_index, args)
+
+    def _launch(self, dtype: torch.dtype, device_index: int, args: tuple) -> None:
         found = self._functions.get((dtype, device_index))
         if found is None:
             lib = self.load(dtype, device_index)

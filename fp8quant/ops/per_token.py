@@ -135,11 +135,7 @@ def launch_cuda(
     num_rows, hidden = x2d.shape
     args = (x2d.data_ptr(), q.data_ptr(), scale.data_ptr(), ub_ptr, ub_value, num_rows, hidden, x2d.stride(0),
             _launch_config(plan, index, pdl))
-    if torch.cuda.current_device() == index:  # the usual case: no device guard to enter and leave
-        KERNEL(x2d.dtype, index, *args)
-    else:
-        with torch.cuda.device(index):
-            KERNEL(x2d.dtype, index, *args)
+    KERNEL(x2d.dtype, index, *args)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -200,11 +200,7 @@ def launch_cuda(x2d, q, scale, group_size, eps, layout, ue8m0, enable_pdl=None) 
     config = _cached_config(num_rows, hidden, group_size, vec, index, layout, ue8m0, pdl)
     scale_ld = scale.stride(1) if layout != ROW_MAJOR else 0
     args = (x2d.data_ptr(), q.data_ptr(), scale.data_ptr(), num_rows, hidden, x2d.stride(0), scale_ld, eps, config)
-    if torch.cuda.current_device() == index:
-        KERNEL(x2d.dtype, index, *args)
-    else:
-        with torch.cuda.device(index):
-            KERNEL(x2d.dtype, index, *args)
+    KERNEL(x2d.dtype, index, *args)
 
 
 _OP = QuantOp(
