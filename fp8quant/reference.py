@@ -155,3 +155,36 @@ def group_scales_layout(
         storage[:, :rows] = scales.t()
         return storage[:, :rows].t()
     return scales.contiguous()
+
+
+# ---------------------------------------------------------------------------------------------
+# per_tensor_quant_fp8
+
+
+def per_tensor_quant_fp8_reference(
+    x: torch.Tensor, scale: torch.Tensor | None = None, scale_ub: float | torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return (q, scale): q float8_e4m3fn of x's shape, scale float32 of shape (1,).
+
+    Static (scale given, a 1-element float32 tensor): q = e4m3(clamp(x / scale, -448, 448)), IEEE
+    division; the scale returned is the one given. Dynamic (scale None): amax = max |x| over the
+    whole tensor in float32 (NaN anywhere -> NaN), amax = min(amax, scale_ub) when given, scale =
+    max(amax / 448, 1 / (448 * 512)) (the per-token floor), then as static. NaN and Inf as per
+    token: a NaN makes the (dynamic) scale and every code NaN; codes of NaN elements are 0x7f."""
+    xf = x.float()
+
+    def const(value, dtype=torch.float32):
+        return torch.full((), value, dtype=dtype, device=x.device)
+
+    if scale is None:
+        amax = xf.abs().amax() if xf.numel() else const(0.0)
+        if scale_ub is not None:
+            ub = scale_ub.to(device=x.device, dtype=torch.float32).reshape(()) if isinstance(scale_ub, torch.Tensor) else const(float(scale_ub))
+            amax = torch.minimum(amax, ub)
+        s = torch.maximum(amax / const(FP8_MAX), const(MIN_SCALE)).reshape(1)
+    else:
+        s = scale.to(device=x.device, dtype=torch.float32).reshape(1)
+    y = (xf / s.reshape(())).clamp(-FP8_MAX, FP8_MAX)
+    codes = y.to(FP8_DTYPE).view(torch.uint8)
+    codes = torch.where(torch.isnan(y), const(NAN_CODE, torch.uint8), codes)
+    return codes.view(FP8_DTYPE), s

@@ -74,6 +74,21 @@ def main() -> int:
                 if not (torch.equal(q.view(torch.uint8), rq.view(torch.uint8)) and torch.equal(s, want)):
                     print(f"MISMATCH group {kw} {dtype} {tuple(x.stride())}")
                     return 1
+    # per_tensor_quant_fp8: dynamic (two kernels) and static, aligned and not.
+    from fp8quant import per_tensor_quant_fp8
+    from fp8quant.reference import per_tensor_quant_fp8_reference
+
+    for dtype in (torch.bfloat16, torch.float32):
+        base = torch.randn(37, 4096 + 8, device="cuda").to(dtype)
+        for x in (base[:, :4096], base[:, 1:1368]):
+            for scale in (None, torch.tensor([0.01], device="cuda")):
+                q, s = per_tensor_quant_fp8(x, scale, backend="cuda")
+                torch.cuda.synchronize()
+                launched += 1
+                rq, rs = per_tensor_quant_fp8_reference(x, scale)
+                if not (torch.equal(q.view(torch.uint8), rq.view(torch.uint8)) and torch.equal(s, rs)):
+                    print(f"MISMATCH tensor scale={scale} {dtype} {tuple(x.stride())}")
+                    return 1
     print(f"sanitize_cuda: {launched} launches, all bit-exact")
     return 0
 

@@ -72,10 +72,22 @@ GROUP_CASES = [
     (dict(x=torch.ones(4, 32), backend=None), TypeError, "backend must be one of"),
 ]
 
+TENSOR_CASES = [
+    (dict(x=torch.ones(4, 8, dtype=torch.int32)), TypeError, "x must have dtype float16, bfloat16 or float32, got torch.int32"),
+    (dict(x=torch.ones(4, 8), scale=0.5), TypeError, "scale must be None or a 1-element float32 tensor, got float"),
+    (dict(x=torch.ones(4, 8), scale=torch.ones(2)), ValueError, "scale must be a 1-element float32 tensor on cpu"),
+    (dict(x=torch.ones(4, 8), scale=torch.tensor([-1.0])), ValueError, "scale must be finite and positive, got a tensor holding -1.0"),
+    (dict(x=torch.ones(4, 8), scale=torch.tensor([1.0]), scale_ub=2.0), ValueError, "scale_ub bounds a dynamic scale"),
+    (dict(x=torch.ones(4, 8), scale_ub=-1.0), ValueError, "scale_ub must be finite and positive, got -1.0"),
+    (dict(x=torch.ones(4, 8), scale_out=torch.empty(2)), ValueError, "scale_out must be a contiguous tensor of shape .1,."),
+    (dict(x=torch.ones(4, 8), backend="cuda"), ValueError, "backend='cuda' needs x on an NVIDIA GPU"),
+]
+
 # op name -> (the public call, its cases); each new op adds its own table.
 BAD_INPUTS = {
     "per_token_quant_fp8": (per_token_quant_fp8, PER_TOKEN_CASES),
     "per_token_group_quant_fp8": (_group, GROUP_CASES),
+    "per_tensor_quant_fp8": (fp8quant.per_tensor_quant_fp8, TENSOR_CASES),
 }
 CASES = [(name, *case) for name, (_, cases) in BAD_INPUTS.items() for case in cases]
 

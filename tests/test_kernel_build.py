@@ -76,6 +76,19 @@ def test_every_group_instance_compiles(build_logs, dtype, arch):
     assert not [f for f in funcs if f[2] > 0], f"kernels spill: {funcs}"
 
 
+TENSOR = next(e for e in _cuda.ENTRY_POINTS if e.symbol == "fp8quant_per_tensor_quant_fp8")
+
+
+@pytest.mark.parametrize("dtype", list(_cuda.ELEMENT_TYPES))
+@pytest.mark.parametrize("arch", ARCHS)
+def test_every_tensor_instance_compiles(build_logs, dtype, arch):
+    spec = TENSOR.module_spec(*_cuda.ELEMENT_TYPES[dtype])
+    funcs = [f for f in _functions(build_logs[(spec.name, arch)]) if "per_tensor" in f[0]]
+    widths = {torch.float32: 3, torch.float16: 4, torch.bfloat16: 4}[dtype]
+    assert len(funcs) == widths * 2, funcs  # vector widths x (amax, quantize)
+    assert not [f for f in funcs if f[2] > 0], f"kernels spill: {funcs}"
+
+
 def _cuobjdump() -> str | None:
     try:
         import triton  # its NVIDIA backend ships cuobjdump

@@ -21,6 +21,11 @@ SAMPLES = {
         lambda x: (x, 64, 1e-10, False, False, False, False, "auto"),
         lambda x: fp8quant.reference.per_token_group_quant_fp8_reference(x, 64),
     ),
+    "per_tensor_quant_fp8": (
+        lambda x, **kw: fp8quant.per_tensor_quant_fp8(x, **kw),
+        lambda x: (x, None, None, 2.0, "auto"),
+        lambda x: fp8quant.reference.per_tensor_quant_fp8_reference(x),
+    ),
 }
 
 

@@ -1,8 +1,8 @@
 """`fp8quant bench [op]`: the benchmark harness (harness.py) and one suite per op."""
 
-from . import per_token, per_token_group
+from . import per_tensor, per_token, per_token_group
 
-SUITES = {per_token.NAME: per_token, per_token_group.NAME: per_token_group}
+SUITES = {suite.NAME: suite for suite in (per_token, per_token_group, per_tensor)}
 
 from .harness import main  # noqa: E402
 

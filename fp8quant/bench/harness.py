@@ -325,7 +325,7 @@ def accuracy_report(suite, provs: dict, device: str, dtype: torch.dtype, quick: 
             if isinstance(make, str) or name in ("torch", "copy") or name in getattr(suite, "ACCURACY_SKIP", ()):
                 continue  # the reference itself; a copy is not a quantizer; scales the report cannot read
             try:
-                q, s = _run_for_accuracy(make, x)
+                q, s = _run_for_accuracy(make, x, ref[1].shape)
             except ValueError:
                 continue  # a forced path that does not apply to this shape
             frac, max_code, scale_rel, exact = compare_to_reference(q, s, ref)
@@ -335,10 +335,10 @@ def accuracy_report(suite, provs: dict, device: str, dtype: torch.dtype, quick: 
     return rows, sqnr, ok
 
 
-def _run_for_accuracy(make, x):
+def _run_for_accuracy(make, x, scale_shape):
     """Every provider's call returns (q, scale), its scale in any shape with the reference's count."""
     q, s = make(x)()
-    return q, s.reshape(*x.shape[:-1], -1)
+    return q, s.reshape(scale_shape)
 
 
 # ---------------------------------------------------------------------------------------------

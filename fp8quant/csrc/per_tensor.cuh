@@ -1,0 +1,197 @@
+// Per-tensor FP8 (e4m3) quantization: one float32 scale for the whole tensor, given (static) or
+// from the tensor's amax (dynamic).
+//
+// Numerics (fp8quant/reference.py, per_tensor_quant_fp8_reference, matched bit for bit):
+//   dynamic: amax = max |x| over the tensor (NaN-propagating), min(amax, scale_ub),
+//            scale = max(amax / 448, 1 / (448 * 512)); static: the scale given;
+//   q = e4m3(clamp(x / scale, -448, 448)) as IEEE division rounds it.
+//
+// Dynamic takes two kernels: per_tensor_amax_kernel writes one partial max per CTA into a buffer
+// the op allocates (no atomics, nothing for the caller to zero), per_tensor_quant_kernel reduces
+// the partials in every CTA (a few hundred floats, from L2) and quantizes; under PDL the second
+// waits for the first on the GPU. Static is the second kernel alone. Both walk the tensor in
+// chunks of one row: a CTA takes chunks blockIdx.x, + gridDim.x, ... (a row split in chunks_per_row
+// chunks of block_threads x kVecsPerChunk vectors), so a few long rows still spread over the SMs.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <utility>
+
+#include "common/fp8.cuh"
+#include "common/launch.cuh"
+#include "common/pdl.cuh"
+#include "common/reduce.cuh"
+#include "common/vec.cuh"
+
+namespace fp8quant {
+
+constexpr int kTensorThreads = 256;
+
+// One call's values (fp8quant/ops/per_tensor.py declares the same fields, in this order).
+struct TensorArgs {
+  const void* x;
+  void* q;
+  void* scale;                // the call's scale is written here (static: a copy of static_scale)
+  const void* static_scale;   // static: the scale to use; dynamic: nullptr
+  const void* scale_ub_ptr;   // dynamic: a device float, or nullptr
+  float scale_ub_value;       // dynamic, when scale_ub_ptr is nullptr; +inf means no bound
+  void* partials;             // dynamic: amax_grid floats
+  int64_t num_rows;
+  int64_t hidden;
+  int64_t x_row_stride;
+};
+
+// One plan's launch (built once per plan on the Python side; offsets tested).
+struct TensorConfig {
+  int32_t vec;
+  int32_t dynamic;
+  int64_t chunks_per_row;
+  int64_t amax_grid;
+  int64_t quant_grid;
+  int32_t device;
+  int32_t pdl;
+};
+
+struct TensorParams {
+  const void* x;
+  uint8_t* q;
+  float* scale;
+  const float* static_scale;
+  const float* scale_ub_ptr;
+  float scale_ub_value;
+  float* partials;
+  int64_t num_rows;
+  int64_t hidden;
+  int64_t x_row_stride;
+  int64_t chunks_per_row;
+  int64_t num_partials;
+  int32_t dynamic;
+};
+
+// Calls f(row, first vector, end vector) for every chunk of this CTA.
+template <int kVec, typename F>
+__device__ __forceinline__ void for_each_chunk(const TensorParams& p, F&& f) {
+  const int64_t vecs_per_row = p.hidden / kVec;
+  const int64_t chunk_vecs = (vecs_per_row + p.chunks_per_row - 1) / p.chunks_per_row;
+  const int64_t chunks = p.num_rows * p.chunks_per_row;
+  for (int64_t c = blockIdx.x; c < chunks; c += gridDim.x) {
+    const int64_t row = c / p.chunks_per_row;
+    const int64_t begin = (c - row * p.chunks_per_row) * chunk_vecs;
+    const int64_t end = begin + chunk_vecs < vecs_per_row ? begin + chunk_vecs : vecs_per_row;
+    f(row, begin, end);
+  }
+}
+
+// The max of v over the CTA, in every thread (v >= 0 or NaN with its sign clear: bits order).
+__device__ __forceinline__ float cta_max(float v) {
+  __shared__ float warp_max[kTensorThreads / 32];
+  v = __uint_as_float(warp_max_bits(v));
+  if ((threadIdx.x & 31) == 0) warp_max[threadIdx.x >> 5] = v;
+  __syncthreads();
+  const int warps = blockDim.x >> 5;
+  v = __uint_as_float(warp_max_bits((threadIdx.x & 31) < warps ? warp_max[threadIdx.x & 31] : 0.0f));
+  __syncthreads();  // warp_max is reused by the next call
+  return v;
+}
+
+template <typename In, int kVec>
+__global__ void __launch_bounds__(kTensorThreads) per_tensor_amax_kernel(const TensorParams p) {
+  grid_dependency_wait();
+  float amax = 0.0f;
+  for_each_chunk<kVec>(p, [&](int64_t row, int64_t begin, int64_t end) {
+    const auto* x_vecs = reinterpret_cast<const InVec<In, kVec>*>(static_cast<const In*>(p.x) + row * p.x_row_stride);
+    for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) amax = max_nan(amax, abs_max<1>(&x_vecs[i]));
+  });
+  amax = cta_max(amax);
+  if (threadIdx.x == 0) p.partials[blockIdx.x] = amax;
+  allow_dependents_to_launch();
+}
+
+// x / scale for a scale whose reciprocal is not finite or which is not a positive finite number
+// (a static scale: zero, subnormal, negative infinity...): IEEE division per element, then the
+// conversion saturates as the clamp does.
+template <int kVec, typename In>
+__device__ __forceinline__ CodeVec<kVec> quantize_vec_dividing(const InVec<In, kVec>& v, float scale) {
+  CodeVec<kVec> out;
+  uint8_t codes[kVec];
+#pragma unroll
+  for (int e = 0; e < kVec; ++e) {
+    codes[e] = __nv_cvt_float_to_fp8(__fdiv_rn(v.get(e), scale), __NV_SATFINITE, __NV_E4M3);
+  }
+  memcpy(&out, codes, sizeof(out));
+  return out;
+}
+
+template <typename In, int kVec>
+__global__ void __launch_bounds__(kTensorThreads) per_tensor_quant_kernel(const TensorParams p) {
+  grid_dependency_wait();
+  float scale;
+  if (p.dynamic) {
+    float amax = 0.0f;
+    for (int64_t i = threadIdx.x; i < p.num_partials; i += blockDim.x) amax = max_nan(amax, p.partials[i]);
+    amax = cta_max(amax);
+    const float ub = p.scale_ub_ptr != nullptr ? *p.scale_ub_ptr : p.scale_ub_value;
+    scale = RowScale(amax, ub).scale;
+  } else {
+    scale = *p.static_scale;
+  }
+  if (blockIdx.x == 0 && threadIdx.x == 0) *p.scale = scale;
+  // The reciprocal path (kClamped) needs a positive finite scale whose reciprocal is a normal
+  // float (every dynamic scale is one); NaN and +inf take kNonFinite (x / scale is then NaN or
+  // +-0), and any other static scale (<= 0, -inf, subnormal, near FLT_MAX) IEEE division.
+  const RowScale rs = RowScale::of_scale(scale);
+  const bool non_finite = isnan(scale) || scale == __int_as_float(0x7f800000);
+  const bool reciprocal = scale > 0.0f && isfinite(scale) && rs.recip >= 1.17549435e-38f;
+  const bool divide = !non_finite && !reciprocal;
+  for_each_chunk<kVec>(p, [&](int64_t row, int64_t begin, int64_t end) {
+    const auto* x_vecs = reinterpret_cast<const InVec<In, kVec>*>(static_cast<const In*>(p.x) + row * p.x_row_stride);
+    auto* q_vecs = reinterpret_cast<CodeVec<kVec>*>(p.q + row * p.hidden);
+    if (divide) {
+      for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) q_vecs[i] = quantize_vec_dividing<kVec>(x_vecs[i], scale);
+    } else if (non_finite) {
+      for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
+        q_vecs[i] = quantize_vec<RowKind::kNonFinite>(x_vecs[i], rs);
+      }
+    } else {
+      // kClamped: a static scale need not bound |x| by 448 scale (x / scale may overflow to inf,
+      // which saturates); for a dynamic one it does, and the overflow test is then never taken.
+      for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
+        q_vecs[i] = quantize_vec<RowKind::kClamped>(x_vecs[i], rs);
+      }
+    }
+  });
+  allow_dependents_to_launch();
+}
+
+using TensorLaunchFn = cudaError_t (*)(const TensorParams&, const LaunchConfig&, cudaStream_t);
+
+template <typename In, int kVec>
+constexpr std::array<TensorLaunchFn, 2> tensor_pair() {
+  return {&launch<per_tensor_amax_kernel<In, kVec>, TensorParams>, &launch<per_tensor_quant_kernel<In, kVec>, TensorParams>};
+}
+
+template <typename In, int... kW>
+constexpr auto tensor_table(std::integer_sequence<int, kW...>) {
+  return std::array<std::array<TensorLaunchFn, 2>, sizeof...(kW)>{tensor_pair<In, vec_of_index(kMaxVec<In>, kW)>()...};
+}
+
+template <typename In>
+cudaError_t launch_per_tensor_quant(const TensorArgs& a, const TensorConfig& c, cudaStream_t stream) {
+  static constexpr auto kTable = tensor_table<In>(std::make_integer_sequence<int, kNumVecWidths<In>>{});
+  const int w = width_index(kMaxVec<In>, c.vec);
+  if (w >= kNumVecWidths<In>) return cudaErrorInvalidValue;
+  const TensorParams params{
+      a.x, static_cast<uint8_t*>(a.q), static_cast<float*>(a.scale), static_cast<const float*>(a.static_scale),
+      static_cast<const float*>(a.scale_ub_ptr),
+      a.scale_ub_value, static_cast<float*>(a.partials), a.num_rows, a.hidden, a.x_row_stride, c.chunks_per_row,
+      c.amax_grid, c.dynamic,
+  };
+  cudaError_t err = set_device(c.device);
+  if (err == cudaSuccess && c.dynamic) {
+    err = kTable[w][0](params, LaunchConfig{c.amax_grid, kTensorThreads, 0, c.device, c.pdl}, stream);
+  }
+  return err != cudaSuccess ? err : kTable[w][1](params, LaunchConfig{c.quant_grid, kTensorThreads, 0, c.device, c.pdl}, stream);
+}
+
+}  // namespace fp8quant

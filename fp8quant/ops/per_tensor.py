@@ -1,0 +1,171 @@
+"""per_tensor_quant_fp8: one float32 scale for the whole tensor, given (static) or from its amax
+(dynamic).
+
+fp8quant/reference.py (per_tensor_quant_fp8_reference) defines the numbers; the CUDA kernels
+(csrc/per_tensor.cuh) and the Triton kernels (triton/per_tensor.py) match it bit for bit.
+Registered as ``fp8quant::per_tensor_quant_fp8`` and ``fp8quant::per_tensor_quant_fp8_out``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import functools
+from typing import Optional
+
+import torch
+
+from .. import _checks, _cuda, _device
+from .._library import QuantOp
+from ..jit import EntryPoint
+from ..reference import FP8_DTYPE, per_tensor_quant_fp8_reference
+from .backends import resolve_backend
+from .per_token import _as_rows
+from .per_token_plan import vector_width
+
+OP = "per_tensor_quant_fp8"
+
+KERNEL = _cuda.register(EntryPoint(
+    header="per_tensor.cuh",
+    symbol="fp8quant_per_tensor_quant_fp8",
+    launcher="fp8quant::launch_per_tensor_quant",
+    args_struct="fp8quant::TensorArgs",
+    args=(
+        ("x", "const void*"), ("q", "void*"), ("scale", "void*"), ("static_scale", "const void*"), ("scale_ub_ptr", "const void*"),
+        ("scale_ub_value", "float"), ("partials", "void*"), ("num_rows", "int64_t"), ("hidden", "int64_t"),
+        ("x_row_stride", "int64_t"),
+    ),
+    config_struct="fp8quant::TensorConfig",
+    config=(
+        ("vec", "int32_t"), ("dynamic", "int32_t"), ("chunks_per_row", "int64_t"), ("amax_grid", "int64_t"),
+        ("quant_grid", "int64_t"), ("device", "int32_t"), ("pdl", "int32_t"),
+    ),
+))
+
+CTA_THREADS = 256  # per_tensor.cuh: kTensorThreads
+CHUNK_VECS_PER_THREAD = 4  # a chunk: 256 threads x 4 vectors (16 KiB of 16-byte vectors)
+CTAS_PER_SM = 8  # grids of at most this many CTAs per SM; each loops over its chunks
+
+
+def _check(x, scale, scale_ub, scale_ub_value, backend, enable_pdl, outs) -> None:
+    _checks.tensor(OP, "x", x)
+    _checks.rows(OP, x)
+    if scale is not None:
+        if not isinstance(scale, torch.Tensor):
+            raise TypeError(f"{OP}: scale must be None or a 1-element float32 tensor, got {type(scale).__name__}")
+        if scale.numel() != 1 or scale.dtype != torch.float32 or scale.device != x.device:
+            raise ValueError(f"{OP}: scale must be a 1-element float32 tensor on {x.device}, got {_checks.describe(scale)}")
+        if scale_ub is not None or scale_ub_value is not None:
+            raise ValueError(f"{OP}: scale_ub bounds a dynamic scale; with a static scale it must be None")
+    _checks.backend(OP, backend)
+    _checks.optional_bool(OP, "enable_pdl", enable_pdl)
+    out, scale_out = outs
+    _checks.output(OP, "out", out, tuple(x.shape), FP8_DTYPE, x.device)
+    _checks.output(OP, "scale_out", scale_out, (1,), torch.float32, x.device)
+    _checks.scale_ub(OP, scale_ub, x.device)
+    _checks.scale_ub_value(OP, scale_ub_value)
+
+
+def _allocate(x, *args):
+    return torch.empty(x.shape, dtype=FP8_DTYPE, device=x.device), torch.empty(1, dtype=torch.float32, device=x.device)
+
+
+def _run(x, scale, scale_ub, scale_ub_value, backend, enable_pdl, outs, outputs_given) -> None:
+    out, scale_out = outs
+    if outputs_given:
+        _checks.no_overlap(OP, (("x", x), ("scale", scale)), (("out", out), ("scale_out", scale_out)))
+    _checks.host_scale_ub(OP, scale_ub)
+    if scale is not None and scale.device.type == "cpu":
+        value = float(scale.reshape(()))
+        if not (0.0 < value < float("inf")):
+            raise ValueError(f"{OP}: scale must be finite and positive, got a tensor holding {value!r}")
+    ub = scale_ub if scale_ub is not None else scale_ub_value
+    if x.numel() == 0:  # no launch: the scale of an empty tensor (static: the one given)
+        scale_out.copy_(per_tensor_quant_fp8_reference(x, scale, ub)[1])
+        return
+    backend = resolve_backend(OP, x, backend, KERNEL)
+    if backend == "torch":
+        q, s = per_tensor_quant_fp8_reference(x, scale, ub)
+        out.copy_(q)
+        scale_out.copy_(s)
+    elif backend == "cuda":
+        launch_cuda(_as_rows(x), out, scale_out, scale, ub, enable_pdl)
+    else:
+        from ..triton.per_tensor import per_tensor_quant_fp8_triton
+
+        with torch.cuda.device(x.device) if x.is_cuda else contextlib.nullcontext():
+            per_tensor_quant_fp8_triton(_as_rows(x), out.view(-1, x.shape[-1]), scale_out, scale, ub, pdl=enable_pdl is not False)
+
+
+def plan(num_rows: int, hidden: int, vec: int, sm_count: int) -> tuple[int, int, int]:
+    """(chunks per row, amax grid, quantize grid): rows cut into chunks of about 256 threads x 4
+    vectors, so that a few long rows still spread over the SMs; grids of at most 8 CTAs per SM,
+    each CTA looping over its chunks (the amax grid is also the number of partial maxima)."""
+    vecs_per_row = hidden // vec
+    chunks_per_row = max(1, -(-vecs_per_row // (CTA_THREADS * CHUNK_VECS_PER_THREAD)))
+    grid = min(num_rows * chunks_per_row, CTAS_PER_SM * sm_count)
+    return chunks_per_row, grid, grid
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_config(num_rows, hidden, vec, device_index, dynamic, pdl):
+    chunks_per_row, amax_grid, quant_grid = plan(num_rows, hidden, vec, _device.device_info(device_index).sm_count)
+    config = ctypes.byref(KERNEL.entry.config_type(vec, int(dynamic), chunks_per_row, amax_grid, quant_grid, device_index, int(pdl)))
+    return config, amax_grid
+
+
+def launch_cuda(x2d, q, scale_out, scale, scale_ub, enable_pdl=None) -> None:
+    index = x2d.get_device()
+    pdl = _device.use_pdl(index, enable_pdl)
+    num_rows, hidden = x2d.shape
+    vec = vector_width(hidden, x2d.element_size(), x2d.stride(0), x2d.data_ptr(), q.data_ptr())
+    dynamic = scale is None
+    config, amax_grid = _cached_config(num_rows, hidden, vec, index, dynamic, pdl)
+    ub_ptr, ub_value = None, float("inf")
+    if isinstance(scale_ub, torch.Tensor):
+        ub_ptr = scale_ub.data_ptr()
+    elif scale_ub is not None:
+        ub_value = float(scale_ub)
+    partials = torch.empty(amax_grid, dtype=torch.float32, device=x2d.device) if dynamic else None
+    KERNEL(x2d.dtype, index, x2d.data_ptr(), q.data_ptr(), scale_out.data_ptr(), None if dynamic else scale.data_ptr(), ub_ptr, ub_value,
+           partials.data_ptr() if dynamic else None, num_rows, hidden, x2d.stride(0), config)
+
+
+_OP = QuantOp(
+    OP,
+    "Tensor x, Tensor? scale, Tensor? scale_ub, float? scale_ub_value, str backend, bool? enable_pdl=None",
+    ("out", "scale_out"),
+    check=_check,
+    allocate=_allocate,
+    run=_run,
+)
+
+
+def per_tensor_quant_fp8(
+    x: torch.Tensor,
+    scale: Optional[torch.Tensor] = None,
+    *,
+    scale_ub: float | torch.Tensor | None = None,
+    out: Optional[torch.Tensor] = None,
+    scale_out: Optional[torch.Tensor] = None,
+    backend: str = "auto",
+    enable_pdl: Optional[bool] = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Quantize the whole tensor to FP8 e4m3 with one float32 scale.
+
+    Args:
+        x: (..., H) float16, bfloat16 or float32; the last dimension contiguous, rows may be strided.
+        scale: static: a 1-element float32 tensor on x's device (a CPU one is checked to be positive
+            and finite; a device one is read by the kernel, and a scale <= 0, subnormal or -inf
+            gives what IEEE division then clamping gives). None: dynamic, from the tensor's amax.
+        scale_ub: dynamic only: an upper bound on the amax, as for per_token_quant_fp8.
+        out, scale_out: preallocated outputs: codes of x's shape, float32 of shape (1,).
+        backend, enable_pdl: as for per_token_quant_fp8.
+
+    Returns:
+        (q, scale) with scale of shape (1,): the given one (copied into scale_out) or max(amax /
+        448, 1 / (448 * 512)); q = e4m3(clamp(x / scale, -448, 448)), IEEE division. A NaN makes
+        a dynamic scale and every code NaN."""
+    _checks.tensor(OP, "x", x)
+    ub_tensor, ub_value = _checks.scale_ub(OP, scale_ub, x.device)
+    return _OP((x, scale, ub_tensor, ub_value, backend, enable_pdl), (out, scale_out))

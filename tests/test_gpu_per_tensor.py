@@ -1,0 +1,85 @@
+"""per_tensor_quant_fp8 on the GPU: both backends bit-exact against the reference, static and
+dynamic, on poisoned outputs, odd sizes, strided rows, edge values and odd static scales; CUDA
+graphs, torch.compile and a PDL chain (the dynamic scale of call 1 read by call 2). Skipped
+without an NVIDIA GPU."""
+
+import pytest
+import torch
+
+from fp8quant import per_tensor_quant_fp8
+from fp8quant.reference import per_tensor_quant_fp8_reference
+from conftest import HAS_GPU
+from fp8_asserts import assert_quant_equal, edge_rows
+
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not HAS_GPU, reason="needs an NVIDIA GPU")]
+
+
+def gpu_random(tokens, hidden, dtype, seed=0):
+    g = torch.Generator(device="cuda").manual_seed(seed)
+    return (torch.randn(tokens, hidden, device="cuda", generator=g) * 7).to(dtype)
+
+
+def poisoned(shape):
+    q = torch.empty(shape, dtype=torch.float8_e4m3fn, device="cuda")
+    q.view(torch.uint8).fill_(0xA5)
+    return q, torch.full((1,), -12345.0, device="cuda")
+
+
+@pytest.mark.parametrize("backend", ["cuda", "triton"])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("tokens, hidden", [(1, 17), (1, 4096), (7, 1368), (256, 7168), (4096, 4096), (3, 200000), (65536, 8)])
+def test_static_and_dynamic_bit_exact(backend, dtype, tokens, hidden):
+    x = gpu_random(tokens, hidden, dtype, seed=tokens + hidden)
+    for scale, ub in ((None, None), (None, 0.5), (None, torch.tensor([0.25], device="cuda")),
+                      (torch.tensor([0.05], device="cuda"), None), (torch.tensor([1e-3], device="cuda"), None)):
+        q, s = poisoned(x.shape)
+        got = per_tensor_quant_fp8(x, scale, scale_ub=ub, out=q, scale_out=s, backend=backend)
+        assert_quant_equal(got, per_tensor_quant_fp8_reference(x, scale, ub), f"{backend} {tokens}x{hidden} scale={scale} ub={ub}")
+
+
+@pytest.mark.parametrize("backend", ["cuda", "triton"])
+def test_edge_values_strided_rows_and_odd_static_scales(backend):
+    x = torch.cat([edge_rows(1368, torch.bfloat16).cuda(), gpu_random(30, 1368, torch.bfloat16)])
+    assert_quant_equal(per_tensor_quant_fp8(x, backend=backend), per_tensor_quant_fp8_reference(x), "NaN tensor")
+    finite = x[torch.isfinite(x.float()).all(dim=1)]
+    assert_quant_equal(per_tensor_quant_fp8(finite, backend=backend), per_tensor_quant_fp8_reference(finite), "finite")
+    base = gpu_random(40, 3000, torch.bfloat16, seed=4)
+    xs = base[::2, 1:2049]
+    assert_quant_equal(per_tensor_quant_fp8(xs, backend=backend), per_tensor_quant_fp8_reference(xs), "strided")
+    # device scales the host does not check: zero, negative, subnormal, near FLT_MAX, inf, NaN
+    for value in (0.0, -0.5, 1e-40, 3e38, float("inf"), float("-inf"), float("nan")):
+        scale = torch.tensor([value], device="cuda")
+        got = per_tensor_quant_fp8(finite, scale, backend=backend)
+        assert_quant_equal(got, per_tensor_quant_fp8_reference(finite, scale), f"{backend} static scale {value}")
+
+
+@pytest.mark.parametrize("backend", ["cuda", "triton"])
+def test_cuda_graph_compile_and_pdl_chain(backend):
+    x = gpu_random(64, 7168, torch.bfloat16)
+    per_tensor_quant_fp8(x, backend=backend)
+    torch.cuda.synchronize()
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        q, s = per_tensor_quant_fp8(x, backend=backend)
+        q2, s2 = per_tensor_quant_fp8(x, s, backend=backend)  # static, with call 1's dynamic scale
+    for seed in range(3):
+        x.copy_(gpu_random(64, 7168, torch.bfloat16, seed=seed + 1))
+        g.replay()
+        torch.cuda.synchronize()
+        want = per_tensor_quant_fp8_reference(x)
+        assert_quant_equal((q, s), want, f"graph {seed}")
+        assert_quant_equal((q2, s2), per_tensor_quant_fp8_reference(x, want[1]), f"graph static {seed}")
+    compiled = torch.compile(lambda x: per_tensor_quant_fp8(x, backend=backend), fullgraph=True)
+    for tokens in (7, 133):
+        xt = gpu_random(tokens, 4096, torch.bfloat16, seed=tokens)
+        assert_quant_equal(compiled(xt), per_tensor_quant_fp8_reference(xt), f"compiled {tokens}")
+    for trial in range(20):
+        x1 = gpu_random(8, 2**16, torch.float32, seed=trial)
+        torch.cuda.synchronize()
+        torch.cuda._sleep(1_000_000)
+        q1, s1 = per_tensor_quant_fp8(x1, backend=backend, enable_pdl=True)
+        q2, s2 = per_tensor_quant_fp8(x1, s1, backend=backend, enable_pdl=True)
+        torch.cuda.synchronize()
+        want = per_tensor_quant_fp8_reference(x1)
+        assert_quant_equal((q1, s1), want, f"pdl call 1 trial {trial}")
+        assert_quant_equal((q2, s2), per_tensor_quant_fp8_reference(x1, want[1]), f"pdl call 2 trial {trial}")

@@ -1,0 +1,72 @@
+"""per_tensor_quant_fp8 on the CPU: the reference's rules, and the public call on the reference and
+(under TRITON_INTERPRET=1) the Triton kernels, byte for byte, static and dynamic."""
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from fp8quant import per_tensor_quant_fp8
+from fp8quant.reference import MIN_SCALE, per_tensor_quant_fp8_reference, per_token_quant_fp8_reference
+from fp8_asserts import assert_codes_equal, assert_quant_equal, assert_scales_equal, edge_rows, random_rows
+
+INTERPRETING = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+BACKENDS = ["torch"] + (["triton"] if INTERPRETING else [])
+DTYPES = [torch.float16, torch.bfloat16, torch.float32]
+
+
+def test_dynamic_is_per_token_over_the_flattened_tensor():
+    x = random_rows(12, 300, torch.bfloat16, seed=1)
+    q, s = per_tensor_quant_fp8_reference(x)
+    q2, s2 = per_token_quant_fp8_reference(x.reshape(1, -1))
+    assert_codes_equal(q.reshape(1, -1), q2)
+    assert_scales_equal(s, s2.reshape(1))
+    q, s = per_tensor_quant_fp8_reference(x, scale_ub=0.5)
+    q2, s2 = per_token_quant_fp8_reference(x.reshape(1, -1), 0.5)
+    assert_codes_equal(q.reshape(1, -1), q2)
+    assert_scales_equal(s, s2.reshape(1))
+
+
+def test_static_scale_divides_and_saturates():
+    x = torch.tensor([[1.0, -3.0, 1000.0, -1e6, 0.0, float("inf")]])
+    q, s = per_tensor_quant_fp8_reference(x, torch.tensor([0.5]))
+    assert float(s) == 0.5
+    assert q.float().tolist() == [[2.0, -6.0, 448.0, -448.0, 0.0, 448.0]]
+    q, s = per_tensor_quant_fp8_reference(torch.zeros(3, 4))
+    assert float(s) == np.float32(MIN_SCALE) and bool((q.float() == 0).all())
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rows, hidden", [(1, 17), (7, 1368), (3, 9000), (64, 64)])
+def test_public_call_bit_exact(backend, dtype, rows, hidden):
+    x = random_rows(rows, hidden, dtype, seed=rows + hidden)
+    for scale, ub in ((None, None), (None, 0.25), (torch.tensor([0.02]), None), (torch.tensor([3.0]), None)):
+        got = per_tensor_quant_fp8(x, scale, scale_ub=ub, backend=backend)
+        assert got[1].shape == (1,)
+        assert_quant_equal(got, per_tensor_quant_fp8_reference(x, scale, ub), f"{backend} scale={scale} ub={ub}")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_edge_rows_and_out(backend, dtype):
+    x = edge_rows(40, dtype)
+    assert_quant_equal(per_tensor_quant_fp8(x, backend=backend), per_tensor_quant_fp8_reference(x), f"{backend} NaN")
+    finite = x[[0, 1, 2, 6, 7]]
+    assert_quant_equal(per_tensor_quant_fp8(finite, backend=backend), per_tensor_quant_fp8_reference(finite), f"{backend} finite")
+    out = torch.empty(x.shape, dtype=torch.float8_e4m3fn)
+    out.view(torch.uint8).fill_(0xA5)
+    scale_out = torch.full((1,), -1.0)
+    q, s = per_tensor_quant_fp8(finite[:, 1:33], torch.tensor([0.125]), out=out[:5, :32].contiguous(), backend=backend)
+    assert float(s) == 0.125
+    q, s = per_tensor_quant_fp8(x[:, :8].contiguous(), out=out.view(-1)[:64].view(8, 8), scale_out=scale_out, backend=backend)
+    assert s is scale_out and q.data_ptr() == out.data_ptr()
+    assert_quant_equal((q, s), per_tensor_quant_fp8_reference(x[:, :8]))
+
+
+def test_empty_input_gives_its_scale():
+    q, s = per_tensor_quant_fp8(torch.empty(0, 16))
+    assert q.shape == (0, 16) and float(s) == np.float32(MIN_SCALE)
+    q, s = per_tensor_quant_fp8(torch.empty(0, 16), torch.tensor([2.0]))
+    assert float(s) == 2.0
