@@ -63,29 +63,23 @@ def test_every_per_token_instance_compiles(build_logs, dtype, arch):
     assert not spilled, f"kernels spill: {spilled}"
 
 
-GROUP = next(e for e in _cuda.ENTRY_POINTS if e.symbol == "fp8quant_per_token_group_quant_fp8")
+# symbol -> (a substring of its kernels' names, kernels per vector width)
+OTHER_OPS = {
+    "fp8quant_per_token_group_quant_fp8": ("group_quant_kernel", 4),  # 1, 2, 4, 8 vectors per thread
+    "fp8quant_per_tensor_quant_fp8": ("per_tensor", 2),  # the amax and the quantize kernel
+}
 
 
+@pytest.mark.parametrize("symbol", sorted(OTHER_OPS))
 @pytest.mark.parametrize("dtype", list(_cuda.ELEMENT_TYPES))
 @pytest.mark.parametrize("arch", ARCHS)
-def test_every_group_instance_compiles(build_logs, dtype, arch):
-    spec = GROUP.module_spec(*_cuda.ELEMENT_TYPES[dtype])
-    funcs = [f for f in _functions(build_logs[(spec.name, arch)]) if "group_quant_kernel" in f[0]]
+def test_every_instance_of_the_other_ops_compiles(build_logs, symbol, dtype, arch):
+    entry = next(e for e in _cuda.ENTRY_POINTS if e.symbol == symbol)
+    spec = entry.module_spec(*_cuda.ELEMENT_TYPES[dtype])
+    name, per_width = OTHER_OPS[symbol]
+    funcs = [f for f in _functions(build_logs[(spec.name, arch)]) if name in f[0]]
     widths = {torch.float32: 3, torch.float16: 4, torch.bfloat16: 4}[dtype]
-    assert len(funcs) == widths * 4, funcs  # vector widths x 1, 2, 4, 8 vectors per thread
-    assert not [f for f in funcs if f[2] > 0], f"kernels spill: {funcs}"
-
-
-TENSOR = next(e for e in _cuda.ENTRY_POINTS if e.symbol == "fp8quant_per_tensor_quant_fp8")
-
-
-@pytest.mark.parametrize("dtype", list(_cuda.ELEMENT_TYPES))
-@pytest.mark.parametrize("arch", ARCHS)
-def test_every_tensor_instance_compiles(build_logs, dtype, arch):
-    spec = TENSOR.module_spec(*_cuda.ELEMENT_TYPES[dtype])
-    funcs = [f for f in _functions(build_logs[(spec.name, arch)]) if "per_tensor" in f[0]]
-    widths = {torch.float32: 3, torch.float16: 4, torch.bfloat16: 4}[dtype]
-    assert len(funcs) == widths * 2, funcs  # vector widths x (amax, quantize)
+    assert len(funcs) == widths * per_width, funcs
     assert not [f for f in funcs if f[2] > 0], f"kernels spill: {funcs}"
 
 

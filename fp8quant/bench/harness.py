@@ -88,6 +88,19 @@ class Shape:
     seq: int = 0
 
 
+def copy_provider(bytes_moved: Callable[[int, int, int], int]):
+    """A device-to-device copy moving an op's bytes (half read, half written): what plain streaming
+    achieves at that size. A reference line, not a peer."""
+
+    def make(x, out=None):
+        nbytes = bytes_moved(*x.shape, x.element_size()) // 2
+        src = x.view(-1).view(torch.uint8)[:nbytes]
+        dst = torch.empty(nbytes, dtype=torch.uint8, device=x.device) if out is None else out[:nbytes]
+        return lambda: dst.copy_(src)
+
+    return make
+
+
 # ---------------------------------------------------------------------------------------------
 # Timing
 
@@ -458,6 +471,15 @@ def decode_times_in_l2(suite, provs: dict, shape: Shape, xs: list[torch.Tensor],
     return interleaved_time_us(graphs, reps, seed=shape.tokens * 100019 + shape.hidden)
 
 
+def _forced_provider(suite, name: str):
+    """A suite's forced-plan provider for `name` (fp8quant:registers:... for per-token), if it has any."""
+    return suite.forced_provider(name) if hasattr(suite, "forced_provider") else None
+
+
+def _expand_providers(suite, wanted: list[str]) -> list[str]:
+    return suite.expand_providers(wanted) if hasattr(suite, "expand_providers") else list(wanted)
+
+
 def run_gpu(suite, args) -> int:
     dtype = DTYPES[args.dtype]
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -466,10 +488,10 @@ def run_gpu(suite, args) -> int:
     l2 = getattr(props, "L2_cache_size", 50 * 2**20)
     provs = suite.providers(gpu=True)
     if args.providers:
-        wanted = suite.expand_providers(args.providers)
+        wanted = _expand_providers(suite, args.providers)
         for name in wanted:
-            if suite.forced_provider(name) is not None:
-                provs[name] = suite.forced_provider(name)
+            if _forced_provider(suite, name) is not None:
+                provs[name] = _forced_provider(suite, name)
         provs = {k: v for k, v in provs.items() if k in wanted}
     if args.shapes:
         shapes = [Shape(t, h, "custom") for t, h in args.shapes]
@@ -779,7 +801,7 @@ def main(argv: list[str] | None = None, extra_providers: dict | None = None) -> 
     suite = SUITES[args.op]
     if args.providers:
         wanted = [p.strip() for p in args.providers.split(",")]
-        unknown = [w for w in wanted if w not in suite.PROVIDERS and suite.forced_provider(w) is None
+        unknown = [w for w in wanted if w not in suite.PROVIDERS and _forced_provider(suite, w) is None
                    and w not in ("fp8quant:registers:t*",) and not w.endswith(":s*")]
         if unknown:
             ap.error(f"--providers: unknown {', '.join(unknown)}; known: {', '.join(suite.PROVIDERS)} "

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from ..reference import FP8_DTYPE, per_tensor_quant_fp8_reference
-from .harness import Shape
+from .harness import Shape, copy_provider
 
 NAME = "tensor"
 OP = "per_tensor_quant_fp8"
@@ -59,12 +59,6 @@ def _provider(backend: str, static: bool = False):
     return make
 
 
-def _copy_provider(x, out=None):
-    nbytes = bytes_moved(*x.shape, x.element_size()) // 2
-    src = x.view(-1).view(torch.uint8)[:nbytes]
-    dst = torch.empty(nbytes, dtype=torch.uint8, device=x.device) if out is None else out[:nbytes]
-    return lambda: dst.copy_(src)
-
 
 def _vllm_provider():
     try:
@@ -84,18 +78,10 @@ def providers(gpu: bool) -> dict:
     p["fp8quant:static"] = _provider("cuda", static=True)
     p["triton"] = _provider("triton")
     p["triton:static"] = _provider("triton", static=True)
-    p["copy"] = _copy_provider
+    p["copy"] = copy_provider(bytes_moved)
     p["vllm"] = _vllm_provider()
     p["sglang"] = "not wired"
     return p
-
-
-def forced_provider(name: str):
-    return None
-
-
-def expand_providers(wanted: list[str]) -> list[str]:
-    return list(wanted)
 
 
 def cpu_providers() -> dict:

@@ -9,7 +9,7 @@ from dataclasses import replace
 import torch
 
 from ..reference import FP8_DTYPE, per_token_quant_fp8_reference
-from .harness import Shape
+from .harness import Shape, copy_provider
 
 NAME = "token"
 OP = "per_token_quant_fp8"
@@ -183,14 +183,6 @@ def _sglang_provider():
     return make
 
 
-def _copy_provider(x, out=None):
-    """A device-to-device copy moving the op's bytes (half read, half written): what plain
-    streaming achieves at this size. A reference line, not a peer."""
-    nbytes = bytes_moved(*x.shape, x.element_size()) // 2
-    src = x.view(-1).view(torch.uint8)[:nbytes]
-    dst = torch.empty(nbytes, dtype=torch.uint8, device=x.device) if out is None else out[:nbytes]
-    return lambda: dst.copy_(src)
-
 
 PROVIDERS = ("torch", "torch.compile", "fp8quant", "fp8quant:nopdl", "fp8quant:registers", "fp8quant:shared",
              "fp8quant:global", "triton", "copy", "vllm", "sglang")
@@ -206,7 +198,7 @@ def providers(gpu: bool) -> dict:
     for staging in ("registers", "shared", "global"):
         p[f"fp8quant:{staging}"] = _fp8quant_provider("cuda", staging=staging)
     p["triton"] = _fp8quant_provider("triton")
-    p["copy"] = _copy_provider
+    p["copy"] = copy_provider(bytes_moved)
     p["vllm"] = _vllm_provider()
     p["sglang"] = _sglang_provider()
     return p

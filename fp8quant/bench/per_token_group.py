@@ -8,7 +8,7 @@ import math
 import torch
 
 from ..reference import FP8_DTYPE, per_token_group_quant_fp8_reference
-from .harness import Shape
+from .harness import Shape, copy_provider
 
 NAME = "group"
 OP = "per_token_group_quant_fp8"
@@ -80,12 +80,6 @@ def _provider(backend: str, layout: str = "row"):
     return make
 
 
-def _copy_provider(x, out=None):
-    nbytes = bytes_moved(*x.shape, x.element_size()) // 2
-    src = x.view(-1).view(torch.uint8)[:nbytes]
-    dst = torch.empty(nbytes, dtype=torch.uint8, device=x.device) if out is None else out[:nbytes]
-    return lambda: dst.copy_(src)
-
 
 def _vllm_provider():
     try:
@@ -113,18 +107,10 @@ def providers(gpu: bool) -> dict:
     for layout in ("column", "tma", "packed"):
         p[f"fp8quant:{layout}"] = _provider("cuda", layout)
     p["triton"] = _provider("triton")
-    p["copy"] = _copy_provider
+    p["copy"] = copy_provider(bytes_moved)
     p["vllm"] = _vllm_provider()
     p["sglang"] = _sglang_provider()
     return p
-
-
-def forced_provider(name: str):
-    return None
-
-
-def expand_providers(wanted: list[str]) -> list[str]:
-    return list(wanted)
 
 
 def cpu_providers() -> dict:

@@ -60,3 +60,11 @@ def auto_backend(kernel: Kernel, dtype: torch.dtype, device_index: int) -> str:
             _warned_fallback = True
             warnings.warn(f"fp8quant: the CUDA kernels could not be built, falling back to Triton.\n{e}", RuntimeWarning, stacklevel=6)
         return "triton"
+
+
+def scale_ub_pointer_and_value(scale_ub) -> tuple:
+    """The kernels' two forms of scale_ub: (a device pointer, unused value) for a tensor, (None, the
+    float) for a float, (None, +inf) for no bound."""
+    if isinstance(scale_ub, torch.Tensor):
+        return scale_ub.data_ptr(), float("inf")
+    return None, float("inf") if scale_ub is None else float(scale_ub)

@@ -19,7 +19,7 @@ from .. import _checks, _cuda, _device
 from .._library import QuantOp
 from ..jit import EntryPoint
 from ..reference import FP8_DTYPE, per_tensor_quant_fp8_reference
-from .backends import resolve_backend
+from .backends import resolve_backend, scale_ub_pointer_and_value
 from .per_token import _as_rows
 from .per_token_plan import vector_width
 
@@ -121,11 +121,7 @@ def launch_cuda(x2d, q, scale_out, scale, scale_ub, enable_pdl=None) -> None:
     vec = vector_width(hidden, x2d.element_size(), x2d.stride(0), x2d.data_ptr(), q.data_ptr())
     dynamic = scale is None
     config, amax_grid = _cached_config(num_rows, hidden, vec, index, dynamic, pdl)
-    ub_ptr, ub_value = None, float("inf")
-    if isinstance(scale_ub, torch.Tensor):
-        ub_ptr = scale_ub.data_ptr()
-    elif scale_ub is not None:
-        ub_value = float(scale_ub)
+    ub_ptr, ub_value = scale_ub_pointer_and_value(scale_ub)
     partials = torch.empty(amax_grid, dtype=torch.float32, device=x2d.device) if dynamic else None
     KERNEL(x2d.dtype, index, x2d.data_ptr(), q.data_ptr(), scale_out.data_ptr(), None if dynamic else scale.data_ptr(), ub_ptr, ub_value,
            partials.data_ptr() if dynamic else None, num_rows, hidden, x2d.stride(0), config)

@@ -20,7 +20,7 @@ from .._library import QuantOp
 from ..jit import EntryPoint
 from ..reference import FP8_DTYPE, per_token_quant_fp8_reference
 from . import per_token_plan as planner
-from .backends import resolve_backend
+from .backends import resolve_backend, scale_ub_pointer_and_value
 
 OP = "per_token_quant_fp8"
 
@@ -127,11 +127,7 @@ def launch_cuda(
     pdl = _device.use_pdl(index, enable_pdl)
     if plan is None:
         plan = plan_for(x2d, q, pdl)
-    ub_ptr, ub_value = None, float("inf")
-    if isinstance(scale_ub, torch.Tensor):
-        ub_ptr = scale_ub.data_ptr()
-    elif scale_ub is not None:
-        ub_value = float(scale_ub)
+    ub_ptr, ub_value = scale_ub_pointer_and_value(scale_ub)
     num_rows, hidden = x2d.shape
     args = (x2d.data_ptr(), q.data_ptr(), scale.data_ptr(), ub_ptr, ub_value, num_rows, hidden, x2d.stride(0),
             _launch_config(plan, index, pdl))

@@ -98,3 +98,11 @@ def divide(x, scale, recip, ALL_FINITE):
     else:
         y = tl.math.div_rn(x, scale)
     return y
+
+
+@triton.jit
+def bounded_scale(amax, ub):
+    """max(min(amax, ub) / 448, 1 / (448 * 512)), NaN-propagating, IEEE division: the per-token
+    and dynamic per-tensor scale."""
+    amax = tl.minimum(amax, ub, propagate_nan=tl.PropagateNan.ALL)
+    return tl.maximum(tl.math.div_rn(amax, 448.0), 1.0 / (448.0 * 512.0), propagate_nan=tl.PropagateNan.ALL)

@@ -10,7 +10,7 @@ import triton.language as tl
 
 from ..ops.backends import interpreting
 from ..reference import FP8_MAX, MIN_SCALE
-from .common import divide_finite, gdc_launch_dependents, gdc_wait, max_nan, pdl_available, to_e4m3
+from .common import bounded_scale, divide_finite, gdc_launch_dependents, gdc_wait, max_nan, pdl_available, to_e4m3
 
 BLOCK = 4096  # elements of a row per program step
 MAX_PROGRAMS = 1024  # programs of the amax kernel at most: its partials fit one block of the quantize kernel
@@ -48,8 +48,7 @@ def _quant_kernel(x_ptr, q_ptr, scale_ptr, static_scale_ptr, partials_ptr, scale
             ub = tl.load(scale_ub_ptr)
         else:
             ub = scale_ub_value
-        amax = tl.minimum(amax, ub, propagate_nan=tl.PropagateNan.ALL)
-        scale = tl.maximum(tl.math.div_rn(amax, 448.0), 1.0 / (448.0 * 512.0), propagate_nan=tl.PropagateNan.ALL)
+        scale = bounded_scale(amax, ub)
     else:
         scale = tl.load(static_scale_ptr)
     if pid == 0:

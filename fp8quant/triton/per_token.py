@@ -16,7 +16,7 @@ import triton.language as tl
 from ..ops.backends import interpreting
 from ..ops.per_token_plan import vector_width
 from ..reference import FP8_MAX, MIN_SCALE
-from .common import divide, gdc_launch_dependents, gdc_wait, max_nan, pdl_available, to_e4m3
+from .common import bounded_scale, divide, gdc_launch_dependents, gdc_wait, max_nan, pdl_available, to_e4m3
 
 
 @triton.jit
@@ -72,8 +72,7 @@ def _per_token_quant_fp8_kernel(
         ub = tl.load(scale_ub_ptr)
     else:
         ub = scale_ub_value
-    amax = tl.minimum(amax, ub, propagate_nan=tl.PropagateNan.ALL)
-    scale = tl.maximum(tl.math.div_rn(amax, 448.0), 1.0 / (448.0 * 512.0), propagate_nan=tl.PropagateNan.ALL)
+    scale = bounded_scale(amax, ub)
     tl.store(scale_ptr + rows, scale, mask=row_mask)
     recip = tl.math.div_rn(1.0, scale)
     all_finite = tl.min(((scale == scale) & (scale != float("inf"))).to(tl.int32), 0) == 1
