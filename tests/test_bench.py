@@ -2,7 +2,6 @@
 accuracy report fails a deliberately broken provider."""
 
 import subprocess
-import sys
 
 import torch
 

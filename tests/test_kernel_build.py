@@ -1,7 +1,6 @@
 """nvcc compiles every kernel instance for sm_80, sm_89 and sm_90, with no register spills in
 the register-staged kernels (a spill would turn the one-read design into local-memory traffic)."""
 
-import ctypes
 import re
 import shutil
 import subprocess

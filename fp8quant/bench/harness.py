@@ -88,6 +88,23 @@ class Shape:
     seq: int = 0
 
 
+def reference_providers(reference: Callable, gpu: bool) -> dict:
+    """The op's reference in eager torch ("torch"), and on a GPU torch.compile of it ("torch.compile")."""
+    p: dict = {"torch": lambda x, out=None: (lambda: reference(x))}
+    if gpu:
+        compiled = torch.compile(reference, dynamic=True)
+        p["torch.compile"] = lambda x, out=None: (lambda: compiled(x))
+    return p
+
+
+def importable(module: str, name: str):
+    """`module.name` where it imports (a peer's kernel), else a string saying why it is missing."""
+    try:
+        return getattr(__import__(module, fromlist=[name]), name)
+    except Exception as e:  # noqa: BLE001 - any import failure means "not available"
+        return f"not importable ({type(e).__name__})"
+
+
 def copy_provider(bytes_moved: Callable[[int, int, int], int]):
     """A device-to-device copy moving an op's bytes (half read, half written): what plain streaming
     achieves at that size. A reference line, not a peer."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from ..reference import FP8_DTYPE, per_tensor_quant_fp8_reference
-from .harness import Shape, copy_provider
+from .harness import Shape, copy_provider, importable, reference_providers
 
 NAME = "tensor"
 OP = "per_tensor_quant_fp8"
@@ -60,26 +60,17 @@ def _provider(backend: str, static: bool = False):
 
 
 
-def _vllm_provider():
-    try:
-        from vllm import _custom_ops as vllm_ops  # type: ignore
-    except Exception as e:  # noqa: BLE001
-        return f"not importable ({type(e).__name__})"
-    return lambda x, out=None: (lambda: vllm_ops.scaled_fp8_quant(x))
-
-
 def providers(gpu: bool) -> dict:
-    p: dict = {"torch": lambda x, out=None: (lambda: reference(x))}
+    p = reference_providers(reference, gpu)
     if not gpu:
         return p
-    compiled = torch.compile(reference, dynamic=True)
-    p["torch.compile"] = lambda x, out=None: (lambda: compiled(x))
     p["fp8quant"] = _provider("cuda")
     p["fp8quant:static"] = _provider("cuda", static=True)
     p["triton"] = _provider("triton")
     p["triton:static"] = _provider("triton", static=True)
     p["copy"] = copy_provider(bytes_moved)
-    p["vllm"] = _vllm_provider()
+    vllm = importable("vllm._custom_ops", "scaled_fp8_quant")
+    p["vllm"] = vllm if isinstance(vllm, str) else (lambda x, out=None: (lambda: vllm(x)))
     p["sglang"] = "not wired"
     return p
 

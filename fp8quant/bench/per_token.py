@@ -9,7 +9,7 @@ from dataclasses import replace
 import torch
 
 from ..reference import FP8_DTYPE, per_token_quant_fp8_reference
-from .harness import Shape, copy_provider
+from .harness import Shape, copy_provider, importable, reference_providers
 
 NAME = "token"
 OP = "per_token_quant_fp8"
@@ -152,30 +152,12 @@ def expand_providers(wanted: list[str]) -> list[str]:
     return wanted
 
 
-def _torch_compile_provider():
-    compiled = torch.compile(per_token_quant_fp8_reference, dynamic=True)
-    return lambda x, out=None: (lambda: compiled(x))
-
-
-def _vllm_provider():
-    try:
-        from vllm import _custom_ops as vllm_ops  # type: ignore
-    except Exception as e:  # noqa: BLE001 - any import failure means "not available"
-        return f"not importable ({type(e).__name__})"
-    return lambda x, out=None: (lambda: vllm_ops.scaled_fp8_quant(x, use_per_token_if_dynamic=True))
-
-
-def _sglang_provider():
-    try:
-        from sgl_kernel import sgl_per_token_quant_fp8  # type: ignore
-    except Exception as e:  # noqa: BLE001
-        return f"not importable ({type(e).__name__})"
-
+def _sglang_provider(kernel):
     def make(x, out=None):
         q, s = outputs(x, out)
 
         def call():
-            sgl_per_token_quant_fp8(x, q, s)
+            kernel(x, q, s)
             return q, s
 
         return call
@@ -183,24 +165,24 @@ def _sglang_provider():
     return make
 
 
-
 PROVIDERS = ("torch", "torch.compile", "fp8quant", "fp8quant:nopdl", "fp8quant:registers", "fp8quant:shared",
              "fp8quant:global", "triton", "copy", "vllm", "sglang")
 
 
 def providers(gpu: bool) -> dict:
-    p: dict = {"torch": lambda x, out=None: (lambda: per_token_quant_fp8_reference(x))}
+    p = reference_providers(per_token_quant_fp8_reference, gpu)
     if not gpu:
         return p
-    p["torch.compile"] = _torch_compile_provider()
     p["fp8quant"] = _fp8quant_provider("cuda")
     p["fp8quant:nopdl"] = _fp8quant_provider("cuda", enable_pdl=False)
     for staging in ("registers", "shared", "global"):
         p[f"fp8quant:{staging}"] = _fp8quant_provider("cuda", staging=staging)
     p["triton"] = _fp8quant_provider("triton")
     p["copy"] = copy_provider(bytes_moved)
-    p["vllm"] = _vllm_provider()
-    p["sglang"] = _sglang_provider()
+    vllm = importable("vllm._custom_ops", "scaled_fp8_quant")
+    p["vllm"] = vllm if isinstance(vllm, str) else (lambda x, out=None: (lambda: vllm(x, use_per_token_if_dynamic=True)))
+    sglang = importable("sgl_kernel", "sgl_per_token_quant_fp8")
+    p["sglang"] = sglang if isinstance(sglang, str) else _sglang_provider(sglang)
     return p
 
 

@@ -8,7 +8,7 @@ import math
 import torch
 
 from ..reference import FP8_DTYPE, per_token_group_quant_fp8_reference
-from .harness import Shape, copy_provider
+from .harness import Shape, copy_provider, importable, reference_providers
 
 NAME = "group"
 OP = "per_token_group_quant_fp8"
@@ -81,35 +81,19 @@ def _provider(backend: str, layout: str = "row"):
 
 
 
-def _vllm_provider():
-    try:
-        from vllm.model_executor.layers.quantization.utils.fp8_utils import per_token_group_quant_fp8 as f  # type: ignore
-    except Exception as e:  # noqa: BLE001
-        return f"not importable ({type(e).__name__})"
-    return lambda x, out=None: (lambda: f(x, GROUP))
-
-
-def _sglang_provider():
-    try:
-        from sgl_kernel import sgl_per_token_group_quant_fp8  # type: ignore  # noqa: F401
-    except Exception as e:  # noqa: BLE001
-        return f"not importable ({type(e).__name__})"
-    return "not wired (its argument order differs by release)"
-
-
 def providers(gpu: bool) -> dict:
-    p: dict = {"torch": lambda x, out=None: (lambda: reference(x))}
+    p = reference_providers(reference, gpu)
     if not gpu:
         return p
-    compiled = torch.compile(reference, dynamic=True)
-    p["torch.compile"] = lambda x, out=None: (lambda: compiled(x))
     p["fp8quant"] = _provider("cuda")
     for layout in ("column", "tma", "packed"):
         p[f"fp8quant:{layout}"] = _provider("cuda", layout)
     p["triton"] = _provider("triton")
     p["copy"] = copy_provider(bytes_moved)
-    p["vllm"] = _vllm_provider()
-    p["sglang"] = _sglang_provider()
+    vllm = importable("vllm.model_executor.layers.quantization.utils.fp8_utils", "per_token_group_quant_fp8")
+    p["vllm"] = vllm if isinstance(vllm, str) else (lambda x, out=None: (lambda: vllm(x, GROUP)))
+    sglang = importable("sgl_kernel", "sgl_per_token_group_quant_fp8")
+    p["sglang"] = sglang if isinstance(sglang, str) else "not wired (its argument order differs by release)"
     return p
 
 

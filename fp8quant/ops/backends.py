@@ -68,3 +68,11 @@ def scale_ub_pointer_and_value(scale_ub) -> tuple:
     if isinstance(scale_ub, torch.Tensor):
         return scale_ub.data_ptr(), float("inf")
     return None, float("inf") if scale_ub is None else float(scale_ub)
+
+
+def tensor_vector_width(x2d: torch.Tensor, q: torch.Tensor) -> int:
+    """per_token_plan.vector_width for x2d (rows, H) and its codes q: the widest access, up to 16
+    bytes, that H, the row stride and both base addresses allow."""
+    from .per_token_plan import vector_width
+
+    return vector_width(x2d.shape[1], x2d.element_size(), x2d.stride(0), x2d.data_ptr(), q.data_ptr())

@@ -19,9 +19,8 @@ from .. import _checks, _cuda, _device
 from .._library import QuantOp
 from ..jit import EntryPoint
 from ..reference import FP8_DTYPE, per_tensor_quant_fp8_reference
-from .backends import resolve_backend, scale_ub_pointer_and_value
+from .backends import resolve_backend, scale_ub_pointer_and_value, tensor_vector_width
 from .per_token import _as_rows
-from .per_token_plan import vector_width
 
 OP = "per_tensor_quant_fp8"
 
@@ -118,7 +117,7 @@ def launch_cuda(x2d, q, scale_out, scale, scale_ub, enable_pdl=None) -> None:
     index = x2d.get_device()
     pdl = _device.use_pdl(index, enable_pdl)
     num_rows, hidden = x2d.shape
-    vec = vector_width(hidden, x2d.element_size(), x2d.stride(0), x2d.data_ptr(), q.data_ptr())
+    vec = tensor_vector_width(x2d, q)
     dynamic = scale is None
     config, amax_grid = _cached_config(num_rows, hidden, vec, index, dynamic, pdl)
     ub_ptr, ub_value = scale_ub_pointer_and_value(scale_ub)

@@ -20,7 +20,7 @@ from .._library import QuantOp
 from ..jit import EntryPoint
 from ..reference import FP8_DTYPE, per_token_quant_fp8_reference
 from . import per_token_plan as planner
-from .backends import resolve_backend, scale_ub_pointer_and_value
+from .backends import resolve_backend, scale_ub_pointer_and_value, tensor_vector_width
 
 OP = "per_token_quant_fp8"
 
@@ -101,7 +101,7 @@ def plan_for(x2d: torch.Tensor, q: torch.Tensor, pdl: bool, **forced) -> planner
     ctas_per_row (tests and the benchmark)."""
     num_rows, hidden = x2d.shape
     element_size = x2d.element_size()
-    vec = planner.vector_width(hidden, element_size, x2d.stride(0), x2d.data_ptr(), q.data_ptr())
+    vec = tensor_vector_width(x2d, q)
     if forced:
         return planner.plan(num_rows, hidden, element_size, vec, _device.device_info(x2d.get_device()), pdl=pdl, **forced)
     return _cached_plan(num_rows, hidden, element_size, vec, x2d.get_device(), pdl)

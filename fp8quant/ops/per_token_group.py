@@ -21,9 +21,8 @@ from .. import _checks, _cuda, _device
 from .._library import QuantOp
 from ..jit import EntryPoint
 from ..reference import FP8_DTYPE, GROUP_SIZES, group_scales_layout, per_token_group_quant_fp8_reference, tma_aligned_rows
-from .backends import resolve_backend
+from .backends import resolve_backend, tensor_vector_width
 from .per_token import _as_rows
-from .per_token_plan import vector_width
 
 OP = "per_token_group_quant_fp8"
 ROW_MAJOR, COLUMN_MAJOR, PACKED_UE8M0 = 0, 1, 2  # per_token_group.cuh: ScaleLayout
@@ -196,7 +195,7 @@ def launch_cuda(x2d, q, scale, group_size, eps, layout, ue8m0, enable_pdl=None) 
     index = x2d.get_device()
     pdl = _device.use_pdl(index, enable_pdl)
     num_rows, hidden = x2d.shape
-    vec = vector_width(hidden, x2d.element_size(), x2d.stride(0), x2d.data_ptr(), q.data_ptr())
+    vec = tensor_vector_width(x2d, q)
     config = _cached_config(num_rows, hidden, group_size, vec, index, layout, ue8m0, pdl)
     scale_ld = scale.stride(1) if layout != ROW_MAJOR else 0
     args = (x2d.data_ptr(), q.data_ptr(), scale.data_ptr(), num_rows, hidden, x2d.stride(0), scale_ld, eps, config)

@@ -13,8 +13,7 @@ import torch
 import triton
 import triton.language as tl
 
-from ..ops.backends import interpreting
-from ..ops.per_token_plan import vector_width
+from ..ops.backends import interpreting, tensor_vector_width
 from ..reference import FP8_MAX, MIN_SCALE
 from .common import bounded_scale, divide, gdc_launch_dependents, gdc_wait, max_nan, pdl_available, to_e4m3
 
@@ -138,7 +137,7 @@ def per_token_quant_fp8_triton(
     launch_options = dict(launch_pdl=True) if pdl else {}
     num_rows, hidden = x2d.shape
     cfg = triton_config(hidden, num_rows)
-    vec = vector_width(hidden, x2d.element_size(), x2d.stride(0), x2d.data_ptr(), q2d.data_ptr())
+    vec = tensor_vector_width(x2d, q2d)
     has_ptr = isinstance(scale_ub, torch.Tensor)
     ub_value = float("inf") if scale_ub is None or has_ptr else float(scale_ub)
     grid = (triton.cdiv(num_rows, cfg["ROWS"]),)

@@ -7,7 +7,7 @@ import torch
 import triton
 import triton.language as tl
 
-from ..ops.backends import interpreting
+from ..ops.backends import interpreting, tensor_vector_width
 from ..reference import FP8_MAX
 from .common import divide_finite, gdc_launch_dependents, gdc_wait, max_nan, pdl_available, to_e4m3
 
@@ -70,8 +70,6 @@ def per_token_group_quant_fp8_triton(x2d: torch.Tensor, q2d: torch.Tensor, scale
                                      pdl: bool = False) -> None:
     """x2d (rows, H) with unit last stride; q2d contiguous; scale in the layout (0 row-major, 1
     column-major, 2 packed UE8M0) with its column stride. Already validated."""
-    from ..ops.per_token_plan import vector_width
-
     if software_e4m3 is None:
         software_e4m3 = interpreting()
     pdl = pdl and pdl_available(x2d.device)
@@ -80,7 +78,7 @@ def per_token_group_quant_fp8_triton(x2d: torch.Tensor, q2d: torch.Tensor, scale
     per_program = max(1, min(ELEMENTS_PER_PROGRAM // group_size, triton.next_power_of_2(groups)))
     if layout == 2:  # a program covers whole packed words, the bytes past the last group included
         per_program = max(per_program, 4)
-    vec = vector_width(hidden, x2d.element_size(), x2d.stride(0), x2d.data_ptr(), q2d.data_ptr())
+    vec = tensor_vector_width(x2d, q2d)
     grid = (num_rows * triton.cdiv(groups, per_program),)
     _per_token_group_quant_fp8_kernel[grid](
         x2d, q2d, scale, num_rows, hidden // vec, x2d.stride(0) // vec, scale.stride(1) if layout else 0, eps,
