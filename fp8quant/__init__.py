@@ -12,5 +12,10 @@ __version__ = "0.1.0"
 from .ops.per_token import per_token_quant_fp8  # noqa: E402
 from .ops.per_token_group import per_token_group_quant_fp8  # noqa: E402
 from .ops.per_tensor import per_tensor_quant_fp8  # noqa: E402
+from .ops.rms_norm_quant import rms_norm_quant_fp8  # noqa: E402
+from .ops.silu_and_mul_quant import silu_and_mul_quant_fp8  # noqa: E402
 
-__all__ = ["per_token_quant_fp8", "per_token_group_quant_fp8", "per_tensor_quant_fp8", "__version__"]
+__all__ = [
+    "per_token_quant_fp8", "per_token_group_quant_fp8", "per_tensor_quant_fp8", "rms_norm_quant_fp8",
+    "silu_and_mul_quant_fp8", "__version__",
+]

@@ -11,6 +11,9 @@ functions over the inputs in schema order:
 - ``allocate(*inputs)``: new output tensors;
 - ``run(*inputs, outs, outputs_given)``: checks that read data (overlap), then the backend.
 
+An input the op writes in place (the fused RMSNorm's residual) is declared in the schema as
+``Tensor(r!)`` and its position given in ``mutated``: its version counter is bumped after a call.
+
 The ops are defined with torch.library.Library and schemas written out, not with
 torch.library.custom_op, whose Python layers (an autograd kernel, an aliasing check, version bumps)
 cost a call through torch.ops, which is what compiled code makes, 15-25 us more on an H200's host
@@ -64,8 +67,9 @@ class QuantOp:
         check: Callable,
         allocate: Callable,
         run: Callable,
+        mutated: Sequence[int] = (),
     ):
-        self.name, self.outputs = name, tuple(outputs)
+        self.name, self.outputs, self.mutated = name, tuple(outputs), tuple(mutated)
         self.check, self.allocate, self.run = check, allocate, run
         first, rest = inputs_schema.split(", ", 1)
         written = ", ".join(f"Tensor(a{i + 1}!) {o}" for i, o in enumerate(self.outputs))
@@ -92,7 +96,11 @@ class QuantOp:
         self.check(*args, outs=(None,) * len(self.outputs))
         outs = self.allocate(*args)
         self.run(*args, outs=outs, outputs_given=False)
+        self._mark_mutated(args)
         return outs
+
+    def _mark_mutated(self, inputs: tuple) -> None:
+        mark_written(*(inputs[i] for i in self.mutated if inputs[i] is not None))
 
     def _functional_fake(self, *args):
         args = self._inputs(args)
@@ -108,6 +116,7 @@ class QuantOp:
         self.check(*inputs, outs=outs)
         self.run(*inputs, outs=outs, outputs_given=True)
         mark_written(*outs)
+        self._mark_mutated(inputs)
 
     def _out_fake(self, *args):
         inputs, outs = self._split_out(args)
@@ -129,8 +138,8 @@ class QuantOp:
             if len(given) != len(outs):
                 outs = self._complete(inputs, outs)
             self.run(*inputs, outs=outs, outputs_given=bool(given))
-            for t in given:  # as the _out op does through the dispatcher
-                torch.autograd.graph.increment_version(t)
+            mark_written(*given)  # as the _out op does through the dispatcher
+            self._mark_mutated(inputs)
             return outs
         needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in tensors + given)
         with torch.no_grad() if needs_grad else contextlib.nullcontext():

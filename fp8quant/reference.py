@@ -188,3 +188,64 @@ def per_tensor_quant_fp8_reference(
     codes = y.to(FP8_DTYPE).view(torch.uint8)
     codes = torch.where(torch.isnan(y), const(NAN_CODE, torch.uint8), codes)
     return codes.view(FP8_DTYPE), s
+
+
+# ---------------------------------------------------------------------------------------------
+# Fused producers: rms_norm_quant_fp8 and silu_and_mul_quant_fp8
+#
+# The contract of a fused op is the unfused torch composition an engine runs today: the producer
+# in the input dtype (each step rounded to it, as torch rounds it), then the quantization
+# reference of its output. The CUDA and Triton kernels compute the producer in fp32 with their own
+# rsqrt / exp and summation order, so their y can differ from torch's in the last fp32 bits
+# before the rounding to the dtype; fp8quant/fused_bounds.py bounds where the codes and scales may
+# then differ (and checks the error against a float64 truth).
+
+FUSED_GROUP_EPS = 1e-10  # the group contract's eps in the fused ops (vLLM's default)
+
+
+def quantize_rows_reference(
+    y: torch.Tensor, group_size: int | None, scale_ub: float | torch.Tensor | None = None, scale_ue8m0: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The quantizing half of a fused op: per token (group_size None: scales (..., 1)) or per
+    group (scales (..., H / group_size), row-major) of y."""
+    if group_size is None:
+        return per_token_quant_fp8_reference(y, scale_ub)
+    return per_token_group_quant_fp8_reference(y, group_size, FUSED_GROUP_EPS, scale_ue8m0)
+
+
+def rms_norm_reference(
+    x: torch.Tensor, weight: torch.Tensor, eps: float, residual: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(y, h): h = x + residual in x's dtype (what the fused op writes to residual; None without
+    one), y = RMSNorm(h) as LlamaRMSNorm and vLLM's RMSNorm compute it: the mean of squares and the
+    rsqrt in fp32, the normalized value rounded to the dtype, then times weight in the dtype."""
+    h = x if residual is None else x + residual
+    hf = h.float()
+    variance = hf.pow(2).mean(-1, keepdim=True)
+    y = (hf * torch.rsqrt(variance + eps)).to(x.dtype) * weight
+    return y, (None if residual is None else h)
+
+
+def rms_norm_quant_fp8_reference(
+    x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6, residual: torch.Tensor | None = None,
+    group_size: int | None = None, scale_ub: float | torch.Tensor | None = None, scale_ue8m0: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """(q, scales, new residual): quantize_rows_reference of rms_norm_reference's y."""
+    y, h = rms_norm_reference(x, weight, eps, residual)
+    q, s = quantize_rows_reference(y, group_size, scale_ub, scale_ue8m0)
+    return q, s, h
+
+
+def silu_and_mul_reference(x: torch.Tensor) -> torch.Tensor:
+    """silu(gate) * up in x's dtype, gate = x[..., :I], up = x[..., I:] (vLLM's and SGLang's order):
+    torch's silu rounded to the dtype, then the product rounded to it."""
+    inner = x.shape[-1] // 2
+    return torch.nn.functional.silu(x[..., :inner]) * x[..., inner:]
+
+
+def silu_and_mul_quant_fp8_reference(
+    x: torch.Tensor, group_size: int | None = None, scale_ub: float | torch.Tensor | None = None,
+    scale_ue8m0: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(q, scales): quantize_rows_reference of silu_and_mul_reference(x)."""
+    return quantize_rows_reference(silu_and_mul_reference(x), group_size, scale_ub, scale_ue8m0)

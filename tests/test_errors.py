@@ -83,11 +83,50 @@ TENSOR_CASES = [
     (dict(x=torch.ones(4, 8), backend="cuda"), ValueError, "backend='cuda' needs x on an NVIDIA GPU"),
 ]
 
+def _rms(x, **kwargs):
+    weight = kwargs.pop("weight", torch.ones(x.shape[-1]) if isinstance(x, torch.Tensor) else None)
+    return fp8quant.rms_norm_quant_fp8(x, weight, **kwargs)
+
+
+RESIDUAL = torch.full((4, 32), 0.5)  # a refused call must leave it as it is (checked after each case)
+RMS_CASES = [
+    (dict(x=torch.ones(4, 32, dtype=torch.int32)), TypeError, "x must have dtype float16, bfloat16 or float32, got torch.int32"),
+    (dict(x=torch.ones(4, 32), weight=torch.ones(16)), ValueError, "weight must be a contiguous tensor of shape (32,)"),
+    (dict(x=torch.ones(4, 32), weight=torch.ones(32, dtype=torch.float16)), ValueError, "dtype torch.float32 on cpu (x's)"),
+    (dict(x=torch.ones(4, 32), weight=[1.0] * 32), TypeError, "weight must be a torch.Tensor, got list"),
+    (dict(x=torch.ones(4, 32), eps=0.0), ValueError, "eps must be finite and positive, got 0.0"),
+    (dict(x=torch.ones(4, 32), eps=1), TypeError, "eps must be a float, got int"),
+    (dict(x=torch.ones(4, 32), residual=torch.ones(4, 16)), ValueError, "residual must have x's shape (4, 32)"),
+    (dict(x=torch.ones(4, 32), residual=torch.ones(4, 32, dtype=torch.float16)), ValueError, "residual must have x's shape"),
+    (dict(x=torch.ones(4, 32), residual=RESIDUAL, group_size=24), ValueError, "group_size must be None (per token) or one of"),
+    (dict(x=torch.ones(4, 48), group_size=32), ValueError, "row length must be a multiple of group_size 32, got 48"),
+    (dict(x=torch.ones(4, 32), residual=RESIDUAL, group_size=16, scale_ub=2.0), ValueError, "scale_ub bounds per-token scales"),
+    (dict(x=torch.ones(4, 32), column_major_scales=True), ValueError, "they need a group_size"),
+    (dict(x=torch.ones(4, 32), residual=RESIDUAL, scale_ub=-1.0), ValueError, "scale_ub must be finite and positive, got -1.0"),
+    (dict(x=torch.ones(4, 32), residual=RESIDUAL, scale_out=torch.empty(4, 2)), ValueError, "scale_out must be a float32 tensor of shape (4, 1)"),
+    (dict(x=torch.ones(4, 32), residual=RESIDUAL, out=torch.empty(4, 32)), ValueError, "out must be a contiguous tensor of shape (4, 32), dtype torch.float8_e4m3fn"),
+    (dict(x=RESIDUAL, residual=RESIDUAL), ValueError, "residual overlaps x in memory"),
+    (dict(x=torch.ones(4, 32), residual=RESIDUAL, backend="cuda"), ValueError, "backend='cuda' needs x on an NVIDIA GPU"),
+]
+
+SILU_CASES = [
+    (dict(x=torch.ones(4, 33)), ValueError, "x's last dimension must be even (gate and up halves), got 33"),
+    (dict(x=torch.ones(4, 64), group_size=64), ValueError, "row length must be a multiple of group_size 64, got 32"),
+    (dict(x=torch.ones(4, 64), group_size=True), TypeError, "group_size must be None or an int, got bool"),
+    (dict(x=torch.ones(4, 64), scale_ue8m0=True), ValueError, "they need a group_size"),
+    (dict(x=torch.ones(4, 64), out=torch.empty(4, 64, dtype=FP8)), ValueError, "out must be a contiguous tensor of shape (4, 32)"),
+    (dict(x=torch.ones(4, 64), group_size=16, column_major_scales=True, scale_out=torch.empty(4, 2)), ValueError, "strides (1, 4)"),
+    (dict(x=torch.ones(4, 64), scale_ub="big"), TypeError, "scale_ub must be None, a float or a 1-element"),
+    (dict(x=torch.ones(4, 64), enable_pdl=1), TypeError, "enable_pdl must be None, True or False, got 1"),
+]
+
 # op name -> (the public call, its cases); each new op adds its own table.
 BAD_INPUTS = {
     "per_token_quant_fp8": (per_token_quant_fp8, PER_TOKEN_CASES),
     "per_token_group_quant_fp8": (_group, GROUP_CASES),
     "per_tensor_quant_fp8": (fp8quant.per_tensor_quant_fp8, TENSOR_CASES),
+    "rms_norm_quant_fp8": (_rms, RMS_CASES),
+    "silu_and_mul_quant_fp8": (fp8quant.silu_and_mul_quant_fp8, SILU_CASES),
 }
 CASES = [(name, *case) for name, (_, cases) in BAD_INPUTS.items() for case in cases]
 
@@ -105,6 +144,7 @@ def test_bad_arguments(op, kwargs, exc, message):
     with pytest.raises(exc, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
         call(x, **kwargs)
     _assert_untouched(out, scale_out)
+    assert bool((RESIDUAL == 0.5).all()), "a refused call wrote the residual"
 
 
 @pytest.mark.parametrize(

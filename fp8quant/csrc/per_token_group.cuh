@@ -75,13 +75,6 @@ struct GroupParams {
   int32_t ue8m0;
 };
 
-// The smallest power of two >= a float32 scale, from its bits (reference.py: ue8m0_round_up).
-__device__ __forceinline__ float ue8m0_round_up(float s) {
-  const uint32_t bits = __float_as_uint(s);
-  const float up = __uint_as_float((bits + 0x7fffffu) & 0xff800000u);
-  return (isnan(s) || isinf(s)) ? s : up;
-}
-
 template <typename In, int kVec, int kVecsPerThread>
 __global__ void __launch_bounds__(kGroupMaxThreads) per_token_group_quant_kernel(const GroupParams p) {
   const int tpg_shift = p.threads_per_group_shift;

@@ -106,3 +106,23 @@ def bounded_scale(amax, ub):
     and dynamic per-tensor scale."""
     amax = tl.minimum(amax, ub, propagate_nan=tl.PropagateNan.ALL)
     return tl.maximum(tl.math.div_rn(amax, 448.0), 1.0 / (448.0 * 512.0), propagate_nan=tl.PropagateNan.ALL)
+
+
+@triton.jit
+def ue8m0_round_up(s):
+    """The smallest power of two >= each float32 scale, from its bits (reference.ue8m0_round_up)."""
+    bits = s.to(tl.int32, bitcast=True)
+    up = ((bits + 0x7FFFFF) & -8388608).to(tl.float32, bitcast=True)
+    return tl.where((s != s) | (s == float("inf")), s, up)
+
+
+@triton.jit
+def round_to(x, dtype: tl.constexpr, INTERPRET: tl.constexpr):
+    """float32 x rounded to nearest even in `dtype` (returned as that dtype). The interpreter
+    (Triton 3.9) truncates float32 -> bfloat16; there the bits are rounded first (half to even,
+    NaN kept), after which its truncation is exact."""
+    if INTERPRET and dtype == tl.bfloat16:
+        bits = x.to(tl.int32, bitcast=True)
+        rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) & -65536).to(tl.float32, bitcast=True)
+        x = tl.where(x != x, x, rounded)
+    return x.to(dtype)

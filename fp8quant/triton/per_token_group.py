@@ -9,17 +9,10 @@ import triton.language as tl
 
 from ..ops.backends import interpreting, tensor_vector_width
 from ..reference import FP8_MAX
-from .common import divide_finite, gdc_launch_dependents, gdc_wait, max_nan, pdl_available, to_e4m3
+from .common import divide_finite, gdc_launch_dependents, gdc_wait, max_nan, pdl_available, to_e4m3, ue8m0_round_up
 
 # Elements per program: 4096 (32 groups of 128), at least one group.
 ELEMENTS_PER_PROGRAM = 4096
-
-
-@triton.jit
-def _ue8m0_round_up(s):
-    bits = s.to(tl.int32, bitcast=True)
-    up = ((bits + 0x7FFFFF) & -8388608).to(tl.float32, bitcast=True)
-    return tl.where((s != s) | (s == float("inf")), s, up)
 
 
 @triton.jit
@@ -46,7 +39,7 @@ def _per_token_group_quant_fp8_kernel(
     amax = tl.maximum(amax, eps, propagate_nan=tl.PropagateNan.ALL)
     scale = tl.math.div_rn(amax, 448.0)
     if UE8M0:
-        scale = _ue8m0_round_up(scale)
+        scale = ue8m0_round_up(scale)
     finite = (scale == scale) & (scale != float("inf"))
     recip = tl.math.div_rn(1.0, scale)
     y = tl.where(finite[:, None], divide_finite(x, scale[:, None], recip[:, None]), tl.math.div_rn(x, scale[:, None]))

@@ -44,6 +44,13 @@ __device__ __forceinline__ float div_by_fp8_max(float b) {
   return isinf(q0) ? q0 : q1;
 }
 
+// The smallest power of two >= a float32 scale, from its bits (reference.py: ue8m0_round_up).
+__device__ __forceinline__ float ue8m0_round_up(float s) {
+  const uint32_t bits = __float_as_uint(s);
+  const float up = __uint_as_float((bits + 0x7fffffu) & 0xff800000u);
+  return (isnan(s) || isinf(s)) ? s : up;
+}
+
 // What a row's scale allows the quantize loop to skip, decided once per row (for_row_kind).
 enum class RowKind : int32_t {
   kInRange,    // finite scale, amax <= scale_ub: every |x / scale| <= 448 (1 + 2^-22), no overflow

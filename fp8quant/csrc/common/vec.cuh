@@ -77,6 +77,35 @@ struct alignas(sizeof(In) * kVec) InVec {
   }
 };
 
+// kVec floats rounded to nearest even into an input vector (the dtype's own rounding, as torch
+// rounds an op's float result): how the fused kernels hold a row after each rounded step.
+template <typename In, int kVec>
+__device__ __forceinline__ InVec<In, kVec> round_to_vec(const float (&f)[kVec]) {
+  InVec<In, kVec> v;
+  using V = InVec<In, kVec>;
+  v.set_zero();
+#pragma unroll
+  for (int e = 0; e < kVec; ++e) {
+    uint32_t bits;
+    if constexpr (std::is_same_v<In, float>) {
+      bits = __float_as_uint(f[e]);
+    } else if constexpr (std::is_same_v<In, __half>) {
+      bits = __half_as_ushort(__float2half_rn(f[e]));
+    } else {
+      bits = __bfloat16_as_ushort(__float2bfloat16_rn(f[e]));
+    }
+    v.w[e / V::kPerWord] |= static_cast<typename V::Word>(bits << (16 * (e % V::kPerWord)));
+  }
+  return v;
+}
+
+// An input vector's elements as floats.
+template <typename In, int kVec>
+__device__ __forceinline__ void to_floats(const InVec<In, kVec>& v, float (&f)[kVec]) {
+#pragma unroll
+  for (int e = 0; e < kVec; ++e) f[e] = v.get(e);
+}
+
 // kVec e4m3 codes, stored as one access of kVec bytes (raw words, like InVec).
 template <int kVec>
 struct alignas(kVec) CodeVec {

@@ -1,0 +1,85 @@
+"""`fp8quant bench rmsnorm`: rms_norm_quant_fp8 in four variants (per token / group 128, without /
+with the residual), the shape's width being H. The weight is a function of H; the residual of
+x (x flipped along its rows), so the reference and every provider see the same one."""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+
+from .fused import EPS, FusedSuite
+
+NAME = "rmsnorm"
+
+
+@functools.lru_cache(maxsize=16)
+def _weight(width: int, dtype: torch.dtype, device: str) -> torch.Tensor:
+    return torch.linspace(0.5, 1.5, width, device=device).to(dtype)
+
+
+def _residual(x):
+    return x.flip(-1).contiguous()
+
+
+class RmsNormSuite(FusedSuite):
+    def out_len(self, width):
+        return width
+
+    def extra_bytes(self, tokens, width, element_size):
+        return (2 * tokens * width * element_size if self.residual else 0) + width * element_size
+
+    def _inputs(self, x):
+        return _weight(x.shape[1], x.dtype, str(x.device)), (_residual(x) if self.residual else None)
+
+    def fused(self, x, out, backend):
+        from .. import rms_norm_quant_fp8
+
+        q, s = self.outputs(x, out)
+        weight, residual = self._inputs(x)
+        return lambda: rms_norm_quant_fp8(x, weight, EPS, residual=residual, group_size=self.group, out=q, scale_out=s,
+                                          backend=backend)
+
+    def unfused(self, x, out):
+        from .. import per_token_group_quant_fp8, per_token_quant_fp8
+        from ..reference import rms_norm_reference
+
+        q, s = self.outputs(x, out)
+        weight, residual = self._inputs(x)
+
+        def call():
+            y, h = rms_norm_reference(x, weight, EPS, residual)
+            if residual is not None:
+                residual.copy_(h)
+            if self.group is None:
+                return per_token_quant_fp8(y, out=q, scale_out=s)
+            return per_token_group_quant_fp8(y, self.group, out=q, scale_out=s)
+
+        return call
+
+    def reference(self, x):
+        from ..reference import rms_norm_quant_fp8_reference
+
+        weight, residual = self._inputs(x)
+        return rms_norm_quant_fp8_reference(x, weight, EPS, residual, self.group)[:2]
+
+    def truth(self, x):
+        from ..fused_bounds import rms_norm_truth
+
+        weight, residual = self._inputs(x)
+        return rms_norm_truth(x, weight, EPS, residual)
+
+    def bounds(self, x):
+        from ..fused_bounds import rms_norm_bounds
+
+        weight, residual = self._inputs(x)
+        return rms_norm_bounds(x.cpu(), weight.cpu(), EPS, None if residual is None else residual.cpu())
+
+
+WIDTHS = (2048, 4096, 5120, 7168, 8192)
+VARIANTS = [
+    RmsNormSuite(NAME, "rms_norm_quant_fp8", variant, WIDTHS, group, residual)
+    for variant, group, residual in (("token", None, False), ("token-residual", None, True),
+                                     ("g128", 128, False), ("g128-residual", 128, True))
+]
+PROVIDERS = VARIANTS[0].PROVIDERS

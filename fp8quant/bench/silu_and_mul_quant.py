@@ -1,0 +1,48 @@
+"""`fp8quant bench silu`: silu_and_mul_quant_fp8 per token and per group 128; the shape's width is
+x's, 2I (the codes have I columns)."""
+
+from __future__ import annotations
+
+from .fused import FusedSuite
+
+NAME = "silu"
+
+
+class SiluSuite(FusedSuite):
+    def out_len(self, width):
+        return width // 2
+
+    def fused(self, x, out, backend):
+        from .. import silu_and_mul_quant_fp8
+
+        q, s = self.outputs(x, out)
+        return lambda: silu_and_mul_quant_fp8(x, group_size=self.group, out=q, scale_out=s, backend=backend)
+
+    def unfused(self, x, out):
+        from .. import per_token_group_quant_fp8, per_token_quant_fp8
+        from ..reference import silu_and_mul_reference
+
+        q, s = self.outputs(x, out)
+        if self.group is None:
+            return lambda: per_token_quant_fp8(silu_and_mul_reference(x), out=q, scale_out=s)
+        return lambda: per_token_group_quant_fp8(silu_and_mul_reference(x), self.group, out=q, scale_out=s)
+
+    def reference(self, x):
+        from ..reference import silu_and_mul_quant_fp8_reference
+
+        return silu_and_mul_quant_fp8_reference(x, self.group)
+
+    def truth(self, x):
+        from ..fused_bounds import silu_and_mul_truth
+
+        return silu_and_mul_truth(x)
+
+    def bounds(self, x):
+        from ..fused_bounds import silu_and_mul_bounds
+
+        return silu_and_mul_bounds(x.cpu())
+
+
+WIDTHS = tuple(2 * i for i in (1536, 2048, 11008, 14336, 18432))
+VARIANTS = [SiluSuite(NAME, "silu_and_mul_quant_fp8", variant, WIDTHS, group) for variant, group in (("token", None), ("g128", 128))]
+PROVIDERS = VARIANTS[0].PROVIDERS

@@ -1,0 +1,141 @@
+// The quantizing half of a fused producer kernel (RMSNorm + quant, SiLU-and-mul + quant): one CTA
+// per row, thread t holding the row's vectors t, t + T, ..., t + (kN - 1) T (T = blockDim.x, a
+// multiple of 32) after the producer has computed them, rounded to the input dtype as the unfused
+// path rounds them. Per token (one scale per row, the per-token contract) or per group (the
+// per-token-group contract). Vectors past the row's end are zero and are not stored.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <array>
+#include <cstdint>
+#include <utility>
+
+#include "fp8.cuh"
+#include "launch.cuh"
+#include "reduce.cuh"
+#include "vec.cuh"
+
+namespace fp8quant {
+
+constexpr int kRowMaxThreads = 512;
+constexpr int kRowMaxWarps = kRowMaxThreads / 32;
+
+// Where a row's scales go and how they are computed (filled from the op's args per launch).
+struct RowQuantOut {
+  uint8_t* q;                  // the codes, rows of `q_row_elems`
+  float* scale;
+  const float* scale_ub_ptr;   // per token: a device bound, or null for scale_ub_value
+  float scale_ub_value;        // per token: +inf when unbounded
+  float group_eps;             // per group: the smallest amax
+  int64_t q_row_elems;
+  int64_t scale_ld;            // per group, column-major scales: scales between two columns
+  int32_t group_size;          // 0: per token
+  int32_t column_major;        // per group
+  int32_t ue8m0;               // per group
+};
+
+// The sum over the CTA, the same bits in every thread: a butterfly over each warp (commutative
+// steps, so every lane holds the same sum), then the same over the warps' sums. Fixed order: the
+// same input gives the same sum on every run.
+__device__ __forceinline__ float block_sum(float v, float* warp_sums) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
+  const int warps = blockDim.x >> 5;
+  if (warps == 1) return v;
+  const int lane = threadIdx.x & 31;
+  if (lane == 0) warp_sums[threadIdx.x >> 5] = v;
+  __syncthreads();
+  v = lane < warps ? warp_sums[lane] : 0.0f;
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
+  return v;
+}
+
+// The max over the CTA of non-negative values (or NaN with the sign bit clear): warp-wide integer
+// maxes (reduce.cuh: warp_max_bits), through shared memory across warps.
+__device__ __forceinline__ float block_max(float v, float* warp_maxes) {
+  v = __uint_as_float(warp_max_bits(v));
+  const int warps = blockDim.x >> 5;
+  if (warps == 1) return v;
+  const int lane = threadIdx.x & 31;
+  if (lane == 0) warp_maxes[threadIdx.x >> 5] = v;
+  __syncthreads();
+  return __uint_as_float(warp_max_bits(lane < warps ? warp_maxes[lane] : 0.0f));
+}
+
+template <typename In, int kVec, int kN>
+__device__ __forceinline__ void quantize_row(const InVec<In, kVec> (&y)[kN], int64_t row, int64_t vecs,
+                                             const RowQuantOut& out, float* warp_maxes) {
+  auto* q_vecs = reinterpret_cast<CodeVec<kVec>*>(out.q + row * out.q_row_elems);
+  const int threads = blockDim.x;
+  if (out.group_size == 0) {
+    const float amax = block_max(abs_max<kN>(y), warp_maxes);
+    const RowScale rs(amax, out.scale_ub_ptr != nullptr ? *out.scale_ub_ptr : out.scale_ub_value);
+    if (threadIdx.x == 0) out.scale[row] = rs.scale;
+    for_row_kind(rs, [&](auto kind) {
+#pragma unroll
+      for (int j = 0; j < kN; ++j) {
+        const int64_t i = threadIdx.x + static_cast<int64_t>(j) * threads;
+        if (i < vecs) q_vecs[i] = quantize_vec<decltype(kind)::value>(y[j], rs);
+      }
+    });
+    return;
+  }
+  // Per group: a group is group_size / kVec consecutive threads (a power of two <= 32 dividing
+  // T, so a group never leaves its warp); its max by shuffles among them.
+  const int lanes = out.group_size / kVec;
+  const int64_t groups = out.q_row_elems / out.group_size;
+#pragma unroll
+  for (int j = 0; j < kN; ++j) {
+    float amax = abs_max<1>(&y[j]);
+#pragma unroll
+    for (int offset = 16; offset > 0; offset /= 2) {
+      const float other = __shfl_xor_sync(0xffffffffu, amax, offset);
+      amax = offset < lanes ? max_nan(amax, other) : amax;
+    }
+    float scale = div_by_fp8_max(max_nan(amax, out.group_eps));
+    if (out.ue8m0) scale = ue8m0_round_up(scale);
+    const int64_t i = threadIdx.x + static_cast<int64_t>(j) * threads;
+    if (i >= vecs) continue;
+    const int64_t group = i / lanes;
+    if ((threadIdx.x & (lanes - 1)) == 0) {
+      out.scale[out.column_major ? group * out.scale_ld + row : row * groups + group] = scale;
+    }
+    const RowScale rs = RowScale::of_scale(scale);
+    for_row_kind(rs, [&](auto kind) { q_vecs[i] = quantize_vec<decltype(kind)::value>(y[j], rs); });
+  }
+}
+
+// A fused op's launch: one kernel instance per (vector width, vectors per thread), picked from a
+// compile-time table. Op::launcher<In, kVec, kN>() gives an instance's launcher. Six vectors
+// rather than eight at most: the 16-byte x 8-vector instances needed 128 registers and spilled
+// (nvcc 13.0, sm_90); rows longer than 512 x 6 vectors run on the Triton kernel.
+constexpr int kRowVecsPerThread[] = {1, 2, 4, 6};
+constexpr int kNumRowVecsPerThread = 4;
+
+template <typename Op, typename In, int kVec, int... kI>
+constexpr auto row_table_row(std::integer_sequence<int, kI...>) {
+  return std::array<typename Op::LaunchFn, sizeof...(kI)>{Op::template launcher<In, kVec, kRowVecsPerThread[kI]>()...};
+}
+template <typename Op, typename In, int... kW>
+constexpr auto row_table(std::integer_sequence<int, kW...>) {
+  return std::array<std::array<typename Op::LaunchFn, kNumRowVecsPerThread>, sizeof...(kW)>{
+      row_table_row<Op, In, vec_of_index(kMaxVec<In>, kW)>(std::make_integer_sequence<int, kNumRowVecsPerThread>{})...};
+}
+template <typename Op, typename In>
+cudaError_t launch_row_kernel(const typename Op::Params& params, int vec, int vecs_per_thread, const LaunchConfig& c,
+                              cudaStream_t stream) {
+  static constexpr auto kTable = row_table<Op, In>(std::make_integer_sequence<int, kNumVecWidths<In>>{});
+  const int w = width_index(kMaxVec<In>, vec);
+  int n = 0;
+  while (n < kNumRowVecsPerThread && kRowVecsPerThread[n] != vecs_per_thread) ++n;
+  if (w >= kNumVecWidths<In> || n == kNumRowVecsPerThread || c.block_threads % 32 != 0 ||
+      c.block_threads > kRowMaxThreads) {
+    return cudaErrorInvalidValue;
+  }
+  const cudaError_t err = set_device(c.device);
+  return err != cudaSuccess ? err : kTable[w][n](params, c, stream);
+}
+
+}  // namespace fp8quant

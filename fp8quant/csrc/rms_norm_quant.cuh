@@ -1,0 +1,151 @@
+// (Add +) RMSNorm + FP8 quantization in one pass: each row of x (and of residual) read once, the
+// residual written once, the codes and scales written.
+//
+// Numerics (fp8quant/reference.py, rms_norm_quant_fp8_reference, the unfused torch composition):
+//   h = x + residual, rounded to the input dtype (written back to residual), or h = x
+//   r = 1 / sqrt(sum(h^2) / H + eps)          one fp32 value per row (__frsqrt_rn: correctly rounded)
+//   y = dtype(dtype(h * r) * weight)          each product rounded to the input dtype, as torch's
+//                                             RMSNorm (h.to(dtype) * weight) rounds them
+//   then per-token or per-group quantization of y (common/row_quant.cuh), bit for bit that of y.
+// Where it differs from torch: the sum of squares in another order (per thread, then a tree) and
+// torch's rsqrt; r is within a few fp32 ulps of torch's, which the tests bound.
+#pragma once
+
+#include <cstdint>
+
+#include "common/fp8.cuh"
+#include "common/launch.cuh"
+#include "common/pdl.cuh"
+#include "common/row_quant.cuh"
+#include "common/vec.cuh"
+
+namespace fp8quant {
+
+// One call's values (fp8quant/ops/rms_norm_quant.py declares the same fields, in this order).
+struct RmsNormQuantArgs {
+  const void* x;
+  void* residual;              // null: no residual
+  const void* weight;
+  void* q;
+  void* scale;
+  const void* scale_ub_ptr;
+  float scale_ub_value;
+  float eps;
+  float group_eps;
+  int64_t num_rows;
+  int64_t hidden;
+  int64_t x_row_stride;        // elements
+  int64_t residual_row_stride;
+  int64_t scale_ld;
+};
+
+// One plan's launch.
+struct RmsNormQuantConfig {
+  int32_t vec;
+  int32_t vecs_per_thread;
+  int32_t group_size;          // 0: per token
+  int32_t column_major;
+  int32_t ue8m0;
+  int32_t block_threads;
+  int64_t grid;
+  int32_t device;
+  int32_t pdl;
+};
+
+struct RmsNormQuantParams {
+  const void* x;
+  void* residual;
+  const void* weight;
+  int64_t hidden;
+  int64_t x_row_stride;
+  int64_t residual_row_stride;
+  float eps;
+  RowQuantOut out;
+};
+
+template <typename In, int kVec, int kN>
+__global__ void __launch_bounds__(kRowMaxThreads) rms_norm_quant_kernel(const RmsNormQuantParams p) {
+  using V = InVec<In, kVec>;
+  __shared__ float warp_sums[kRowMaxWarps];
+  __shared__ float warp_maxes[kRowMaxWarps];
+  const int64_t row = blockIdx.x;
+  const int64_t vecs = p.hidden / kVec;
+  const int threads = blockDim.x;
+  const V* x_vecs = reinterpret_cast<const V*>(static_cast<const In*>(p.x) + row * p.x_row_stride);
+  V* res_vecs = reinterpret_cast<V*>(static_cast<In*>(p.residual) + row * p.residual_row_stride);
+  const V* w_vecs = static_cast<const V*>(p.weight);
+
+  grid_dependency_wait();
+  allow_dependents_to_launch();
+  V h[kN], w[kN];
+#pragma unroll
+  for (int j = 0; j < kN; ++j) {
+    const int64_t i = threadIdx.x + static_cast<int64_t>(j) * threads;
+    if (i < vecs) {
+      h[j] = x_vecs[i];
+      w[j] = w_vecs[i];
+    } else {
+      h[j].set_zero();
+      w[j].set_zero();
+    }
+  }
+  if (p.residual != nullptr) {
+    V r[kN];
+#pragma unroll
+    for (int j = 0; j < kN; ++j) {
+      const int64_t i = threadIdx.x + static_cast<int64_t>(j) * threads;
+      if (i < vecs) r[j] = res_vecs[i]; else r[j].set_zero();
+    }
+#pragma unroll
+    for (int j = 0; j < kN; ++j) {
+      float sum[kVec];
+#pragma unroll
+      for (int e = 0; e < kVec; ++e) sum[e] = h[j].get(e) + r[j].get(e);
+      h[j] = round_to_vec<In, kVec>(sum);
+      const int64_t i = threadIdx.x + static_cast<int64_t>(j) * threads;
+      if (i < vecs) res_vecs[i] = h[j];
+    }
+  }
+  float squares = 0.0f;
+#pragma unroll
+  for (int j = 0; j < kN; ++j) {
+#pragma unroll
+    for (int e = 0; e < kVec; ++e) squares = __fmaf_rn(h[j].get(e), h[j].get(e), squares);
+  }
+  const float mean = __fdiv_rn(block_sum(squares, warp_sums), static_cast<float>(p.hidden));
+  const float inv_rms = __frsqrt_rn(mean + p.eps);
+  V y[kN];
+#pragma unroll
+  for (int j = 0; j < kN; ++j) {
+    float n[kVec];
+#pragma unroll
+    for (int e = 0; e < kVec; ++e) n[e] = __fmul_rn(h[j].get(e), inv_rms);
+    const V normalized = round_to_vec<In, kVec>(n);
+#pragma unroll
+    for (int e = 0; e < kVec; ++e) n[e] = __fmul_rn(normalized.get(e), w[j].get(e));
+    y[j] = round_to_vec<In, kVec>(n);
+  }
+  quantize_row<In, kVec, kN>(y, row, vecs, p.out, warp_maxes);
+}
+
+struct RmsNormQuantOp {
+  using Params = RmsNormQuantParams;
+  using LaunchFn = cudaError_t (*)(const Params&, const LaunchConfig&, cudaStream_t);
+  template <typename In, int kVec, int kN>
+  static constexpr LaunchFn launcher() {
+    return &launch<rms_norm_quant_kernel<In, kVec, kN>, Params>;
+  }
+};
+
+template <typename In>
+cudaError_t launch_rms_norm_quant(const RmsNormQuantArgs& a, const RmsNormQuantConfig& c, cudaStream_t stream) {
+  const RowQuantOut out{
+      static_cast<uint8_t*>(a.q), static_cast<float*>(a.scale), static_cast<const float*>(a.scale_ub_ptr),
+      a.scale_ub_value, a.group_eps, a.hidden, a.scale_ld, c.group_size, c.column_major, c.ue8m0,
+  };
+  const RmsNormQuantParams params{a.x, a.residual, a.weight, a.hidden, a.x_row_stride, a.residual_row_stride, a.eps, out};
+  return launch_row_kernel<RmsNormQuantOp, In>(params, c.vec, c.vecs_per_thread,
+                                               LaunchConfig{c.grid, c.block_threads, 0, c.device, c.pdl}, stream);
+}
+
+}  // namespace fp8quant

@@ -1,0 +1,118 @@
+// SiLU-and-mul + FP8 quantization in one pass: each row of x = [gate | up] (2I elements) read
+// once, the codes of y (I elements) and their scales written.
+//
+// Numerics (fp8quant/reference.py, silu_and_mul_quant_fp8_reference, the unfused torch composition):
+//   y = dtype(dtype(silu(gate)) * up),  silu(g) = g / (1 + exp(-g)) in fp32 (expf, IEEE division),
+//   each result rounded to the input dtype as torch's silu and mul round them;
+//   then per-token or per-group quantization of y (common/row_quant.cuh), bit for bit that of y.
+// Where it differs from torch: expf against torch's vectorized exp, a few fp32 ulps apart, which
+// the tests bound.
+#pragma once
+
+#include <cstdint>
+
+#include "common/fp8.cuh"
+#include "common/launch.cuh"
+#include "common/pdl.cuh"
+#include "common/row_quant.cuh"
+#include "common/vec.cuh"
+
+namespace fp8quant {
+
+// One call's values (fp8quant/ops/silu_and_mul_quant.py declares the same fields, in this order).
+struct SiluAndMulQuantArgs {
+  const void* x;
+  void* q;
+  void* scale;
+  const void* scale_ub_ptr;
+  float scale_ub_value;
+  float group_eps;
+  int64_t num_rows;
+  int64_t inner;               // I: the output's row length, half of x's
+  int64_t x_row_stride;        // elements
+  int64_t scale_ld;
+};
+
+// One plan's launch.
+struct SiluAndMulQuantConfig {
+  int32_t vec;
+  int32_t vecs_per_thread;
+  int32_t group_size;          // 0: per token
+  int32_t column_major;
+  int32_t ue8m0;
+  int32_t block_threads;
+  int64_t grid;
+  int32_t device;
+  int32_t pdl;
+};
+
+struct SiluAndMulQuantParams {
+  const void* x;
+  int64_t inner;
+  int64_t x_row_stride;
+  RowQuantOut out;
+};
+
+// silu(g) = g / (1 + exp(-g)): expf overflows to +inf below g = -88.7, and g / inf is -0 (the
+// limit), as in torch.
+__device__ __forceinline__ float silu(float g) { return __fdiv_rn(g, 1.0f + expf(-g)); }
+
+template <typename In, int kVec, int kN>
+__global__ void __launch_bounds__(kRowMaxThreads) silu_and_mul_quant_kernel(const SiluAndMulQuantParams p) {
+  using V = InVec<In, kVec>;
+  __shared__ float warp_maxes[kRowMaxWarps];
+  const int64_t row = blockIdx.x;
+  const int64_t vecs = p.inner / kVec;
+  const int threads = blockDim.x;
+  const V* gate_vecs = reinterpret_cast<const V*>(static_cast<const In*>(p.x) + row * p.x_row_stride);
+  const V* up_vecs = reinterpret_cast<const V*>(static_cast<const In*>(p.x) + row * p.x_row_stride + p.inner);
+
+  grid_dependency_wait();
+  allow_dependents_to_launch();
+  V gate[kN], up[kN];
+#pragma unroll
+  for (int j = 0; j < kN; ++j) {
+    const int64_t i = threadIdx.x + static_cast<int64_t>(j) * threads;
+    if (i < vecs) {
+      gate[j] = gate_vecs[i];
+      up[j] = up_vecs[i];
+    } else {
+      gate[j].set_zero();
+      up[j].set_zero();
+    }
+  }
+  V y[kN];
+#pragma unroll
+  for (int j = 0; j < kN; ++j) {
+    float f[kVec];
+#pragma unroll
+    for (int e = 0; e < kVec; ++e) f[e] = silu(gate[j].get(e));
+    const V activated = round_to_vec<In, kVec>(f);
+#pragma unroll
+    for (int e = 0; e < kVec; ++e) f[e] = __fmul_rn(activated.get(e), up[j].get(e));
+    y[j] = round_to_vec<In, kVec>(f);
+  }
+  quantize_row<In, kVec, kN>(y, row, vecs, p.out, warp_maxes);
+}
+
+struct SiluAndMulQuantOp {
+  using Params = SiluAndMulQuantParams;
+  using LaunchFn = cudaError_t (*)(const Params&, const LaunchConfig&, cudaStream_t);
+  template <typename In, int kVec, int kN>
+  static constexpr LaunchFn launcher() {
+    return &launch<silu_and_mul_quant_kernel<In, kVec, kN>, Params>;
+  }
+};
+
+template <typename In>
+cudaError_t launch_silu_and_mul_quant(const SiluAndMulQuantArgs& a, const SiluAndMulQuantConfig& c, cudaStream_t stream) {
+  const RowQuantOut out{
+      static_cast<uint8_t*>(a.q), static_cast<float*>(a.scale), static_cast<const float*>(a.scale_ub_ptr),
+      a.scale_ub_value, a.group_eps, a.inner, a.scale_ld, c.group_size, c.column_major, c.ue8m0,
+  };
+  const SiluAndMulQuantParams params{a.x, a.inner, a.x_row_stride, out};
+  return launch_row_kernel<SiluAndMulQuantOp, In>(params, c.vec, c.vecs_per_thread,
+                                                  LaunchConfig{c.grid, c.block_threads, 0, c.device, c.pdl}, stream);
+}
+
+}  // namespace fp8quant

@@ -1,0 +1,140 @@
+"""What the fused producer ops (rms_norm_quant_fp8, silu_and_mul_quant_fp8) share: their
+quantization arguments (per token or per group, the scale layouts), the scale tensor, the
+reference path into the outputs, and the launch plan of their one-CTA-per-row kernels
+(csrc/common/row_quant.cuh)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+from .. import _checks
+from ..reference import GROUP_SIZES, group_scales_layout
+
+MAX_THREADS = 512  # row_quant.cuh: kRowMaxThreads
+VECS_PER_THREAD = (1, 2, 4, 6)  # row_quant.cuh: kRowVecsPerThread
+TARGET_VECS_PER_THREAD = 4
+
+
+def check_quant_args(op: str, row_len: int, group_size, scale_ub, scale_ub_value, column_major, ue8m0, device) -> None:
+    """group_size None (per token) or one of GROUP_SIZES dividing the row; scale_ub per token only;
+    the layout flags per group only."""
+    for name, value in (("column_major_scales", column_major), ("scale_ue8m0", ue8m0)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{op}: {name} must be True or False, got {value!r}")
+    if group_size is None:
+        if column_major or ue8m0:
+            raise ValueError(f"{op}: column_major_scales and scale_ue8m0 apply to group scales; they need a group_size")
+        _checks.scale_ub(op, scale_ub, device)
+        _checks.scale_ub_value(op, scale_ub_value)
+        return
+    if isinstance(group_size, bool) or not isinstance(group_size, int):
+        raise TypeError(f"{op}: group_size must be None or an int, got {type(group_size).__name__}")
+    if group_size not in GROUP_SIZES:
+        raise ValueError(f"{op}: group_size must be None (per token) or one of {GROUP_SIZES}, got {group_size}")
+    if row_len % group_size:
+        raise ValueError(f"{op}: the output's row length must be a multiple of group_size {group_size}, got {row_len}")
+    if scale_ub is not None or scale_ub_value is not None:
+        raise ValueError(f"{op}: scale_ub bounds per-token scales; with group_size it must be None")
+
+
+def split_scale_ub(op: str, scale_ub, group_size, device) -> tuple:
+    """scale_ub as the schema takes it, (tensor or None, float or None); per group any value is
+    passed on for check_quant_args to refuse."""
+    if isinstance(scale_ub, torch.Tensor):
+        return scale_ub, None
+    if group_size is None:
+        return _checks.scale_ub(op, scale_ub, device)
+    return None, scale_ub
+
+
+def scale_layout(lead_shape: tuple, row_len: int, group_size: Optional[int], column_major: bool):
+    """(shape, strides) of the scale tensor: per token (..., 1); per group (..., G) row-major, or
+    (M, G) with stride (1, M) column-major (M the rows)."""
+    rows = 1
+    for d in lead_shape:
+        rows *= d
+    if group_size is None:
+        shape = (*lead_shape, 1)
+    elif column_major:
+        return (rows, row_len // group_size), (1, rows)
+    else:
+        shape = (*lead_shape, row_len // group_size)
+    strides, step = [], 1
+    for d in reversed(shape):
+        strides.append(step)
+        step *= d
+    return shape, tuple(reversed(strides))
+
+
+def check_outputs(op: str, outs: tuple, q_shape: tuple, group_size, column_major, device) -> None:
+    from ..reference import FP8_DTYPE
+
+    out, scale_out = outs
+    _checks.output(op, "out", out, q_shape, FP8_DTYPE, device)
+    if scale_out is None:
+        return
+    shape, strides = scale_layout(q_shape[:-1], q_shape[-1], group_size, column_major)
+    if not isinstance(scale_out, torch.Tensor):
+        raise TypeError(f"{op}: scale_out must be a torch.Tensor or None, got {type(scale_out).__name__}")
+    if (scale_out.dtype != torch.float32 or tuple(scale_out.shape) != tuple(shape) or scale_out.device != device
+            or (scale_out.numel() > 1 and tuple(scale_out.stride()) != tuple(strides))):
+        raise ValueError(
+            f"{op}: scale_out must be a float32 tensor of shape {tuple(shape)}, strides {tuple(strides)} on {device} "
+            f"(the layout group_size and column_major_scales ask for), got {_checks.describe(scale_out)} with strides "
+            f"{tuple(scale_out.stride())}"
+        )
+
+
+def allocate(q_shape: tuple, group_size, column_major, device) -> tuple[torch.Tensor, torch.Tensor]:
+    from ..reference import FP8_DTYPE
+
+    shape, strides = scale_layout(q_shape[:-1], q_shape[-1], group_size, column_major)
+    scales = torch.empty_strided(shape, strides, dtype=torch.float32, device=device)
+    return torch.empty(q_shape, dtype=FP8_DTYPE, device=device), scales
+
+
+def copy_reference(q: torch.Tensor, s: torch.Tensor, outs: tuple, group_size, column_major) -> None:
+    """The reference's codes and row-major scales into the outputs' layout."""
+    out, scale_out = outs
+    out.copy_(q)
+    if group_size is not None and column_major:
+        scale_out.copy_(group_scales_layout(s.reshape(-1, s.shape[-1]), column_major=True))
+    else:
+        scale_out.copy_(s)
+
+
+def vector_width(row_len: int, element_size: int, *strides_and_addresses: tuple[int, int]) -> int:
+    """The widest vector (elements, a power of two, at most 16 bytes) dividing the row length, each
+    (row stride in elements, base address in bytes) pair's stride, and aligning its address."""
+    vec = 16 // element_size
+    while vec > 1:
+        if row_len % vec == 0 and all(
+            stride % vec == 0 and address % (vec * element_size) == 0 for stride, address in strides_and_addresses
+        ):
+            return vec
+        vec //= 2
+    return 1
+
+
+@dataclass(frozen=True)
+class RowPlan:
+    vec: int
+    vecs_per_thread: int
+    block_threads: int
+
+
+def plan(row_len: int, vec: int, group_size: Optional[int]) -> Optional[RowPlan]:
+    """One CTA per row: about TARGET_VECS_PER_THREAD vectors per thread, in whole warps, at most
+    512 threads; None where the CUDA kernel cannot hold the row (more than 512 x 6 vectors) or a
+    group spans more than a warp (group_size / vec > 32: float32 with group 256, or a narrow
+    vector)."""
+    vecs = row_len // vec
+    if group_size is not None and group_size // vec > 32:
+        return None
+    threads = min(MAX_THREADS, max(32, -(-vecs // TARGET_VECS_PER_THREAD + 31) // 32 * 32))
+    per_thread = -(-vecs // threads)
+    fits = [n for n in VECS_PER_THREAD if n >= per_thread]
+    return RowPlan(vec, fits[0], threads) if fits else None

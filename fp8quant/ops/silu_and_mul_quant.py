@@ -1,0 +1,156 @@
+"""silu_and_mul_quant_fp8: SiLU-and-mul + FP8 quantization, per token or per group, in one pass.
+
+fp8quant/reference.py (silu_and_mul_quant_fp8_reference) defines the numbers: the unfused torch
+composition. The CUDA kernel (csrc/silu_and_mul_quant.cuh) and the Triton kernel
+(triton/silu_and_mul_quant.py) compute silu in fp32 with their own exp; fp8quant/fused_bounds.py
+bounds what that may change. Registered as ``fp8quant::silu_and_mul_quant_fp8`` and
+``fp8quant::silu_and_mul_quant_fp8_out``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import functools
+from typing import Optional
+
+import torch
+
+from .. import _checks, _cuda, _device
+from .._library import QuantOp
+from ..jit import EntryPoint
+from ..reference import FUSED_GROUP_EPS, silu_and_mul_quant_fp8_reference
+from . import row_quant
+from .backends import resolve_backend, scale_ub_pointer_and_value
+from .per_token import _as_rows
+
+OP = "silu_and_mul_quant_fp8"
+
+KERNEL = _cuda.register(EntryPoint(
+    header="silu_and_mul_quant.cuh",
+    symbol="fp8quant_silu_and_mul_quant_fp8",
+    launcher="fp8quant::launch_silu_and_mul_quant",
+    args_struct="fp8quant::SiluAndMulQuantArgs",
+    args=(
+        ("x", "const void*"), ("q", "void*"), ("scale", "void*"), ("scale_ub_ptr", "const void*"),
+        ("scale_ub_value", "float"), ("group_eps", "float"), ("num_rows", "int64_t"), ("inner", "int64_t"),
+        ("x_row_stride", "int64_t"), ("scale_ld", "int64_t"),
+    ),
+    config_struct="fp8quant::SiluAndMulQuantConfig",
+    config=(
+        ("vec", "int32_t"), ("vecs_per_thread", "int32_t"), ("group_size", "int32_t"), ("column_major", "int32_t"),
+        ("ue8m0", "int32_t"), ("block_threads", "int32_t"), ("grid", "int64_t"), ("device", "int32_t"), ("pdl", "int32_t"),
+    ),
+))
+
+
+def _q_shape(x) -> tuple:
+    return (*x.shape[:-1], x.shape[-1] // 2)
+
+
+def _check(x, group_size, scale_ub, scale_ub_value, column_major, ue8m0, backend, enable_pdl, outs) -> None:
+    _checks.tensor(OP, "x", x)
+    _checks.rows(OP, x)
+    if x.shape[-1] % 2:
+        raise ValueError(f"{OP}: x's last dimension must be even (gate and up halves), got {x.shape[-1]}")
+    inner = x.shape[-1] // 2
+    row_quant.check_quant_args(OP, inner, group_size, scale_ub, scale_ub_value, column_major, ue8m0, x.device)
+    _checks.backend(OP, backend)
+    _checks.optional_bool(OP, "enable_pdl", enable_pdl)
+    row_quant.check_outputs(OP, outs, _q_shape(x), group_size, column_major, x.device)
+
+
+def _allocate(x, group_size, scale_ub, scale_ub_value, column_major, *rest):
+    return row_quant.allocate(_q_shape(x), group_size, column_major, x.device)
+
+
+def _run(x, group_size, scale_ub, scale_ub_value, column_major, ue8m0, backend, enable_pdl, outs, outputs_given) -> None:
+    out, scale_out = outs
+    if outputs_given:
+        _checks.no_overlap(OP, (("x", x), ("scale_ub", scale_ub)), (("out", out), ("scale_out", scale_out)))
+    _checks.host_scale_ub(OP, scale_ub)
+    if x.numel() == 0:
+        return
+    ub = scale_ub if scale_ub is not None else scale_ub_value
+    backend = resolve_backend(OP, x, backend, KERNEL)
+    x2d = _as_rows(x)
+    inner = x.shape[-1] // 2
+    cuda_plan = None
+    if backend == "cuda":
+        vec = row_quant.vector_width(inner, x2d.element_size(), (x2d.stride(0), x2d.data_ptr()), (0, out.data_ptr()))
+        cuda_plan = row_quant.plan(inner, vec, group_size)
+        if cuda_plan is None:
+            backend = "triton"  # rows the CUDA kernel does not hold (row_quant.plan)
+    if backend == "torch":
+        q, s = silu_and_mul_quant_fp8_reference(x, group_size, ub, ue8m0)
+        row_quant.copy_reference(q, s, outs, group_size, column_major)
+    elif backend == "cuda":
+        launch_cuda(x2d, out, scale_out, group_size, ub, column_major, ue8m0, cuda_plan, enable_pdl)
+    else:
+        from ..triton.silu_and_mul_quant import silu_and_mul_quant_fp8_triton
+
+        with torch.cuda.device(x.device) if x.is_cuda else contextlib.nullcontext():
+            silu_and_mul_quant_fp8_triton(x2d, out.view(-1, inner), scale_out, group_size, ub, column_major, ue8m0,
+                                          pdl=enable_pdl is not False)
+
+
+@functools.lru_cache(maxsize=4096)
+def _launch_config(plan: row_quant.RowPlan, num_rows, group_size, column_major, ue8m0, device_index, pdl):
+    return ctypes.byref(KERNEL.entry.config_type(
+        plan.vec, plan.vecs_per_thread, group_size or 0, int(column_major), int(ue8m0), plan.block_threads, num_rows,
+        device_index, int(pdl),
+    ))
+
+
+def launch_cuda(x2d, q, scale, group_size, scale_ub, column_major, ue8m0, plan, enable_pdl=None) -> None:
+    index = x2d.get_device()
+    pdl = _device.use_pdl(index, enable_pdl)
+    num_rows = x2d.shape[0]
+    ub_ptr, ub_value = scale_ub_pointer_and_value(scale_ub)
+    config = _launch_config(plan, num_rows, group_size, column_major, ue8m0, index, pdl)
+    KERNEL(x2d.dtype, index, x2d.data_ptr(), q.data_ptr(), scale.data_ptr(), ub_ptr, ub_value, FUSED_GROUP_EPS, num_rows,
+           x2d.shape[1] // 2, x2d.stride(0), scale.stride(1) if column_major else 0, config)
+
+
+_OP = QuantOp(
+    OP,
+    "Tensor x, int? group_size, Tensor? scale_ub, float? scale_ub_value, bool column_major_scales, bool scale_ue8m0, "
+    "str backend, bool? enable_pdl=None",
+    ("out", "scale_out"),
+    check=_check,
+    allocate=_allocate,
+    run=_run,
+)
+
+
+def silu_and_mul_quant_fp8(
+    x: torch.Tensor,
+    *,
+    group_size: Optional[int] = None,
+    scale_ub: float | torch.Tensor | None = None,
+    column_major_scales: bool = False,
+    scale_ue8m0: bool = False,
+    out: Optional[torch.Tensor] = None,
+    scale_out: Optional[torch.Tensor] = None,
+    backend: str = "auto",
+    enable_pdl: Optional[bool] = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """silu(gate) * up quantized to FP8 e4m3, in one pass; x = [gate | up] along the last dimension.
+
+    Args:
+        x: (..., 2I) float16, bfloat16 or float32; the last dimension contiguous, rows may be strided.
+        group_size, scale_ub, column_major_scales, scale_ue8m0: as for rms_norm_quant_fp8 (per
+            token by default; per group needs I a multiple of group_size).
+        out, scale_out: preallocated outputs (codes of shape (..., I)).
+        backend, enable_pdl: as for per_token_quant_fp8. Rows the CUDA kernel does not hold in
+            registers (I over 8192 vectors; float32 with group 256) run on the Triton kernel.
+
+    Returns:
+        (q, scales) of y = silu(gate) * up as torch computes it in x's dtype (reference.py:
+        silu_and_mul_reference; the kernels' exp may differ from torch's in the last fp32 bits,
+        fp8quant/fused_bounds.py says how far); q of shape (..., I).
+    """
+    _checks.tensor(OP, "x", x)
+    ub_tensor, ub_value = row_quant.split_scale_ub(OP, scale_ub, group_size, x.device)
+    return _OP((x, group_size, ub_tensor, ub_value, column_major_scales, scale_ue8m0, backend, enable_pdl),
+               (out, scale_out))

@@ -1,0 +1,133 @@
+"""rms_norm_quant_fp8 and silu_and_mul_quant_fp8 on the GPU: both backends within
+fp8quant/fused_bounds.py's bounds of the unfused composition (computed on the CPU), the residual bit
+for bit, the SQNR against a float64 truth no worse, on poisoned outputs, every scale layout, odd
+sizes, strided rows and edge rows; CUDA graphs and torch.compile. Skipped without an NVIDIA GPU."""
+
+import pytest
+import torch
+
+from fp8quant import rms_norm_quant_fp8, silu_and_mul_quant_fp8
+from fp8quant.reference import rms_norm_quant_fp8_reference, silu_and_mul_quant_fp8_reference
+from conftest import HAS_GPU
+from fp8_asserts import edge_rows, random_rows
+from fp8quant.fused_bounds import assert_fused_within, rms_norm_bounds, rms_norm_truth, silu_and_mul_bounds, silu_and_mul_truth, sqnr_db
+
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not HAS_GPU, reason="needs an NVIDIA GPU")]
+
+BACKENDS = ["cuda", "triton"]
+DTYPES = [torch.bfloat16, torch.float16, torch.float32]
+# (tokens, H): decode and prefill rows, the bench's widths, odd lengths (vector width 1 and 2),
+# the longest rows the CUDA kernel holds and one it does not (runs on Triton)
+SHAPES = [(1, 4096), (7, 2048), (64, 7168), (300, 5120), (3, 1000), (5, 1026), (2, 18432), (2, 24576), (1, 32768)]
+GROUPS = [None, 16, 128, 256]
+
+
+def _poisoned_outputs(q_shape, group_size, column_major):
+    q = torch.empty(q_shape, dtype=torch.float8_e4m3fn, device="cuda")
+    q.view(torch.uint8).fill_(0xA5)
+    rows = q.numel() // q_shape[-1]
+    if group_size is None:
+        s = torch.full((*q_shape[:-1], 1), -7.0, device="cuda")
+    elif column_major:
+        s = torch.full((q_shape[-1] // group_size, rows), -7.0, device="cuda").t()
+    else:
+        s = torch.full((*q_shape[:-1], q_shape[-1] // group_size), -7.0, device="cuda")
+    return q, s
+
+
+def _rms_case(tokens, hidden, dtype, seed):
+    x = random_rows(tokens, hidden, dtype, "cuda", seed)
+    g = torch.Generator().manual_seed(seed)
+    weight = (1 + 0.25 * torch.randn(hidden, generator=g)).to(dtype).cuda()
+    residual = random_rows(tokens, hidden, dtype, "cuda", seed + 1)
+    return x, weight, residual
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("group_size", GROUPS)
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_rms_norm_quant(backend, dtype, group_size, shape):
+    tokens, hidden = shape
+    if group_size is not None and hidden % group_size:
+        pytest.skip("H not a multiple of the group")
+    x, weight, residual = _rms_case(tokens, hidden, dtype, seed=hidden + tokens)
+    for with_residual, column_major in ((False, False), (True, group_size is not None)):
+        res = residual.clone() if with_residual else None
+        q, s = _poisoned_outputs(x.shape, group_size, column_major)
+        rms_norm_quant_fp8(x, weight, 1e-6, residual=res, group_size=group_size, column_major_scales=column_major,
+                           out=q, scale_out=s, backend=backend)
+        torch.cuda.synchronize()
+        r_cpu = residual.cpu() if with_residual else None
+        if with_residual:
+            assert torch.equal(res.cpu(), x.cpu() + r_cpu), "residual"
+        ctx = f"{backend} {dtype} g={group_size} {tokens}x{hidden} residual={with_residual} column_major={column_major}"
+        s_rows = s.cpu().contiguous()
+        assert_fused_within(q, s_rows, rms_norm_bounds(x.cpu(), weight.cpu(), 1e-6, r_cpu), group_size, context=ctx)
+        q_ref, s_ref, _ = rms_norm_quant_fp8_reference(x.cpu(), weight.cpu(), 1e-6, r_cpu, group_size)
+        truth = rms_norm_truth(x.cpu(), weight.cpu(), 1e-6, r_cpu)
+        assert sqnr_db(q, s_rows, truth, group_size) >= sqnr_db(q_ref, s_ref, truth, group_size) - 0.05, ctx
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("group_size", GROUPS)
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_silu_and_mul_quant(backend, dtype, group_size, shape):
+    tokens, inner = shape
+    if group_size is not None and inner % group_size:
+        pytest.skip("I not a multiple of the group")
+    x = random_rows(tokens, 2 * inner, dtype, "cuda", seed=inner) / 16
+    for column_major in (False, True) if group_size else (False,):
+        q, s = _poisoned_outputs((tokens, inner), group_size, column_major)
+        silu_and_mul_quant_fp8(x, group_size=group_size, column_major_scales=column_major, out=q, scale_out=s,
+                               backend=backend)
+        torch.cuda.synchronize()
+        ctx = f"{backend} {dtype} g={group_size} {tokens}x{inner} column_major={column_major}"
+        s_rows = s.cpu().contiguous()
+        assert_fused_within(q, s_rows, silu_and_mul_bounds(x.cpu()), group_size, context=ctx)
+        q_ref, s_ref = silu_and_mul_quant_fp8_reference(x.cpu(), group_size)
+        truth = silu_and_mul_truth(x.cpu())
+        assert sqnr_db(q, s_rows, truth, group_size) >= sqnr_db(q_ref, s_ref, truth, group_size) - 0.05, ctx
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_edge_rows_strided_rows_and_scale_ub(backend, dtype):
+    x = edge_rows(512, dtype).cuda()
+    weight = torch.ones(512, dtype=dtype, device="cuda")
+    for ub in (None, 2.0, torch.tensor([2.0], device="cuda")):
+        q, s = rms_norm_quant_fp8(x, weight, scale_ub=ub, backend=backend)
+        assert_fused_within(q, s, rms_norm_bounds(x.cpu(), weight.cpu(), 1e-6), None,
+                            None if ub is None else float(ub), context=f"rms edge ub={ub}")
+        q, s = silu_and_mul_quant_fp8(x, scale_ub=ub, backend=backend)
+        assert_fused_within(q, s, silu_and_mul_bounds(x.cpu()), None, None if ub is None else float(ub),
+                            context=f"silu edge ub={ub}")
+    wide = random_rows(6, 3000, dtype, "cuda")[:, :2048]  # rows 3000 apart
+    q, s = rms_norm_quant_fp8(wide, weight.new_ones(2048), group_size=128, backend=backend)
+    assert_fused_within(q, s, rms_norm_bounds(wide.cpu(), torch.ones(2048, dtype=dtype), 1e-6), 128, context="strided")
+    q, s = silu_and_mul_quant_fp8(wide, group_size=128, backend=backend)
+    assert_fused_within(q, s, silu_and_mul_bounds(wide.cpu()), 128, context="strided silu")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_cuda_graph_replay_and_torch_compile(backend):
+    x, weight, residual = _rms_case(16, 4096, torch.bfloat16, seed=2)
+    res = residual.clone()
+    q, s = _poisoned_outputs(x.shape, 128, False)
+    rms_norm_quant_fp8(x, weight, residual=res, group_size=128, out=q, scale_out=s, backend=backend)  # warm up
+    graph = torch.cuda.CUDAGraph()
+    res.copy_(residual)
+    with torch.cuda.graph(graph):
+        rms_norm_quant_fp8(x, weight, residual=res, group_size=128, out=q, scale_out=s, backend=backend)
+    res.copy_(residual)
+    q.view(torch.uint8).fill_(0xA5)
+    graph.replay()
+    torch.cuda.synchronize()
+    assert torch.equal(res.cpu(), (x + residual).cpu())
+    assert_fused_within(q, s, rms_norm_bounds(x.cpu(), weight.cpu(), 1e-6, residual.cpu()), 128, context="graph")
+
+    xs = random_rows(8, 2 * 4096, torch.bfloat16, "cuda") / 16
+    compiled = torch.compile(lambda t: silu_and_mul_quant_fp8(t, group_size=128, backend=backend), fullgraph=True)
+    q, s = compiled(xs)
+    assert_fused_within(q, s, silu_and_mul_bounds(xs.cpu()), 128, context="compiled")

@@ -1,0 +1,52 @@
+"""silu_and_mul_quant_fp8 on the CPU: the public call is the unfused torch composition (reference.py);
+the Triton kernel (under TRITON_INTERPRET=1) within fp8quant/fused_bounds.py's bounds of it and its
+SQNR against a float64 truth no worse."""
+
+import os
+
+import pytest
+import torch
+
+from fp8quant import silu_and_mul_quant_fp8
+from fp8quant.reference import per_token_group_quant_fp8_reference, per_token_quant_fp8_reference, silu_and_mul_quant_fp8_reference
+from fp8_asserts import assert_codes_equal, assert_scales_equal, edge_rows, random_rows
+from fp8quant.fused_bounds import assert_fused_within, silu_and_mul_bounds, silu_and_mul_truth, sqnr_db
+
+DTYPES = [torch.float16, torch.bfloat16, torch.float32]
+INTERPRETING = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+needs_interpreter = pytest.mark.skipif(not INTERPRETING, reason="the Triton kernel runs on the CPU under TRITON_INTERPRET=1")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("group_size", [None, 32])
+def test_public_call_on_cpu_is_the_unfused_composition(dtype, group_size):
+    x = random_rows(6, 512, dtype)
+    q, s = silu_and_mul_quant_fp8(x, group_size=group_size)
+    y = torch.nn.functional.silu(x[:, :256]) * x[:, 256:]  # gate first, as vLLM and SGLang
+    expected = per_token_quant_fp8_reference(y) if group_size is None else per_token_group_quant_fp8_reference(y, group_size)
+    assert q.shape == (6, 256)
+    assert_codes_equal(q, expected[0])
+    assert_scales_equal(s, expected[1])
+
+
+@needs_interpreter
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("group_size", [None, 16, 128])
+def test_triton_within_bounds_and_no_less_accurate(dtype, group_size):
+    x = random_rows(7, 768, dtype, seed=3) * 4  # silu's exp over a wide range
+    q, s = silu_and_mul_quant_fp8(x, group_size=group_size, backend="triton")
+    assert_fused_within(q, s, silu_and_mul_bounds(x), group_size, context=f"{dtype} {group_size}")
+    truth = silu_and_mul_truth(x)
+    q_ref, s_ref = silu_and_mul_quant_fp8_reference(x, group_size)
+    assert sqnr_db(q, s, truth, group_size) >= sqnr_db(q_ref, s_ref, truth, group_size) - 0.05
+
+
+@needs_interpreter
+def test_triton_edge_rows_and_odd_length():
+    x = edge_rows(400, torch.bfloat16)
+    for ub in (None, 3.0):
+        q, s = silu_and_mul_quant_fp8(x, scale_ub=ub, backend="triton")
+        assert_fused_within(q, s, silu_and_mul_bounds(x), None, ub, context=f"edge, scale_ub={ub}")
+    x = random_rows(3, 2 * 1001, torch.float16)
+    q, s = silu_and_mul_quant_fp8(x, backend="triton")
+    assert_fused_within(q, s, silu_and_mul_bounds(x), context="I=1001")
