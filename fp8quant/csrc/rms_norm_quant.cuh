@@ -64,7 +64,7 @@ struct RmsNormQuantParams {
 };
 
 template <typename In, int kVec, int kN>
-__global__ void __launch_bounds__(kRowMaxThreads) rms_norm_quant_kernel(const RmsNormQuantParams p) {
+__global__ void __launch_bounds__(kRowMaxThreads, 1) rms_norm_quant_kernel(const RmsNormQuantParams p) {
   using V = InVec<In, kVec>;
   __shared__ float warp_sums[kRowMaxWarps];
   __shared__ float warp_maxes[kRowMaxWarps];

@@ -58,7 +58,7 @@ struct SiluAndMulQuantParams {
 __device__ __forceinline__ float silu(float g) { return __fdiv_rn(g, 1.0f + expf(-g)); }
 
 template <typename In, int kVec, int kN>
-__global__ void __launch_bounds__(kRowMaxThreads) silu_and_mul_quant_kernel(const SiluAndMulQuantParams p) {
+__global__ void __launch_bounds__(kRowMaxThreads, 1) silu_and_mul_quant_kernel(const SiluAndMulQuantParams p) {
   using V = InVec<In, kVec>;
   __shared__ float warp_maxes[kRowMaxWarps];
   const int64_t row = blockIdx.x;
