@@ -39,19 +39,6 @@ struct RmsNormQuantArgs {
   int64_t scale_ld;
 };
 
-// One plan's launch.
-struct RmsNormQuantConfig {
-  int32_t vec;
-  int32_t vecs_per_thread;
-  int32_t group_size;          // 0: per token
-  int32_t column_major;
-  int32_t ue8m0;
-  int32_t block_threads;
-  int64_t grid;
-  int32_t device;
-  int32_t pdl;
-};
-
 struct RmsNormQuantParams {
   const void* x;
   void* residual;
@@ -138,7 +125,7 @@ struct RmsNormQuantOp {
 };
 
 template <typename In>
-cudaError_t launch_rms_norm_quant(const RmsNormQuantArgs& a, const RmsNormQuantConfig& c, cudaStream_t stream) {
+cudaError_t launch_rms_norm_quant(const RmsNormQuantArgs& a, const RowQuantConfig& c, cudaStream_t stream) {
   const RowQuantOut out{
       static_cast<uint8_t*>(a.q), static_cast<float*>(a.scale), static_cast<const float*>(a.scale_ub_ptr),
       a.scale_ub_value, a.group_eps, a.hidden, a.scale_ld, c.group_size, c.column_major, c.ue8m0,

@@ -10,8 +10,6 @@ and ``fp8quant::rms_norm_quant_fp8_out`` (residual declared written).
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import functools
 from typing import Optional
 
 import torch
@@ -37,11 +35,8 @@ KERNEL = _cuda.register(EntryPoint(
         ("num_rows", "int64_t"), ("hidden", "int64_t"), ("x_row_stride", "int64_t"), ("residual_row_stride", "int64_t"),
         ("scale_ld", "int64_t"),
     ),
-    config_struct="fp8quant::RmsNormQuantConfig",
-    config=(
-        ("vec", "int32_t"), ("vecs_per_thread", "int32_t"), ("group_size", "int32_t"), ("column_major", "int32_t"),
-        ("ue8m0", "int32_t"), ("block_threads", "int32_t"), ("grid", "int64_t"), ("device", "int32_t"), ("pdl", "int32_t"),
-    ),
+    config_struct="fp8quant::RowQuantConfig",
+    config=row_quant.CONFIG,
 ))
 
 
@@ -123,14 +118,6 @@ def _plan_for(x2d, residual, weight, out, group_size) -> Optional[row_quant.RowP
     return row_quant.plan(x2d.shape[1], vec, group_size)
 
 
-@functools.lru_cache(maxsize=4096)
-def _launch_config(plan: row_quant.RowPlan, num_rows, group_size, column_major, ue8m0, device_index, pdl):
-    return ctypes.byref(KERNEL.entry.config_type(
-        plan.vec, plan.vecs_per_thread, group_size or 0, int(column_major), int(ue8m0), plan.block_threads, num_rows,
-        device_index, int(pdl),
-    ))
-
-
 def launch_cuda(x2d, residual, weight, q, scale, eps, group_size, scale_ub, column_major, ue8m0, plan,
                 enable_pdl=None) -> None:
     index = x2d.get_device()
@@ -138,7 +125,7 @@ def launch_cuda(x2d, residual, weight, q, scale, eps, group_size, scale_ub, colu
     num_rows, hidden = x2d.shape
     ub_ptr, ub_value = scale_ub_pointer_and_value(scale_ub)
     r2d = None if residual is None else _as_rows(residual)
-    config = _launch_config(plan, num_rows, group_size, column_major, ue8m0, index, pdl)
+    config = row_quant.launch_config(KERNEL, plan, num_rows, group_size, column_major, ue8m0, index, pdl)
     KERNEL(x2d.dtype, index, x2d.data_ptr(), None if r2d is None else r2d.data_ptr(), weight.data_ptr(), q.data_ptr(),
            scale.data_ptr(), ub_ptr, ub_value, eps, FUSED_GROUP_EPS, num_rows, hidden, x2d.stride(0),
            0 if r2d is None else r2d.stride(0), scale.stride(1) if column_major else 0, config)

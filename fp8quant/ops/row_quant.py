@@ -5,6 +5,8 @@ reference path into the outputs, and the launch plan of their one-CTA-per-row ke
 
 from __future__ import annotations
 
+import ctypes
+import functools
 from dataclasses import dataclass
 from typing import Optional
 
@@ -16,6 +18,11 @@ from ..reference import GROUP_SIZES, group_scales_layout
 MAX_THREADS = 512  # row_quant.cuh: kRowMaxThreads
 VECS_PER_THREAD = (1, 2, 4, 6)  # row_quant.cuh: kRowVecsPerThread
 TARGET_VECS_PER_THREAD = 4
+# row_quant.cuh: RowQuantConfig, every fused op's config struct
+CONFIG = (
+    ("vec", "int32_t"), ("vecs_per_thread", "int32_t"), ("group_size", "int32_t"), ("column_major", "int32_t"),
+    ("ue8m0", "int32_t"), ("block_threads", "int32_t"), ("grid", "int64_t"), ("device", "int32_t"), ("pdl", "int32_t"),
+)
 
 
 def check_quant_args(op: str, row_len: int, group_size, scale_ub, scale_ub_value, column_major, ue8m0, device) -> None:
@@ -138,3 +145,12 @@ def plan(row_len: int, vec: int, group_size: Optional[int]) -> Optional[RowPlan]
     per_thread = -(-vecs // threads)
     fits = [n for n in VECS_PER_THREAD if n >= per_thread]
     return RowPlan(vec, fits[0], threads) if fits else None
+
+
+@functools.lru_cache(maxsize=4096)
+def launch_config(kernel, plan: RowPlan, num_rows: int, group_size, column_major, ue8m0, device_index: int, pdl: bool):
+    """The plan's RowQuantConfig for one op's kernel, built once (a pointer per call)."""
+    return ctypes.byref(kernel.entry.config_type(
+        plan.vec, plan.vecs_per_thread, group_size or 0, int(column_major), int(ue8m0), plan.block_threads, num_rows,
+        device_index, int(pdl),
+    ))

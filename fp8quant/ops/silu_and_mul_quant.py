@@ -10,8 +10,6 @@ bounds what that may change. Registered as ``fp8quant::silu_and_mul_quant_fp8`` 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import functools
 from typing import Optional
 
 import torch
@@ -36,11 +34,8 @@ KERNEL = _cuda.register(EntryPoint(
         ("scale_ub_value", "float"), ("group_eps", "float"), ("num_rows", "int64_t"), ("inner", "int64_t"),
         ("x_row_stride", "int64_t"), ("scale_ld", "int64_t"),
     ),
-    config_struct="fp8quant::SiluAndMulQuantConfig",
-    config=(
-        ("vec", "int32_t"), ("vecs_per_thread", "int32_t"), ("group_size", "int32_t"), ("column_major", "int32_t"),
-        ("ue8m0", "int32_t"), ("block_threads", "int32_t"), ("grid", "int64_t"), ("device", "int32_t"), ("pdl", "int32_t"),
-    ),
+    config_struct="fp8quant::RowQuantConfig",
+    config=row_quant.CONFIG,
 ))
 
 
@@ -94,20 +89,12 @@ def _run(x, group_size, scale_ub, scale_ub_value, column_major, ue8m0, backend, 
                                           pdl=enable_pdl is not False)
 
 
-@functools.lru_cache(maxsize=4096)
-def _launch_config(plan: row_quant.RowPlan, num_rows, group_size, column_major, ue8m0, device_index, pdl):
-    return ctypes.byref(KERNEL.entry.config_type(
-        plan.vec, plan.vecs_per_thread, group_size or 0, int(column_major), int(ue8m0), plan.block_threads, num_rows,
-        device_index, int(pdl),
-    ))
-
-
 def launch_cuda(x2d, q, scale, group_size, scale_ub, column_major, ue8m0, plan, enable_pdl=None) -> None:
     index = x2d.get_device()
     pdl = _device.use_pdl(index, enable_pdl)
     num_rows = x2d.shape[0]
     ub_ptr, ub_value = scale_ub_pointer_and_value(scale_ub)
-    config = _launch_config(plan, num_rows, group_size, column_major, ue8m0, index, pdl)
+    config = row_quant.launch_config(KERNEL, plan, num_rows, group_size, column_major, ue8m0, index, pdl)
     KERNEL(x2d.dtype, index, x2d.data_ptr(), q.data_ptr(), scale.data_ptr(), ub_ptr, ub_value, FUSED_GROUP_EPS, num_rows,
            x2d.shape[1] // 2, x2d.stride(0), scale.stride(1) if column_major else 0, config)
 

@@ -35,6 +35,19 @@ struct RowQuantOut {
   int32_t ue8m0;               // per group
 };
 
+// One plan's launch of a fused op (each op's config struct; ops/row_quant.py fills it).
+struct RowQuantConfig {
+  int32_t vec;
+  int32_t vecs_per_thread;
+  int32_t group_size;          // 0: per token
+  int32_t column_major;
+  int32_t ue8m0;
+  int32_t block_threads;
+  int64_t grid;
+  int32_t device;
+  int32_t pdl;
+};
+
 // The sum over the CTA, the same bits in every thread: a butterfly over each warp (commutative
 // steps, so every lane holds the same sum), then the same over the warps' sums. Fixed order: the
 // same input gives the same sum on every run.
