@@ -113,3 +113,20 @@ def test_rounding_y_to_the_dtype_costs_almost_no_accuracy(dtype):
     rounded = sqnr_db(*per_token_quant_fp8_reference(y32.to(dtype)), truth)
     kept = sqnr_db(*per_token_quant_fp8_reference(y32), truth)
     assert abs(kept - rounded) < 0.05, (kept, rounded)
+
+
+def test_row_plan_holds_the_row_in_whole_warps():
+    """ops/row_quant.plan: about 4 vectors per thread, whole warps, at most 512 threads x 6 vectors;
+    None where a group would span more than a warp or the row does not fit."""
+    from fp8quant.ops.row_quant import plan
+
+    for row_len, vec in ((2048, 8), (4096, 8), (7168, 8), (18432, 8), (24576, 8), (1000, 8), (1001, 1), (4096, 4)):
+        p = plan(row_len, vec, None)
+        vecs = row_len // vec
+        assert p.block_threads % 32 == 0 and p.block_threads <= 512
+        assert p.vecs_per_thread in (1, 2, 4, 6) and p.block_threads * p.vecs_per_thread >= vecs
+        smaller = max([n for n in (1, 2, 4, 6) if n < p.vecs_per_thread], default=0)
+        assert p.block_threads * smaller < vecs  # no fewer vectors per thread would hold the row
+    assert plan(4096, 8, None).block_threads == 128  # 512 vectors: 128 threads x 4
+    assert plan(24576 + 8, 8, None) is None
+    assert plan(4096, 4, 256) is None and plan(4096, 8, 256) is not None

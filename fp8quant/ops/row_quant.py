@@ -141,7 +141,8 @@ def plan(row_len: int, vec: int, group_size: Optional[int]) -> Optional[RowPlan]
     vecs = row_len // vec
     if group_size is not None and group_size // vec > 32:
         return None
-    threads = min(MAX_THREADS, max(32, -(-vecs // TARGET_VECS_PER_THREAD + 31) // 32 * 32))
+    warps = -(-vecs // (TARGET_VECS_PER_THREAD * 32))
+    threads = min(MAX_THREADS, 32 * warps)
     per_thread = -(-vecs // threads)
     fits = [n for n in VECS_PER_THREAD if n >= per_thread]
     return RowPlan(vec, fits[0], threads) if fits else None
