@@ -2,6 +2,7 @@
 powers of two, every scale layout read back by position, the public call on the reference and
 (under TRITON_INTERPRET=1) the Triton kernel, byte for byte."""
 
+import itertools
 import os
 
 import numpy as np
@@ -141,3 +142,20 @@ def test_strided_and_3d_inputs_and_out():
     eq3, es3 = per_token_group_quant_fp8_reference(x3, 64)
     assert_codes_equal(q3, eq3)
     assert_scales_equal(s3, es3)
+
+
+def test_cuda_plan_covers_every_group_with_full_ctas():
+    from fp8quant.ops.per_token_group import CTA_THREADS, MAX_CTA_THREADS, plan
+
+    for group_size, vec, groups, rows in itertools.product((16, 32, 64, 128, 256), (1, 2, 4, 8), (1, 3, 12, 56, 144),
+                                                            (1, 7, 256, 65536)):
+        if vec > group_size:
+            continue
+        p = plan(rows, groups * group_size, group_size, vec, sm_count=132)
+        case = f"{rows}x{groups}x{group_size} vec {vec}: {p}"
+        assert p.threads_per_group * p.vecs_per_thread * vec == group_size and p.threads_per_group <= 32, case
+        assert groups % p.groups_per_cta == 0, case
+        assert p.block_threads % 32 == 0 and p.block_threads <= MAX_CTA_THREADS, case
+        assert p.grid == -(-rows // p.rows_per_cta) * (groups // p.groups_per_cta), case
+        if rows == 65536:  # many rows: CTAs of CTA_THREADS, however few groups divide a row (1536 = 12 x 128)
+            assert p.block_threads == CTA_THREADS, case

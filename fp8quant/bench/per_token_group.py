@@ -80,6 +80,60 @@ def _provider(backend: str, layout: str = "row"):
     return make
 
 
+FORCED_FIELDS = {"b": "cta_threads", "v": "vecs_per_thread", "w": "whole_rows_only"}
+
+
+def forced_provider(name: str):
+    """"fp8quant:plan:b512": the planner's rules with CTAs of up to 512 threads; ":v2": 2 vectors
+    per thread (half the threads per group); ":w1": rows shared only by CTAs covering whole rows.
+    "triton:e4096:w8": the Triton kernel at 4096 elements per program, 8 warps.
+    Row-major scales. None for any other name."""
+    parts = name.split(":")
+    if len(parts) == 3 and parts[0] == "triton" and parts[1][:1] == "e" and parts[2][:1] == "w" \
+            and parts[1][1:].isdigit() and parts[2][1:].isdigit():
+        return _triton_forced(int(parts[1][1:]), int(parts[2][1:]))
+    if len(parts) < 3 or parts[:2] != ["fp8quant", "plan"]:
+        return None
+    if any(p[:1] not in FORCED_FIELDS or not p[1:].isdigit() for p in parts[2:]):
+        return None
+    fields = {FORCED_FIELDS[p[:1]]: int(p[1:]) for p in parts[2:]}
+    fields["whole_rows_only"] = bool(fields.get("whole_rows_only", 0))
+
+    def make(x, out=None):
+        from .._device import device_info
+        from ..ops.backends import tensor_vector_width
+        from ..ops.per_token_group import ROW_MAJOR, launch_cuda, plan
+
+        q, s = _outputs(x, out, "row")
+        x2d, q2d = x.view(-1, x.shape[-1]), q.view(-1, x.shape[-1])
+        forced = plan(x2d.shape[0], x2d.shape[1], GROUP, tensor_vector_width(x2d, q2d), device_info(x.get_device()).sm_count, **fields)
+
+        def call():
+            launch_cuda(x2d, q2d, s, GROUP, 1e-10, ROW_MAJOR, False, None, forced)
+            return q, s
+
+        return call
+
+    return make
+
+
+def _triton_forced(elements: int, warps: int):
+    def make(x, out=None):
+        from ..ops.per_token_group import ROW_MAJOR
+        from ..triton.per_token_group import per_token_group_quant_fp8_triton
+
+        q, s = _outputs(x, out, "row")
+        x2d, q2d = x.view(-1, x.shape[-1]), q.view(-1, x.shape[-1])
+
+        def call():
+            per_token_group_quant_fp8_triton(x2d, q2d, s, GROUP, 1e-10, ROW_MAJOR, False, pdl=True,
+                                             elements_per_program=elements, num_warps=warps)
+            return q, s
+
+        return call
+
+    return make
+
 
 def providers(gpu: bool) -> dict:
     p = reference_providers(reference, gpu)

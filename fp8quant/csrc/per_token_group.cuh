@@ -26,7 +26,7 @@
 namespace fp8quant {
 
 constexpr int kGroupMaxVecsPerThread = 8;
-constexpr int kGroupMaxThreads = 256;
+constexpr int kGroupMaxThreads = 512;
 
 enum class ScaleLayout : int32_t { kRowMajor = 0, kColumnMajor = 1, kPackedUe8m0 = 2 };
 

@@ -157,23 +157,28 @@ class GroupPlan:
 
 MAX_THREADS_PER_GROUP = 32  # a group's max by shuffles within one warp
 CTA_THREADS = 256
+MAX_CTA_THREADS = 512  # per_token_group.cuh: kGroupMaxThreads
 
 
-def plan(num_rows: int, hidden: int, group_size: int, vec: int, sm_count: int) -> GroupPlan:
+def plan(num_rows: int, hidden: int, group_size: int, vec: int, sm_count: int, cta_threads: int = CTA_THREADS,
+         vecs_per_thread: Optional[int] = None, whole_rows_only: bool = False) -> GroupPlan:
     """The launch: threads per group the fewest that hold the group at one vector each, up to a warp
-    (so at most 8 vectors each at group 256 and one element per vector); CTAs of 256 threads over as
-    many whole groups of a row as divide its group count, and whole rows where the row fits, fewer
-    rows while the grid would not give every SM two CTAs; at least a warp."""
+    (so at most 8 vectors each at group 256 and one element per vector); a CTA of up to cta_threads
+    threads covers as many of a row's groups as divide its group count, times as many rows as fill
+    it while the grid still gives every SM two CTAs; at least a warp.
+    vecs_per_thread and whole_rows_only (rows shared only by CTAs that cover whole rows) are there
+    for the bench's forced plans."""
     vecs_per_group = group_size // vec
-    vecs_per_thread = max(1, vecs_per_group // MAX_THREADS_PER_GROUP)
+    if vecs_per_thread is None:
+        vecs_per_thread = max(1, vecs_per_group // MAX_THREADS_PER_GROUP)
     tpg = vecs_per_group // vecs_per_thread
     groups = hidden // group_size
     gpc = 1
-    while groups % (gpc * 2) == 0 and gpc * 2 * tpg <= CTA_THREADS:
+    while groups % (gpc * 2) == 0 and gpc * 2 * tpg <= cta_threads:
         gpc *= 2
     rpc = 1
-    if gpc == groups:
-        while rpc * 2 * gpc * tpg <= CTA_THREADS and -(-num_rows // (rpc * 2)) * 1 >= 2 * sm_count:
+    if gpc == groups or not whole_rows_only:
+        while rpc * 2 * gpc * tpg <= cta_threads and -(-num_rows // (rpc * 2)) * (groups // gpc) >= 2 * sm_count:
             rpc *= 2
     while rpc * gpc * tpg < 32:  # full warps: the shuffles take the whole warp's mask
         rpc *= 2
@@ -182,8 +187,8 @@ def plan(num_rows: int, hidden: int, group_size: int, vec: int, sm_count: int) -
 
 
 @functools.lru_cache(maxsize=4096)
-def _cached_config(num_rows, hidden, group_size, vec, device_index, layout, ue8m0, pdl):
-    p = plan(num_rows, hidden, group_size, vec, _device.device_info(device_index).sm_count)
+def _cached_config(num_rows, hidden, group_size, vec, device_index, layout, ue8m0, pdl, forced: Optional[GroupPlan] = None):
+    p = forced or plan(num_rows, hidden, group_size, vec, _device.device_info(device_index).sm_count)
     log2 = int.bit_length
     return ctypes.byref(KERNEL.entry.config_type(
         p.vec, p.vecs_per_thread, log2(group_size) - 1, log2(p.threads_per_group) - 1, log2(p.groups_per_cta) - 1,
@@ -191,12 +196,12 @@ def _cached_config(num_rows, hidden, group_size, vec, device_index, layout, ue8m
     ))
 
 
-def launch_cuda(x2d, q, scale, group_size, eps, layout, ue8m0, enable_pdl=None) -> None:
+def launch_cuda(x2d, q, scale, group_size, eps, layout, ue8m0, enable_pdl=None, forced: Optional[GroupPlan] = None) -> None:
     index = x2d.get_device()
     pdl = _device.use_pdl(index, enable_pdl)
     num_rows, hidden = x2d.shape
     vec = tensor_vector_width(x2d, q)
-    config = _cached_config(num_rows, hidden, group_size, vec, index, layout, ue8m0, pdl)
+    config = _cached_config(num_rows, hidden, group_size, vec, index, layout, ue8m0, pdl, forced)
     scale_ld = scale.stride(1) if layout != ROW_MAJOR else 0
     args = (x2d.data_ptr(), q.data_ptr(), scale.data_ptr(), num_rows, hidden, x2d.stride(0), scale_ld, eps, config)
     KERNEL(x2d.dtype, index, *args)
