@@ -10,7 +10,7 @@ import triton.language as tl
 
 from ..ops.backends import interpreting
 from ..reference import FP8_MAX, MIN_SCALE
-from .common import bounded_scale, divide_finite, gdc_launch_dependents, gdc_wait, max_nan, pdl_available, to_e4m3
+from .common import bounded_scale, divide, gdc_launch_dependents, gdc_wait, max_nan, pdl_available, to_e4m3
 
 BLOCK = 4096  # elements of a row per program step
 MAX_PROGRAMS = 1024  # programs of the amax kernel at most: its partials fit one block of the quantize kernel
@@ -60,7 +60,7 @@ def _quant_kernel(x_ptr, q_ptr, scale_ptr, static_scale_ptr, partials_ptr, scale
         cols = (c % chunks_per_row) * BLOCK + tl.arange(0, BLOCK)
         mask = cols < hidden
         x = tl.load(x_ptr + row.to(tl.int64) * x_row_stride + cols, mask=mask, other=0.0).to(tl.float32)
-        y = tl.where(reciprocal, divide_finite(x, scale, recip), tl.math.div_rn(x, scale))
+        y = divide(x, scale, recip, reciprocal)
         tl.store(q_ptr + row.to(tl.int64) * hidden + cols, to_e4m3(y, SOFTWARE_E4M3), mask=mask)
     if USE_PDL:
         gdc_launch_dependents()
