@@ -65,6 +65,19 @@ def test_edge_rows_and_out(backend, dtype):
     assert_quant_equal((q, s), per_tensor_quant_fp8_reference(x[:, :8]))
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_static_scales_off_the_reciprocal_path(backend):
+    # subnormal (1e-40: reciprocal inf; 1e-38: finite reciprocal), near FLT_MAX (subnormal reciprocal).
+    # float32: the interpreter's bfloat16 -> float32 conversion mangles subnormals (-2.9e-39 -> -0.0);
+    # tests/test_gpu_per_tensor.py has the bfloat16 case.
+    x = edge_rows(40, torch.float32)
+    finite = x[torch.isfinite(x.float()).all(dim=1)]
+    for value in (1e-40, 1e-38, 3e38, 2.0**-126):
+        scale = torch.tensor([value])
+        got = per_tensor_quant_fp8(finite, scale, backend=backend)
+        assert_quant_equal(got, per_tensor_quant_fp8_reference(finite, scale), f"{backend} static scale {value}")
+
+
 def test_empty_input_gives_its_scale():
     q, s = per_tensor_quant_fp8(torch.empty(0, 16))
     assert q.shape == (0, 16) and float(s) == np.float32(MIN_SCALE)

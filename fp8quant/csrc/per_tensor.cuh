@@ -137,12 +137,13 @@ __global__ void __launch_bounds__(kTensorThreads) per_tensor_quant_kernel(const 
     scale = *p.static_scale;
   }
   if (blockIdx.x == 0 && threadIdx.x == 0) *p.scale = scale;
-  // The reciprocal path (kClamped) needs a positive finite scale whose reciprocal is a normal
+  // The reciprocal path (kClamped) needs a normal positive scale whose reciprocal is a normal
   // float (every dynamic scale is one); NaN and +inf take kNonFinite (x / scale is then NaN or
-  // +-0), and any other static scale (<= 0, -inf, subnormal, near FLT_MAX) IEEE division.
+  // +-0), and any other static scale (<= 0, -inf, subnormal, near FLT_MAX) IEEE division. (A
+  // subnormal scale below 2^-128 has an infinite reciprocal: 0 * inf gave NaN codes for zeros.)
   const RowScale rs = RowScale::of_scale(scale);
   const bool non_finite = isnan(scale) || scale == __int_as_float(0x7f800000);
-  const bool reciprocal = scale > 0.0f && isfinite(scale) && rs.recip >= 1.17549435e-38f;
+  const bool reciprocal = scale >= 1.17549435e-38f && isfinite(scale) && rs.recip >= 1.17549435e-38f;
   const bool divide = !non_finite && !reciprocal;
   for_each_chunk<kVec>(p, [&](int64_t row, int64_t begin, int64_t end) {
     const auto* x_vecs = reinterpret_cast<const InVec<In, kVec>*>(static_cast<const In*>(p.x) + row * p.x_row_stride);

@@ -54,7 +54,7 @@ def _quant_kernel(x_ptr, q_ptr, scale_ptr, static_scale_ptr, partials_ptr, scale
     if pid == 0:
         tl.store(scale_ptr, scale)
     recip = tl.math.div_rn(1.0, scale)
-    reciprocal = (scale > 0.0) & (scale < float("inf")) & (recip >= 1.17549435e-38)
+    reciprocal = (scale >= 1.17549435e-38) & (scale < float("inf")) & (recip >= 1.17549435e-38)  # normal, as in per_tensor.cuh
     for c in range(pid, num_rows * chunks_per_row, num_programs):
         row = c // chunks_per_row
         cols = (c % chunks_per_row) * BLOCK + tl.arange(0, BLOCK)
