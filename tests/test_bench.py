@@ -164,3 +164,16 @@ def test_result_commit_marks_a_tree_that_differs_from_head(tmp_path, monkeypatch
     assert harness._git_commit(tmp_path / "no-such-dir") == "unknown"
     monkeypatch.setenv("FP8QUANT_COMMIT", "abc1234")
     assert harness._git_commit(tmp_path) == "abc1234"
+
+
+def test_group_suite_variants_use_their_group():
+    from fp8quant.bench import per_token_group as group_suite
+
+    default, g64, g32 = group_suite.VARIANTS
+    assert not hasattr(default, "VARIANT") and (g64.VARIANT, g32.VARIANT) == ("g64", "g32")
+    assert g64.NAME == "group" and g64.OP == default.OP
+    assert g64.bytes_moved(2, 4096, 2) == 2 * 4096 * 2 + 2 * 4096 + 2 * 64 * 4
+    assert {s.hidden for s in g32.full_grid()} == {4096, 7168} and len(g32.full_grid()) == 2 * len(group_suite.TOKENS)
+    x = torch.randn(3, 256)
+    assert g32.reference(x)[1].shape == (3, 8) and default.reference(x)[1].shape == (3, 2)
+    assert g64.accuracy_inputs("cpu", torch.bfloat16)["16x512"].shape == (16, 512)
