@@ -28,7 +28,7 @@ def _per_token_group_quant_fp8_kernel(
     x_row_stride = x_row_stride_vecs * VEC
     groups = hidden // GROUP
     flat = tl.program_id(0).to(tl.int64) * GROUPS_PER_PROGRAM + tl.arange(0, GROUPS_PER_PROGRAM)
-    valid = flat < num_rows * groups  # int32 product: num_rows * groups < 2^31 (a tensor of < 2^35 elements)
+    valid = flat < num_rows * groups.to(tl.int64)
     row = flat // groups
     g = flat - row * groups
     offs = tl.arange(0, GROUP)[None, :]
