@@ -126,13 +126,9 @@ struct RmsNormQuantOp {
 
 template <typename In>
 cudaError_t launch_rms_norm_quant(const RmsNormQuantArgs& a, const RowQuantConfig& c, cudaStream_t stream) {
-  const RowQuantOut out{
-      static_cast<uint8_t*>(a.q), static_cast<float*>(a.scale), static_cast<const float*>(a.scale_ub_ptr),
-      a.scale_ub_value, a.group_eps, a.hidden, a.scale_ld, c.group_size, c.column_major, c.ue8m0,
-  };
-  const RmsNormQuantParams params{a.x, a.residual, a.weight, a.hidden, a.x_row_stride, a.residual_row_stride, a.eps, out};
-  return launch_row_kernel<RmsNormQuantOp, In>(params, c.vec, c.vecs_per_thread,
-                                               LaunchConfig{c.grid, c.block_threads, 0, c.device, c.pdl}, stream);
+  const RmsNormQuantParams params{a.x, a.residual, a.weight, a.hidden, a.x_row_stride, a.residual_row_stride, a.eps,
+                                  row_quant_out(a, a.hidden, c)};
+  return launch_row_kernel<RmsNormQuantOp, In>(params, c, stream);
 }
 
 }  // namespace fp8quant

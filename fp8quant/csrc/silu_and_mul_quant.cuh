@@ -93,13 +93,8 @@ struct SiluAndMulQuantOp {
 
 template <typename In>
 cudaError_t launch_silu_and_mul_quant(const SiluAndMulQuantArgs& a, const RowQuantConfig& c, cudaStream_t stream) {
-  const RowQuantOut out{
-      static_cast<uint8_t*>(a.q), static_cast<float*>(a.scale), static_cast<const float*>(a.scale_ub_ptr),
-      a.scale_ub_value, a.group_eps, a.inner, a.scale_ld, c.group_size, c.column_major, c.ue8m0,
-  };
-  const SiluAndMulQuantParams params{a.x, a.inner, a.x_row_stride, out};
-  return launch_row_kernel<SiluAndMulQuantOp, In>(params, c.vec, c.vecs_per_thread,
-                                                  LaunchConfig{c.grid, c.block_threads, 0, c.device, c.pdl}, stream);
+  const SiluAndMulQuantParams params{a.x, a.inner, a.x_row_stride, row_quant_out(a, a.inner, c)};
+  return launch_row_kernel<SiluAndMulQuantOp, In>(params, c, stream);
 }
 
 }  // namespace fp8quant

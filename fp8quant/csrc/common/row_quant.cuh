@@ -136,19 +136,28 @@ constexpr auto row_table(std::integer_sequence<int, kW...>) {
   return std::array<std::array<typename Op::LaunchFn, kNumRowVecsPerThread>, sizeof...(kW)>{
       row_table_row<Op, In, vec_of_index(kMaxVec<In>, kW)>(std::make_integer_sequence<int, kNumRowVecsPerThread>{})...};
 }
+// The quantizing half's outputs of one call, from the fields every fused op's args struct names
+// alike (q, scale, scale_ub_ptr, scale_ub_value, group_eps, scale_ld); rows of row_len codes.
+template <typename Args>
+RowQuantOut row_quant_out(const Args& a, int64_t row_len, const RowQuantConfig& c) {
+  return RowQuantOut{
+      static_cast<uint8_t*>(a.q), static_cast<float*>(a.scale), static_cast<const float*>(a.scale_ub_ptr),
+      a.scale_ub_value, a.group_eps, row_len, a.scale_ld, c.group_size, c.column_major, c.ue8m0,
+  };
+}
+
 template <typename Op, typename In>
-cudaError_t launch_row_kernel(const typename Op::Params& params, int vec, int vecs_per_thread, const LaunchConfig& c,
-                              cudaStream_t stream) {
+cudaError_t launch_row_kernel(const typename Op::Params& params, const RowQuantConfig& c, cudaStream_t stream) {
   static constexpr auto kTable = row_table<Op, In>(std::make_integer_sequence<int, kNumVecWidths<In>>{});
-  const int w = width_index(kMaxVec<In>, vec);
+  const int w = width_index(kMaxVec<In>, c.vec);
   int n = 0;
-  while (n < kNumRowVecsPerThread && kRowVecsPerThread[n] != vecs_per_thread) ++n;
+  while (n < kNumRowVecsPerThread && kRowVecsPerThread[n] != c.vecs_per_thread) ++n;
   if (w >= kNumVecWidths<In> || n == kNumRowVecsPerThread || c.block_threads % 32 != 0 ||
       c.block_threads > kRowMaxThreads) {
     return cudaErrorInvalidValue;
   }
   const cudaError_t err = set_device(c.device);
-  return err != cudaSuccess ? err : kTable[w][n](params, c, stream);
+  return err != cudaSuccess ? err : kTable[w][n](params, LaunchConfig{c.grid, c.block_threads, 0, c.device, c.pdl}, stream);
 }
 
 }  // namespace fp8quant
