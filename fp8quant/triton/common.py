@@ -90,6 +90,17 @@ def divide_finite(x, scale, recip):
 
 
 @triton.jit
+def is_finite(scale):
+    return (scale == scale) & (scale != float("inf"))
+
+
+@triton.jit
+def all_finite(scales):
+    """Whether every scale of a program's 1-D block is finite (neither NaN nor +inf): divide's test."""
+    return tl.min(is_finite(scales).to(tl.int32), 0) == 1
+
+
+@triton.jit
 def divide(x, scale, recip, ALL_FINITE):
     # A program whose scales are all finite (no row or group with a NaN, or an Inf and no
     # scale_ub) takes the reciprocal; otherwise IEEE division (exact for every case). One branch

@@ -15,7 +15,7 @@ import triton.language as tl
 
 from ..ops.backends import interpreting, tensor_vector_width
 from ..reference import FP8_MAX, MIN_SCALE
-from .common import bounded_scale, divide, gdc_launch_dependents, gdc_wait, max_nan, pdl_available, to_e4m3
+from .common import all_finite, bounded_scale, divide, gdc_launch_dependents, gdc_wait, max_nan, pdl_available, to_e4m3
 
 
 @triton.jit
@@ -74,16 +74,16 @@ def _per_token_quant_fp8_kernel(
     scale = bounded_scale(amax, ub)
     tl.store(scale_ptr + rows, scale, mask=row_mask)
     recip = tl.math.div_rn(1.0, scale)
-    all_finite = tl.min(((scale == scale) & (scale != float("inf"))).to(tl.int32), 0) == 1
+    finite = all_finite(scale)
 
     if SINGLE_PASS:
-        q = to_e4m3(divide(x, scale[:, None], recip[:, None], all_finite), SOFTWARE_E4M3)
+        q = to_e4m3(divide(x, scale[:, None], recip[:, None], finite), SOFTWARE_E4M3)
         tl.store(q_rows + cols[None, :], q, mask=mask)
     else:
         for start in range(0, hidden, BLOCK):
             mask = row_mask[:, None] & (start + cols[None, :] < hidden)
             xb = tl.load(x_rows + start + cols[None, :], mask=mask, other=0.0).to(tl.float32)
-            q = to_e4m3(divide(xb, scale[:, None], recip[:, None], all_finite), SOFTWARE_E4M3)
+            q = to_e4m3(divide(xb, scale[:, None], recip[:, None], finite), SOFTWARE_E4M3)
             tl.store(q_rows + start + cols[None, :], q, mask=mask)
 
 

@@ -9,7 +9,7 @@ import triton.language as tl
 
 from ..ops.backends import interpreting, tensor_vector_width
 from ..reference import FP8_MAX
-from .common import divide, gdc_launch_dependents, gdc_wait, max_nan, pdl_available, to_e4m3, ue8m0_round_up
+from .common import all_finite, divide, gdc_launch_dependents, gdc_wait, max_nan, pdl_available, to_e4m3, ue8m0_round_up
 
 # Elements per program, and warps: see docs/design.md "per_token_group_quant_fp8".
 ELEMENTS_PER_PROGRAM = 2048
@@ -43,8 +43,7 @@ def _per_token_group_quant_fp8_kernel(
     if UE8M0:
         scale = ue8m0_round_up(scale)
     recip = tl.math.div_rn(1.0, scale)
-    all_finite = tl.min(((scale == scale) & (scale != float("inf"))).to(tl.int32), 0) == 1
-    y = divide(x, scale[:, None], recip[:, None], all_finite)
+    y = divide(x, scale[:, None], recip[:, None], all_finite(scale))
     tl.store(q_ptr + (row * hidden + g * GROUP)[:, None] + offs, to_e4m3(y, SOFTWARE_E4M3), mask=mask)
     if LAYOUT == 0:
         tl.store(s_ptr + flat, scale, mask=valid)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from .common import bounded_scale, divide, max_nan, to_e4m3, ue8m0_round_up
+from .common import all_finite, bounded_scale, divide, is_finite, max_nan, to_e4m3, ue8m0_round_up
 
 
 @triton.jit
@@ -20,7 +20,7 @@ def quantize_row(y, row, cols, mask, q_ptr, s_ptr, ub, row_len, scale_ld, group_
                  GROUP: tl.constexpr, COLUMN_MAJOR: tl.constexpr, UE8M0: tl.constexpr, SOFTWARE_E4M3: tl.constexpr):
     if GROUP == 0:
         scale = bounded_scale(tl.reduce(tl.abs(y), 0, max_nan), ub)
-        tl.store(q_ptr + row * row_len + cols, _codes(y, scale, (scale == scale) & (scale != float("inf")), SOFTWARE_E4M3), mask=mask)
+        tl.store(q_ptr + row * row_len + cols, _codes(y, scale, is_finite(scale), SOFTWARE_E4M3), mask=mask)
         tl.store(s_ptr + row, scale)
     else:
         groups = tl.reshape(y, (BLOCK // GROUP, GROUP))
@@ -28,8 +28,7 @@ def quantize_row(y, row, cols, mask, q_ptr, s_ptr, ub, row_len, scale_ld, group_
         scale = tl.math.div_rn(amax, 448.0)
         if UE8M0:
             scale = ue8m0_round_up(scale)
-        all_finite = tl.min(((scale == scale) & (scale != float("inf"))).to(tl.int32), 0) == 1
-        codes = tl.reshape(_codes(groups, scale[:, None], all_finite, SOFTWARE_E4M3), (BLOCK,))
+        codes = tl.reshape(_codes(groups, scale[:, None], all_finite(scale), SOFTWARE_E4M3), (BLOCK,))
         tl.store(q_ptr + row * row_len + cols, codes, mask=mask)
         g = tl.arange(0, BLOCK // GROUP)
         if COLUMN_MAJOR:
