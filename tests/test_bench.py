@@ -177,3 +177,13 @@ def test_group_suite_variants_use_their_group():
     x = torch.randn(3, 256)
     assert g32.reference(x)[1].shape == (3, 8) and default.reference(x)[1].shape == (3, 2)
     assert g64.accuracy_inputs("cpu", torch.bfloat16)["16x512"].shape == (16, 512)
+
+
+def test_group_forced_provider_names():
+    from fp8quant.bench import per_token_group as group_suite
+
+    for name in ("fp8quant:plan:b512", "fp8quant:plan:v2", "fp8quant:plan:b512:v2:w1", "fp8quant:plan:v2:packed",
+                 "fp8quant:plan:b256:column", "triton:e4096:w8"):
+        assert callable(group_suite.forced_provider(name)), name
+    for name in ("fp8quant", "fp8quant:plan", "fp8quant:plan:packed:v2", "fp8quant:plan:x2", "triton:e4096"):
+        assert group_suite.forced_provider(name) is None, name

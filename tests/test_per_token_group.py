@@ -157,5 +157,7 @@ def test_cuda_plan_covers_every_group_with_full_ctas():
         assert groups % p.groups_per_cta == 0, case
         assert p.block_threads % 32 == 0 and p.block_threads <= MAX_CTA_THREADS, case
         assert p.grid == -(-rows // p.rows_per_cta) * (groups // p.groups_per_cta), case
-        if rows == 65536:  # many rows: CTAs of CTA_THREADS, however few groups divide a row (1536 = 12 x 128)
+        if rows * groups * p.threads_per_group >= 2 * 132 * CTA_THREADS:
+            # threads enough for two full CTAs an SM: CTAs of CTA_THREADS, however few groups divide
+            # a row (1536 = 12 x 128)
             assert p.block_threads == CTA_THREADS, case

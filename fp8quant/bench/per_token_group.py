@@ -88,15 +88,17 @@ FORCED_FIELDS = {"b": "cta_threads", "v": "vecs_per_thread", "w": "whole_rows_on
 
 def forced_provider(name: str, group: int = GROUP):
     """"fp8quant:plan:b512": the planner's rules with CTAs of up to 512 threads; ":v2": 2 vectors
-    per thread (half the threads per group); ":w1": rows shared only by CTAs covering whole rows.
-    "triton:e4096:w8": the Triton kernel at 4096 elements per program, 8 warps.
-    Row-major scales. None for any other name."""
+    per thread (half the threads per group); ":w1": rows shared only by CTAs covering whole rows;
+    a last ":column" or ":packed", that scale layout (else row-major).
+    "triton:e4096:w8": the Triton kernel at 4096 elements per program, 8 warps (row-major scales).
+    None for any other name."""
     parts = name.split(":")
     if len(parts) == 3 and parts[0] == "triton" and parts[1][:1] == "e" and parts[2][:1] == "w" \
             and parts[1][1:].isdigit() and parts[2][1:].isdigit():
         return _triton_forced(int(parts[1][1:]), int(parts[2][1:]), group)
     if len(parts) < 3 or parts[:2] != ["fp8quant", "plan"]:
         return None
+    layout = parts.pop() if parts[-1] in ("column", "packed") else "row"
     if any(p[:1] not in FORCED_FIELDS or not p[1:].isdigit() for p in parts[2:]):
         return None
     fields = {FORCED_FIELDS[p[:1]]: int(p[1:]) for p in parts[2:]}
@@ -105,14 +107,15 @@ def forced_provider(name: str, group: int = GROUP):
     def make(x, out=None):
         from .._device import device_info
         from ..ops.backends import tensor_vector_width
-        from ..ops.per_token_group import ROW_MAJOR, launch_cuda, plan
+        from ..ops.per_token_group import COLUMN_MAJOR, PACKED_UE8M0, ROW_MAJOR, launch_cuda, plan
 
-        q, s = _outputs(x, out, "row", group)
+        q, s = _outputs(x, out, layout, group)
         x2d, q2d = x.view(-1, x.shape[-1]), q.view(-1, x.shape[-1])
         forced = plan(x2d.shape[0], x2d.shape[1], group, tensor_vector_width(x2d, q2d), device_info(x.get_device()).sm_count, **fields)
 
         def call():
-            launch_cuda(x2d, q2d, s, group, 1e-10, ROW_MAJOR, False, None, forced)
+            code = {"row": ROW_MAJOR, "column": COLUMN_MAJOR, "packed": PACKED_UE8M0}[layout]
+            launch_cuda(x2d, q2d, s, group, 1e-10, code, layout == "packed", None, forced)
             return q, s
 
         return call

@@ -105,17 +105,29 @@ __global__ void __launch_bounds__(kGroupMaxThreads) per_token_group_quant_kernel
   float scale = div_by_fp8_max(max_nan(amax, p.eps));
   if (p.ue8m0) scale = ue8m0_round_up(scale);
   const RowScale rs = RowScale::of_scale(scale);
+  // Packed UE8M0 with a word's four groups in one warp (at most 8 threads a group, a CTA's groups
+  // a multiple of 4): the first group's first thread gathers the four exponent bytes and stores
+  // the word whole. Before the row check, so that every lane takes part in the shuffles.
+  const bool packed = p.layout == static_cast<int32_t>(ScaleLayout::kPackedUe8m0);
+  const bool whole_words = packed && tpg_shift <= 3 && p.groups_per_cta_shift >= 2;
+  uint32_t word_bits = __float_as_uint(scale) >> 23;
+  if (whole_words) {
+#pragma unroll
+    for (int b = 1; b < 4; ++b) word_bits |= __shfl_down_sync(0xffffffffu, __float_as_uint(scale) >> 23, b << tpg_shift) << (8 * b);
+  }
   if (!row_valid) return;
   if (lane == 0) {
     if (p.layout == static_cast<int32_t>(ScaleLayout::kRowMajor)) {
       static_cast<float*>(p.scale)[row * groups + group] = scale;
     } else if (p.layout == static_cast<int32_t>(ScaleLayout::kColumnMajor)) {
       static_cast<float*>(p.scale)[group * p.scale_ld + row] = scale;
+    } else if (whole_words) {
+      if ((group & 3) == 0) static_cast<uint32_t*>(p.scale)[(group >> 2) * p.scale_ld + row] = word_bits;
     } else {
-      // Packed UE8M0: the exponent byte of group g in byte g % 4 of word (g / 4, row); the last
-      // group also zeroes the bytes of its word that no group fills.
+      // The exponent byte of group g in byte g % 4 of word (g / 4, row); the last group also
+      // zeroes the bytes of its word that no group fills.
       uint8_t* word = static_cast<uint8_t*>(p.scale) + ((group >> 2) * p.scale_ld + row) * 4;
-      word[group & 3] = static_cast<uint8_t>(__float_as_uint(scale) >> 23);
+      word[group & 3] = static_cast<uint8_t>(word_bits);
       if (group == groups - 1) {
         for (int b = static_cast<int>(group & 3) + 1; b < 4; ++b) word[b] = 0;
       }

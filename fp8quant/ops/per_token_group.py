@@ -156,21 +156,23 @@ class GroupPlan:
 
 
 MAX_THREADS_PER_GROUP = 32  # a group's max by shuffles within one warp
+MIN_VECS_PER_THREAD = 2  # two loads in flight per thread, as the Triton kernel that reached the copy bandwidth
 CTA_THREADS = 256
 MAX_CTA_THREADS = 512  # per_token_group.cuh: kGroupMaxThreads
 
 
 def plan(num_rows: int, hidden: int, group_size: int, vec: int, sm_count: int, cta_threads: int = CTA_THREADS,
          vecs_per_thread: Optional[int] = None, whole_rows_only: bool = False) -> GroupPlan:
-    """The launch: threads per group the fewest that hold the group at one vector each, up to a warp
-    (so at most 8 vectors each at group 256 and one element per vector); a CTA of up to cta_threads
+    """The launch: threads per group the fewest that hold the group at MIN_VECS_PER_THREAD vectors
+    each (or the whole group in one thread), at most a warp (so at most 8 vectors each at group 256
+    and one element per vector); a CTA of up to cta_threads
     threads covers as many of a row's groups as divide its group count, times as many rows as fill
     it while the grid still gives every SM two CTAs; at least a warp.
     vecs_per_thread and whole_rows_only (rows shared only by CTAs that cover whole rows) are there
     for the bench's forced plans."""
     vecs_per_group = group_size // vec
     if vecs_per_thread is None:
-        vecs_per_thread = max(1, vecs_per_group // MAX_THREADS_PER_GROUP)
+        vecs_per_thread = min(vecs_per_group, max(MIN_VECS_PER_THREAD, vecs_per_group // MAX_THREADS_PER_GROUP))
     tpg = vecs_per_group // vecs_per_thread
     groups = hidden // group_size
     gpc = 1
