@@ -187,3 +187,50 @@ def test_group_forced_provider_names():
         assert callable(group_suite.forced_provider(name)), name
     for name in ("fp8quant", "fp8quant:plan", "fp8quant:plan:packed:v2", "fp8quant:plan:x2", "triton:e4096"):
         assert group_suite.forced_provider(name) is None, name
+
+
+def test_group_summary_gives_every_scale_layout_and_says_exact():
+    from fp8quant.bench import per_token_group as group_suite
+
+    def row(provider, tokens, us, pct, us_l2=None):
+        return dict(provider=provider, tokens=tokens, hidden=7168, bytes=tokens * 7168 * 3, median_us=us,
+                    median_us_l2=us_l2, floor_us=0.6, pct_copy_bw=pct)
+
+    result = dict(device="GPU", dtype="bfloat16", copy_bw_gbps=3000.0, accuracy_ok=True, variant="g32", rows=[
+        row("fp8quant", 1, 1.0, 1.0, 0.9), row("fp8quant", 65536, 500.0, 99.0),
+        row("fp8quant:column", 1, 1.0, 1.0, 1.7), row("fp8quant:column", 65536, 500.0, 89.1),
+    ])
+    line = harness.summary_line(result, group_suite.VARIANTS[2])
+    assert "column >100MB min 89.1%, decode in L2 1.10 us (0 of 1 within 1 us)" in line, line
+    assert "tma" not in line and line.endswith("accuracy exact"), line
+
+
+def test_a_slow_provider_gets_fewer_rounds(monkeypatch):
+    # Each "replay" advances a fake clock by its graph's cost: 0.5 s a round for the slow one,
+    # whose 25 rounds (12 s) the cap cuts to SLOW_MIN_ROUNDS; the fast one keeps every round.
+    clock = [0.0]
+    counts = {"fast": 0, "slow": 0}
+
+    class FakeGraph:
+        def __init__(self, name, cost):
+            self.name, self.cost = name, cost
+
+        def replay(self):
+            counts[self.name] += 1
+            clock[0] += self.cost
+
+    def fake_event_median_ms(fn, reps, repeat=1, warm=False):
+        for _ in range(repeat + int(warm)):
+            fn()
+        return 1.0 * repeat
+
+    monkeypatch.setattr(harness, "_event_median_ms", fake_event_median_ms)
+    monkeypatch.setattr(harness, "reset_persisting_l2", lambda: None)
+    monkeypatch.setattr(harness.time, "perf_counter", lambda: clock[0])
+    harness.BENCH_SECONDS.clear()
+    graphs = {"fast": (FakeGraph("fast", 0.001), 1), "slow": (FakeGraph("slow", 0.1), 1)}
+    times = harness.interleaved_time_us(graphs, reps=25)
+    assert times == {"fast": 1000.0, "slow": 1000.0}
+    assert counts["fast"] == 25 * 5 and counts["slow"] == harness.SLOW_MIN_ROUNDS * 5
+    assert abs(harness.BENCH_SECONDS["slow"] - harness.SLOW_MIN_ROUNDS * 0.5) < 1e-9
+    harness.BENCH_SECONDS.clear()

@@ -67,6 +67,8 @@ import random
 import statistics
 import subprocess
 import sys
+import time
+from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -78,6 +80,14 @@ from .. import __version__
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+# A provider whose timed rounds at one shape would take longer than this gets fewer rounds (at
+# least SLOW_MIN_ROUNDS): the peers 10-100x slower than the copy otherwise take most of a bench
+# (a quick per-tensor bench spent 17-48 s per shape from 4096x4096 up, on an H100).
+SLOW_PROVIDER_S = 2.0
+SLOW_MIN_ROUNDS = 5
+# Wall-clock seconds each provider took in this process (capture, warm-up and timed replays),
+# reported with the results so that a bench's time can be planned.
+BENCH_SECONDS: dict[str, float] = defaultdict(float)
 
 @dataclass(frozen=True)
 class Shape:
@@ -227,16 +237,24 @@ def interleaved_time_us(graphs: dict[str, tuple[torch.cuda.CUDAGraph, int]], rep
     faster at 100 MB."""
     once: dict[str, list[float]] = {name: [] for name in graphs}
     twice: dict[str, list[float]] = {name: [] for name in graphs}
+    rounds = dict.fromkeys(graphs, reps)
     order = list(graphs)
     shuffle = random.Random(seed).shuffle
     for _ in range(reps):
         shuffle(order)
         for name in order:
+            if len(once[name]) >= rounds[name]:
+                continue
             g = graphs[name][0]
+            start = time.perf_counter()
             reset_persisting_l2()
             once[name].append(_event_median_ms(g.replay, 1, repeat=1, warm=True))
             reset_persisting_l2()
             twice[name].append(_event_median_ms(g.replay, 1, repeat=2, warm=True))
+            spent = time.perf_counter() - start
+            BENCH_SECONDS[name] += spent
+            if len(once[name]) == 1 and spent * reps > SLOW_PROVIDER_S:
+                rounds[name] = max(SLOW_MIN_ROUNDS, int(SLOW_PROVIDER_S / spent))
     # the steady state, as in steady_state_ms: two replays minus one
     return {
         name: (statistics.median(twice[name]) - statistics.median(once[name])) * 1000.0 / graphs[name][1]
@@ -353,7 +371,7 @@ def accuracy_report(suite, provs: dict, device: str, dtype: torch.dtype, quick: 
         # a fused op quantizes its producer's output: the SQNR of the reference against its float64 truth
         sqnr[shape_name] = sqnr_db(suite.truth(x) if hasattr(suite, "truth") else x, *ref)
         for name, make in provs.items():
-            if isinstance(make, str) or name in ("torch", "copy") or name in getattr(suite, "ACCURACY_SKIP", ()):
+            if isinstance(make, str) or name in ("torch", "copy") or name.endswith(getattr(suite, "ACCURACY_SKIP", ())):
                 continue  # the reference itself; a copy is not a quantizer; scales the report cannot read
             try:
                 q, s = _run_for_accuracy(make, x, ref[1].shape)
@@ -565,6 +583,7 @@ def run_gpu(suite, args) -> int:
         for name, make in provs.items():
             if isinstance(make, str):
                 continue
+            start = time.perf_counter()
             try:
                 calls = [make(xs[i % len(xs)], outs[i]) for i in range(g if name != "torch" or nbytes < 1e9 else 1)]
                 if name == "torch":  # the eager reference's temporaries: timed alone, then freed
@@ -578,6 +597,8 @@ def run_gpu(suite, args) -> int:
                 print(f"\n{name} {shape.tokens}x{shape.hidden}: out of memory", file=sys.stderr)
                 torch.cuda.empty_cache()
                 continue
+            finally:
+                BENCH_SECONDS[name] += time.perf_counter() - start
         times.update(interleaved_time_us(graphs, reps, seed=shape.tokens * 100003 + shape.hidden))
         del graphs
         times_l2 = decode_times_in_l2(suite, provs, shape, xs, outs, reps) if shape.tokens <= suite.DECODE_TOKENS[-1] else {}
@@ -623,7 +644,9 @@ def run_gpu(suite, args) -> int:
         missing_providers={k: v for k, v in provs.items() if isinstance(v, str)},
         rows=rows, accuracy=[asdict(r) for r in acc_rows], sqnr_db=sqnr, accuracy_ok=ok,
         variant=getattr(suite, "VARIANT", None),
+        bench_seconds={k: round(v, 1) for k, v in sorted(BENCH_SECONDS.items(), key=lambda kv: -kv[1])},
     )
+    BENCH_SECONDS.clear()
     out_dir = Path(args.out) if args.out else RESULTS_DIR / suite.NAME
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = (gpu_slug(props.name) + ("" if args.dtype == "bfloat16" else f"-{args.dtype}")
@@ -644,6 +667,7 @@ def run_gpu(suite, args) -> int:
                 + f" (medians of {len(empty_plain_samples)})")
     print_accuracy(acc_rows, sqnr, suite.OURS)
     print(summary_line(result, suite))
+    print("bench seconds by provider: " + ", ".join(f"{k} {v:.0f}" for k, v in result["bench_seconds"].items()))
     print(f"results: {out_dir / stem}.{{json,csv,png}}")
     return 0 if ok else 1
 
@@ -666,13 +690,24 @@ def summary_line(result: dict, suite) -> str:
         in_l2 = [r for r in dec if r.get("median_us_l2") is not None]
         if in_l2:
             parts.append(f"decode with inputs in L2 {_decode_verdict(in_l2, 'median_us_l2')}")
+    # the op's other forms (the group op's scale layouts): the same two targets, each
+    also = []
+    for name in getattr(suite, "SUMMARY_ALSO", ()):
+        rows = [r for r in result["rows"] if r["provider"] == name]
+        far = [r["pct_copy_bw"] for r in rows if r["bytes"] > 100e6]
+        near = [r for r in rows if r["tokens"] <= suite.DECODE_TOKENS[-1] and r.get("median_us_l2") is not None]
+        if far or near:
+            also.append(name.split(":")[-1] + (f" >100MB min {min(far):.1f}%" if far else "")
+                        + (f", decode in L2 {_decode_verdict(near, 'median_us_l2')}" if near else ""))
+    if also:
+        parts.append("; ".join(also))
     slower = peer_wins(result, suite.PEERS)
     if slower:
         worst = max(slower, key=lambda w: w[3])
         parts.append(f"a peer faster on {len(slower)} shapes (worst {worst[0]} {worst[1]}x{worst[2]} by {worst[3]:.1f}%)")
     else:
         parts.append("no peer faster")
-    within = "within the fused bounds" if result.get("variant") else "exact"
+    within = "within the fused bounds" if hasattr(suite, "within_contract") else "exact"
     parts.append("accuracy " + (within if result["accuracy_ok"] else "MISMATCH"))
     return "; ".join(parts)
 

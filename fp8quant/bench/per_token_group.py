@@ -23,7 +23,8 @@ HIDDEN = (512, 1536, 2048, 4096, 7168, 18432)
 L2_DECODE_PROVIDERS = ("fp8quant", "fp8quant:column", "fp8quant:tma", "fp8quant:packed", "triton", "torch.compile")
 PEERS = ("torch.compile", "vllm", "sglang")
 OURS = ("fp8quant", "triton")
-ACCURACY_SKIP = ("fp8quant:packed",)  # int32 words, not float scales: the GPU tests check them by position
+SUMMARY_ALSO = ("fp8quant:column", "fp8quant:tma", "fp8quant:packed")  # every layout has the row-major targets
+ACCURACY_SKIP = (":packed",)  # names ending so: int32 words, not float scales (the GPU tests check them by position)
 PROVIDERS = ("torch", "torch.compile", "fp8quant", "fp8quant:column", "fp8quant:tma", "fp8quant:packed", "triton",
              "copy", "vllm", "sglang")
 
@@ -83,12 +84,13 @@ def _provider(backend: str, layout: str = "row", group: int = GROUP):
     return make
 
 
-FORCED_FIELDS = {"b": "cta_threads", "v": "vecs_per_thread", "w": "whole_rows_only"}
+FORCED_FIELDS = {"b": "cta_threads", "v": "vecs_per_thread", "w": "whole_rows_only", "r": "rows_fastest"}
 
 
 def forced_provider(name: str, group: int = GROUP):
     """"fp8quant:plan:b512": the planner's rules with CTAs of up to 512 threads; ":v2": 2 vectors
     per thread (half the threads per group); ":w1": rows shared only by CTAs covering whole rows;
+    ":r1": rows stacked first and walked by consecutive thread groups (plan's rows_fastest);
     a last ":column" or ":packed", that scale layout (else row-major).
     "triton:e4096:w8": the Triton kernel at 4096 elements per program, 8 warps (row-major scales).
     None for any other name."""
@@ -103,6 +105,7 @@ def forced_provider(name: str, group: int = GROUP):
         return None
     fields = {FORCED_FIELDS[p[:1]]: int(p[1:]) for p in parts[2:]}
     fields["whole_rows_only"] = bool(fields.get("whole_rows_only", 0))
+    fields["rows_fastest"] = bool(fields.get("rows_fastest", 0))
 
     def make(x, out=None):
         from .._device import device_info
