@@ -184,14 +184,18 @@ def plan(num_rows: int, hidden: int, group_size: int, vec: int, sm_count: int, c
             gpc *= 2
         return gpc
 
-    def stack_rows(gpc: int, rpc: int) -> int:
-        while rpc * 2 * gpc * tpg <= cta_threads and -(-num_rows // (rpc * 2)) * (groups // gpc) >= 2 * sm_count:
+    def stack_rows(gpc: int, rpc: int, most: int = cta_threads) -> int:
+        while (rpc * 2 <= most and rpc * 2 * gpc * tpg <= cta_threads
+               and -(-num_rows // (rpc * 2)) * (groups // gpc) >= 2 * sm_count):
             rpc *= 2
         return rpc
 
     if rows_fastest:
-        rpc = stack_rows(1, 1)
+        # a warp's worth of rows, and at least a 32-byte sector's worth of column-major scales (8
+        # rows), then the row's groups, then rows again if the groups did not fill the CTA
+        rpc = stack_rows(1, 1, max(8, 32 // tpg))
         gpc = stack_groups(1, rpc)
+        rpc = stack_rows(gpc, rpc)
     else:
         gpc = stack_groups(1, 1)
         rpc = stack_rows(gpc, 1) if gpc == groups or not whole_rows_only else 1
