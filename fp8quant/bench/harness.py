@@ -81,8 +81,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 # A provider whose timed rounds at one shape would take longer than this gets fewer rounds (at
-# least SLOW_MIN_ROUNDS): the peers 10-100x slower than the copy otherwise take most of a bench
-# (a quick per-tensor bench spent 17-48 s per shape from 4096x4096 up, on an H100).
+# least SLOW_MIN_ROUNDS), so that a peer 10-100x slower than the copy does not set a bench's
+# length. (A quick per-tensor bench spent 17-48 s per shape from 4096x4096 up on an H100; which
+# provider took them, BENCH_SECONDS below will say.)
 SLOW_PROVIDER_S = 2.0
 SLOW_MIN_ROUNDS = 5
 # Wall-clock seconds each provider took in this process (capture, warm-up and timed replays),
