@@ -115,9 +115,9 @@ def forced_provider(name: str, group: int = GROUP):
         q, s = _outputs(x, out, layout, group)
         x2d, q2d = x.view(-1, x.shape[-1]), q.view(-1, x.shape[-1])
         forced = plan(x2d.shape[0], x2d.shape[1], group, tensor_vector_width(x2d, q2d), device_info(x.get_device()).sm_count, **fields)
+        code = {"row": ROW_MAJOR, "column": COLUMN_MAJOR, "packed": PACKED_UE8M0}[layout]
 
         def call():
-            code = {"row": ROW_MAJOR, "column": COLUMN_MAJOR, "packed": PACKED_UE8M0}[layout]
             launch_cuda(x2d, q2d, s, group, 1e-10, code, layout == "packed", None, forced)
             return q, s
 
