@@ -100,12 +100,12 @@ class FusedSuite:
         shapes = {f"64x{width}": (64, width)} if device != "cpu" else {f"4x{width}": (4, width)}
         return {name: torch.randn(t, w, generator=g).to(dtype).to(device) for name, (t, w) in shapes.items()}
 
-    def within_contract(self, x, q, s) -> bool:
+    def within_contract(self, x, q, s, provider: str = "") -> bool:
         from ..fused_bounds import assert_fused_within
 
         try:
             assert_fused_within(q, s, self.bounds(x), self.group)
             return True
         except AssertionError as e:
-            print(f"{self.OP} {self.VARIANT}: {e}")
+            print(f"{self.OP} {self.VARIANT}, {provider}: {e}")
             return False

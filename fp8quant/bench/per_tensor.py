@@ -24,6 +24,13 @@ def reference(x):
     return per_tensor_quant_fp8_reference(x)
 
 
+def reference_for(provider: str, x):
+    """The static providers' reference: the same scale given; None (the dynamic reference) else."""
+    if not provider.endswith(":static"):
+        return None
+    return per_tensor_quant_fp8_reference(x, torch.full((1,), STATIC_SCALE, device=x.device))
+
+
 def full_grid() -> list[Shape]:
     shapes = [Shape(t, h, "decode") for t in DECODE_TOKENS for h in (4096, 7168, 16384)]
     return shapes + [Shape(t, h, "model") for t in (1024, 4096, 16384, 65536) for h in (4096, 7168, 8192)]

@@ -42,7 +42,7 @@ KERNEL = _cuda.register(EntryPoint(
 ))
 
 CTA_THREADS = 256  # per_tensor.cuh: kTensorThreads
-CHUNK_VECS_PER_THREAD = 4  # a chunk: 256 threads x 4 vectors (16 KiB of 16-byte vectors)
+CHUNK_VECS_PER_THREAD = 4  # per_tensor.cuh: kTensorVecsPerThread; a chunk is 256 threads x 4 vectors
 CTAS_PER_SM = 8  # grids of at most this many CTAs per SM; each loops over its chunks
 
 
