@@ -604,7 +604,10 @@ def run_gpu(suite, args) -> int:
                 BENCH_SECONDS[name] += time.perf_counter() - start
         times.update(interleaved_time_us(graphs, reps, seed=shape.tokens * 100003 + shape.hidden))
         del graphs
-        times_l2 = decode_times_in_l2(suite, provs, shape, xs, outs, reps) if shape.tokens <= suite.DECODE_TOKENS[-1] else {}
+        # decode shapes, and any other the suite asks for (per-tensor: inputs that fit the L2 twice)
+        in_l2 = shape.tokens <= suite.DECODE_TOKENS[-1] or getattr(suite, "time_in_l2", lambda *a: False)(
+            shape.tokens, shape.hidden, xs[0].element_size(), l2)
+        times_l2 = decode_times_in_l2(suite, provs, shape, xs, outs, reps) if in_l2 else {}
         del keep_alive, outs
         shape_rows = []
         for name in provs:
@@ -693,6 +696,7 @@ def summary_line(result: dict, suite) -> str:
         in_l2 = [r for r in dec if r.get("median_us_l2") is not None]
         if in_l2:
             parts.append(f"decode with inputs in L2 {_decode_verdict(in_l2, 'median_us_l2')}")
+    parts += suite.summary_extra(result) if hasattr(suite, "summary_extra") else []
     # the op's other forms (the group op's scale layouts): the same two targets, each
     also = []
     for name in getattr(suite, "SUMMARY_ALSO", ()):

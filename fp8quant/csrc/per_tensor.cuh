@@ -19,6 +19,8 @@
 #include <cstdint>
 #include <utility>
 
+#include <cooperative_groups.h>
+
 #include "common/fp8.cuh"
 #include "common/launch.cuh"
 #include "common/pdl.cuh"
@@ -50,6 +52,7 @@ struct TensorConfig {
   int64_t chunks_per_row;
   int64_t amax_grid;
   int64_t quant_grid;
+  int32_t one_pass;  // dynamic in one cooperative kernel: a CTA per chunk, all resident
   int32_t device;
   int32_t pdl;
 };
@@ -204,16 +207,39 @@ __global__ void __launch_bounds__(kTensorThreads) per_tensor_quant_kernel(const 
   }
 }
 
+// Dynamic in one kernel, for tensors of at most as many chunks as CTAs that are always resident
+// (ops/per_tensor.py): each CTA holds its chunk in registers, publishes its max, waits at a
+// grid-wide barrier (a cooperative launch; the driver keeps the barrier's state, so nothing is
+// zeroed per call and graph replays are safe), reduces the partial maxima and quantizes.
+template <typename In, int kVec>
+__global__ void __launch_bounds__(kTensorThreads) per_tensor_one_pass_kernel(const TensorParams p) {
+  grid_dependency_wait();
+  const TensorChunk<In, kVec> chunk(p, blockIdx.x);
+  float amax = cta_max(chunk.abs_max());
+  if (threadIdx.x == 0) p.partials[blockIdx.x] = amax;
+  cooperative_groups::this_grid().sync();
+  amax = 0.0f;
+  for (int64_t i = threadIdx.x; i < gridDim.x; i += kTensorThreads) amax = max_nan(amax, __ldcg(p.partials + i));
+  amax = cta_max(amax);
+  const float ub = p.scale_ub_ptr != nullptr ? *p.scale_ub_ptr : p.scale_ub_value;
+  const RowScale rs(amax, ub);
+  allow_dependents_to_launch();
+  if (blockIdx.x == 0 && threadIdx.x == 0) *p.scale = rs.scale;
+  using V = InVec<In, kVec>;
+  for_row_kind(rs, [&](auto kind) { chunk.store(p, [&](const V& v) { return quantize_vec<decltype(kind)::value>(v, rs); }); });
+}
+
 using TensorLaunchFn = cudaError_t (*)(const TensorParams&, const LaunchConfig&, cudaStream_t);
 
 template <typename In, int kVec>
-constexpr std::array<TensorLaunchFn, 2> tensor_pair() {
-  return {&launch<per_tensor_amax_kernel<In, kVec>, TensorParams>, &launch<per_tensor_quant_kernel<In, kVec>, TensorParams>};
+constexpr std::array<TensorLaunchFn, 3> tensor_kernels() {
+  return {&launch<per_tensor_amax_kernel<In, kVec>, TensorParams>, &launch<per_tensor_quant_kernel<In, kVec>, TensorParams>,
+          &launch<per_tensor_one_pass_kernel<In, kVec>, TensorParams>};
 }
 
 template <typename In, int... kW>
 constexpr auto tensor_table(std::integer_sequence<int, kW...>) {
-  return std::array<std::array<TensorLaunchFn, 2>, sizeof...(kW)>{tensor_pair<In, vec_of_index(kMaxVec<In>, kW)>()...};
+  return std::array<std::array<TensorLaunchFn, 3>, sizeof...(kW)>{tensor_kernels<In, vec_of_index(kMaxVec<In>, kW)>()...};
 }
 
 template <typename In>
@@ -228,9 +254,17 @@ cudaError_t launch_per_tensor_quant(const TensorArgs& a, const TensorConfig& c, 
       c.amax_grid, c.dynamic,
   };
   cudaError_t err = set_device(c.device);
-  if (err == cudaSuccess && c.dynamic) {
-    err = kTable[w][0](params, LaunchConfig{c.amax_grid, kTensorThreads, 0, c.device, c.pdl}, stream);
+  if (err != cudaSuccess) return err;
+  if (c.one_pass) {
+    LaunchConfig one{c.quant_grid, kTensorThreads, 0, c.device, c.pdl, 1};
+    err = kTable[w][2](params, one, stream);
+    if (err != cudaSuccess && one.pdl != 0) {  // a driver that refuses PDL on a cooperative launch
+      one.pdl = 0;
+      err = kTable[w][2](params, one, stream);
+    }
+    return err;
   }
+  if (c.dynamic) err = kTable[w][0](params, LaunchConfig{c.amax_grid, kTensorThreads, 0, c.device, c.pdl}, stream);
   return err != cudaSuccess ? err : kTable[w][1](params, LaunchConfig{c.quant_grid, kTensorThreads, 0, c.device, c.pdl}, stream);
 }
 
