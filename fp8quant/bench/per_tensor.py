@@ -1,6 +1,5 @@
-"""`fp8quant bench tensor`: the suite of per_tensor_quant_fp8, dynamic ("fp8quant", "triton"; and
-"fp8quant:two-kernel", the CUDA dynamic path in two kernels at every size) and static
-("fp8quant:static", "triton:static"), timed and reported by fp8quant/bench/harness.py.
+"""`fp8quant bench tensor`: the suite of per_tensor_quant_fp8, dynamic ("fp8quant", "triton") and
+static ("fp8quant:static", "triton:static"), timed and reported by fp8quant/bench/harness.py.
 Bytes per call count one read of x and one write of the codes: the static op's floor; the dynamic
 op reads x twice (its amax pass, then the quantize pass), so its floor is 5/3 of that in bf16."""
 
@@ -14,11 +13,10 @@ from .harness import Shape, copy_provider, importable, reference_providers
 NAME = "tensor"
 OP = "per_tensor_quant_fp8"
 DECODE_TOKENS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
-L2_DECODE_PROVIDERS = ("fp8quant", "fp8quant:two-kernel", "fp8quant:static", "triton", "torch.compile", "vllm")
+L2_DECODE_PROVIDERS = ("fp8quant", "fp8quant:static", "triton", "torch.compile", "vllm")
 PEERS = ("torch.compile", "vllm", "sglang")
 OURS = ("fp8quant", "triton")
-PROVIDERS = ("torch", "torch.compile", "fp8quant", "fp8quant:two-kernel", "fp8quant:static", "triton", "triton:static", "copy",
-             "vllm", "sglang")
+PROVIDERS = ("torch", "torch.compile", "fp8quant", "fp8quant:static", "triton", "triton:static", "copy", "vllm", "sglang")
 STATIC_SCALE = 0.05
 
 
@@ -35,7 +33,7 @@ def time_in_l2(tokens: int, hidden: int, element_size: int, l2_bytes: int) -> bo
 def summary_extra(result: dict) -> list[str]:
     """The issue's per-tensor targets: static >= 97% over 100 MB and decode in L2 within 1 us of
     the floor; dynamic over 100 MB against two reads and a write, in L2 against one read and a
-    write (x1.05), decode in L2 within 1.5 us; the one-pass kernel against two kernels."""
+    write (x1.05), decode in L2 within 1.5 us."""
     from .harness import DTYPES
 
     if not result.get("copy_bw_gbps"):
@@ -50,7 +48,7 @@ def summary_extra(result: dict) -> list[str]:
         return (2 * es + 1) * r["tokens"] * r["hidden"] / bw
 
     parts = []
-    static, dynamic, two = rows("fp8quant:static"), rows("fp8quant"), rows("fp8quant:two-kernel")
+    static, dynamic = rows("fp8quant:static"), rows("fp8quant")
     decode = lambda rs: [r for r in rs if r["tokens"] <= DECODE_TOKENS[-1] and r.get("median_us_l2") is not None]
     big_static = [r["pct_copy_bw"] for r in static if r["bytes"] > 100e6]
     if big_static:
@@ -68,10 +66,6 @@ def summary_extra(result: dict) -> list[str]:
     if decode(dynamic):
         excess = [r["median_us_l2"] - r["floor_us"] for r in decode(dynamic)]
         parts.append(f"dynamic decode in L2 {max(excess):.2f} us ({sum(e <= 1.5 for e in excess)} of {len(excess)} within 1.5 us)")
-    pairs = {(r["tokens"], r["hidden"]): r["median_us_l2"] for r in decode(two)}
-    saved = [pairs[(r["tokens"], r["hidden"])] - r["median_us_l2"] for r in decode(dynamic) if (r["tokens"], r["hidden"]) in pairs]
-    if saved:
-        parts.append(f"one pass vs two kernels at decode in L2 {min(saved):+.2f} to {max(saved):+.2f} us saved")
     return parts
 
 
@@ -118,26 +112,11 @@ def _provider(backend: str, static: bool = False):
 
 
 
-def _two_kernel_provider(x, out=None):
-    """Dynamic in two kernels (amax, then quantize) at every size: the one-pass kernel's rival."""
-    from ..ops.per_tensor import launch_cuda
-
-    q, s = _outputs(x, out)
-    x2d, q2d = x.view(-1, x.shape[-1]), q.view(-1, x.shape[-1])
-
-    def call():
-        launch_cuda(x2d, q2d, s, None, None, one_pass=False)
-        return q, s
-
-    return call
-
-
 def providers(gpu: bool) -> dict:
     p = reference_providers(reference, gpu)
     if not gpu:
         return p
     p["fp8quant"] = _provider("cuda")
-    p["fp8quant:two-kernel"] = _two_kernel_provider
     p["fp8quant:static"] = _provider("cuda", static=True)
     p["triton"] = _provider("triton")
     p["triton:static"] = _provider("triton", static=True)

@@ -11,15 +11,13 @@
 // the partials in every CTA (a few hundred floats, from L2) and quantizes; under PDL the second
 // starts while the first runs, loads its first chunk of x and then waits for the partials. Static
 // is the second kernel alone. Both walk the tensor in chunks of one row: a CTA takes chunks
-// blockIdx.x, + gridDim.x, ... (a row split in chunks_per_row chunks of kTensorThreads x
+// blockIdx.x, + gridDim.x, ... (a row split in chunks_per_row chunks of up to kTensorMaxThreads x
 // kTensorVecsPerThread vectors), so a few long rows still spread over the SMs.
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <utility>
-
-#include <cooperative_groups.h>
 
 #include "common/fp8.cuh"
 #include "common/launch.cuh"
@@ -29,7 +27,7 @@
 
 namespace fp8quant {
 
-constexpr int kTensorThreads = 256;
+constexpr int kTensorMaxThreads = 256;
 
 // One call's values (fp8quant/ops/per_tensor.py declares the same fields, in this order).
 struct TensorArgs {
@@ -52,7 +50,7 @@ struct TensorConfig {
   int64_t chunks_per_row;
   int64_t amax_grid;
   int64_t quant_grid;
-  int32_t one_pass;  // dynamic in one cooperative kernel: a CTA per chunk, all resident
+  int32_t block_threads;  // a chunk's vectors / kTensorVecsPerThread, in whole warps, at most 256
   int32_t device;
   int32_t pdl;
 };
@@ -73,9 +71,9 @@ struct TensorParams {
   int32_t dynamic;
 };
 
-constexpr int kTensorVecsPerThread = 4;  // a chunk: kTensorThreads x 4 vectors (ops/per_tensor.py)
+constexpr int kTensorVecsPerThread = 4;  // a chunk: up to kTensorMaxThreads x 4 vectors (ops/per_tensor.py)
 
-// Chunk c's vectors held by this thread (vectors begin + threadIdx.x + k * kTensorThreads below
+// Chunk c's vectors held by this thread (vectors begin + threadIdx.x + k * blockDim.x below
 // end), all four loads issued before any is used: with one vector per loop step the amax pass
 // read 66% of the copy bandwidth and the static quantize 93.5% (H100, 65536x4096 bf16).
 // Vectors past the chunk's end are zero, which no max and no store sees.
@@ -94,7 +92,7 @@ struct TensorChunk {
     const auto* x_vecs = reinterpret_cast<const V*>(static_cast<const In*>(p.x) + row * p.x_row_stride);
 #pragma unroll
     for (int k = 0; k < kTensorVecsPerThread; ++k) {
-      const int64_t i = begin + threadIdx.x + k * kTensorThreads;
+      const int64_t i = begin + threadIdx.x + k * blockDim.x;
       if (i < end) {
         v[k] = x_vecs[i];
       } else {
@@ -110,7 +108,7 @@ struct TensorChunk {
     auto* q_vecs = reinterpret_cast<CodeVec<kVec>*>(p.q + row * p.hidden);
 #pragma unroll
     for (int k = 0; k < kTensorVecsPerThread; ++k) {
-      const int64_t i = begin + threadIdx.x + k * kTensorThreads;
+      const int64_t i = begin + threadIdx.x + k * blockDim.x;
       if (i < end) q_vecs[i] = quantize(v[k]);
     }
   }
@@ -118,11 +116,11 @@ struct TensorChunk {
 
 // The max of v over the CTA, in every thread (v >= 0 or NaN with its sign clear: bits order).
 __device__ __forceinline__ float cta_max(float v) {
-  __shared__ float warp_max[kTensorThreads / 32];
+  __shared__ float warp_max[kTensorMaxThreads / 32];
   v = __uint_as_float(warp_max_bits(v));
   if ((threadIdx.x & 31) == 0) warp_max[threadIdx.x >> 5] = v;
   __syncthreads();
-  v = __uint_as_float(warp_max_bits((threadIdx.x & 31) < kTensorThreads / 32 ? warp_max[threadIdx.x & 31] : 0.0f));
+  v = __uint_as_float(warp_max_bits((threadIdx.x & 31) < (blockDim.x >> 5) ? warp_max[threadIdx.x & 31] : 0.0f));
   __syncthreads();  // warp_max is reused by the next call
   return v;
 }
@@ -131,7 +129,7 @@ __device__ __forceinline__ float cta_max(float v) {
 __device__ __forceinline__ int64_t tensor_chunks(const TensorParams& p) { return p.num_rows * p.chunks_per_row; }
 
 template <typename In, int kVec>
-__global__ void __launch_bounds__(kTensorThreads) per_tensor_amax_kernel(const TensorParams p) {
+__global__ void __launch_bounds__(kTensorMaxThreads) per_tensor_amax_kernel(const TensorParams p) {
   grid_dependency_wait();
   // The quantize kernel may start now: it reads x before its own wait, which is safe once every
   // CTA here has passed the wait above (x's producer is then complete).
@@ -158,7 +156,7 @@ __device__ __forceinline__ CodeVec<kVec> quantize_vec_dividing(const InVec<In, k
 }
 
 template <typename In, int kVec>
-__global__ void __launch_bounds__(kTensorThreads) per_tensor_quant_kernel(const TensorParams p) {
+__global__ void __launch_bounds__(kTensorMaxThreads) per_tensor_quant_kernel(const TensorParams p) {
   using Chunk = TensorChunk<In, kVec>;
   // Dynamic: x is read before the wait (the amax kernel let this grid launch only after its own
   // wait for x's producer); the wait is for the partial maxima. Static: x may be the previous
@@ -170,7 +168,7 @@ __global__ void __launch_bounds__(kTensorThreads) per_tensor_quant_kernel(const 
   if (p.dynamic) {
     grid_dependency_wait();
     float amax = 0.0f;
-    for (int64_t i = threadIdx.x; i < p.num_partials; i += kTensorThreads) amax = max_nan(amax, p.partials[i]);
+    for (int64_t i = threadIdx.x; i < p.num_partials; i += blockDim.x) amax = max_nan(amax, p.partials[i]);
     amax = cta_max(amax);
     const float ub = p.scale_ub_ptr != nullptr ? *p.scale_ub_ptr : p.scale_ub_value;
     scale = RowScale(amax, ub).scale;
@@ -207,39 +205,16 @@ __global__ void __launch_bounds__(kTensorThreads) per_tensor_quant_kernel(const 
   }
 }
 
-// Dynamic in one kernel, for tensors of at most as many chunks as CTAs that are always resident
-// (ops/per_tensor.py): each CTA holds its chunk in registers, publishes its max, waits at a
-// grid-wide barrier (a cooperative launch; the driver keeps the barrier's state, so nothing is
-// zeroed per call and graph replays are safe), reduces the partial maxima and quantizes.
-template <typename In, int kVec>
-__global__ void __launch_bounds__(kTensorThreads) per_tensor_one_pass_kernel(const TensorParams p) {
-  grid_dependency_wait();
-  const TensorChunk<In, kVec> chunk(p, blockIdx.x);
-  float amax = cta_max(chunk.abs_max());
-  if (threadIdx.x == 0) p.partials[blockIdx.x] = amax;
-  cooperative_groups::this_grid().sync();
-  amax = 0.0f;
-  for (int64_t i = threadIdx.x; i < gridDim.x; i += kTensorThreads) amax = max_nan(amax, __ldcg(p.partials + i));
-  amax = cta_max(amax);
-  const float ub = p.scale_ub_ptr != nullptr ? *p.scale_ub_ptr : p.scale_ub_value;
-  const RowScale rs(amax, ub);
-  allow_dependents_to_launch();
-  if (blockIdx.x == 0 && threadIdx.x == 0) *p.scale = rs.scale;
-  using V = InVec<In, kVec>;
-  for_row_kind(rs, [&](auto kind) { chunk.store(p, [&](const V& v) { return quantize_vec<decltype(kind)::value>(v, rs); }); });
-}
-
 using TensorLaunchFn = cudaError_t (*)(const TensorParams&, const LaunchConfig&, cudaStream_t);
 
 template <typename In, int kVec>
-constexpr std::array<TensorLaunchFn, 3> tensor_kernels() {
-  return {&launch<per_tensor_amax_kernel<In, kVec>, TensorParams>, &launch<per_tensor_quant_kernel<In, kVec>, TensorParams>,
-          &launch<per_tensor_one_pass_kernel<In, kVec>, TensorParams>};
+constexpr std::array<TensorLaunchFn, 2> tensor_pair() {
+  return {&launch<per_tensor_amax_kernel<In, kVec>, TensorParams>, &launch<per_tensor_quant_kernel<In, kVec>, TensorParams>};
 }
 
 template <typename In, int... kW>
 constexpr auto tensor_table(std::integer_sequence<int, kW...>) {
-  return std::array<std::array<TensorLaunchFn, 3>, sizeof...(kW)>{tensor_kernels<In, vec_of_index(kMaxVec<In>, kW)>()...};
+  return std::array<std::array<TensorLaunchFn, 2>, sizeof...(kW)>{tensor_pair<In, vec_of_index(kMaxVec<In>, kW)>()...};
 }
 
 template <typename In>
@@ -254,18 +229,10 @@ cudaError_t launch_per_tensor_quant(const TensorArgs& a, const TensorConfig& c, 
       c.amax_grid, c.dynamic,
   };
   cudaError_t err = set_device(c.device);
-  if (err != cudaSuccess) return err;
-  if (c.one_pass) {
-    LaunchConfig one{c.quant_grid, kTensorThreads, 0, c.device, c.pdl, 1};
-    err = kTable[w][2](params, one, stream);
-    if (err != cudaSuccess && one.pdl != 0) {  // a driver that refuses PDL on a cooperative launch
-      one.pdl = 0;
-      err = kTable[w][2](params, one, stream);
-    }
-    return err;
+  if (err == cudaSuccess && c.dynamic) {
+    err = kTable[w][0](params, LaunchConfig{c.amax_grid, c.block_threads, 0, c.device, c.pdl}, stream);
   }
-  if (c.dynamic) err = kTable[w][0](params, LaunchConfig{c.amax_grid, kTensorThreads, 0, c.device, c.pdl}, stream);
-  return err != cudaSuccess ? err : kTable[w][1](params, LaunchConfig{c.quant_grid, kTensorThreads, 0, c.device, c.pdl}, stream);
+  return err != cudaSuccess ? err : kTable[w][1](params, LaunchConfig{c.quant_grid, c.block_threads, 0, c.device, c.pdl}, stream);
 }
 
 }  // namespace fp8quant

@@ -38,16 +38,13 @@ KERNEL = _cuda.register(EntryPoint(
     config_struct="fp8quant::TensorConfig",
     config=(
         ("vec", "int32_t"), ("dynamic", "int32_t"), ("chunks_per_row", "int64_t"), ("amax_grid", "int64_t"),
-        ("quant_grid", "int64_t"), ("one_pass", "int32_t"), ("device", "int32_t"), ("pdl", "int32_t"),
+        ("quant_grid", "int64_t"), ("block_threads", "int32_t"), ("device", "int32_t"), ("pdl", "int32_t"),
     ),
 ))
 
-CTA_THREADS = 256  # per_tensor.cuh: kTensorThreads
-CHUNK_VECS_PER_THREAD = 4  # per_tensor.cuh: kTensorVecsPerThread; a chunk is 256 threads x 4 vectors
-CTAS_PER_SM = 8  # two-kernel dynamic grids of at most this many CTAs per SM; each loops over its chunks
-# One-pass dynamic: chunks per SM at most. Two 256-thread CTAs fit an SM at any register count up
-# to 128 (per_tensor.cuh's kernels use 22-62), so the cooperative grid is always resident.
-ONE_PASS_CTAS_PER_SM = 2
+MAX_CTA_THREADS = 256  # per_tensor.cuh: kTensorMaxThreads
+CHUNK_VECS_PER_THREAD = 4  # per_tensor.cuh: kTensorVecsPerThread; a chunk is up to 256 threads x 4 vectors
+CTAS_PER_SM = 8  # grids of at most this many CTAs per SM; each loops over its chunks
 
 
 def _check(x, scale, scale_ub, scale_ub_value, backend, enable_pdl, outs) -> None:
@@ -103,50 +100,45 @@ def _run(x, scale, scale_ub, scale_ub_value, backend, enable_pdl, outs, outputs_
 @dataclass(frozen=True)
 class TensorPlan:
     chunks_per_row: int
+    block_threads: int
     amax_grid: int  # also the number of partial maxima
     quant_grid: int
-    one_pass: bool  # dynamic in one cooperative kernel (quant_grid CTAs, one chunk each)
 
 
-def plan(num_rows: int, hidden: int, vec: int, sm_count: int, dynamic: bool = True,
-         one_pass: Optional[bool] = None) -> TensorPlan:
-    """Rows cut into chunks of 256 threads x 4 vectors, so that a few long rows still spread over
-    the SMs.
-    Dynamic, at most ONE_PASS_CTAS_PER_SM chunks per SM: one cooperative kernel, a CTA per chunk
-    (all resident: the grid-wide barrier needs them). Else two kernels: the amax grid has at most
-    8 CTAs per SM, each looping over its chunks; the quantize grid is the same (each of its CTAs
-    reads every partial max).
-    Static: a CTA per chunk (looping CTAs read 95.2-96.5% of the copy bandwidth over 100 MB, H100).
-    one_pass forces the dynamic choice (the bench's "fp8quant:two-kernel")."""
+def plan(num_rows: int, hidden: int, vec: int, sm_count: int, dynamic: bool = True) -> TensorPlan:
+    """Rows cut into chunks of up to 256 threads x 4 vectors, so that a few long rows still spread
+    over the SMs; a CTA of the chunk's vectors / 4 threads in whole warps (full CTAs at short
+    rows: at 4096 bf16 256-thread CTAs held 2 vectors a thread and a CTA per chunk read 91-93%
+    of the copy bandwidth, at 7168 and 8192 101-102%, H100).
+    Static: a CTA per chunk (CTAs looping over chunks read 95.2-96.5% over 100 MB). Dynamic: the
+    amax grid has at most 8 CTAs per SM, each looping over its chunks, and the quantize grid is the
+    same (each of its CTAs reads every partial max)."""
     vecs_per_row = hidden // vec
-    chunks_per_row = max(1, -(-vecs_per_row // (CTA_THREADS * CHUNK_VECS_PER_THREAD)))
+    chunks_per_row = max(1, -(-vecs_per_row // (MAX_CTA_THREADS * CHUNK_VECS_PER_THREAD)))
+    chunk_vecs = -(-vecs_per_row // chunks_per_row)
+    block_threads = min(MAX_CTA_THREADS, 32 * -(-chunk_vecs // (32 * CHUNK_VECS_PER_THREAD)))
     chunks = num_rows * chunks_per_row
     if not dynamic:
-        return TensorPlan(chunks_per_row, 0, chunks, False)
-    fits = chunks <= ONE_PASS_CTAS_PER_SM * sm_count
-    if one_pass if one_pass is not None else fits:
-        if not fits:
-            raise ValueError(f"{OP}: a one-pass plan needs at most {ONE_PASS_CTAS_PER_SM * sm_count} chunks, got {chunks}")
-        return TensorPlan(chunks_per_row, chunks, chunks, True)
+        return TensorPlan(chunks_per_row, block_threads, 0, chunks)
     grid = min(chunks, CTAS_PER_SM * sm_count)
-    return TensorPlan(chunks_per_row, grid, grid, False)
+    return TensorPlan(chunks_per_row, block_threads, grid, grid)
 
 
 @functools.lru_cache(maxsize=4096)
-def _cached_config(num_rows, hidden, vec, device_index, dynamic, pdl, one_pass=None):
-    p = plan(num_rows, hidden, vec, _device.device_info(device_index).sm_count, dynamic, one_pass)
+def _cached_config(num_rows, hidden, vec, device_index, dynamic, pdl):
+    p = plan(num_rows, hidden, vec, _device.device_info(device_index).sm_count, dynamic)
     config = ctypes.byref(KERNEL.entry.config_type(vec, int(dynamic), p.chunks_per_row, p.amax_grid, p.quant_grid,
-                                                   int(p.one_pass), device_index, int(pdl)))
+                                                   p.block_threads, device_index, int(pdl)))
     return config, p.amax_grid
 
 
-def launch_cuda(x2d, q, scale_out, scale, scale_ub, enable_pdl=None, one_pass: Optional[bool] = None) -> None:
+def launch_cuda(x2d, q, scale_out, scale, scale_ub, enable_pdl=None) -> None:
     index = x2d.get_device()
     pdl = _device.use_pdl(index, enable_pdl)
     num_rows, hidden = x2d.shape
     vec = tensor_vector_width(x2d, q)
     dynamic = scale is None
-    config, amax_grid = _cached_config(num_rows, hidden, vec, index, dynamic, pdl, one_pass)
+    config, amax_grid = _cached_config(num_rows, hidden, vec, index, dynamic, pdl)
     ub_ptr, ub_value = scale_ub_pointer_and_value(scale_ub)
     partials = torch.empty(amax_grid, dtype=torch.float32, device=x2d.device) if dynamic else None
     KERNEL(x2d.dtype, index, x2d.data_ptr(), q.data_ptr(), scale_out.data_ptr(), None if dynamic else scale.data_ptr(), ub_ptr, ub_value,

@@ -17,8 +17,6 @@ struct LaunchConfig {
   int32_t smem_bytes;  // dynamic shared memory
   int32_t device;
   int32_t pdl;         // nonzero: programmatic dependent launch (sm_90+, see pdl.cuh)
-  int32_t cooperative; // nonzero: every CTA resident at once (a grid-wide barrier); the planner
-                       // keeps the grid within what is always resident
 };
 
 inline cudaError_t set_device(int device) {
@@ -42,18 +40,11 @@ cudaError_t launch(const Params& params, const LaunchConfig& c, cudaStream_t str
   config.blockDim = dim3(static_cast<unsigned>(c.block_threads));
   config.dynamicSmemBytes = static_cast<size_t>(c.smem_bytes);
   config.stream = stream;
-  cudaLaunchAttribute attrs[2];
-  unsigned num_attrs = 0;
-  if (c.pdl != 0) {
-    attrs[num_attrs].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attrs[num_attrs++].val.programmaticStreamSerializationAllowed = 1;
-  }
-  if (c.cooperative != 0) {
-    attrs[num_attrs].id = cudaLaunchAttributeCooperative;
-    attrs[num_attrs++].val.cooperative = 1;
-  }
-  config.attrs = attrs;
-  config.numAttrs = num_attrs;
+  cudaLaunchAttribute pdl;
+  pdl.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  pdl.val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = &pdl;
+  config.numAttrs = c.pdl != 0 ? 1 : 0;
   const cudaError_t err = cudaLaunchKernelEx(&config, kKernel, params);
   return err != cudaSuccess ? err : cudaGetLastError();
 }
