@@ -234,3 +234,14 @@ def test_a_slow_provider_gets_fewer_rounds(monkeypatch):
     assert counts["fast"] == 25 * 5 and counts["slow"] == harness.SLOW_MIN_ROUNDS * 5
     assert abs(harness.BENCH_SECONDS["slow"] - harness.SLOW_MIN_ROUNDS * 0.5) < 1e-9
     harness.BENCH_SECONDS.clear()
+
+
+def test_fused_forced_provider_names():
+    """The fused suites take "fp8quant:plan:vN" (vectors per thread) and refuse other plan names."""
+    from fp8quant.bench import rms_norm_quant, silu_and_mul_quant
+
+    for module in (rms_norm_quant, silu_and_mul_quant):
+        for suite in (module, *module.VARIANTS):
+            assert callable(suite.forced_provider("fp8quant:plan:v1"))
+            for name in ("fp8quant:plan", "fp8quant:plan:b512", "fp8quant:plan:v", "triton:plan:v2", "fp8quant"):
+                assert suite.forced_provider(name) is None, name

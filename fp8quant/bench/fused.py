@@ -2,7 +2,8 @@
 residual), run one after the other by `fp8quant bench rmsnorm` / `fp8quant bench silu` (each
 variant's result goes to benchmarks/results/<op>/<gpu>[-dtype]-<variant>.*).
 
-Providers: "fp8quant" (CUDA) and "triton", the fused op; "unfused", torch's producer in eager mode
+Providers: "fp8quant" (CUDA) and "triton", the fused op ("fp8quant:plan:vN" forces the CUDA plan's
+vectors per thread); "unfused", torch's producer in eager mode
 then our own quantization op (what an engine without the fusion runs); "torch.compile" of the whole
 reference composition; "torch", that composition in eager mode; "copy", a copy of the same bytes.
 Accuracy: within the contract's bounds (fp8quant/fused_bounds.py), not bit-exact (see there)."""
@@ -40,6 +41,11 @@ class FusedSuite:
         raise NotImplementedError
 
     def unfused(self, x, out) -> Callable:
+        raise NotImplementedError
+
+    def forced(self, x, out, vecs_per_thread: int) -> Callable:
+        """The CUDA kernel under row_quant.plan with about vecs_per_thread vectors per thread
+        (ValueError where that plan does not hold the row)."""
         raise NotImplementedError
 
     def reference(self, x):
@@ -90,6 +96,14 @@ class FusedSuite:
         p["triton"] = lambda x, out=None: self.fused(x, out, "triton")
         p["copy"] = copy_provider(self.bytes_moved)
         return p
+
+    def forced_provider(self, name: str):
+        """"fp8quant:plan:vN": the CUDA kernel planned for about N vectors per thread (4 by
+        default: more threads a row at N = 1 or 2, fewer at 6); None for any other name."""
+        parts = name.split(":")
+        if len(parts) != 3 or parts[:2] != ["fp8quant", "plan"] or parts[2][:1] != "v" or not parts[2][1:].isdigit():
+            return None
+        return lambda x, out=None: self.forced(x, out, int(parts[2][1:]))
 
     def cpu_providers(self) -> dict:
         return {"triton": lambda x, out=None: self.fused(x, out, "triton")}

@@ -57,6 +57,21 @@ class RmsNormSuite(FusedSuite):
 
         return call
 
+    def forced(self, x, out, vecs_per_thread):
+        from ..ops.rms_norm_quant import _plan_for, launch_cuda
+
+        q, s = self.outputs(x, out)
+        weight, residual = self._inputs(x)
+        plan = _plan_for(x, residual, weight, q, self.group, vecs_per_thread)
+        if plan is None:
+            raise ValueError(f"no CUDA plan at {vecs_per_thread} vectors per thread for H = {x.shape[1]}")
+
+        def call():
+            launch_cuda(x, residual, weight, q, s, EPS, self.group, None, False, False, plan)
+            return q, s
+
+        return call
+
     def reference(self, x):
         from ..reference import rms_norm_quant_fp8_reference
 
@@ -83,3 +98,8 @@ VARIANTS = [
                                      ("g128", 128, False), ("g128-residual", 128, True))
 ]
 PROVIDERS = VARIANTS[0].PROVIDERS
+
+
+def forced_provider(name: str):
+    """The forced plans' names (for --providers): every variant takes the same ones."""
+    return VARIANTS[0].forced_provider(name)

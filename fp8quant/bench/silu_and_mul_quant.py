@@ -27,6 +27,23 @@ class SiluSuite(FusedSuite):
             return lambda: per_token_quant_fp8(silu_and_mul_reference(x), out=q, scale_out=s)
         return lambda: per_token_group_quant_fp8(silu_and_mul_reference(x), self.group, out=q, scale_out=s)
 
+    def forced(self, x, out, vecs_per_thread):
+        from ..ops import row_quant
+        from ..ops.silu_and_mul_quant import launch_cuda
+
+        q, s = self.outputs(x, out)
+        inner = x.shape[1] // 2
+        vec = row_quant.vector_width(inner, x.element_size(), (x.stride(0), x.data_ptr()), (0, q.data_ptr()))
+        plan = row_quant.plan(inner, vec, self.group, vecs_per_thread)
+        if plan is None:
+            raise ValueError(f"no CUDA plan at {vecs_per_thread} vectors per thread for I = {inner}")
+
+        def call():
+            launch_cuda(x, q, s, self.group, None, False, False, plan)
+            return q, s
+
+        return call
+
     def reference(self, x):
         from ..reference import silu_and_mul_quant_fp8_reference
 
@@ -46,3 +63,8 @@ class SiluSuite(FusedSuite):
 WIDTHS = tuple(2 * i for i in (1536, 2048, 11008, 14336, 18432))
 VARIANTS = [SiluSuite(NAME, "silu_and_mul_quant_fp8", variant, WIDTHS, group) for variant, group in (("token", None), ("g128", 128))]
 PROVIDERS = VARIANTS[0].PROVIDERS
+
+
+def forced_provider(name: str):
+    """The forced plans' names (for --providers): every variant takes the same ones."""
+    return VARIANTS[0].forced_provider(name)

@@ -133,15 +133,16 @@ class RowPlan:
     block_threads: int
 
 
-def plan(row_len: int, vec: int, group_size: Optional[int]) -> Optional[RowPlan]:
+def plan(row_len: int, vec: int, group_size: Optional[int], target_vecs_per_thread: int = TARGET_VECS_PER_THREAD
+         ) -> Optional[RowPlan]:
     """One CTA per row: about TARGET_VECS_PER_THREAD vectors per thread, in whole warps, at most
     512 threads; None where the CUDA kernel cannot hold the row (more than 512 x 6 vectors) or a
     group spans more than a warp (group_size / vec > 32: float32 with group 256, or a narrow
-    vector)."""
+    vector). target_vecs_per_thread is for the bench's forced plans ("fp8quant:plan:vN")."""
     vecs = row_len // vec
     if group_size is not None and group_size // vec > 32:
         return None
-    warps = -(-vecs // (TARGET_VECS_PER_THREAD * 32))
+    warps = -(-vecs // (target_vecs_per_thread * 32))
     threads = min(MAX_THREADS, 32 * warps)
     per_thread = -(-vecs // threads)
     fits = [n for n in VECS_PER_THREAD if n >= per_thread]
