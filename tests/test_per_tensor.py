@@ -83,3 +83,28 @@ def test_empty_input_gives_its_scale():
     assert q.shape == (0, 16) and float(s) == np.float32(MIN_SCALE)
     q, s = per_tensor_quant_fp8(torch.empty(0, 16), torch.tensor([2.0]))
     assert float(s) == 2.0
+
+
+@pytest.mark.parametrize("hidden, vec", [(h, v) for h in (8, 17, 1368, 4096, 7168, 16384, 200000) for v in (1, 2, 4, 8)
+                                         if h % v == 0])
+def test_plan_covers_every_vector_once(hidden, vec):
+    """The kernels' chunk walk (per_tensor.cuh: TensorChunk) under plan(): whole warps of at most 256
+    threads, each chunk's vectors held once by its CTA's 4 slots a thread; a CTA per chunk when
+    static, the amax and quantize grids the same (at most 8 CTAs per SM) when dynamic."""
+    from fp8quant.ops.per_tensor import CHUNK_VECS_PER_THREAD, plan
+
+    rows, vecs_per_row = 3, hidden // vec
+    for dynamic in (True, False):
+        p = plan(rows, hidden, vec, sm_count=132, dynamic=dynamic)
+        assert p.block_threads % 32 == 0 and 32 <= p.block_threads <= 256
+        chunk_vecs = -(-vecs_per_row // p.chunks_per_row)
+        held = [0] * vecs_per_row
+        for c in range(p.chunks_per_row):
+            begin, end = c * chunk_vecs, min((c + 1) * chunk_vecs, vecs_per_row)
+            for t in range(p.block_threads):
+                for k in range(CHUNK_VECS_PER_THREAD):
+                    if begin + t + k * p.block_threads < end:
+                        held[begin + t + k * p.block_threads] += 1
+        assert held == [1] * vecs_per_row
+        chunks = rows * p.chunks_per_row
+        assert (p.quant_grid == chunks) if not dynamic else (p.amax_grid == p.quant_grid == min(chunks, 8 * 132))
