@@ -44,7 +44,7 @@ KERNEL = _cuda.register(EntryPoint(
 
 MAX_CTA_THREADS = 256  # per_tensor.cuh: kTensorMaxThreads
 CHUNK_VECS_PER_THREAD = 4  # per_tensor.cuh: kTensorVecsPerThread; a chunk is up to 256 threads x 4 vectors
-CTAS_PER_SM = 8  # grids of at most this many CTAs per SM; each loops over its chunks
+CTAS_PER_SM = 8  # dynamic: grids of at most this many CTAs per SM, each looping over its chunks
 
 
 def _check(x, scale, scale_ub, scale_ub_value, backend, enable_pdl, outs) -> None:
