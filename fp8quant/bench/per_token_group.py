@@ -84,13 +84,12 @@ def _provider(backend: str, layout: str = "row", group: int = GROUP):
     return make
 
 
-FORCED_FIELDS = {"b": "cta_threads", "v": "vecs_per_thread", "w": "whole_rows_only", "r": "rows_fastest"}
+FORCED_FIELDS = {"b": "cta_threads", "v": "vecs_per_thread", "w": "whole_rows_only"}
 
 
 def forced_provider(name: str, group: int = GROUP):
     """"fp8quant:plan:b512": the planner's rules with CTAs of up to 512 threads; ":v2": 2 vectors
     per thread (half the threads per group); ":w1": rows shared only by CTAs covering whole rows;
-    ":r1": rows stacked first and walked by consecutive thread groups (plan's rows_fastest);
     a last ":column" or ":packed", that scale layout (else row-major).
     "triton:e4096:w8": the Triton kernel at 4096 elements per program, 8 warps (row-major scales).
     None for any other name."""
@@ -105,7 +104,6 @@ def forced_provider(name: str, group: int = GROUP):
         return None
     fields = {FORCED_FIELDS[p[:1]]: int(p[1:]) for p in parts[2:]}
     fields["whole_rows_only"] = bool(fields.get("whole_rows_only", 0))
-    fields["rows_fastest"] = bool(fields.get("rows_fastest", 0))
 
     def make(x, out=None):
         from .._device import device_info

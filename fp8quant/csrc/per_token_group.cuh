@@ -50,7 +50,6 @@ struct GroupConfig {
   int32_t threads_per_group_shift;
   int32_t groups_per_cta_shift;
   int32_t rows_per_cta_shift;
-  int32_t rows_fastest;             // a CTA's consecutive groups of threads walk rows, not groups
   int32_t layout;                   // ScaleLayout
   int32_t ue8m0;
   int32_t block_threads;
@@ -72,8 +71,6 @@ struct GroupParams {
   int32_t threads_per_group_shift;
   int32_t groups_per_cta_shift;
   int32_t rows_per_cta_shift;
-  int32_t tile_group_lsb;  // the thread's group in its CTA's tile: tile >> tile_group_lsb, masked
-  int32_t tile_row_lsb;    // its row: tile >> tile_row_lsb, masked
   int32_t layout;
   int32_t ue8m0;
 };
@@ -82,11 +79,8 @@ template <typename In, int kVec, int kVecsPerThread>
 __global__ void __launch_bounds__(kGroupMaxThreads) per_token_group_quant_kernel(const GroupParams p) {
   const int tpg_shift = p.threads_per_group_shift;
   const int lane = threadIdx.x & ((1 << tpg_shift) - 1);
-  // The thread's group in the CTA's tile: groups of a row consecutive (rows_fastest 0), or rows of
-  // a group consecutive, so that a warp's column-major scales land in consecutive words.
-  const int tile = threadIdx.x >> tpg_shift;
-  const int local_group = (tile >> p.tile_group_lsb) & ((1 << p.groups_per_cta_shift) - 1);
-  const int local_row = (tile >> p.tile_row_lsb) & ((1 << p.rows_per_cta_shift) - 1);
+  const int local_group = (threadIdx.x >> tpg_shift) & ((1 << p.groups_per_cta_shift) - 1);
+  const int local_row = threadIdx.x >> (tpg_shift + p.groups_per_cta_shift);
   const int64_t groups = p.hidden >> p.group_shift;
   const int64_t group_blocks = groups >> p.groups_per_cta_shift;
   const int64_t row = (static_cast<int64_t>(blockIdx.x) / group_blocks << p.rows_per_cta_shift) + local_row;
@@ -115,7 +109,7 @@ __global__ void __launch_bounds__(kGroupMaxThreads) per_token_group_quant_kernel
   // a multiple of 4): the first group's first thread gathers the four exponent bytes and stores
   // the word whole. Before the row check, so that every lane takes part in the shuffles.
   const bool packed = p.layout == static_cast<int32_t>(ScaleLayout::kPackedUe8m0);
-  const bool whole_words = packed && p.tile_group_lsb == 0 && tpg_shift <= 3 && p.groups_per_cta_shift >= 2;
+  const bool whole_words = packed && tpg_shift <= 3 && p.groups_per_cta_shift >= 2;
   uint32_t word_bits = __float_as_uint(scale) >> 23;
   if (whole_words) {
 #pragma unroll
@@ -172,8 +166,7 @@ cudaError_t launch_per_token_group_quant(const GroupArgs& a, const GroupConfig& 
   if (w >= kNumVecWidths<In> || n < 0) return cudaErrorInvalidValue;
   const GroupParams params{
       a.x, static_cast<uint8_t*>(a.q), a.scale, a.num_rows, a.hidden, a.x_row_stride, a.scale_ld, a.eps,
-      c.group_shift, c.threads_per_group_shift, c.groups_per_cta_shift, c.rows_per_cta_shift,
-      c.rows_fastest ? c.rows_per_cta_shift : 0, c.rows_fastest ? 0 : c.groups_per_cta_shift, c.layout, c.ue8m0,
+      c.group_shift, c.threads_per_group_shift, c.groups_per_cta_shift, c.rows_per_cta_shift, c.layout, c.ue8m0,
   };
   const cudaError_t err = set_device(c.device);
   return err != cudaSuccess ? err : kTable[w][n](params, LaunchConfig{c.grid, c.block_threads, 0, c.device, c.pdl}, stream);
