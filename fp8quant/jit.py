@@ -101,7 +101,10 @@ class ModuleSpec:
         for header in sorted(CSRC_DIR.glob("common/*.cuh")):  # every op includes some of them
             h.update(header.name.encode())
             h.update(header.read_bytes())
-        h.update(" ".join(self.flags(arch)).encode())
+        # The include directory's path is left out (its headers' bytes are in): a checkout
+        # elsewhere, a worktree or another machine hits the same cache entry.
+        flags = [f for f in self.flags(arch) if f != f"-I{CSRC_DIR}"]
+        h.update(" ".join(flags).encode())
         h.update(nvcc_version(nvcc).encode())
         return h.hexdigest()[:16]
 
