@@ -135,10 +135,13 @@ def test_pdl_chain_reads_the_previous_output(backend):
         check((q2, s2), expected(want1[1], 16, "row"), f"call 2 trial {trial}")
 
 
+@pytest.mark.parametrize("scale_tile", [None, False, True])
 @pytest.mark.parametrize("layout", ["row", "column", "packed"])
-@pytest.mark.parametrize("tokens, hidden, group_size", [(133, 7168, 128), (33, 7168, 32), (1024, 2048, 64), (5, 384, 128), (1, 4096, 16)])
-def test_forced_plans_bit_exact(layout, tokens, hidden, group_size):
-    """The bench's forced plans (one vector per thread) write what the planner's do, in every layout."""
+@pytest.mark.parametrize("tokens, hidden, group_size", [(133, 7168, 128), (33, 7168, 32), (1024, 2048, 64), (5, 384, 128), (1, 4096, 16),
+                                                        (9, 384, 128), (17, 256, 128)])
+def test_forced_plans_bit_exact(scale_tile, layout, tokens, hidden, group_size):
+    """The bench's forced plans (one vector per thread; scales through a
+    shared-memory tile or not) write what the planner's do."""
     from fp8quant._device import device_info
     from fp8quant.ops.backends import tensor_vector_width
     from fp8quant.ops.per_token_group import COLUMN_MAJOR, PACKED_UE8M0, ROW_MAJOR, launch_cuda, plan
@@ -148,6 +151,6 @@ def test_forced_plans_bit_exact(layout, tokens, hidden, group_size):
     for vecs_per_thread in (None, 1):
         q, s = poisoned(x, group_size, layout)
         forced = plan(tokens, hidden, group_size, tensor_vector_width(x, q), device_info(0).sm_count,
-                      vecs_per_thread=vecs_per_thread)
+                      vecs_per_thread=vecs_per_thread, layout=code, scale_tile=scale_tile)
         launch_cuda(x, q, s, group_size, 1e-10, code, layout == "packed", None, forced)
         check((q, s), expected(x, group_size, layout), f"{layout} {tokens}x{hidden}/{group_size} {forced}")

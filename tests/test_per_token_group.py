@@ -161,3 +161,58 @@ def test_cuda_plan_covers_every_group_with_full_ctas():
             # threads enough for two full CTAs an SM: CTAs of CTA_THREADS, however few groups divide
             # a row (1536 = 12 x 128)
             assert p.block_threads == CTA_THREADS, case
+
+
+def _tile_scales_model(p, rows, groups, layout, scale_of):
+    """per_token_group.cuh's scale_tile write-out, in Python: each CTA's tile (groups x rows,
+    column-major), then consecutive threads writing consecutive rows of a column (column-major)
+    or packed words of four exponent bytes. Returns {(column or word, row): value} and the count
+    of writes per address."""
+    from fp8quant.ops.per_token_group import PACKED_UE8M0
+
+    R, G = p.rows_per_cta, p.groups_per_cta
+    group_blocks = groups // G
+    out, writes = {}, {}
+    for block in range(p.grid):
+        row0, group0 = block // group_blocks * R, block % group_blocks * G
+        tile = {(g, r): scale_of(row0 + r, group0 + g) for g in range(G) for r in range(R)}
+        if layout != PACKED_UE8M0:
+            entries = [((group0 + t // R), row0 + t % R, tile[(t // R, t % R)]) for t in range(G * R)]
+        else:
+            assert group0 % 4 == 0
+            entries = []
+            for t in range(-(-G // 4) * R):
+                w, r = t // R, t % R
+                word = [tile[(4 * w + b, r)] if 4 * w + b < G and group0 + 4 * w + b < groups else 0 for b in range(4)]
+                entries.append((group0 // 4 + w, row0 + r, tuple(word)))
+        for column, row, value in entries:
+            if row < rows:
+                out[(column, row)] = value
+                writes[(column, row)] = writes.get((column, row), 0) + 1
+    return out, writes
+
+
+def test_scale_tile_writes_every_scale_once_in_its_layout():
+    """The tiled plans of the column-major and packed layouts: every scale (or packed word) written
+    exactly once at its layout position, whole words for packed, runs of up to 8 rows."""
+    from fp8quant.ops.per_token_group import COLUMN_MAJOR, PACKED_UE8M0, plan
+
+    for group_size, vec, groups, rows, layout in itertools.product(
+            (16, 32, 128, 256), (1, 8), (1, 2, 3, 12, 56, 224), (1, 7, 9, 256), (COLUMN_MAJOR, PACKED_UE8M0)):
+        if vec > group_size:
+            continue
+        p = plan(rows, groups * group_size, group_size, vec, sm_count=132, layout=layout)
+        case = f"{rows}x{groups}x{group_size} vec {vec} layout {layout}: {p}"
+        if not p.scale_tile:
+            assert layout == PACKED_UE8M0, case  # a tile whose groups are not whole words
+            continue
+        assert p.rows_per_cta * p.groups_per_cta <= 512, case
+        assert p.rows_per_cta >= min(8, rows) or p.rows_per_cta * 2 * p.threads_per_group > 256, case
+        out, writes = _tile_scales_model(p, rows, groups, layout, lambda r, g: (r, g))
+        assert set(writes.values()) == {1}, case
+        if layout == COLUMN_MAJOR:
+            assert out == {(g, r): (r, g) for g in range(groups) for r in range(rows)}, case
+        else:
+            want = {(w, r): tuple((r, 4 * w + b) if 4 * w + b < groups else 0 for b in range(4))
+                    for w in range(-(-groups // 4)) for r in range(rows)}
+            assert out == want, case

@@ -84,12 +84,13 @@ def _provider(backend: str, layout: str = "row", group: int = GROUP):
     return make
 
 
-FORCED_FIELDS = {"b": "cta_threads", "v": "vecs_per_thread", "w": "whole_rows_only"}
+FORCED_FIELDS = {"b": "cta_threads", "v": "vecs_per_thread", "w": "whole_rows_only", "t": "scale_tile"}
 
 
 def forced_provider(name: str, group: int = GROUP):
     """"fp8quant:plan:b512": the planner's rules with CTAs of up to 512 threads; ":v2": 2 vectors
     per thread (half the threads per group); ":w1": rows shared only by CTAs covering whole rows;
+    ":t0" / ":t1": column-major or packed scales written directly / through a shared-memory tile;
     a last ":column" or ":packed", that scale layout (else row-major).
     "triton:e4096:w8": the Triton kernel at 4096 elements per program, 8 warps (row-major scales).
     None for any other name."""
@@ -104,6 +105,8 @@ def forced_provider(name: str, group: int = GROUP):
         return None
     fields = {FORCED_FIELDS[p[:1]]: int(p[1:]) for p in parts[2:]}
     fields["whole_rows_only"] = bool(fields.get("whole_rows_only", 0))
+    if "scale_tile" in fields:
+        fields["scale_tile"] = bool(fields["scale_tile"])
 
     def make(x, out=None):
         from .._device import device_info
@@ -112,8 +115,9 @@ def forced_provider(name: str, group: int = GROUP):
 
         q, s = _outputs(x, out, layout, group)
         x2d, q2d = x.view(-1, x.shape[-1]), q.view(-1, x.shape[-1])
-        forced = plan(x2d.shape[0], x2d.shape[1], group, tensor_vector_width(x2d, q2d), device_info(x.get_device()).sm_count, **fields)
         code = {"row": ROW_MAJOR, "column": COLUMN_MAJOR, "packed": PACKED_UE8M0}[layout]
+        forced = plan(x2d.shape[0], x2d.shape[1], group, tensor_vector_width(x2d, q2d), device_info(x.get_device()).sm_count,
+                      layout=code, **fields)
 
         def call():
             launch_cuda(x2d, q2d, s, group, 1e-10, code, layout == "packed", None, forced)

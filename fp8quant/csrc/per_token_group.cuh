@@ -50,6 +50,7 @@ struct GroupConfig {
   int32_t threads_per_group_shift;
   int32_t groups_per_cta_shift;
   int32_t rows_per_cta_shift;
+  int32_t scale_tile;               // column-major / packed scales leave through shared memory
   int32_t layout;                   // ScaleLayout
   int32_t ue8m0;
   int32_t block_threads;
@@ -71,6 +72,7 @@ struct GroupParams {
   int32_t threads_per_group_shift;
   int32_t groups_per_cta_shift;
   int32_t rows_per_cta_shift;
+  int32_t scale_tile;
   int32_t layout;
   int32_t ue8m0;
 };
@@ -109,27 +111,65 @@ __global__ void __launch_bounds__(kGroupMaxThreads) per_token_group_quant_kernel
   // a multiple of 4): the first group's first thread gathers the four exponent bytes and stores
   // the word whole. Before the row check, so that every lane takes part in the shuffles.
   const bool packed = p.layout == static_cast<int32_t>(ScaleLayout::kPackedUe8m0);
-  const bool whole_words = packed && tpg_shift <= 3 && p.groups_per_cta_shift >= 2;
+  const bool whole_words = packed && !p.scale_tile && tpg_shift <= 3 && p.groups_per_cta_shift >= 2;
   uint32_t word_bits = __float_as_uint(scale) >> 23;
   if (whole_words) {
 #pragma unroll
     for (int b = 1; b < 4; ++b) word_bits |= __shfl_down_sync(0xffffffffu, __float_as_uint(scale) >> 23, b << tpg_shift) << (8 * b);
   }
-  if (!row_valid) return;
-  if (lane == 0) {
-    if (p.layout == static_cast<int32_t>(ScaleLayout::kRowMajor)) {
-      static_cast<float*>(p.scale)[row * groups + group] = scale;
-    } else if (p.layout == static_cast<int32_t>(ScaleLayout::kColumnMajor)) {
-      static_cast<float*>(p.scale)[group * p.scale_ld + row] = scale;
-    } else if (whole_words) {
-      if ((group & 3) == 0) static_cast<uint32_t*>(p.scale)[(group >> 2) * p.scale_ld + row] = word_bits;
+  if (p.scale_tile) {
+    // Column-major and packed scales through shared memory: the CTA's rows_per_cta x
+    // groups_per_cta scales (or exponent bytes) as a column-major tile, written out so that
+    // consecutive threads write consecutive rows of a column: runs of rows_per_cta words (8
+    // rows: a whole 32-byte sector) instead of one 4-byte store per group into a sector that 8
+    // CTAs share.
+    __shared__ uint32_t tile[kGroupMaxThreads];
+    const int rows_shift = p.rows_per_cta_shift;
+    if (lane == 0) tile[(local_group << rows_shift) + local_row] = packed ? (__float_as_uint(scale) >> 23) & 0xffu : __float_as_uint(scale);
+    __syncthreads();
+    const int rows_mask = (1 << rows_shift) - 1;
+    const int64_t row0 = static_cast<int64_t>(blockIdx.x) / group_blocks << rows_shift;
+    const int64_t group0 = static_cast<int64_t>(blockIdx.x) % group_blocks << p.groups_per_cta_shift;
+    const int tile_groups = 1 << p.groups_per_cta_shift;
+    if (!packed) {
+      for (int t = threadIdx.x; t < tile_groups << rows_shift; t += blockDim.x) {
+        const int64_t r = row0 + (t & rows_mask);
+        if (r < p.num_rows) static_cast<uint32_t*>(p.scale)[(group0 + (t >> rows_shift)) * p.scale_ld + r] = tile[t];
+      }
     } else {
-      // The exponent byte of group g in byte g % 4 of word (g / 4, row); the last group also
-      // zeroes the bytes of its word that no group fills.
-      uint8_t* word = static_cast<uint8_t*>(p.scale) + ((group >> 2) * p.scale_ld + row) * 4;
-      word[group & 3] = static_cast<uint8_t>(word_bits);
-      if (group == groups - 1) {
-        for (int b = static_cast<int>(group & 3) + 1; b < 4; ++b) word[b] = 0;
+      // Word w of the tile holds groups 4w..4w+3 (the planner keeps group0 a multiple of 4, or
+      // the tile the row's whole 1 or 2 groups); bytes past the row's last group are zero.
+      for (int t = threadIdx.x; t < ((tile_groups + 3) >> 2) << rows_shift; t += blockDim.x) {
+        const int w = t >> rows_shift;
+        const int64_t r = row0 + (t & rows_mask);
+        if (r >= p.num_rows) continue;
+        uint32_t word = 0;
+#pragma unroll
+        for (int b = 0; b < 4; ++b) {
+          const int g = 4 * w + b;
+          if (g < tile_groups && group0 + g < groups) word |= tile[(g << rows_shift) + (t & rows_mask)] << (8 * b);
+        }
+        static_cast<uint32_t*>(p.scale)[((group0 >> 2) + w) * p.scale_ld + r] = word;
+      }
+    }
+    if (!row_valid) return;
+  } else {
+    if (!row_valid) return;
+    if (lane == 0) {
+      if (p.layout == static_cast<int32_t>(ScaleLayout::kRowMajor)) {
+        static_cast<float*>(p.scale)[row * groups + group] = scale;
+      } else if (p.layout == static_cast<int32_t>(ScaleLayout::kColumnMajor)) {
+        static_cast<float*>(p.scale)[group * p.scale_ld + row] = scale;
+      } else if (whole_words) {
+        if ((group & 3) == 0) static_cast<uint32_t*>(p.scale)[(group >> 2) * p.scale_ld + row] = word_bits;
+      } else {
+        // The exponent byte of group g in byte g % 4 of word (g / 4, row); the last group also
+        // zeroes the bytes of its word that no group fills.
+        uint8_t* word = static_cast<uint8_t*>(p.scale) + ((group >> 2) * p.scale_ld + row) * 4;
+        word[group & 3] = static_cast<uint8_t>(word_bits);
+        if (group == groups - 1) {
+          for (int b = static_cast<int>(group & 3) + 1; b < 4; ++b) word[b] = 0;
+        }
       }
     }
   }
@@ -166,7 +206,8 @@ cudaError_t launch_per_token_group_quant(const GroupArgs& a, const GroupConfig& 
   if (w >= kNumVecWidths<In> || n < 0) return cudaErrorInvalidValue;
   const GroupParams params{
       a.x, static_cast<uint8_t*>(a.q), a.scale, a.num_rows, a.hidden, a.x_row_stride, a.scale_ld, a.eps,
-      c.group_shift, c.threads_per_group_shift, c.groups_per_cta_shift, c.rows_per_cta_shift, c.layout, c.ue8m0,
+      c.group_shift, c.threads_per_group_shift, c.groups_per_cta_shift, c.rows_per_cta_shift, c.scale_tile, c.layout,
+      c.ue8m0,
   };
   const cudaError_t err = set_device(c.device);
   return err != cudaSuccess ? err : kTable[w][n](params, LaunchConfig{c.grid, c.block_threads, 0, c.device, c.pdl}, stream);

@@ -42,7 +42,7 @@ KERNEL = _cuda.register(EntryPoint(
     config=(
         ("vec", "int32_t"), ("vecs_per_thread", "int32_t"), ("group_shift", "int32_t"),
         ("threads_per_group_shift", "int32_t"), ("groups_per_cta_shift", "int32_t"), ("rows_per_cta_shift", "int32_t"),
-        ("layout", "int32_t"), ("ue8m0", "int32_t"), ("block_threads", "int32_t"), ("grid", "int64_t"),
+        ("scale_tile", "int32_t"), ("layout", "int32_t"), ("ue8m0", "int32_t"), ("block_threads", "int32_t"), ("grid", "int64_t"),
         ("device", "int32_t"), ("pdl", "int32_t"),
     ),
 ))
@@ -149,6 +149,7 @@ class GroupPlan:
     groups_per_cta: int
     rows_per_cta: int
     grid: int
+    scale_tile: bool = False  # column-major / packed scales through shared memory (per_token_group.cuh)
 
     @property
     def block_threads(self) -> int:
@@ -159,43 +160,66 @@ MAX_THREADS_PER_GROUP = 32  # a group's max by shuffles within one warp
 MIN_VECS_PER_THREAD = 2  # two loads in flight per thread, as the Triton kernel that reached the copy bandwidth
 CTA_THREADS = 256
 MAX_CTA_THREADS = 512  # per_token_group.cuh: kGroupMaxThreads
+# Rows of a scale tile: 8 column-major scales or packed words are one 32-byte sector.
+TILE_ROWS = 8
 
 
 def plan(num_rows: int, hidden: int, group_size: int, vec: int, sm_count: int, cta_threads: int = CTA_THREADS,
-         vecs_per_thread: Optional[int] = None, whole_rows_only: bool = False) -> GroupPlan:
+         vecs_per_thread: Optional[int] = None, whole_rows_only: bool = False, layout: int = 0,
+         scale_tile: Optional[bool] = None) -> GroupPlan:
     """The launch: threads per group the fewest that hold the group at MIN_VECS_PER_THREAD vectors
     each (or the whole group in one thread), at most a warp (so at most 8 vectors each at group 256
     and one element per vector); a CTA of up to cta_threads threads covers as many of a row's
     groups as divide its group count, times as many rows as fill it while the grid still gives
     every SM two CTAs; at least a warp.
-    vecs_per_thread and whole_rows_only (rows shared only by CTAs that cover whole rows) are there
-    for the bench's forced plans."""
+    Column-major and packed layouts (scale_tile, by default where the layout is not row-major): up
+    to TILE_ROWS rows first (then groups, then rows), the scales written from a shared-memory tile
+    as whole sectors; packed only where a CTA's groups are whole words (a multiple of 4, or the
+    row's 1 or 2 groups), else as below.
+    vecs_per_thread, whole_rows_only (rows shared only by CTAs that cover whole rows) and
+    scale_tile are there for the bench's forced plans."""
     vecs_per_group = group_size // vec
     if vecs_per_thread is None:
         vecs_per_thread = min(vecs_per_group, max(MIN_VECS_PER_THREAD, vecs_per_group // MAX_THREADS_PER_GROUP))
     tpg = vecs_per_group // vecs_per_thread
     groups = hidden // group_size
 
-    gpc = 1
-    while groups % (gpc * 2) == 0 and gpc * 2 * tpg <= cta_threads:
-        gpc *= 2
-    rpc = 1
-    if gpc == groups or not whole_rows_only:
+    def stack_groups(gpc: int, rpc: int) -> int:
+        while groups % (gpc * 2) == 0 and rpc * gpc * 2 * tpg <= cta_threads:
+            gpc *= 2
+        return gpc
+
+    def stack_rows(gpc: int, rpc: int) -> int:
         while rpc * 2 * gpc * tpg <= cta_threads and -(-num_rows // (rpc * 2)) * (groups // gpc) >= 2 * sm_count:
             rpc *= 2
+        return rpc
+
+    tiled = layout != ROW_MAJOR and scale_tile is not False
+    if tiled:
+        rpc = 1
+        while rpc < min(TILE_ROWS, num_rows) and rpc * 2 * tpg <= cta_threads:
+            rpc *= 2
+        gpc = stack_groups(1, rpc)
+        if layout == PACKED_UE8M0 and gpc % 4 and gpc != groups:
+            return plan(num_rows, hidden, group_size, vec, sm_count, cta_threads, vecs_per_thread, whole_rows_only,
+                        layout, False)
+        rpc = stack_rows(gpc, rpc)
+    else:
+        gpc = stack_groups(1, 1)
+        rpc = stack_rows(gpc, 1) if gpc == groups or not whole_rows_only else 1
     while rpc * gpc * tpg < 32:  # full warps: the shuffles take the whole warp's mask
         rpc *= 2
     grid = -(-num_rows // rpc) * (groups // gpc)
-    return GroupPlan(vec, vecs_per_thread, tpg, gpc, rpc, grid)
+    return GroupPlan(vec, vecs_per_thread, tpg, gpc, rpc, grid, tiled)
 
 
 @functools.lru_cache(maxsize=4096)
 def _cached_config(num_rows, hidden, group_size, vec, device_index, layout, ue8m0, pdl, forced: Optional[GroupPlan] = None):
-    p = forced or plan(num_rows, hidden, group_size, vec, _device.device_info(device_index).sm_count)
+    p = forced or plan(num_rows, hidden, group_size, vec, _device.device_info(device_index).sm_count, layout=layout)
     log2 = int.bit_length
     return ctypes.byref(KERNEL.entry.config_type(
         p.vec, p.vecs_per_thread, log2(group_size) - 1, log2(p.threads_per_group) - 1, log2(p.groups_per_cta) - 1,
-        log2(p.rows_per_cta) - 1, layout, int(ue8m0), p.block_threads, p.grid, device_index, int(pdl),
+        log2(p.rows_per_cta) - 1, int(p.scale_tile), layout, int(ue8m0), p.block_threads, p.grid, device_index, int(pdl),
     ))
 
 
