@@ -201,7 +201,7 @@ def test_scale_tile_writes_every_scale_once_in_its_layout():
             (16, 32, 128, 256), (1, 8), (1, 2, 3, 12, 56, 224), (1, 7, 9, 256), (COLUMN_MAJOR, PACKED_UE8M0)):
         if vec > group_size:
             continue
-        p = plan(rows, groups * group_size, group_size, vec, sm_count=132, layout=layout)
+        p = plan(rows, groups * group_size, group_size, vec, sm_count=132, layout=layout, scale_tile=True)
         case = f"{rows}x{groups}x{group_size} vec {vec} layout {layout}: {p}"
         if not p.scale_tile:
             assert layout == PACKED_UE8M0, case  # a tile whose groups are not whole words
@@ -216,3 +216,14 @@ def test_scale_tile_writes_every_scale_once_in_its_layout():
             want = {(w, r): tuple((r, 4 * w + b) if 4 * w + b < groups else 0 for b in range(4))
                     for w in range(-(-groups // 4)) for r in range(rows)}
             assert out == want, case
+
+
+def test_scale_tile_only_for_inputs_larger_than_the_l2():
+    """Column-major and packed scales go through the tile by default only where the input does not
+    fit the L2 (measured faster there, slower at decode sizes); row-major never."""
+    from fp8quant.ops.per_token_group import COLUMN_MAJOR, PACKED_UE8M0, ROW_MAJOR, plan
+
+    for layout in (COLUMN_MAJOR, PACKED_UE8M0):
+        assert plan(65536, 7168, 128, 8, 132, layout=layout, input_bytes=65536 * 7168 * 2).scale_tile
+        assert not plan(256, 4096, 128, 8, 132, layout=layout, input_bytes=256 * 4096 * 2).scale_tile
+    assert not plan(65536, 7168, 128, 8, 132, layout=ROW_MAJOR, input_bytes=65536 * 7168 * 2).scale_tile
