@@ -15,6 +15,7 @@
 #include "common/launch.cuh"
 #include "common/pdl.cuh"
 #include "common/row_quant.cuh"
+#include "common/silu.cuh"
 #include "common/vec.cuh"
 
 namespace fp8quant {
@@ -39,10 +40,6 @@ struct SiluAndMulQuantParams {
   int64_t x_row_stride;
   RowQuantOut out;
 };
-
-// silu(g) = g / (1 + exp(-g)): expf overflows to +inf below g = -88.7, and g / inf is -0 (the
-// limit), as in torch.
-__device__ __forceinline__ float silu(float g) { return __fdiv_rn(g, 1.0f + expf(-g)); }
 
 template <typename In, int kVec, int kN>
 __global__ void __launch_bounds__(kRowMaxThreads, 1) silu_and_mul_quant_kernel(const SiluAndMulQuantParams p) {
@@ -70,15 +67,7 @@ __global__ void __launch_bounds__(kRowMaxThreads, 1) silu_and_mul_quant_kernel(c
   }
   V y[kN];
 #pragma unroll
-  for (int j = 0; j < kN; ++j) {
-    float f[kVec];
-#pragma unroll
-    for (int e = 0; e < kVec; ++e) f[e] = silu(gate[j].get(e));
-    const V activated = round_to_vec<In, kVec>(f);
-#pragma unroll
-    for (int e = 0; e < kVec; ++e) f[e] = __fmul_rn(activated.get(e), up[j].get(e));
-    y[j] = round_to_vec<In, kVec>(f);
-  }
+  for (int j = 0; j < kN; ++j) y[j] = silu_and_mul<In, kVec>(gate[j], up[j]);
   quantize_row<In, kVec, kN>(y, row, vecs, p.out, warp_maxes);
 }
 
