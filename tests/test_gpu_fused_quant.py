@@ -92,6 +92,23 @@ def test_silu_and_mul_quant(backend, dtype, group_size, shape):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("group_size", [None, 16])
+def test_silu_over_its_whole_input_range(backend, dtype, group_size):
+    """Gates across silu's range, dense where the CUDA kernel's reciprocal changes form (1 + e over
+    2^64: g < -44.36) and where expf overflows (g < -88.72), up = 1, one magnitude per row so each
+    row's scale follows its values: every code within the bounds."""
+    info = torch.finfo(dtype)
+    edges = torch.cat([torch.linspace(-44.5, -44.2, 256), torch.linspace(-89.0, -87.0, 256)])
+    spread = torch.linspace(-1, 1, 1024) * min(info.max, 1e4)
+    specials = torch.tensor([-info.max, info.max, float("-inf"), float("inf")] * 32)
+    gate = torch.cat([specials, edges, spread, -edges.flip(0)]).to(dtype).reshape(-1, 128)  # 2176 values
+    x = torch.cat([gate, torch.ones_like(gate)], dim=-1).cuda()
+    q, s = silu_and_mul_quant_fp8(x, group_size=group_size, backend=backend)
+    assert_fused_within(q, s, silu_and_mul_bounds(x.cpu()), group_size, context=f"silu range {dtype} g={group_size}")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_edge_rows_strided_rows_and_scale_ub(backend, dtype):
     x = edge_rows(512, dtype).cuda()

@@ -2,7 +2,7 @@
 // once, the codes of y (I elements) and their scales written.
 //
 // Numerics (fp8quant/reference.py, silu_and_mul_quant_fp8_reference, the unfused torch composition):
-//   y = dtype(dtype(silu(gate)) * up),  silu(g) = g / (1 + exp(-g)) in fp32 (expf, IEEE division),
+//   y = dtype(dtype(silu(gate)) * up),  silu(g) = g * (1 / (1 + exp(-g))) in fp32 (common/silu.cuh),
 //   each result rounded to the input dtype as torch's silu and mul round them;
 //   then per-token or per-group quantization of y (common/row_quant.cuh), bit for bit that of y.
 // Where it differs from torch: expf against torch's vectorized exp, a few fp32 ulps apart, which
