@@ -71,12 +71,62 @@ __global__ void __launch_bounds__(kRowMaxThreads, 1) silu_and_mul_quant_kernel(c
   quantize_row<In, kVec, kN>(y, row, vecs, p.out, warp_maxes);
 }
 
+// The staged form (row_quant.cuh: staged rows): per token, y into shared memory and its max, then
+// the codes; per group the codes of each vector as it is produced (nothing staged).
+template <typename In, int kVec>
+__global__ void __launch_bounds__(kRowMaxThreads) silu_and_mul_quant_staged_kernel(const SiluAndMulQuantParams p) {
+  using V = InVec<In, kVec>;
+  __shared__ float warp_maxes[kRowMaxWarps];
+  V* staged = staged_row<In, kVec>();
+  const int64_t row = blockIdx.x;
+  const int64_t vecs = p.inner / kVec;
+  const int threads = blockDim.x;
+  const V* gate_vecs = reinterpret_cast<const V*>(static_cast<const In*>(p.x) + row * p.x_row_stride);
+  const V* up_vecs = reinterpret_cast<const V*>(static_cast<const In*>(p.x) + row * p.x_row_stride + p.inner);
+  auto* q_vecs = reinterpret_cast<CodeVec<kVec>*>(p.out.q + row * p.out.q_row_elems);
+  const bool per_group = p.out.group_size != 0;
+
+  grid_dependency_wait();
+  allow_dependents_to_launch();
+  float amax = 0.0f;
+  for (int64_t base = threadIdx.x; base - threadIdx.x < vecs; base += kStagedUnroll * threads) {
+    V gate[kStagedUnroll], up[kStagedUnroll];
+#pragma unroll
+    for (int u = 0; u < kStagedUnroll; ++u) {
+      const int64_t i = base + u * threads;
+      if (i < vecs) {
+        gate[u] = gate_vecs[i];
+        up[u] = up_vecs[i];
+      } else {
+        gate[u].set_zero();
+        up[u].set_zero();
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kStagedUnroll; ++u) {
+      const int64_t i = base + u * threads;
+      const V y = silu_and_mul<In, kVec>(gate[u], up[u]);  // 0 past the row's end
+      if (per_group) {
+        quantize_group_vec(y, i, i < vecs, row, p.out, q_vecs);
+      } else if (i < vecs) {
+        staged[i] = y;
+        amax = max_nan(amax, abs_max<1>(&y));
+      }
+    }
+  }
+  if (!per_group) quantize_staged_row(staged, amax, row, vecs, p.out, warp_maxes);
+}
+
 struct SiluAndMulQuantOp {
   using Params = SiluAndMulQuantParams;
   using LaunchFn = cudaError_t (*)(const Params&, const LaunchConfig&, cudaStream_t);
   template <typename In, int kVec, int kN>
   static constexpr LaunchFn launcher() {
     return &launch<silu_and_mul_quant_kernel<In, kVec, kN>, Params>;
+  }
+  template <typename In, int kVec>
+  static constexpr LaunchFn staged_launcher() {
+    return &launch<silu_and_mul_quant_staged_kernel<In, kVec>, Params>;
   }
 };
 

@@ -89,7 +89,7 @@ def _run(x, group_size, scale_ub, scale_ub_value, column_major, ue8m0, backend, 
         return
     if backend == "cuda":
         vec = row_quant.vector_width(inner, x2d.element_size(), (x2d.stride(0), x2d.data_ptr()), (0, out.data_ptr()))
-        cuda_plan = row_quant.plan(inner, vec, group_size)
+        cuda_plan = row_quant.plan(inner, vec, x2d.element_size(), group_size)
         if cuda_plan is None:
             backend = "triton"  # rows the CUDA kernel does not hold (row_quant.plan)
     if backend == "torch":
