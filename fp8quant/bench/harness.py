@@ -123,6 +123,8 @@ def copy_provider(bytes_moved: Callable[[int, int, int], int]):
     def make(x, out=None):
         nbytes = bytes_moved(*x.shape, x.element_size()) // 2
         src = x.view(-1).view(torch.uint8)[:nbytes]
+        if src.numel() < nbytes:  # an op reading more than x (rms_norm_quant's residual): a source of its own
+            src = torch.empty(nbytes, dtype=torch.uint8, device=x.device)
         dst = torch.empty(nbytes, dtype=torch.uint8, device=x.device) if out is None else out[:nbytes]
         return lambda: dst.copy_(src)
 
