@@ -91,6 +91,59 @@ def test_silu_and_mul_quant(backend, dtype, group_size, shape):
         assert sqnr_db(q, s_rows, truth, group_size) >= sqnr_db(q_ref, s_ref, truth, group_size) - 0.05, ctx
 
 
+@pytest.mark.parametrize("staged", [False, True], ids=["registers", "staged"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("group_size", [None, 16, 128])
+@pytest.mark.parametrize("shape", [(3, 1000), (5, 2048), (4, 7168), (2, 11008), (2, 18432)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_forced_row_kernels(staged, dtype, group_size, shape):
+    """Both CUDA row kernels of each op (the register kernel, the staged kernel) forced, whatever
+    the planner picks: within the bounds, the residual bit for bit, nothing written past the rows."""
+    from fp8quant.ops import rms_norm_quant, row_quant, silu_and_mul_quant
+
+    tokens, width = shape
+    if group_size is not None and width % group_size:
+        pytest.skip("not a multiple of the group")
+    ctx = f"staged={staged} {dtype} g={group_size} {tokens}x{width}"
+    x, weight, residual = _rms_case(tokens, width, dtype, seed=width)
+    res = residual.clone()
+    plan = rms_norm_quant._plan_for(x, res, weight, x.new_empty(x.shape, dtype=torch.float8_e4m3fn), group_size,
+                                    staged=staged)
+    if plan is None:
+        pytest.skip("no such plan for the row")
+    q, s = _poisoned_outputs(x.shape, group_size, False)
+    rms_norm_quant.launch_cuda(x, res, weight, q, s, 1e-6, group_size, None, False, False, plan)
+    torch.cuda.synchronize()
+    assert torch.equal(res.cpu(), x.cpu() + residual.cpu()), "residual " + ctx
+    assert_fused_within(q, s.cpu(), rms_norm_bounds(x.cpu(), weight.cpu(), 1e-6, residual.cpu()), group_size,
+                        context="rms " + ctx)
+    gate_up = random_rows(tokens, 2 * width, dtype, "cuda", seed=width) / 16
+    vec = row_quant.vector_width(width, gate_up.element_size(), (gate_up.stride(0), gate_up.data_ptr()))
+    plan = row_quant.plan(width, vec, gate_up.element_size(), group_size, staged=staged)
+    if plan is None:
+        return
+    q, s = _poisoned_outputs((tokens, width), group_size, False)
+    silu_and_mul_quant.launch_cuda(gate_up, q, s, group_size, None, False, False, plan)
+    torch.cuda.synchronize()
+    assert_fused_within(q, s.cpu(), silu_and_mul_bounds(gate_up.cpu()), group_size, context="silu " + ctx)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("group_size", [None, 16])
+def test_silu_over_its_whole_input_range(backend, dtype, group_size):
+    """Gates across silu's range, dense where the CUDA kernel's reciprocal changes form (1 + e over
+    2^64: g < -44.36) and where expf overflows (g < -88.72), up = 1, one magnitude per row so each
+    row's scale follows its values: every code within the bounds."""
+    info = torch.finfo(dtype)
+    edges = torch.cat([torch.linspace(-44.5, -44.2, 256), torch.linspace(-89.0, -87.0, 256)])
+    spread = torch.linspace(-1, 1, 1024) * min(info.max, 1e4)
+    specials = torch.tensor([-info.max, info.max, float("-inf"), float("inf")] * 32)
+    gate = torch.cat([specials, edges, spread, -edges.flip(0)]).to(dtype).reshape(-1, 128)  # 2176 values
+    x = torch.cat([gate, torch.ones_like(gate)], dim=-1).cuda()
+    q, s = silu_and_mul_quant_fp8(x, group_size=group_size, backend=backend)
+    assert_fused_within(q, s, silu_and_mul_bounds(x.cpu()), group_size, context=f"silu range {dtype} g={group_size}")
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_edge_rows_strided_rows_and_scale_ub(backend, dtype):

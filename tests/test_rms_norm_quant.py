@@ -121,12 +121,26 @@ def test_row_plan_holds_the_row_in_whole_warps():
     from fp8quant.ops.row_quant import plan
 
     for row_len, vec in ((2048, 8), (4096, 8), (7168, 8), (18432, 8), (24576, 8), (1000, 8), (1001, 1), (4096, 4)):
-        p = plan(row_len, vec, None)
+        p = plan(row_len, vec, 2, None)
         vecs = row_len // vec
         assert p.block_threads % 32 == 0 and p.block_threads <= 512
         assert p.vecs_per_thread in (1, 2, 4, 6) and p.block_threads * p.vecs_per_thread >= vecs
         smaller = max([n for n in (1, 2, 4, 6) if n < p.vecs_per_thread], default=0)
         assert p.block_threads * smaller < vecs  # no fewer vectors per thread would hold the row
-    assert plan(4096, 8, None).block_threads == 128  # 512 vectors: 128 threads x 4
-    assert plan(24576 + 8, 8, None) is None
-    assert plan(4096, 4, 256) is None and plan(4096, 8, 256) is not None
+    assert plan(4096, 8, 2, None).block_threads == 128  # 512 vectors: 128 threads x 4
+    assert plan(24576 + 8, 8, 2, None) is None
+    assert plan(4096, 4, 4, 256) is None and plan(4096, 8, 2, 256) is not None
+
+
+def test_staged_row_plan_bounds_a_threads_share_of_the_row():
+    """The staged plans: whole warps, at most 8 vectors a thread (so at most 64 of the norm's terms,
+    fused_bounds.py), the row's bytes in shared memory; None past 512 x 8 vectors."""
+    from fp8quant.ops.row_quant import plan
+
+    for row_len, vec, size in ((2048, 8, 2), (7168, 8, 2), (18432, 8, 2), (32768, 8, 2), (8192, 4, 4), (1001, 1, 2)):
+        p = plan(row_len, vec, size, None, staged=True)
+        vecs = row_len // vec
+        assert p.vecs_per_thread == 0 and p.block_threads % 32 == 0 and p.block_threads <= 512
+        assert vecs <= 8 * p.block_threads < vecs + 8 * 32 and vecs * vec * 1.0 / p.block_threads <= 64
+        assert p.smem_bytes == row_len * size
+    assert plan(32768 + 8, 8, 2, None, staged=True) is None

@@ -50,3 +50,13 @@ def test_triton_edge_rows_and_odd_length():
     x = random_rows(3, 2 * 1001, torch.float16)
     q, s = silu_and_mul_quant_fp8(x, backend="triton")
     assert_fused_within(q, s, silu_and_mul_bounds(x), context="I=1001")
+
+
+def test_staged_kernel_for_long_rows_past_one_wave():
+    """row_quant.staged_pays: the staged kernel where the register plan's CTAs exceed 256 threads and
+    its grid more than fills the SMs once; the register kernel at decode sizes and short rows."""
+    from fp8quant.ops.row_quant import plan, staged_pays
+
+    for rows, inner, staged in ((16384, 11008, True), (16384, 18432, True), (256, 14336, False),
+                                (16384, 2048, False), (1, 18432, False), (16384, 32768, True)):
+        assert staged_pays(plan(inner, 8, 2, None), rows, 132) == staged, (rows, inner)

@@ -44,8 +44,8 @@ class FusedSuite:
         raise NotImplementedError
 
     def forced(self, x, out, vecs_per_thread: int) -> Callable:
-        """The CUDA kernel under row_quant.plan with about vecs_per_thread vectors per thread
-        (ValueError where that plan does not hold the row)."""
+        """The CUDA kernel under row_quant.plan with about vecs_per_thread vectors per thread, the
+        staged kernel for 0 (ValueError where that plan does not hold the row)."""
         raise NotImplementedError
 
     def reference(self, x):
@@ -99,9 +99,14 @@ class FusedSuite:
 
     def forced_provider(self, name: str):
         """"fp8quant:plan:vN": the CUDA kernel planned for about N vectors per thread (4 by
-        default: more threads a row at N = 1 or 2, fewer at 6); None for any other name."""
+        default: more threads a row at N = 1 or 2, fewer at 6); "fp8quant:plan:s": the staged
+        kernel (row_quant.cuh); None for any other name."""
         parts = name.split(":")
-        if len(parts) != 3 or parts[:2] != ["fp8quant", "plan"] or parts[2][:1] != "v" or not parts[2][1:].isdigit():
+        if len(parts) != 3 or parts[:2] != ["fp8quant", "plan"]:
+            return None
+        if parts[2] == "s":
+            return lambda x, out=None: self.forced(x, out, 0)
+        if parts[2][:1] != "v" or not parts[2][1:].isdigit():
             return None
         return lambda x, out=None: self.forced(x, out, int(parts[2][1:]))
 

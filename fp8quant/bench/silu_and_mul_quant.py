@@ -34,7 +34,8 @@ class SiluSuite(FusedSuite):
         q, s = self.outputs(x, out)
         inner = x.shape[1] // 2
         vec = row_quant.vector_width(inner, x.element_size(), (x.stride(0), x.data_ptr()), (0, q.data_ptr()))
-        plan = row_quant.plan(inner, vec, self.group, vecs_per_thread)
+        plan = row_quant.plan(inner, vec, x.element_size(), self.group,
+                              vecs_per_thread or row_quant.TARGET_VECS_PER_THREAD, staged=vecs_per_thread == 0)
         if plan is None:
             raise ValueError(f"no CUDA plan at {vecs_per_thread} vectors per thread for I = {inner}")
 

@@ -21,6 +21,7 @@
 #include "common/launch.cuh"
 #include "common/pdl.cuh"
 #include "common/reduce.cuh"
+#include "common/silu.cuh"
 #include "common/vec.cuh"
 
 namespace fp8quant {
@@ -29,6 +30,11 @@ constexpr int kGroupMaxVecsPerThread = 8;
 constexpr int kGroupMaxThreads = 512;
 
 enum class ScaleLayout : int32_t { kRowMajor = 0, kColumnMajor = 1, kPackedUe8m0 = 2 };
+
+// What the kernel quantizes: x itself, or a fused producer's output computed from x as it is
+// loaded. kSiluMul (silu_and_mul_quant_fp8 per group): x's rows are [gate | up], each `hidden`
+// elements (hidden is the codes' row length, I), y = silu(gate) * up as silu.cuh rounds it.
+enum class GroupProducer : int32_t { kNone = 0, kSiluMul = 1 };
 
 // One call's values (fp8quant/ops/per_token_group.py declares the same fields, in this order).
 struct GroupArgs {
@@ -77,7 +83,7 @@ struct GroupParams {
   int32_t ue8m0;
 };
 
-template <typename In, int kVec, int kVecsPerThread>
+template <typename In, int kVec, int kVecsPerThread, GroupProducer kProducer>
 __global__ void __launch_bounds__(kGroupMaxThreads) per_token_group_quant_kernel(const GroupParams p) {
   const int tpg_shift = p.threads_per_group_shift;
   const int lane = threadIdx.x & ((1 << tpg_shift) - 1);
@@ -101,6 +107,14 @@ __global__ void __launch_bounds__(kGroupMaxThreads) per_token_group_quant_kernel
   InVec<In, kVec> v[kVecsPerThread];
 #pragma unroll
   for (int j = 0; j < kVecsPerThread; ++j) v[j] = x_vecs[lane + j * tpg];
+  if constexpr (kProducer == GroupProducer::kSiluMul) {
+    const auto* up_vecs = x_vecs + (p.hidden / kVec);
+    InVec<In, kVec> up[kVecsPerThread];
+#pragma unroll
+    for (int j = 0; j < kVecsPerThread; ++j) up[j] = up_vecs[lane + j * tpg];
+#pragma unroll
+    for (int j = 0; j < kVecsPerThread; ++j) v[j] = silu_and_mul<In, kVec>(v[j], up[j]);
+  }
   float amax = abs_max<kVecsPerThread>(v);
   amax = row_max(amax, tpg, 0, nullptr);  // tpg <= 32: shuffles within the group's lanes
 
@@ -182,25 +196,27 @@ __global__ void __launch_bounds__(kGroupMaxThreads) per_token_group_quant_kernel
 
 using GroupLaunchFn = cudaError_t (*)(const GroupParams&, const LaunchConfig&, cudaStream_t);
 
-template <typename In, int kVec, int kVecsPerThread>
+template <typename In, GroupProducer kProducer, int kVec, int kVecsPerThread>
 constexpr GroupLaunchFn group_launcher() {
-  return &launch<per_token_group_quant_kernel<In, kVec, kVecsPerThread>, GroupParams>;
+  return &launch<per_token_group_quant_kernel<In, kVec, kVecsPerThread, kProducer>, GroupParams>;
 }
 
-template <typename In, int kVec, int... kN>
+template <typename In, GroupProducer kProducer, int kVec, int... kN>
 constexpr std::array<GroupLaunchFn, 4> group_row(std::integer_sequence<int, kN...>) {
-  return {group_launcher<In, kVec, (1 << kN)>()...};  // 1, 2, 4, 8 vectors per thread
+  return {group_launcher<In, kProducer, kVec, (1 << kN)>()...};  // 1, 2, 4, 8 vectors per thread
 }
 
-template <typename In, int... kW>
+template <typename In, GroupProducer kProducer, int... kW>
 constexpr auto group_table(std::integer_sequence<int, kW...>) {
   return std::array<std::array<GroupLaunchFn, 4>, sizeof...(kW)>{
-      group_row<In, vec_of_index(kMaxVec<In>, kW)>(std::make_integer_sequence<int, 4>{})...};
+      group_row<In, kProducer, vec_of_index(kMaxVec<In>, kW)>(std::make_integer_sequence<int, 4>{})...};
 }
 
-template <typename In>
+// x's rows hold `hidden` elements (kNone) or 2 x hidden (kSiluMul: [gate | up]); the codes and
+// scales are those of `hidden` elements a row either way.
+template <typename In, GroupProducer kProducer = GroupProducer::kNone>
 cudaError_t launch_per_token_group_quant(const GroupArgs& a, const GroupConfig& c, cudaStream_t stream) {
-  static constexpr auto kTable = group_table<In>(std::make_integer_sequence<int, kNumVecWidths<In>>{});
+  static constexpr auto kTable = group_table<In, kProducer>(std::make_integer_sequence<int, kNumVecWidths<In>>{});
   const int w = width_index(kMaxVec<In>, c.vec);
   const int n = c.vecs_per_thread == 1 ? 0 : c.vecs_per_thread == 2 ? 1 : c.vecs_per_thread == 4 ? 2 : c.vecs_per_thread == 8 ? 3 : -1;
   if (w >= kNumVecWidths<In> || n < 0) return cudaErrorInvalidValue;
@@ -211,6 +227,12 @@ cudaError_t launch_per_token_group_quant(const GroupArgs& a, const GroupConfig& 
   };
   const cudaError_t err = set_device(c.device);
   return err != cudaSuccess ? err : kTable[w][n](params, LaunchConfig{c.grid, c.block_threads, 0, c.device, c.pdl}, stream);
+}
+
+// silu_and_mul_quant_fp8 per group (ops/silu_and_mul_quant.py): the group kernel with its producer.
+template <typename In>
+cudaError_t launch_silu_and_mul_group_quant(const GroupArgs& a, const GroupConfig& c, cudaStream_t stream) {
+  return launch_per_token_group_quant<In, GroupProducer::kSiluMul>(a, c, stream);
 }
 
 }  // namespace fp8quant

@@ -50,6 +50,19 @@ struct RmsNormQuantParams {
   RowQuantOut out;
 };
 
+// dtype(dtype(h * inv_rms) * weight), each product rounded to the input dtype as torch's RMSNorm
+// rounds them.
+template <typename In, int kVec>
+__device__ __forceinline__ InVec<In, kVec> rms_normalize(const InVec<In, kVec>& h, const InVec<In, kVec>& w, float inv_rms) {
+  float n[kVec];
+#pragma unroll
+  for (int e = 0; e < kVec; ++e) n[e] = __fmul_rn(h.get(e), inv_rms);
+  const InVec<In, kVec> normalized = round_to_vec<In, kVec>(n);
+#pragma unroll
+  for (int e = 0; e < kVec; ++e) n[e] = __fmul_rn(normalized.get(e), w.get(e));
+  return round_to_vec<In, kVec>(n);
+}
+
 template <typename In, int kVec, int kN>
 __global__ void __launch_bounds__(kRowMaxThreads, 1) rms_norm_quant_kernel(const RmsNormQuantParams p) {
   using V = InVec<In, kVec>;
@@ -103,16 +116,83 @@ __global__ void __launch_bounds__(kRowMaxThreads, 1) rms_norm_quant_kernel(const
   const float inv_rms = __frsqrt_rn(mean + p.eps);
   V y[kN];
 #pragma unroll
-  for (int j = 0; j < kN; ++j) {
-    float n[kVec];
-#pragma unroll
-    for (int e = 0; e < kVec; ++e) n[e] = __fmul_rn(h[j].get(e), inv_rms);
-    const V normalized = round_to_vec<In, kVec>(n);
-#pragma unroll
-    for (int e = 0; e < kVec; ++e) n[e] = __fmul_rn(normalized.get(e), w[j].get(e));
-    y[j] = round_to_vec<In, kVec>(n);
-  }
+  for (int j = 0; j < kN; ++j) y[j] = rms_normalize<In, kVec>(h[j], w[j], inv_rms);
   quantize_row<In, kVec, kN>(y, row, vecs, p.out, warp_maxes);
+}
+
+// The staged form (row_quant.cuh: staged rows): h (x + residual, residual written) into shared
+// memory with the sum of its squares; then y from h and the weight, per token staged again over h
+// with its max before the codes, per group quantized as it is produced. A thread sums its own
+// elements in order (at most 64: the planner's bound, fused_bounds.py's derivation), then the tree.
+template <typename In, int kVec>
+__global__ void __launch_bounds__(kRowMaxThreads) rms_norm_quant_staged_kernel(const RmsNormQuantParams p) {
+  using V = InVec<In, kVec>;
+  __shared__ float warp_sums[kRowMaxWarps];
+  __shared__ float warp_maxes[kRowMaxWarps];
+  V* staged = staged_row<In, kVec>();
+  const int64_t row = blockIdx.x;
+  const int64_t vecs = p.hidden / kVec;
+  const int threads = blockDim.x;
+  const V* x_vecs = reinterpret_cast<const V*>(static_cast<const In*>(p.x) + row * p.x_row_stride);
+  V* res_vecs = reinterpret_cast<V*>(static_cast<In*>(p.residual) + row * p.residual_row_stride);
+  const V* w_vecs = static_cast<const V*>(p.weight);
+  auto* q_vecs = reinterpret_cast<CodeVec<kVec>*>(p.out.q + row * p.out.q_row_elems);
+  const bool has_residual = p.residual != nullptr;
+  const bool per_group = p.out.group_size != 0;
+
+  grid_dependency_wait();
+  allow_dependents_to_launch();
+  float squares = 0.0f;
+  for (int64_t base = threadIdx.x; base - threadIdx.x < vecs; base += kStagedUnroll * threads) {
+    V h[kStagedUnroll], r[kStagedUnroll];
+#pragma unroll
+    for (int u = 0; u < kStagedUnroll; ++u) {
+      const int64_t i = base + u * threads;
+      if (i < vecs) {
+        h[u] = x_vecs[i];
+        if (has_residual) r[u] = res_vecs[i];
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kStagedUnroll; ++u) {
+      const int64_t i = base + u * threads;
+      if (i >= vecs) continue;
+      if (has_residual) {
+        float sum[kVec];
+#pragma unroll
+        for (int e = 0; e < kVec; ++e) sum[e] = h[u].get(e) + r[u].get(e);
+        h[u] = round_to_vec<In, kVec>(sum);
+        res_vecs[i] = h[u];
+      }
+      staged[i] = h[u];
+#pragma unroll
+      for (int e = 0; e < kVec; ++e) squares = __fmaf_rn(h[u].get(e), h[u].get(e), squares);
+    }
+  }
+  const float mean = __fdiv_rn(block_sum(squares, warp_sums), static_cast<float>(p.hidden));
+  const float inv_rms = __frsqrt_rn(mean + p.eps);
+  float amax = 0.0f;
+  for (int64_t base = threadIdx.x; base - threadIdx.x < vecs; base += kStagedUnroll * threads) {
+    V w[kStagedUnroll];
+#pragma unroll
+    for (int u = 0; u < kStagedUnroll; ++u) {
+      const int64_t i = base + u * threads;
+      if (i < vecs) w[u] = w_vecs[i]; else w[u].set_zero();
+    }
+#pragma unroll
+    for (int u = 0; u < kStagedUnroll; ++u) {
+      const int64_t i = base + u * threads;
+      V y;
+      if (i < vecs) y = rms_normalize<In, kVec>(staged[i], w[u], inv_rms); else y.set_zero();
+      if (per_group) {
+        quantize_group_vec(y, i, i < vecs, row, p.out, q_vecs);
+      } else if (i < vecs) {
+        staged[i] = y;
+        amax = max_nan(amax, abs_max<1>(&y));
+      }
+    }
+  }
+  if (!per_group) quantize_staged_row(staged, amax, row, vecs, p.out, warp_maxes);
 }
 
 struct RmsNormQuantOp {
@@ -121,6 +201,10 @@ struct RmsNormQuantOp {
   template <typename In, int kVec, int kN>
   static constexpr LaunchFn launcher() {
     return &launch<rms_norm_quant_kernel<In, kVec, kN>, Params>;
+  }
+  template <typename In, int kVec>
+  static constexpr LaunchFn staged_launcher() {
+    return &launch<rms_norm_quant_staged_kernel<In, kVec>, Params>;
   }
 };
 

@@ -2,7 +2,7 @@
 // once, the codes of y (I elements) and their scales written.
 //
 // Numerics (fp8quant/reference.py, silu_and_mul_quant_fp8_reference, the unfused torch composition):
-//   y = dtype(dtype(silu(gate)) * up),  silu(g) = g / (1 + exp(-g)) in fp32 (expf, IEEE division),
+//   y = dtype(dtype(silu(gate)) * up),  silu(g) = g * (1 / (1 + exp(-g))) in fp32 (common/silu.cuh),
 //   each result rounded to the input dtype as torch's silu and mul round them;
 //   then per-token or per-group quantization of y (common/row_quant.cuh), bit for bit that of y.
 // Where it differs from torch: expf against torch's vectorized exp, a few fp32 ulps apart, which
@@ -15,6 +15,7 @@
 #include "common/launch.cuh"
 #include "common/pdl.cuh"
 #include "common/row_quant.cuh"
+#include "common/silu.cuh"
 #include "common/vec.cuh"
 
 namespace fp8quant {
@@ -39,10 +40,6 @@ struct SiluAndMulQuantParams {
   int64_t x_row_stride;
   RowQuantOut out;
 };
-
-// silu(g) = g / (1 + exp(-g)): expf overflows to +inf below g = -88.7, and g / inf is -0 (the
-// limit), as in torch.
-__device__ __forceinline__ float silu(float g) { return __fdiv_rn(g, 1.0f + expf(-g)); }
 
 template <typename In, int kVec, int kN>
 __global__ void __launch_bounds__(kRowMaxThreads, 1) silu_and_mul_quant_kernel(const SiluAndMulQuantParams p) {
@@ -70,16 +67,54 @@ __global__ void __launch_bounds__(kRowMaxThreads, 1) silu_and_mul_quant_kernel(c
   }
   V y[kN];
 #pragma unroll
-  for (int j = 0; j < kN; ++j) {
-    float f[kVec];
-#pragma unroll
-    for (int e = 0; e < kVec; ++e) f[e] = silu(gate[j].get(e));
-    const V activated = round_to_vec<In, kVec>(f);
-#pragma unroll
-    for (int e = 0; e < kVec; ++e) f[e] = __fmul_rn(activated.get(e), up[j].get(e));
-    y[j] = round_to_vec<In, kVec>(f);
-  }
+  for (int j = 0; j < kN; ++j) y[j] = silu_and_mul<In, kVec>(gate[j], up[j]);
   quantize_row<In, kVec, kN>(y, row, vecs, p.out, warp_maxes);
+}
+
+// The staged form (row_quant.cuh: staged rows): per token, y into shared memory and its max, then
+// the codes; per group the codes of each vector as it is produced (nothing staged).
+template <typename In, int kVec>
+__global__ void __launch_bounds__(kRowMaxThreads) silu_and_mul_quant_staged_kernel(const SiluAndMulQuantParams p) {
+  using V = InVec<In, kVec>;
+  __shared__ float warp_maxes[kRowMaxWarps];
+  V* staged = staged_row<In, kVec>();
+  const int64_t row = blockIdx.x;
+  const int64_t vecs = p.inner / kVec;
+  const int threads = blockDim.x;
+  const V* gate_vecs = reinterpret_cast<const V*>(static_cast<const In*>(p.x) + row * p.x_row_stride);
+  const V* up_vecs = reinterpret_cast<const V*>(static_cast<const In*>(p.x) + row * p.x_row_stride + p.inner);
+  auto* q_vecs = reinterpret_cast<CodeVec<kVec>*>(p.out.q + row * p.out.q_row_elems);
+  const bool per_group = p.out.group_size != 0;
+
+  grid_dependency_wait();
+  allow_dependents_to_launch();
+  float amax = 0.0f;
+  for (int64_t base = threadIdx.x; base - threadIdx.x < vecs; base += kStagedUnroll * threads) {
+    V gate[kStagedUnroll], up[kStagedUnroll];
+#pragma unroll
+    for (int u = 0; u < kStagedUnroll; ++u) {
+      const int64_t i = base + u * threads;
+      if (i < vecs) {
+        gate[u] = gate_vecs[i];
+        up[u] = up_vecs[i];
+      } else {
+        gate[u].set_zero();
+        up[u].set_zero();
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kStagedUnroll; ++u) {
+      const int64_t i = base + u * threads;
+      const V y = silu_and_mul<In, kVec>(gate[u], up[u]);  // 0 past the row's end
+      if (per_group) {
+        quantize_group_vec(y, i, i < vecs, row, p.out, q_vecs);
+      } else if (i < vecs) {
+        staged[i] = y;
+        amax = max_nan(amax, abs_max<1>(&y));
+      }
+    }
+  }
+  if (!per_group) quantize_staged_row(staged, amax, row, vecs, p.out, warp_maxes);
 }
 
 struct SiluAndMulQuantOp {
@@ -88,6 +123,10 @@ struct SiluAndMulQuantOp {
   template <typename In, int kVec, int kN>
   static constexpr LaunchFn launcher() {
     return &launch<silu_and_mul_quant_kernel<In, kVec, kN>, Params>;
+  }
+  template <typename In, int kVec>
+  static constexpr LaunchFn staged_launcher() {
+    return &launch<silu_and_mul_quant_staged_kernel<In, kVec>, Params>;
   }
 };
 

@@ -21,7 +21,8 @@ from .. import _checks, _cuda, _device
 from .._library import QuantOp
 from ..jit import EntryPoint
 from ..reference import FP8_DTYPE, GROUP_SIZES, group_scales_layout, per_token_group_quant_fp8_reference, tma_aligned_rows
-from .backends import resolve_backend, tensor_vector_width
+from .backends import resolve_backend
+from .per_token_plan import vector_width
 from .per_token import _as_rows
 
 OP = "per_token_group_quant_fp8"
@@ -29,22 +30,27 @@ ROW_MAJOR, COLUMN_MAJOR, PACKED_UE8M0 = 0, 1, 2  # per_token_group.cuh: ScaleLay
 # The smallest eps: every scale max(amax, eps) / 448 is then a normal float32, whose reciprocal is finite.
 MIN_EPS = 448.0 * 2.0**-126
 
+# per_token_group.cuh's arguments and launch values, shared by its entry points (this op's, and
+# silu_and_mul_quant_fp8's per-group path through the same kernel with its producer)
+GROUP_ARGS = (
+    ("x", "const void*"), ("q", "void*"), ("scale", "void*"), ("num_rows", "int64_t"), ("hidden", "int64_t"),
+    ("x_row_stride", "int64_t"), ("scale_ld", "int64_t"), ("eps", "float"),
+)
+GROUP_CONFIG = (
+    ("vec", "int32_t"), ("vecs_per_thread", "int32_t"), ("group_shift", "int32_t"),
+    ("threads_per_group_shift", "int32_t"), ("groups_per_cta_shift", "int32_t"), ("rows_per_cta_shift", "int32_t"),
+    ("scale_tile", "int32_t"), ("layout", "int32_t"), ("ue8m0", "int32_t"), ("block_threads", "int32_t"),
+    ("grid", "int64_t"), ("device", "int32_t"), ("pdl", "int32_t"),
+)
+
 KERNEL = _cuda.register(EntryPoint(
     header="per_token_group.cuh",
     symbol="fp8quant_per_token_group_quant_fp8",
     launcher="fp8quant::launch_per_token_group_quant",
     args_struct="fp8quant::GroupArgs",
-    args=(
-        ("x", "const void*"), ("q", "void*"), ("scale", "void*"), ("num_rows", "int64_t"), ("hidden", "int64_t"),
-        ("x_row_stride", "int64_t"), ("scale_ld", "int64_t"), ("eps", "float"),
-    ),
+    args=GROUP_ARGS,
     config_struct="fp8quant::GroupConfig",
-    config=(
-        ("vec", "int32_t"), ("vecs_per_thread", "int32_t"), ("group_shift", "int32_t"),
-        ("threads_per_group_shift", "int32_t"), ("groups_per_cta_shift", "int32_t"), ("rows_per_cta_shift", "int32_t"),
-        ("scale_tile", "int32_t"), ("layout", "int32_t"), ("ue8m0", "int32_t"), ("block_threads", "int32_t"), ("grid", "int64_t"),
-        ("device", "int32_t"), ("pdl", "int32_t"),
-    ),
+    config=GROUP_CONFIG,
 ))
 
 
@@ -217,27 +223,33 @@ def plan(num_rows: int, hidden: int, group_size: int, vec: int, sm_count: int, c
 
 
 @functools.lru_cache(maxsize=4096)
-def _cached_config(num_rows, hidden, element_size, group_size, vec, device_index, layout, ue8m0, pdl,
+def _cached_config(kernel, num_rows, hidden, element_size, group_size, vec, device_index, layout, ue8m0, pdl,
                    forced: Optional[GroupPlan] = None):
     device = _device.device_info(device_index)
     p = forced or plan(num_rows, hidden, group_size, vec, device.sm_count, layout=layout,
                        input_bytes=num_rows * hidden * element_size, l2_bytes=device.l2_bytes)
     log2 = int.bit_length
-    return ctypes.byref(KERNEL.entry.config_type(
+    return ctypes.byref(kernel.entry.config_type(
         p.vec, p.vecs_per_thread, log2(group_size) - 1, log2(p.threads_per_group) - 1, log2(p.groups_per_cta) - 1,
         log2(p.rows_per_cta) - 1, int(p.scale_tile), layout, int(ue8m0), p.block_threads, p.grid, device_index, int(pdl),
     ))
 
 
-def launch_cuda(x2d, q, scale, group_size, eps, layout, ue8m0, enable_pdl=None, forced: Optional[GroupPlan] = None) -> None:
+def launch_cuda(x2d, q, scale, group_size, eps, layout, ue8m0, enable_pdl=None, forced: Optional[GroupPlan] = None,
+                kernel=None, hidden: Optional[int] = None) -> None:
+    """kernel, hidden: another entry point of per_token_group.cuh and the codes' row length, where
+    x's rows are longer (silu_and_mul_quant_fp8's per-group path: [gate | up], 2 x hidden)."""
     index = x2d.get_device()
     pdl = _device.use_pdl(index, enable_pdl)
-    num_rows, hidden = x2d.shape
-    vec = tensor_vector_width(x2d, q)
-    config = _cached_config(num_rows, hidden, x2d.element_size(), group_size, vec, index, layout, ue8m0, pdl, forced)
+    num_rows = x2d.shape[0]
+    hidden = x2d.shape[1] if hidden is None else hidden
+    vec = vector_width(hidden, x2d.element_size(), x2d.stride(0), x2d.data_ptr(), q.data_ptr())
+    kernel = KERNEL if kernel is None else kernel
+    config = _cached_config(kernel, num_rows, hidden, x2d.element_size(), group_size, vec, index, layout, ue8m0, pdl,
+                            forced)
     scale_ld = scale.stride(1) if layout != ROW_MAJOR else 0
     args = (x2d.data_ptr(), q.data_ptr(), scale.data_ptr(), num_rows, hidden, x2d.stride(0), scale_ld, eps, config)
-    KERNEL(x2d.dtype, index, *args)
+    kernel(x2d.dtype, index, *args)
 
 
 _OP = QuantOp(

@@ -21,8 +21,13 @@ TARGET_VECS_PER_THREAD = 4
 # row_quant.cuh: RowQuantConfig, every fused op's config struct
 CONFIG = (
     ("vec", "int32_t"), ("vecs_per_thread", "int32_t"), ("group_size", "int32_t"), ("column_major", "int32_t"),
-    ("ue8m0", "int32_t"), ("block_threads", "int32_t"), ("grid", "int64_t"), ("device", "int32_t"), ("pdl", "int32_t"),
+    ("ue8m0", "int32_t"), ("block_threads", "int32_t"), ("grid", "int64_t"), ("smem_bytes", "int32_t"),
+    ("device", "int32_t"), ("pdl", "int32_t"),
 )
+# The staged kernels (row_quant.cuh: staged rows): about this many vectors per thread (two passes of
+# kStagedUnroll = 4), which also bounds a thread's terms of the norm's sum of squares to 64
+# (fused_bounds.py); rows longer than 512 x 8 vectors run on Triton.
+STAGED_VECS_PER_THREAD = 8
 
 
 def check_quant_args(op: str, row_len: int, group_size, scale_ub, scale_ub_value, column_major, ue8m0, device) -> None:
@@ -129,19 +134,39 @@ def vector_width(row_len: int, element_size: int, *strides_and_addresses: tuple[
 @dataclass(frozen=True)
 class RowPlan:
     vec: int
-    vecs_per_thread: int
+    vecs_per_thread: int  # the register kernel's; 0 for the staged kernel
     block_threads: int
+    smem_bytes: int = 0  # the staged kernel's row in shared memory; 0 for the register kernel
 
 
-def plan(row_len: int, vec: int, group_size: Optional[int], target_vecs_per_thread: int = TARGET_VECS_PER_THREAD
-         ) -> Optional[RowPlan]:
+def staged_pays(registers: Optional[RowPlan], num_rows: int, sm_count: int) -> bool:
+    """Whether a row goes to the staged kernel instead of the register kernel's plan: where that
+    plan's CTAs are over 256 threads (a row of more than 256 x 4 vectors, whose registers leave an
+    SM one CTA) and its grid more than fills the SMs' threads once (so CTAs must follow one
+    another on an SM instead of all being resident). SiLU per token, H100, same run: 16384 rows of
+    I 11008 / 18432 298 / 489 us staged vs 431 / 662 us (101.1 / 103.2% of copy bandwidth vs 70.0 /
+    76.3%); 256 rows of I 14336 10.55 vs 10.34 us, 16384 of I 2048 58.25 vs 57.28 (register plans of
+    448 and 64 threads kept)."""
+    threads = MAX_THREADS if registers is None else registers.block_threads  # None: longer rows still
+    return threads > 256 and num_rows * threads > sm_count * 2048
+
+
+def plan(row_len: int, vec: int, element_size: int, group_size: Optional[int],
+         target_vecs_per_thread: int = TARGET_VECS_PER_THREAD, staged: bool = False) -> Optional[RowPlan]:
     """One CTA per row: about TARGET_VECS_PER_THREAD vectors per thread, in whole warps, at most
     512 threads; None where the CUDA kernel cannot hold the row (more than 512 x 6 vectors) or a
     group spans more than a warp (group_size / vec > 32: float32 with group 256, or a narrow
-    vector). target_vecs_per_thread is for the bench's forced plans ("fp8quant:plan:vN")."""
+    vector). target_vecs_per_thread and staged are for the bench's forced plans
+    ("fp8quant:plan:vN", "fp8quant:plan:s": the staged kernel, about STAGED_VECS_PER_THREAD vectors
+    per thread, the row's element_size-byte elements in shared memory)."""
     vecs = row_len // vec
     if group_size is not None and group_size // vec > 32:
         return None
+    if staged:
+        if vecs > MAX_THREADS * STAGED_VECS_PER_THREAD:
+            return None
+        threads = 32 * -(-vecs // (STAGED_VECS_PER_THREAD * 32))
+        return RowPlan(vec, 0, threads, row_len * element_size)
     warps = -(-vecs // (target_vecs_per_thread * 32))
     threads = min(MAX_THREADS, 32 * warps)
     per_thread = -(-vecs // threads)
@@ -154,5 +179,5 @@ def launch_config(kernel, plan: RowPlan, num_rows: int, group_size, column_major
     """The plan's RowQuantConfig for one op's kernel, built once (a pointer per call)."""
     return ctypes.byref(kernel.entry.config_type(
         plan.vec, plan.vecs_per_thread, group_size or 0, int(column_major), int(ue8m0), plan.block_threads, num_rows,
-        device_index, int(pdl),
+        plan.smem_bytes, device_index, int(pdl),
     ))

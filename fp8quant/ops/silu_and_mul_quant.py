@@ -1,7 +1,8 @@
 """silu_and_mul_quant_fp8: SiLU-and-mul + FP8 quantization, per token or per group, in one pass.
 
 fp8quant/reference.py (silu_and_mul_quant_fp8_reference) defines the numbers: the unfused torch
-composition. The CUDA kernel (csrc/silu_and_mul_quant.cuh) and the Triton kernel
+composition. The CUDA kernels (csrc/silu_and_mul_quant.cuh per token; per group, the group kernel of
+csrc/per_token_group.cuh with the producer of csrc/common/silu.cuh) and the Triton kernel
 (triton/silu_and_mul_quant.py) compute silu in fp32 with their own exp; fp8quant/fused_bounds.py
 bounds what that may change. Registered as ``fp8quant::silu_and_mul_quant_fp8`` and
 ``fp8quant::silu_and_mul_quant_fp8_out``.
@@ -18,7 +19,7 @@ from .. import _checks, _cuda, _device
 from .._library import QuantOp
 from ..jit import EntryPoint
 from ..reference import FUSED_GROUP_EPS, silu_and_mul_quant_fp8_reference
-from . import row_quant
+from . import per_token_group, row_quant
 from .backends import resolve_backend, scale_ub_pointer_and_value
 from .per_token import _as_rows
 
@@ -36,6 +37,16 @@ KERNEL = _cuda.register(EntryPoint(
     ),
     config_struct="fp8quant::RowQuantConfig",
     config=row_quant.CONFIG,
+))
+# Per group: the group kernel (per_token_group.cuh) with its SiLU-and-mul producer.
+GROUP_KERNEL = _cuda.register(EntryPoint(
+    header="per_token_group.cuh",
+    symbol="fp8quant_silu_and_mul_group_quant_fp8",
+    launcher="fp8quant::launch_silu_and_mul_group_quant",
+    args_struct="fp8quant::GroupArgs",
+    args=per_token_group.GROUP_ARGS,
+    config_struct="fp8quant::GroupConfig",
+    config=per_token_group.GROUP_CONFIG,
 ))
 
 
@@ -71,9 +82,16 @@ def _run(x, group_size, scale_ub, scale_ub_value, column_major, ue8m0, backend, 
     x2d = _as_rows(x)
     inner = x.shape[-1] // 2
     cuda_plan = None
+    if backend == "cuda" and group_size is not None:
+        layout = per_token_group.COLUMN_MAJOR if column_major else per_token_group.ROW_MAJOR
+        per_token_group.launch_cuda(x2d, out, scale_out, group_size, FUSED_GROUP_EPS, layout, ue8m0, enable_pdl,
+                                    kernel=GROUP_KERNEL, hidden=inner)
+        return
     if backend == "cuda":
         vec = row_quant.vector_width(inner, x2d.element_size(), (x2d.stride(0), x2d.data_ptr()), (0, out.data_ptr()))
-        cuda_plan = row_quant.plan(inner, vec, group_size)
+        cuda_plan = row_quant.plan(inner, vec, x2d.element_size(), group_size)
+        if row_quant.staged_pays(cuda_plan, x2d.shape[0], _device.device_info(x2d.get_device()).sm_count):
+            cuda_plan = row_quant.plan(inner, vec, x2d.element_size(), group_size, staged=True)
         if cuda_plan is None:
             backend = "triton"  # rows the CUDA kernel does not hold (row_quant.plan)
     if backend == "torch":
@@ -129,8 +147,9 @@ def silu_and_mul_quant_fp8(
         group_size, scale_ub, column_major_scales, scale_ue8m0: as for rms_norm_quant_fp8 (per
             token by default; per group needs I a multiple of group_size).
         out, scale_out: preallocated outputs (codes of shape (..., I)).
-        backend, enable_pdl: as for per_token_quant_fp8. Rows the CUDA kernel does not hold in
-            registers (I over 8192 vectors; float32 with group 256) run on the Triton kernel.
+        backend, enable_pdl: as for per_token_quant_fp8. Per group the CUDA backend is the group
+            kernel with a SiLU-and-mul step (any I); per token, rows the CUDA kernel does not hold
+            in registers (I over 512 x 6 vectors) run on the Triton kernel.
 
     Returns:
         (q, scales) of y = silu(gate) * up as torch computes it in x's dtype (reference.py:

@@ -44,6 +44,7 @@ struct RowQuantConfig {
   int32_t ue8m0;
   int32_t block_threads;
   int64_t grid;
+  int32_t smem_bytes;          // 0: the row in registers; else the staged kernel's row (bytes)
   int32_t device;
   int32_t pdl;
 };
@@ -77,6 +78,31 @@ __device__ __forceinline__ float block_max(float v, float* warp_maxes) {
   return __uint_as_float(warp_max_bits(lane < warps ? warp_maxes[lane] : 0.0f));
 }
 
+// Per group, vector i of the row (y zero where !valid): a group is group_size / kVec consecutive
+// threads (a power of two <= 32 dividing blockDim.x, so a group never leaves its warp); its max by
+// shuffles among them, every lane of the warp taking part.
+template <typename In, int kVec>
+__device__ __forceinline__ void quantize_group_vec(const InVec<In, kVec>& y, int64_t i, bool valid, int64_t row,
+                                                   const RowQuantOut& out, CodeVec<kVec>* q_vecs) {
+  const int lanes = out.group_size / kVec;
+  float amax = abs_max<1>(&y);
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2) {
+    const float other = __shfl_xor_sync(0xffffffffu, amax, offset);
+    amax = offset < lanes ? max_nan(amax, other) : amax;
+  }
+  float scale = div_by_fp8_max(max_nan(amax, out.group_eps));
+  if (out.ue8m0) scale = ue8m0_round_up(scale);
+  if (!valid) return;
+  const int64_t group = i / lanes;
+  if ((threadIdx.x & (lanes - 1)) == 0) {
+    const int64_t groups = out.q_row_elems / out.group_size;
+    out.scale[out.column_major ? group * out.scale_ld + row : row * groups + group] = scale;
+  }
+  const RowScale rs = RowScale::of_scale(scale);
+  for_row_kind(rs, [&](auto kind) { q_vecs[i] = quantize_vec<decltype(kind)::value>(y, rs); });
+}
+
 template <typename In, int kVec, int kN>
 __device__ __forceinline__ void quantize_row(const InVec<In, kVec> (&y)[kN], int64_t row, int64_t vecs,
                                              const RowQuantOut& out, float* warp_maxes) {
@@ -95,29 +121,43 @@ __device__ __forceinline__ void quantize_row(const InVec<In, kVec> (&y)[kN], int
     });
     return;
   }
-  // Per group: a group is group_size / kVec consecutive threads (a power of two <= 32 dividing
-  // T, so a group never leaves its warp); its max by shuffles among them.
-  const int lanes = out.group_size / kVec;
-  const int64_t groups = out.q_row_elems / out.group_size;
 #pragma unroll
   for (int j = 0; j < kN; ++j) {
-    float amax = abs_max<1>(&y[j]);
-#pragma unroll
-    for (int offset = 16; offset > 0; offset /= 2) {
-      const float other = __shfl_xor_sync(0xffffffffu, amax, offset);
-      amax = offset < lanes ? max_nan(amax, other) : amax;
-    }
-    float scale = div_by_fp8_max(max_nan(amax, out.group_eps));
-    if (out.ue8m0) scale = ue8m0_round_up(scale);
     const int64_t i = threadIdx.x + static_cast<int64_t>(j) * threads;
-    if (i >= vecs) continue;
-    const int64_t group = i / lanes;
-    if ((threadIdx.x & (lanes - 1)) == 0) {
-      out.scale[out.column_major ? group * out.scale_ld + row : row * groups + group] = scale;
-    }
-    const RowScale rs = RowScale::of_scale(scale);
-    for_row_kind(rs, [&](auto kind) { q_vecs[i] = quantize_vec<decltype(kind)::value>(y[j], rs); });
+    quantize_group_vec(y[j], i, i < vecs, row, out, q_vecs);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Staged rows: a CTA per row, each thread looping over its vectors t, t + T, ... (T = blockDim.x)
+// with kStagedUnroll of them in flight, the producer's output (rounded to the dtype) kept in
+// dynamic shared memory between the passes. A thread reads back only the vectors it stored, so
+// the passes need no barrier but the reductions'. Registers then hold a few vectors whatever the
+// row's length, and the CTAs an SM holds are bounded by the rows' bytes in shared memory instead
+// of by registers: the register kernel's 16-byte x 4-vector SiLU instance took 88 registers, one
+// 352-thread CTA per SM (16384x22016: DRAM 37.5% busy under ncu).
+constexpr int kStagedUnroll = 4;
+
+template <typename In, int kVec>
+__device__ __forceinline__ InVec<In, kVec>* staged_row() {
+  extern __shared__ __align__(16) uint8_t row_smem[];
+  return reinterpret_cast<InVec<In, kVec>*>(row_smem);
+}
+
+// Per token, after the producer pass: the row's max over the CTA, its scale, then every staged
+// vector's codes.
+template <typename In, int kVec>
+__device__ __forceinline__ void quantize_staged_row(const InVec<In, kVec>* staged, float amax, int64_t row,
+                                                    int64_t vecs, const RowQuantOut& out, float* warp_maxes) {
+  amax = block_max(amax, warp_maxes);
+  const RowScale rs(amax, out.scale_ub_ptr != nullptr ? *out.scale_ub_ptr : out.scale_ub_value);
+  if (threadIdx.x == 0) out.scale[row] = rs.scale;
+  auto* q_vecs = reinterpret_cast<CodeVec<kVec>*>(out.q + row * out.q_row_elems);
+  for_row_kind(rs, [&](auto kind) {
+    for (int64_t i = threadIdx.x; i < vecs; i += blockDim.x) {
+      q_vecs[i] = quantize_vec<decltype(kind)::value>(staged[i], rs);
+    }
+  });
 }
 
 // A fused op's launch: one kernel instance per (vector width, vectors per thread), picked from a
@@ -146,18 +186,29 @@ RowQuantOut row_quant_out(const Args& a, int64_t row_len, const RowQuantConfig& 
   };
 }
 
+template <typename Op, typename In, int... kW>
+constexpr auto staged_table(std::integer_sequence<int, kW...>) {
+  return std::array<typename Op::LaunchFn, sizeof...(kW)>{Op::template staged_launcher<In, vec_of_index(kMaxVec<In>, kW)>()...};
+}
+
+// Op::launcher<In, kVec, kN>() (the row in registers) or, where the config stages the row
+// (smem_bytes > 0), Op::staged_launcher<In, kVec>().
 template <typename Op, typename In>
 cudaError_t launch_row_kernel(const typename Op::Params& params, const RowQuantConfig& c, cudaStream_t stream) {
   static constexpr auto kTable = row_table<Op, In>(std::make_integer_sequence<int, kNumVecWidths<In>>{});
+  static constexpr auto kStagedTable = staged_table<Op, In>(std::make_integer_sequence<int, kNumVecWidths<In>>{});
   const int w = width_index(kMaxVec<In>, c.vec);
   int n = 0;
   while (n < kNumRowVecsPerThread && kRowVecsPerThread[n] != c.vecs_per_thread) ++n;
-  if (w >= kNumVecWidths<In> || n == kNumRowVecsPerThread || c.block_threads % 32 != 0 ||
+  const bool staged = c.smem_bytes > 0;
+  if (w >= kNumVecWidths<In> || (!staged && n == kNumRowVecsPerThread) || c.block_threads % 32 != 0 ||
       c.block_threads > kRowMaxThreads) {
     return cudaErrorInvalidValue;
   }
   const cudaError_t err = set_device(c.device);
-  return err != cudaSuccess ? err : kTable[w][n](params, LaunchConfig{c.grid, c.block_threads, 0, c.device, c.pdl}, stream);
+  if (err != cudaSuccess) return err;
+  const LaunchConfig launch_config{c.grid, c.block_threads, c.smem_bytes, c.device, c.pdl};
+  return staged ? kStagedTable[w](params, launch_config, stream) : kTable[w][n](params, launch_config, stream);
 }
 
 }  // namespace fp8quant
