@@ -184,12 +184,7 @@ __global__ void __launch_bounds__(kRowMaxThreads) rms_norm_quant_staged_kernel(c
       const int64_t i = base + u * threads;
       V y;
       if (i < vecs) y = rms_normalize<In, kVec>(staged[i], w[u], inv_rms); else y.set_zero();
-      if (per_group) {
-        quantize_group_vec(y, i, i < vecs, row, p.out, q_vecs);
-      } else if (i < vecs) {
-        staged[i] = y;
-        amax = max_nan(amax, abs_max<1>(&y));
-      }
+      stage_or_quantize(y, i, vecs, row, p.out, q_vecs, staged, amax);
     }
   }
   if (!per_group) quantize_staged_row(staged, amax, row, vecs, p.out, warp_maxes);

@@ -106,12 +106,7 @@ __global__ void __launch_bounds__(kRowMaxThreads) silu_and_mul_quant_staged_kern
     for (int u = 0; u < kStagedUnroll; ++u) {
       const int64_t i = base + u * threads;
       const V y = silu_and_mul<In, kVec>(gate[u], up[u]);  // 0 past the row's end
-      if (per_group) {
-        quantize_group_vec(y, i, i < vecs, row, p.out, q_vecs);
-      } else if (i < vecs) {
-        staged[i] = y;
-        amax = max_nan(amax, abs_max<1>(&y));
-      }
+      stage_or_quantize(y, i, vecs, row, p.out, q_vecs, staged, amax);
     }
   }
   if (!per_group) quantize_staged_row(staged, amax, row, vecs, p.out, warp_maxes);

@@ -144,6 +144,21 @@ __device__ __forceinline__ InVec<In, kVec>* staged_row() {
   return reinterpret_cast<InVec<In, kVec>*>(row_smem);
 }
 
+// A staged kernel's producer output y, vector i of the row (zero past its end): per group its
+// codes and scale now (every lane taking part in the group's shuffles), per token staged and its
+// max taken for quantize_staged_row.
+template <typename In, int kVec>
+__device__ __forceinline__ void stage_or_quantize(const InVec<In, kVec>& y, int64_t i, int64_t vecs, int64_t row,
+                                                  const RowQuantOut& out, CodeVec<kVec>* q_vecs,
+                                                  InVec<In, kVec>* staged, float& amax) {
+  if (out.group_size != 0) {
+    quantize_group_vec(y, i, i < vecs, row, out, q_vecs);
+  } else if (i < vecs) {
+    staged[i] = y;
+    amax = max_nan(amax, abs_max<1>(&y));
+  }
+}
+
 // Per token, after the producer pass: the row's max over the CTA, its scale, then every staged
 // vector's codes.
 template <typename In, int kVec>
