@@ -156,9 +156,9 @@ def plan(row_len: int, vec: int, element_size: int, group_size: Optional[int],
     """One CTA per row: about TARGET_VECS_PER_THREAD vectors per thread, in whole warps, at most
     512 threads; None where the CUDA kernel cannot hold the row (more than 512 x 6 vectors) or a
     group spans more than a warp (group_size / vec > 32: float32 with group 256, or a narrow
-    vector). target_vecs_per_thread and staged are for the bench's forced plans
-    ("fp8quant:plan:vN", "fp8quant:plan:s": the staged kernel, about STAGED_VECS_PER_THREAD vectors
-    per thread, the row's element_size-byte elements in shared memory)."""
+    vector). staged: the staged kernel's plan instead (about STAGED_VECS_PER_THREAD vectors per
+    thread, the row's element_size-byte elements in shared memory; where staged_pays, and forced as
+    "fp8quant:plan:s" in the bench); target_vecs_per_thread is for the forced "fp8quant:plan:vN"."""
     vecs = row_len // vec
     if group_size is not None and group_size // vec > 32:
         return None

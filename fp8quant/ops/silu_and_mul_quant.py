@@ -148,8 +148,9 @@ def silu_and_mul_quant_fp8(
             token by default; per group needs I a multiple of group_size).
         out, scale_out: preallocated outputs (codes of shape (..., I)).
         backend, enable_pdl: as for per_token_quant_fp8. Per group the CUDA backend is the group
-            kernel with a SiLU-and-mul step (any I); per token, rows the CUDA kernel does not hold
-            in registers (I over 512 x 6 vectors) run on the Triton kernel.
+            kernel with a SiLU-and-mul step (any I); per token the register kernel, or the staged
+            kernel for long rows past one wave of CTAs (ops/row_quant.py: staged_pays); rows
+            neither holds (I over 512 x 8 vectors, or over 512 x 6 at few rows) run on Triton.
 
     Returns:
         (q, scales) of y = silu(gate) * up as torch computes it in x's dtype (reference.py:
