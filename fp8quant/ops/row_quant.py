@@ -151,6 +151,7 @@ def staged_pays(registers: Optional[RowPlan], num_rows: int, sm_count: int) -> b
     return threads > 256 and num_rows * threads > sm_count * 2048
 
 
+@functools.lru_cache(maxsize=4096)  # once per shape: the ops call it on every launch
 def plan(row_len: int, vec: int, element_size: int, group_size: Optional[int],
          target_vecs_per_thread: int = TARGET_VECS_PER_THREAD, staged: bool = False) -> Optional[RowPlan]:
     """One CTA per row: about TARGET_VECS_PER_THREAD vectors per thread, in whole warps, at most
