@@ -117,6 +117,12 @@ def plan(num_rows: int, hidden: int, vec: int, sm_count: int, dynamic: bool = Tr
     reads + a write, against 1.00-1.07x over 100 MB with 256, H100)."""
     vecs_per_row = hidden // vec
     chunks_per_row = max(1, -(-vecs_per_row // (MAX_CTA_THREADS * CHUNK_VECS_PER_THREAD)))
+    if not dynamic and num_rows * chunks_per_row < sm_count:
+        # Static with fewer chunks than SMs (decode sizes): smaller chunks, down to a warp's, so
+        # that a call spreads over more SMs (NOT MEASURED; static decode in L2 was 0.7-1.3 us over
+        # the floor, 1x7168 a single 224-thread CTA at 1.67 us).
+        chunks_per_row = max(chunks_per_row, min(-(-vecs_per_row // (32 * CHUNK_VECS_PER_THREAD)),
+                                                 -(-sm_count // num_rows)))
     chunk_vecs = -(-vecs_per_row // chunks_per_row)
     block_threads = min(MAX_CTA_THREADS, 32 * -(-chunk_vecs // (32 * CHUNK_VECS_PER_THREAD)))
     chunks = num_rows * chunks_per_row
