@@ -108,3 +108,4 @@ def test_plan_covers_every_vector_once(hidden, vec):
         assert held == [1] * vecs_per_row
         chunks = rows * p.chunks_per_row
         assert (p.quant_grid == chunks) if not dynamic else (p.amax_grid == p.quant_grid == min(chunks, 8 * 132))
+        assert not dynamic or p.block_threads == 256  # the dynamic kernels keep full CTAs (see plan)

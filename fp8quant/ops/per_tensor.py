@@ -112,16 +112,24 @@ def plan(num_rows: int, hidden: int, vec: int, sm_count: int, dynamic: bool = Tr
     of the copy bandwidth, at 7168 and 8192 101-102%, H100).
     Static: a CTA per chunk (CTAs looping over chunks read 95.2-96.5% over 100 MB). Dynamic: the
     amax grid has at most 8 CTAs per SM, each looping over its chunks, and the quantize grid is the
-    same (each of its CTAs reads every partial max)."""
+    same (each of its CTAs reads every partial max); their CTAs keep 256 threads (sized to the
+    chunk, 8 CTAs of 128 threads at H 4096 left an SM half its threads: 16384x4096 1.12x of two
+    reads + a write, against 1.00-1.07x over 100 MB with 256, H100)."""
     vecs_per_row = hidden // vec
     chunks_per_row = max(1, -(-vecs_per_row // (MAX_CTA_THREADS * CHUNK_VECS_PER_THREAD)))
+    if not dynamic and num_rows * chunks_per_row < sm_count:
+        # Static with fewer chunks than SMs (decode sizes): smaller chunks, down to a warp's, so
+        # that a call spreads over more SMs (NOT MEASURED; static decode in L2 was 0.7-1.3 us over
+        # the floor, 1x7168 a single 224-thread CTA at 1.67 us).
+        chunks_per_row = max(chunks_per_row, min(-(-vecs_per_row // (32 * CHUNK_VECS_PER_THREAD)),
+                                                 -(-sm_count // num_rows)))
     chunk_vecs = -(-vecs_per_row // chunks_per_row)
     block_threads = min(MAX_CTA_THREADS, 32 * -(-chunk_vecs // (32 * CHUNK_VECS_PER_THREAD)))
     chunks = num_rows * chunks_per_row
     if not dynamic:
         return TensorPlan(chunks_per_row, block_threads, 0, chunks)
     grid = min(chunks, CTAS_PER_SM * sm_count)
-    return TensorPlan(chunks_per_row, block_threads, grid, grid)
+    return TensorPlan(chunks_per_row, MAX_CTA_THREADS, grid, grid)
 
 
 @functools.lru_cache(maxsize=4096)
