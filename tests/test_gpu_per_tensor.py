@@ -84,3 +84,29 @@ def test_cuda_graph_compile_and_pdl_chain(backend):
         assert_quant_equal((q1, s1), want, f"pdl call 1 trial {trial}")
         assert_quant_equal((q2, s2), per_tensor_quant_fp8_reference(x1, want[1]), f"pdl call 2 trial {trial}")
 
+
+
+@pytest.mark.parametrize("trigger_at_entry", [False, True])
+@pytest.mark.parametrize("tokens, hidden", [(1, 7168), (16, 4096), (16, 16384), (256, 7168), (4096, 4096)])
+def test_quantize_kernel_trigger_at_entry_in_a_graph_chain(trigger_at_entry, tokens, hidden):
+    """The quantize kernel lets the next launch at entry or once its scale is known (forced either
+    way): dynamic and static calls alternating in a graph, each static one taking the previous
+    dynamic scale, all bit-exact."""
+    from fp8quant.ops.per_tensor import launch_cuda
+
+    xs = [gpu_random(tokens, hidden, torch.bfloat16, seed=tokens + k) for k in range(3)]
+    outs = [poisoned(x.shape) for x in xs for _ in range(2)]
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        for k, x in enumerate(xs):
+            dq, ds = outs[2 * k]
+            launch_cuda(x, dq, ds, None, None, True, trigger_at_entry)
+            sq, ss = outs[2 * k + 1]
+            launch_cuda(x, sq, ss, ds, None, True, trigger_at_entry)
+    for _ in range(3):
+        g.replay()
+        torch.cuda.synchronize()
+        for k, x in enumerate(xs):
+            want = per_tensor_quant_fp8_reference(x)
+            assert_quant_equal(outs[2 * k], want, f"dynamic {k} {tokens}x{hidden} trigger={trigger_at_entry}")
+            assert_quant_equal(outs[2 * k + 1], per_tensor_quant_fp8_reference(x, want[1]), f"static {k}")

@@ -84,17 +84,28 @@ def test_every_instance_of_the_other_ops_compiles(build_logs, symbol, dtype, arc
     assert not [f for f in funcs if f[2] > 0], f"kernels spill: {funcs}"
 
 
-@pytest.mark.parametrize("symbol", ["fp8quant_per_token_group_quant_fp8", "fp8quant_silu_and_mul_group_quant_fp8"])
-def test_group_kernels_declare_the_shared_memory_the_planner_counts(build_logs, symbol):
-    """The group kernel's PDL reservation (ops/per_token_group.py: pdl_launch) subtracts what each
-    CTA declares, STATIC_SMEM_BYTES; more would let one CTA fewer fit per SM than it planned."""
-    from fp8quant.ops.per_token_group import STATIC_SMEM_BYTES
+def _static_smem_bound(symbol: str) -> int:
+    from fp8quant.ops import per_tensor, per_token_group, row_quant
 
+    return {"fp8quant_per_token_group_quant_fp8": per_token_group.STATIC_SMEM_BYTES,
+            "fp8quant_silu_and_mul_group_quant_fp8": per_token_group.STATIC_SMEM_BYTES,
+            "fp8quant_per_tensor_quant_fp8": per_tensor.STATIC_SMEM_BYTES,
+            "fp8quant_rms_norm_quant_fp8": row_quant.STATIC_SMEM_BYTES,
+            "fp8quant_silu_and_mul_quant_fp8": row_quant.STATIC_SMEM_BYTES}[symbol]
+
+
+@pytest.mark.parametrize("symbol", ["fp8quant_per_token_group_quant_fp8", "fp8quant_silu_and_mul_group_quant_fp8",
+                                    "fp8quant_per_tensor_quant_fp8", "fp8quant_rms_norm_quant_fp8",
+                                    "fp8quant_silu_and_mul_quant_fp8"])
+def test_kernels_declare_at_most_the_shared_memory_the_planner_counts(build_logs, symbol):
+    """The PDL reservations (ops/pdl_plan.py, through each op's pdl_launch) are net of what each
+    CTA declares, the op's STATIC_SMEM_BYTES; a kernel declaring more would let one CTA fewer fit
+    an SM than planned."""
     entry = next(e for e in _cuda.ENTRY_POINTS if e.symbol == symbol)
     for dtype in _cuda.ELEMENT_TYPES:
         log = build_logs[(entry.module_spec(*_cuda.ELEMENT_TYPES[dtype]).name, "90")]
         declared = {int(b) for b in re.findall(r"(\d+) bytes smem", log)}
-        assert declared and max(declared) <= STATIC_SMEM_BYTES, (dtype, declared)
+        assert declared and max(declared) <= _static_smem_bound(symbol), (dtype, declared)
 
 
 def _cuobjdump() -> str | None:

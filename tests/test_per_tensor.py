@@ -109,3 +109,25 @@ def test_plan_covers_every_vector_once(hidden, vec):
         chunks = rows * p.chunks_per_row
         assert (p.quant_grid == chunks) if not dynamic else (p.amax_grid == p.quant_grid == min(chunks, 8 * 132))
         assert not dynamic or p.block_threads == 256  # the dynamic kernels keep full CTAs (see plan)
+
+
+def test_quantize_kernel_pdl_trigger():
+    """ops/per_tensor.py quant_pdl_launch: dynamic at entry under PDL (the next call's amax grid
+    placed while this one quantizes); static by per-token's rule (a grid of 2 up to half the SMs:
+    one CTA an SM reserved; one CTA: not); off without PDL or forced off."""
+    from fp8quant._device import H100_SXM
+    from fp8quant.ops.pdl_plan import SMEM_RESERVED_PER_CTA
+    from fp8quant.ops.per_tensor import STATIC_SMEM_BYTES, plan, quant_pdl_launch
+
+    dynamic = plan(16, 4096, 8, H100_SXM.sm_count, dynamic=True)
+    assert quant_pdl_launch(dynamic, 16, True, H100_SXM, pdl=True) == (True, 0)
+    assert quant_pdl_launch(dynamic, 16, True, H100_SXM, pdl=False) == (False, 0)
+    assert quant_pdl_launch(dynamic, 16, True, H100_SXM, pdl=True, forced=False) == (False, 0)
+    small = plan(1, 7168, 8, H100_SXM.sm_count, dynamic=False)
+    assert 2 <= small.quant_grid <= H100_SXM.sm_count // 2, small
+    on, smem = quant_pdl_launch(small, 16, False, H100_SXM, pdl=True)
+    footprint = smem + STATIC_SMEM_BYTES + SMEM_RESERVED_PER_CTA
+    assert on and footprint + 4096 <= H100_SXM.smem_per_sm < 2 * footprint - 4096, (small, smem)
+    one = plan(1, 1024, 8, H100_SXM.sm_count, dynamic=False)
+    assert one.quant_grid == 1 and quant_pdl_launch(one, 16, False, H100_SXM, pdl=True) == (False, 0)
+    assert quant_pdl_launch(one, 16, False, H100_SXM, pdl=True, forced=True)[0]

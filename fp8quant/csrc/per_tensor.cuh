@@ -51,6 +51,8 @@ struct TensorConfig {
   int64_t amax_grid;
   int64_t quant_grid;
   int32_t block_threads;  // a chunk's vectors / kTensorVecsPerThread, in whole warps, at most 256
+  int32_t quant_trigger_at_entry;  // under PDL: the quantize kernel lets the next launch at its entry
+  int32_t quant_smem_bytes;        // dynamic shared memory the quantize kernel's CTAs reserve (ops/pdl_plan.py)
   int32_t device;
   int32_t pdl;
 };
@@ -69,6 +71,7 @@ struct TensorParams {
   int64_t chunks_per_row;
   int64_t num_partials;
   int32_t dynamic;
+  int32_t trigger_at_entry;
 };
 
 constexpr int kTensorVecsPerThread = 4;  // a chunk: up to kTensorMaxThreads x 4 vectors (ops/per_tensor.py)
@@ -162,6 +165,9 @@ __global__ void __launch_bounds__(kTensorMaxThreads) per_tensor_quant_kernel(con
   // wait for x's producer); the wait is for the partial maxima. Static: x may be the previous
   // kernel's output, so the wait comes first; the first chunk's loads are then in flight while
   // the scale is read.
+  // Where the planner says so (ops/per_tensor.py: quant_pdl_launch), the next kernel may launch
+  // at entry instead of once the scale is known: it still waits for this grid to complete.
+  allow_dependents_to_launch_if(p.trigger_at_entry);
   if (!p.dynamic) grid_dependency_wait();
   Chunk chunk(p, blockIdx.x);  // the grid is never larger than the number of chunks
   float scale;
@@ -175,7 +181,7 @@ __global__ void __launch_bounds__(kTensorMaxThreads) per_tensor_quant_kernel(con
   } else {
     scale = *p.static_scale;
   }
-  allow_dependents_to_launch();
+  allow_dependents_to_launch_if(!p.trigger_at_entry);
   if (blockIdx.x == 0 && threadIdx.x == 0) *p.scale = scale;
   // The reciprocal path (kClamped) needs a normal positive scale whose reciprocal is a normal
   // float (every dynamic scale is one); NaN and +inf take kNonFinite (x / scale is then NaN or
@@ -226,13 +232,13 @@ cudaError_t launch_per_tensor_quant(const TensorArgs& a, const TensorConfig& c, 
       a.x, static_cast<uint8_t*>(a.q), static_cast<float*>(a.scale), static_cast<const float*>(a.static_scale),
       static_cast<const float*>(a.scale_ub_ptr),
       a.scale_ub_value, static_cast<float*>(a.partials), a.num_rows, a.hidden, a.x_row_stride, c.chunks_per_row,
-      c.amax_grid, c.dynamic,
+      c.amax_grid, c.dynamic, c.quant_trigger_at_entry,
   };
   cudaError_t err = set_device(c.device);
   if (err == cudaSuccess && c.dynamic) {
     err = kTable[w][0](params, LaunchConfig{c.amax_grid, c.block_threads, 0, c.device, c.pdl}, stream);
   }
-  return err != cudaSuccess ? err : kTable[w][1](params, LaunchConfig{c.quant_grid, c.block_threads, 0, c.device, c.pdl}, stream);
+  return err != cudaSuccess ? err : kTable[w][1](params, LaunchConfig{c.quant_grid, c.block_threads, c.quant_smem_bytes, c.device, c.pdl}, stream);
 }
 
 }  // namespace fp8quant

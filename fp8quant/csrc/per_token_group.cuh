@@ -108,9 +108,7 @@ __global__ void __launch_bounds__(kGroupMaxThreads) per_token_group_quant_kernel
   // Where the planner says so (ops/pdl_plan.py: two calls' CTAs fill the SMs, or a grid of at
   // most half of them), the next kernel may launch now rather than after the wait: the call
   // after next then has its CTAs placed as this call's exit (per_token.cuh measured it).
-  allow_dependents_to_launch_if(p.trigger_at_entry);
-  grid_dependency_wait();
-  allow_dependents_to_launch_if(!p.trigger_at_entry);
+  grid_dependency_wait_and_allow(p.trigger_at_entry);
   InVec<In, kVec> v[kVecsPerThread];
 #pragma unroll
   for (int j = 0; j < kVecsPerThread; ++j) v[j] = x_vecs[lane + j * tpg];

@@ -21,6 +21,7 @@ from .._library import QuantOp
 from ..jit import EntryPoint
 from ..reference import FP8_DTYPE, per_tensor_quant_fp8_reference
 from .backends import resolve_backend, scale_ub_pointer_and_value, tensor_vector_width
+from .pdl_plan import pdl_trigger_at_entry, small_grid_takes_trigger
 from .per_token import _as_rows
 
 OP = "per_tensor_quant_fp8"
@@ -38,7 +39,8 @@ KERNEL = _cuda.register(EntryPoint(
     config_struct="fp8quant::TensorConfig",
     config=(
         ("vec", "int32_t"), ("dynamic", "int32_t"), ("chunks_per_row", "int64_t"), ("amax_grid", "int64_t"),
-        ("quant_grid", "int64_t"), ("block_threads", "int32_t"), ("device", "int32_t"), ("pdl", "int32_t"),
+        ("quant_grid", "int64_t"), ("block_threads", "int32_t"), ("quant_trigger_at_entry", "int32_t"),
+        ("quant_smem_bytes", "int32_t"), ("device", "int32_t"), ("pdl", "int32_t"),
     ),
 ))
 
@@ -132,21 +134,46 @@ def plan(num_rows: int, hidden: int, vec: int, sm_count: int, dynamic: bool = Tr
     return TensorPlan(chunks_per_row, MAX_CTA_THREADS, grid, grid)
 
 
+# What each CTA declares: cta_max's warp maxima (per_tensor.cuh).
+STATIC_SMEM_BYTES = 4 * (MAX_CTA_THREADS // 32)
+
+
+def quant_pdl_launch(p: TensorPlan, vec_bytes: int, dynamic: bool, device: _device.DeviceInfo, pdl: bool,
+                     forced: Optional[bool] = None) -> tuple[bool, int]:
+    """(whether the quantize kernel lets the next kernel launch at its entry, the shared memory
+    each of its CTAs reserves) under PDL (NOT MEASURED; `forced`: the bench's ":e0" / ":e1").
+    Dynamic: at entry, so that the next call's amax grid is placed while this one quantizes, not
+    after (its wait still holds it until this grid completes); its grid is at most 8 CTAs an SM.
+    Static: per-token's rule (pdl_plan.pdl_trigger_at_entry), a grid of at most half the SMs
+    taking it from two CTAs up."""
+    if not pdl or forced is False:
+        return False, 0
+    if dynamic:
+        return True, 0
+    cta_input = p.block_threads * CHUNK_VECS_PER_THREAD * vec_bytes
+    trigger, reserve = pdl_trigger_at_entry(p.quant_grid, p.block_threads, cta_input, device, pdl,
+                                            small_grid_takes_trigger(p.quant_grid, cta_input), STATIC_SMEM_BYTES)
+    return trigger or forced is True, reserve
+
+
 @functools.lru_cache(maxsize=4096)
-def _cached_config(num_rows, hidden, vec, device_index, dynamic, pdl):
-    p = plan(num_rows, hidden, vec, _device.device_info(device_index).sm_count, dynamic)
+def _cached_config(num_rows, hidden, vec, element_size, device_index, dynamic, pdl, trigger_at_entry=None):
+    device = _device.device_info(device_index)
+    p = plan(num_rows, hidden, vec, device.sm_count, dynamic)
+    trigger, smem_bytes = quant_pdl_launch(p, vec * element_size, dynamic, device, pdl, trigger_at_entry)
     config = ctypes.byref(KERNEL.entry.config_type(vec, int(dynamic), p.chunks_per_row, p.amax_grid, p.quant_grid,
-                                                   p.block_threads, device_index, int(pdl)))
+                                                   p.block_threads, int(trigger), smem_bytes, device_index, int(pdl)))
     return config, p.amax_grid
 
 
-def launch_cuda(x2d, q, scale_out, scale, scale_ub, enable_pdl=None) -> None:
+def launch_cuda(x2d, q, scale_out, scale, scale_ub, enable_pdl=None, trigger_at_entry: Optional[bool] = None) -> None:
+    """trigger_at_entry: None for the planner's rule (quant_pdl_launch); the bench forces it."""
     index = x2d.get_device()
     pdl = _device.use_pdl(index, enable_pdl)
     num_rows, hidden = x2d.shape
     vec = tensor_vector_width(x2d, q)
     dynamic = scale is None
-    config, amax_grid = _cached_config(num_rows, hidden, vec, index, dynamic, pdl)
+    config, amax_grid = _cached_config(num_rows, hidden, vec, x2d.element_size(), index, dynamic, pdl, trigger_at_entry)
     ub_ptr, ub_value = scale_ub_pointer_and_value(scale_ub)
     partials = torch.empty(amax_grid, dtype=torch.float32, device=x2d.device) if dynamic else None
     KERNEL(x2d.dtype, index, x2d.data_ptr(), q.data_ptr(), scale_out.data_ptr(), None if dynamic else scale.data_ptr(), ub_ptr, ub_value,

@@ -112,7 +112,8 @@ def launch_cuda(x2d, q, scale, group_size, scale_ub, column_major, ue8m0, plan, 
     pdl = _device.use_pdl(index, enable_pdl)
     num_rows = x2d.shape[0]
     ub_ptr, ub_value = scale_ub_pointer_and_value(scale_ub)
-    config = row_quant.launch_config(KERNEL, plan, num_rows, group_size, column_major, ue8m0, index, pdl)
+    config = row_quant.launch_config(KERNEL, plan, num_rows, x2d.shape[1] * x2d.element_size(), group_size, column_major,
+                                     ue8m0, index, pdl)
     KERNEL(x2d.dtype, index, x2d.data_ptr(), q.data_ptr(), scale.data_ptr(), ub_ptr, ub_value, FUSED_GROUP_EPS, num_rows,
            x2d.shape[1] // 2, x2d.stride(0), scale.stride(1) if column_major else 0, config)
 
