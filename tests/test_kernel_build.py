@@ -65,7 +65,7 @@ def test_every_per_token_instance_compiles(build_logs, dtype, arch):
 # symbol -> (a substring of its kernels' names, kernels per vector width)
 OTHER_OPS = {
     "fp8quant_per_token_group_quant_fp8": ("group_quant_kernel", 4),  # 1, 2, 4, 8 vectors per thread
-    "fp8quant_per_tensor_quant_fp8": ("per_tensor", 2),  # the amax and the quantize kernel
+    "fp8quant_per_tensor_quant_fp8": ("per_tensor", 3),  # the amax, the quantize and the cluster kernel
     "fp8quant_rms_norm_quant_fp8": ("rms_norm_quant_kernel", 4),  # 1, 2, 4, 6 vectors per thread
     "fp8quant_silu_and_mul_quant_fp8": ("silu_and_mul_quant_kernel", 4),
 }

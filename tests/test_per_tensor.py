@@ -131,3 +131,26 @@ def test_quantize_kernel_pdl_trigger():
     one = plan(1, 1024, 8, H100_SXM.sm_count, dynamic=False)
     assert one.quant_grid == 1 and quant_pdl_launch(one, 16, False, H100_SXM, pdl=True) == (False, 0)
     assert quant_pdl_launch(one, 16, False, H100_SXM, pdl=True, forced=True)[0]
+
+
+def test_cluster_rule():
+    """Dynamic on sm_90+ (clusters) with at most 8 chunks: one cluster of a CTA per chunk and no
+    amax grid; more chunks, no clusters or static: as before; a forced cluster is cut to the
+    chunks and refused outside 0-8."""
+    from fp8quant._device import H100_SXM
+    from fp8quant.ops.per_tensor import MAX_CLUSTER, plan
+
+    sms = H100_SXM.sm_count
+    p = plan(1, 4096, 8, sms, dynamic=True, clusters=True)
+    assert (p.cluster, p.quant_grid, p.amax_grid) == (1, 1, 0), p
+    p = plan(4, 16384, 8, sms, dynamic=True, clusters=True)
+    assert p.cluster == p.quant_grid == 8 == 4 * p.chunks_per_row and p.amax_grid == 0, p
+    assert plan(16, 4096, 8, sms, dynamic=True, clusters=True).cluster == 0  # 16 chunks
+    assert plan(1, 4096, 8, sms, dynamic=True, clusters=False).cluster == 0
+    assert plan(1, 4096, 8, sms, dynamic=False, clusters=True).cluster == 0
+    assert plan(1, 4096, 8, sms, dynamic=True, clusters=True, cluster=0).cluster == 0
+    forced = plan(64, 4096, 8, sms, dynamic=True, clusters=True, cluster=MAX_CLUSTER)
+    assert forced.cluster == forced.quant_grid == MAX_CLUSTER and forced.amax_grid == 0, forced
+    assert plan(1, 4096, 8, sms, dynamic=True, clusters=True, cluster=8).cluster == 1
+    with pytest.raises(ValueError, match="cluster"):
+        plan(1, 4096, 8, sms, dynamic=True, clusters=True, cluster=9)

@@ -40,13 +40,14 @@ KERNEL = _cuda.register(EntryPoint(
     config=(
         ("vec", "int32_t"), ("dynamic", "int32_t"), ("chunks_per_row", "int64_t"), ("amax_grid", "int64_t"),
         ("quant_grid", "int64_t"), ("block_threads", "int32_t"), ("quant_trigger_at_entry", "int32_t"),
-        ("quant_smem_bytes", "int32_t"), ("device", "int32_t"), ("pdl", "int32_t"),
+        ("quant_smem_bytes", "int32_t"), ("cluster", "int32_t"), ("device", "int32_t"), ("pdl", "int32_t"),
     ),
 ))
 
 MAX_CTA_THREADS = 256  # per_tensor.cuh: kTensorMaxThreads
 CHUNK_VECS_PER_THREAD = 4  # per_tensor.cuh: kTensorVecsPerThread; a chunk is up to 256 threads x 4 vectors
 CTAS_PER_SM = 8  # dynamic: grids of at most this many CTAs per SM, each looping over its chunks
+MAX_CLUSTER = 8  # per_tensor.cuh: per_tensor_cluster_kernel, the portable cluster size
 
 
 def _check(x, scale, scale_ub, scale_ub_value, backend, enable_pdl, outs) -> None:
@@ -105,9 +106,11 @@ class TensorPlan:
     block_threads: int
     amax_grid: int  # also the number of partial maxima
     quant_grid: int
+    cluster: int = 0  # dynamic in one kernel: one cluster of this many CTAs (then no amax grid)
 
 
-def plan(num_rows: int, hidden: int, vec: int, sm_count: int, dynamic: bool = True) -> TensorPlan:
+def plan(num_rows: int, hidden: int, vec: int, sm_count: int, dynamic: bool = True, clusters: bool = False,
+         cluster: Optional[int] = None) -> TensorPlan:
     """Rows cut into chunks of up to 256 threads x 4 vectors, so that a few long rows still spread
     over the SMs; a CTA of the chunk's vectors / 4 threads in whole warps (full CTAs at short
     rows: at 4096 bf16 256-thread CTAs held 2 vectors a thread and a CTA per chunk read 91-93%
@@ -116,7 +119,11 @@ def plan(num_rows: int, hidden: int, vec: int, sm_count: int, dynamic: bool = Tr
     amax grid has at most 8 CTAs per SM, each looping over its chunks, and the quantize grid is the
     same (each of its CTAs reads every partial max); their CTAs keep 256 threads (sized to the
     chunk, 8 CTAs of 128 threads at H 4096 left an SM half its threads: 16384x4096 1.12x of two
-    reads + a write, against 1.00-1.07x over 100 MB with 256, H100)."""
+    reads + a write, against 1.00-1.07x over 100 MB with 256, H100).
+    Dynamic where the device has thread block clusters (`clusters`, sm_90+) and the tensor is at
+    most MAX_CLUSTER chunks: one kernel, a cluster of a CTA per chunk (per_tensor_cluster_kernel;
+    NOT MEASURED: it saves the second launch and the partials' round trip through L2, and reads x
+    once). `cluster` forces a cluster of that many CTAs (at most the chunks; 0: two kernels)."""
     vecs_per_row = hidden // vec
     chunks_per_row = max(1, -(-vecs_per_row // (MAX_CTA_THREADS * CHUNK_VECS_PER_THREAD)))
     if not dynamic and num_rows * chunks_per_row < sm_count:
@@ -130,12 +137,20 @@ def plan(num_rows: int, hidden: int, vec: int, sm_count: int, dynamic: bool = Tr
     chunks = num_rows * chunks_per_row
     if not dynamic:
         return TensorPlan(chunks_per_row, block_threads, 0, chunks)
+    if cluster is None:
+        cluster = chunks if clusters and chunks <= MAX_CLUSTER else 0
+    if cluster:
+        if not 1 <= cluster <= MAX_CLUSTER:
+            raise ValueError(f"cluster must be 0 or 1-{MAX_CLUSTER} CTAs, got {cluster}")
+        cluster = min(cluster, chunks)
+        return TensorPlan(chunks_per_row, block_threads, 0, cluster, cluster)
     grid = min(chunks, CTAS_PER_SM * sm_count)
     return TensorPlan(chunks_per_row, MAX_CTA_THREADS, grid, grid)
 
 
-# What each CTA declares: cta_max's warp maxima (per_tensor.cuh).
-STATIC_SMEM_BYTES = 4 * (MAX_CTA_THREADS // 32)
+# The most a kernel of per_tensor.cuh declares: cta_max's warp maxima, and the cluster kernel's
+# CTA max.
+STATIC_SMEM_BYTES = 4 * (MAX_CTA_THREADS // 32) + 4
 
 
 def quant_pdl_launch(p: TensorPlan, vec_bytes: int, dynamic: bool, device: _device.DeviceInfo, pdl: bool,
@@ -157,27 +172,33 @@ def quant_pdl_launch(p: TensorPlan, vec_bytes: int, dynamic: bool, device: _devi
 
 
 @functools.lru_cache(maxsize=4096)
-def _cached_config(num_rows, hidden, vec, element_size, device_index, dynamic, pdl, trigger_at_entry=None):
+def _cached_config(num_rows, hidden, vec, element_size, device_index, dynamic, pdl, trigger_at_entry=None, cluster=None):
     device = _device.device_info(device_index)
-    p = plan(num_rows, hidden, vec, device.sm_count, dynamic)
+    p = plan(num_rows, hidden, vec, device.sm_count, dynamic, device.capability >= (9, 0), cluster)
     trigger, smem_bytes = quant_pdl_launch(p, vec * element_size, dynamic, device, pdl, trigger_at_entry)
+    if p.cluster:
+        trigger, smem_bytes = False, 0
     config = ctypes.byref(KERNEL.entry.config_type(vec, int(dynamic), p.chunks_per_row, p.amax_grid, p.quant_grid,
-                                                   p.block_threads, int(trigger), smem_bytes, device_index, int(pdl)))
+                                                   p.block_threads, int(trigger), smem_bytes, p.cluster, device_index,
+                                                   int(pdl)))
     return config, p.amax_grid
 
 
-def launch_cuda(x2d, q, scale_out, scale, scale_ub, enable_pdl=None, trigger_at_entry: Optional[bool] = None) -> None:
-    """trigger_at_entry: None for the planner's rule (quant_pdl_launch); the bench forces it."""
+def launch_cuda(x2d, q, scale_out, scale, scale_ub, enable_pdl=None, trigger_at_entry: Optional[bool] = None,
+                cluster: Optional[int] = None) -> None:
+    """trigger_at_entry, cluster: None for the planner's rules (quant_pdl_launch, plan); the bench
+    and the tests force them."""
     index = x2d.get_device()
     pdl = _device.use_pdl(index, enable_pdl)
     num_rows, hidden = x2d.shape
     vec = tensor_vector_width(x2d, q)
     dynamic = scale is None
-    config, amax_grid = _cached_config(num_rows, hidden, vec, x2d.element_size(), index, dynamic, pdl, trigger_at_entry)
+    config, amax_grid = _cached_config(num_rows, hidden, vec, x2d.element_size(), index, dynamic, pdl, trigger_at_entry,
+                                       cluster if dynamic else None)
     ub_ptr, ub_value = scale_ub_pointer_and_value(scale_ub)
-    partials = torch.empty(amax_grid, dtype=torch.float32, device=x2d.device) if dynamic else None
+    partials = torch.empty(amax_grid, dtype=torch.float32, device=x2d.device) if amax_grid else None
     KERNEL(x2d.dtype, index, x2d.data_ptr(), q.data_ptr(), scale_out.data_ptr(), None if dynamic else scale.data_ptr(), ub_ptr, ub_value,
-           partials.data_ptr() if dynamic else None, num_rows, hidden, x2d.stride(0), config)
+           None if partials is None else partials.data_ptr(), num_rows, hidden, x2d.stride(0), config)
 
 
 _OP = QuantOp(
