@@ -121,8 +121,6 @@ def main() -> int:
                 plan = rms_norm_quant._plan_for(x, residual, weight, q, group, staged=staged)
                 rms_norm_quant.launch_cuda(x, residual, weight, q, s, 1e-6, group, None, False, False, plan, True)
                 plan = row_quant.plan(5120, 8, 2, group, staged=staged)
-                if not staged and rows == 3 and torch.cuda.get_device_capability() >= (9, 0):  # a row over 4 CTAs
-                    plan = row_quant.split_rows(plan, 5120, rows, 2, group, _device.device_info(0), 4)
                 silu_and_mul_quant.launch_cuda(gate_up, q, s, group, None, False, False, plan, True)
                 torch.cuda.synchronize()
                 launched += 2

@@ -216,38 +216,3 @@ def test_trigger_at_entry_in_a_graph_chain(trigger_at_entry, staged, tokens, hid
     assert torch.equal(res.cpu(), x.cpu() + before), f"residual {tokens}x{hidden}"
     assert_fused_within(q, s.cpu(), rms_norm_bounds(x.cpu(), weight.cpu(), 1e-6, before), None,
                         context=f"rms chain {tokens}x{hidden} staged={staged} trigger={trigger_at_entry}")
-
-
-@pytest.mark.parametrize("row_parts", [1, 2, 4, 8])
-@pytest.mark.parametrize("group_size", [None, 16, 128])
-@pytest.mark.parametrize("shape", [(1, 4096), (3, 1000), (2, 8192), (5, 18432)], ids=lambda s: f"{s[0]}x{s[1]}")
-def test_rows_split_over_a_cluster(row_parts, group_size, shape):
-    """The register kernels with each row over 1-8 CTAs of a cluster (forced, whatever the rule),
-    vectors per thread 1 and 4: within the bounds, the residual bit for bit."""
-    from fp8quant.ops import rms_norm_quant, row_quant, silu_and_mul_quant
-
-    if torch.cuda.get_device_capability() < (9, 0) and row_parts > 1:
-        pytest.skip("thread block clusters need sm_90")
-    tokens, width = shape
-    if group_size is not None and width % group_size:
-        pytest.skip("not a multiple of the group")
-    for vecs_per_thread in (1, 4):
-        ctx = f"parts={row_parts} v{vecs_per_thread} g={group_size} {tokens}x{width}"
-        x, weight, residual = _rms_case(tokens, width, torch.bfloat16, seed=width + row_parts)
-        res = residual.clone()
-        q, s = _poisoned_outputs(x.shape, group_size, False)
-        plan = rms_norm_quant._plan_for(x, res, weight, q, group_size, vecs_per_thread, row_parts=row_parts)
-        if plan is None:
-            continue
-        rms_norm_quant.launch_cuda(x, res, weight, q, s, 1e-6, group_size, None, False, False, plan)
-        torch.cuda.synchronize()
-        assert torch.equal(res.cpu(), x.cpu() + residual.cpu()), "residual " + ctx
-        assert_fused_within(q, s.cpu(), rms_norm_bounds(x.cpu(), weight.cpu(), 1e-6, residual.cpu()), group_size,
-                            context="rms " + ctx)
-        gate_up = random_rows(tokens, 2 * width, torch.bfloat16, "cuda", seed=width) / 16
-        plan = row_quant.split_rows(row_quant.plan(width, 8, 2, group_size, vecs_per_thread), width, tokens, 2,
-                                    group_size, rms_norm_quant._device.device_info(0), row_parts, vecs_per_thread)
-        q, s = _poisoned_outputs((tokens, width), group_size, False)
-        silu_and_mul_quant.launch_cuda(gate_up, q, s, group_size, None, False, False, plan)
-        torch.cuda.synchronize()
-        assert_fused_within(q, s.cpu(), silu_and_mul_bounds(gate_up.cpu()), group_size, context="silu " + ctx)

@@ -175,32 +175,3 @@ def test_fused_row_kernels_pdl_trigger(rows, row_bytes, trigger, reserves):
     staged = row_quant.plan(4096, 8, 2, None, staged=True)
     assert row_quant.pdl_launch(staged, rows, row_bytes, H100_SXM, pdl=True) == (False, 0)
     assert row_quant.pdl_launch(replace(staged, trigger_at_entry=True), rows, row_bytes, H100_SXM, pdl=True) == (True, 0)
-
-
-def test_split_rows_rule():
-    """row_quant.split_rows: on sm_90+ a row goes to up to 8 CTAs of a cluster while each keeps 256
-    vectors or more and rows x CTAs stay within half the SMs, each CTA planned for its share
-    (covering the row with its stride); never the staged kernel, never below sm_90; forced parts
-    checked."""
-    from dataclasses import replace
-
-    from fp8quant._device import H100_SXM
-    from fp8quant.ops import row_quant
-
-    older = replace(H100_SXM, capability=(8, 0))
-    for rows, row_len, parts in ((1, 36864 // 2, 8), (1, 8192, 4), (16, 8192, 4), (17, 8192, 2), (1, 3072, 1), (64, 18432, 1),
-                                 (34, 8192, 1)):
-        registers = row_quant.plan(row_len, 8, 2, None)
-        p = row_quant.split_rows(registers, row_len, rows, 2, None, H100_SXM)
-        assert p.row_parts == parts, (rows, row_len, p)
-        assert p.row_parts * p.block_threads * p.vecs_per_thread >= row_len // 8, p
-        assert row_quant.split_rows(registers, row_len, rows, 2, None, older).row_parts == 1
-        if parts > 1:
-            assert p.block_threads < registers.block_threads or p.vecs_per_thread < registers.vecs_per_thread, p
-    staged = row_quant.plan(18432, 8, 2, None, staged=True)
-    assert row_quant.split_rows(staged, 18432, 1, 2, None, H100_SXM) is staged
-    registers = row_quant.plan(4096, 8, 2, 128)
-    forced = row_quant.split_rows(registers, 4096, 64, 2, 128, H100_SXM, parts=8)
-    assert forced.row_parts == 8 and forced.block_threads * forced.vecs_per_thread * 8 >= 512, forced
-    with pytest.raises(ValueError, match="row parts"):
-        row_quant.split_rows(registers, 4096, 1, 2, None, H100_SXM, parts=3)

@@ -98,24 +98,19 @@ class FusedSuite:
         return p
 
     def forced_provider(self, name: str):
-        """"fp8quant:plan:vN": the CUDA register kernel planned for about N vectors per thread (4 by
-        default: more threads a row at N = 1 or 2, fewer at 6), a row on one CTA; "fp8quant:plan:s":
-        the staged kernel (row_quant.cuh). Then, in any order: ":kK" a row over K CTAs of a cluster
-        (1, 2, 4, 8; register kernel), ":e0" / ":e1" under PDL the next kernel let launch after
-        the wait / at entry (default: row_quant.pdl_launch's rule). None for any other name."""
+        """"fp8quant:plan:vN": the CUDA kernel planned for about N vectors per thread (4 by
+        default: more threads a row at N = 1 or 2, fewer at 6); "fp8quant:plan:s": the staged
+        kernel (row_quant.cuh); a last ":e0" / ":e1": under PDL the next kernel let launch after
+        the wait / at entry (default: row_quant.pdl_launch's rule); None for any other name."""
         parts = name.split(":")
-        if len(parts) < 3 or parts[:2] != ["fp8quant", "plan"]:
+        trigger = {"e0": False, "e1": True}.get(parts[-1]) if len(parts) == 4 else None
+        if len(parts) not in (3, 4) or parts[:2] != ["fp8quant", "plan"] or (len(parts) == 4 and trigger is None):
             return None
-        kernel, flags = parts[2], {p[:1]: p[1:] for p in parts[3:]}
-        if (len(flags) != len(parts) - 3 or not set(flags) <= {"k", "e"} or flags.get("e", "0") not in ("0", "1")
-                or flags.get("k", "1") not in ("1", "2", "4", "8") or (kernel == "s" and "k" in flags)):
+        if parts[2] == "s":
+            return lambda x, out=None: self.forced(x, out, 0, trigger)
+        if parts[2][:1] != "v" or not parts[2][1:].isdigit():
             return None
-        if kernel != "s" and (kernel[:1] != "v" or not kernel[1:].isdigit()):
-            return None
-        vecs_per_thread = 0 if kernel == "s" else int(kernel[1:])
-        trigger = None if "e" not in flags else flags["e"] == "1"
-        row_parts = int(flags.get("k", "1"))
-        return lambda x, out=None: self.forced(x, out, vecs_per_thread, trigger, row_parts)
+        return lambda x, out=None: self.forced(x, out, int(parts[2][1:]), trigger)
 
     def cpu_providers(self) -> dict:
         return {"triton": lambda x, out=None: self.fused(x, out, "triton")}

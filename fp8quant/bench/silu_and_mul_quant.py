@@ -29,8 +29,7 @@ class SiluSuite(FusedSuite):
             return lambda: per_token_quant_fp8(silu_and_mul_reference(x), out=q, scale_out=s)
         return lambda: per_token_group_quant_fp8(silu_and_mul_reference(x), self.group, out=q, scale_out=s)
 
-    def forced(self, x, out, vecs_per_thread, trigger_at_entry=None, row_parts=1):
-        from .._device import device_info
+    def forced(self, x, out, vecs_per_thread, trigger_at_entry=None):
         from ..ops import row_quant
         from ..ops.silu_and_mul_quant import launch_cuda
 
@@ -39,8 +38,6 @@ class SiluSuite(FusedSuite):
         vec = row_quant.vector_width(inner, x.element_size(), (x.stride(0), x.data_ptr()), (0, q.data_ptr()))
         plan = row_quant.plan(inner, vec, x.element_size(), self.group,
                               vecs_per_thread or row_quant.TARGET_VECS_PER_THREAD, staged=vecs_per_thread == 0)
-        plan = row_quant.split_rows(plan, inner, x.shape[0], x.element_size(), self.group, device_info(x.get_device()),
-                                    row_parts, vecs_per_thread or row_quant.TARGET_VECS_PER_THREAD)
         if plan is None:
             raise ValueError(f"no CUDA plan at {vecs_per_thread} vectors per thread for I = {inner}")
         plan = replace(plan, trigger_at_entry=trigger_at_entry)

@@ -68,17 +68,18 @@ __global__ void __launch_bounds__(kRowMaxThreads, 1) rms_norm_quant_kernel(const
   using V = InVec<In, kVec>;
   __shared__ float warp_sums[kRowMaxWarps];
   __shared__ float warp_maxes[kRowMaxWarps];
-  const RowPart rp = row_part(p.out);
+  const int64_t row = blockIdx.x;
   const int64_t vecs = p.hidden / kVec;
-  const V* x_vecs = reinterpret_cast<const V*>(static_cast<const In*>(p.x) + rp.row * p.x_row_stride);
-  V* res_vecs = reinterpret_cast<V*>(static_cast<In*>(p.residual) + rp.row * p.residual_row_stride);
+  const int threads = blockDim.x;
+  const V* x_vecs = reinterpret_cast<const V*>(static_cast<const In*>(p.x) + row * p.x_row_stride);
+  V* res_vecs = reinterpret_cast<V*>(static_cast<In*>(p.residual) + row * p.residual_row_stride);
   const V* w_vecs = static_cast<const V*>(p.weight);
 
   grid_dependency_wait_and_allow(p.out.trigger_at_entry);
   V h[kN], w[kN];
 #pragma unroll
   for (int j = 0; j < kN; ++j) {
-    const int64_t i = rp.first + j * rp.stride;
+    const int64_t i = threadIdx.x + static_cast<int64_t>(j) * threads;
     if (i < vecs) {
       h[j] = x_vecs[i];
       w[j] = w_vecs[i];
@@ -91,7 +92,7 @@ __global__ void __launch_bounds__(kRowMaxThreads, 1) rms_norm_quant_kernel(const
     V r[kN];
 #pragma unroll
     for (int j = 0; j < kN; ++j) {
-      const int64_t i = rp.first + j * rp.stride;
+      const int64_t i = threadIdx.x + static_cast<int64_t>(j) * threads;
       if (i < vecs) r[j] = res_vecs[i]; else r[j].set_zero();
     }
 #pragma unroll
@@ -100,7 +101,7 @@ __global__ void __launch_bounds__(kRowMaxThreads, 1) rms_norm_quant_kernel(const
 #pragma unroll
       for (int e = 0; e < kVec; ++e) sum[e] = h[j].get(e) + r[j].get(e);
       h[j] = round_to_vec<In, kVec>(sum);
-      const int64_t i = rp.first + j * rp.stride;
+      const int64_t i = threadIdx.x + static_cast<int64_t>(j) * threads;
       if (i < vecs) res_vecs[i] = h[j];
     }
   }
@@ -110,14 +111,12 @@ __global__ void __launch_bounds__(kRowMaxThreads, 1) rms_norm_quant_kernel(const
 #pragma unroll
     for (int e = 0; e < kVec; ++e) squares = __fmaf_rn(h[j].get(e), h[j].get(e), squares);
   }
-  const float sum = cluster_combine(block_sum(squares, warp_sums), p.out.row_parts_shift,
-                                    [](float a, float b) { return __fadd_rn(a, b); });
-  const float mean = __fdiv_rn(sum, static_cast<float>(p.hidden));
+  const float mean = __fdiv_rn(block_sum(squares, warp_sums), static_cast<float>(p.hidden));
   const float inv_rms = __frsqrt_rn(mean + p.eps);
   V y[kN];
 #pragma unroll
   for (int j = 0; j < kN; ++j) y[j] = rms_normalize<In, kVec>(h[j], w[j], inv_rms);
-  quantize_row<In, kVec, kN>(y, rp, vecs, p.out, warp_maxes);
+  quantize_row<In, kVec, kN>(y, row, vecs, p.out, warp_maxes);
 }
 
 // The staged form (row_quant.cuh: staged rows): h (x + residual, residual written) into shared
@@ -168,9 +167,7 @@ __global__ void __launch_bounds__(kRowMaxThreads) rms_norm_quant_staged_kernel(c
       for (int e = 0; e < kVec; ++e) squares = __fmaf_rn(h[u].get(e), h[u].get(e), squares);
     }
   }
-  const float sum = cluster_combine(block_sum(squares, warp_sums), p.out.row_parts_shift,
-                                    [](float a, float b) { return __fadd_rn(a, b); });
-  const float mean = __fdiv_rn(sum, static_cast<float>(p.hidden));
+  const float mean = __fdiv_rn(block_sum(squares, warp_sums), static_cast<float>(p.hidden));
   const float inv_rms = __frsqrt_rn(mean + p.eps);
   float amax = 0.0f;
   for (int64_t base = threadIdx.x; base - threadIdx.x < vecs; base += kStagedUnroll * threads) {

@@ -45,16 +45,17 @@ template <typename In, int kVec, int kN>
 __global__ void __launch_bounds__(kRowMaxThreads, 1) silu_and_mul_quant_kernel(const SiluAndMulQuantParams p) {
   using V = InVec<In, kVec>;
   __shared__ float warp_maxes[kRowMaxWarps];
-  const RowPart rp = row_part(p.out);
+  const int64_t row = blockIdx.x;
   const int64_t vecs = p.inner / kVec;
-  const V* gate_vecs = reinterpret_cast<const V*>(static_cast<const In*>(p.x) + rp.row * p.x_row_stride);
-  const V* up_vecs = reinterpret_cast<const V*>(static_cast<const In*>(p.x) + rp.row * p.x_row_stride + p.inner);
+  const int threads = blockDim.x;
+  const V* gate_vecs = reinterpret_cast<const V*>(static_cast<const In*>(p.x) + row * p.x_row_stride);
+  const V* up_vecs = reinterpret_cast<const V*>(static_cast<const In*>(p.x) + row * p.x_row_stride + p.inner);
 
   grid_dependency_wait_and_allow(p.out.trigger_at_entry);
   V gate[kN], up[kN];
 #pragma unroll
   for (int j = 0; j < kN; ++j) {
-    const int64_t i = rp.first + j * rp.stride;
+    const int64_t i = threadIdx.x + static_cast<int64_t>(j) * threads;
     if (i < vecs) {
       gate[j] = gate_vecs[i];
       up[j] = up_vecs[i];
@@ -66,7 +67,7 @@ __global__ void __launch_bounds__(kRowMaxThreads, 1) silu_and_mul_quant_kernel(c
   V y[kN];
 #pragma unroll
   for (int j = 0; j < kN; ++j) y[j] = silu_and_mul<In, kVec>(gate[j], up[j]);
-  quantize_row<In, kVec, kN>(y, rp, vecs, p.out, warp_maxes);
+  quantize_row<In, kVec, kN>(y, row, vecs, p.out, warp_maxes);
 }
 
 // The staged form (row_quant.cuh: staged rows): per token, y into shared memory and its max, then

@@ -110,17 +110,13 @@ def _run(x, weight, eps, residual, group_size, scale_ub, scale_ub_value, column_
 
 
 def _plan_for(x2d, residual, weight, out, group_size, target_vecs_per_thread: int = row_quant.TARGET_VECS_PER_THREAD,
-              staged: bool = False, row_parts: Optional[int] = None) -> Optional[row_quant.RowPlan]:
-    """The CUDA plan: the register kernel's (rows split over CTAs by row_quant.split_rows, or
-    row_parts forced), or the staged kernel's (forced); None where the CUDA kernels hold no row."""
+              staged: bool = False) -> Optional[row_quant.RowPlan]:
     pairs = [(x2d.stride(0), x2d.data_ptr()), (0, weight.data_ptr()), (0, out.data_ptr())]
     if residual is not None:
         r2d = _as_rows(residual)
         pairs.append((r2d.stride(0), r2d.data_ptr()))
     vec = row_quant.vector_width(x2d.shape[1], x2d.element_size(), *pairs)
-    registers = row_quant.plan(x2d.shape[1], vec, x2d.element_size(), group_size, target_vecs_per_thread, staged)
-    return row_quant.split_rows(registers, x2d.shape[1], x2d.shape[0], x2d.element_size(), group_size,
-                                _device.device_info(x2d.get_device()), row_parts, target_vecs_per_thread)
+    return row_quant.plan(x2d.shape[1], vec, x2d.element_size(), group_size, target_vecs_per_thread, staged)
 
 
 def launch_cuda(x2d, residual, weight, q, scale, eps, group_size, scale_ub, column_major, ue8m0, plan,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Optional
 
 import torch
@@ -24,14 +24,11 @@ TARGET_VECS_PER_THREAD = 4
 CONFIG = (
     ("vec", "int32_t"), ("vecs_per_thread", "int32_t"), ("group_size", "int32_t"), ("column_major", "int32_t"),
     ("ue8m0", "int32_t"), ("block_threads", "int32_t"), ("grid", "int64_t"), ("staged", "int32_t"),
-    ("trigger_at_entry", "int32_t"), ("row_parts_shift", "int32_t"), ("smem_bytes", "int32_t"), ("device", "int32_t"),
-    ("pdl", "int32_t"),
+    ("trigger_at_entry", "int32_t"), ("smem_bytes", "int32_t"), ("device", "int32_t"), ("pdl", "int32_t"),
 )
 # What a row kernel's CTA declares: the warps' sums and maxima (rms_norm_quant.cuh, the most;
 # test_kernel_build reads ptxas's count).
-STATIC_SMEM_BYTES = 2 * 4 * (MAX_THREADS // 32) + 16  # + cluster_combine's CTA value, as ptxas pads it
-MAX_ROW_PARTS = 8  # row_quant.cuh: RowPart, a row over at most a portable cluster's 8 CTAs
-SPLIT_MIN_PART_VECS = 256  # split_rows: each CTA keeps at least this many of the row's vectors
+STATIC_SMEM_BYTES = 2 * 4 * (MAX_THREADS // 32)
 # The staged kernels (row_quant.cuh: staged rows): about this many vectors per thread (two passes of
 # kStagedUnroll = 4), which also bounds a thread's terms of the norm's sum of squares to 64
 # (fused_bounds.py); rows longer than 512 x 8 vectors run on Triton.
@@ -146,7 +143,6 @@ class RowPlan:
     block_threads: int
     smem_bytes: int = 0  # the staged kernel's row in shared memory; 0 for the register kernel
     trigger_at_entry: Optional[bool] = None  # under PDL; None: pdl_launch's rule, else forced (the bench)
-    row_parts: int = 1  # the register kernel: CTAs (a thread block cluster) a row (split_rows)
 
     @property
     def staged(self) -> bool:
@@ -189,31 +185,6 @@ def plan(row_len: int, vec: int, element_size: int, group_size: Optional[int],
     return RowPlan(vec, fits[0], threads) if fits else None
 
 
-def split_rows(registers: Optional[RowPlan], row_len: int, num_rows: int, element_size: int, group_size,
-               device: DeviceInfo, parts: Optional[int] = None,
-               target_vecs_per_thread: int = TARGET_VECS_PER_THREAD) -> Optional[RowPlan]:
-    """The register plan with each row over `parts` CTAs of a thread block cluster (sm_90+;
-    row_quant.cuh: RowPart), each CTA planned for its share of the row, so that few long rows
-    (decode) use more SMs. By default (NOT MEASURED) the most CTAs, up to MAX_ROW_PARTS, that
-    leave each SPLIT_MIN_PART_VECS vectors or more while rows x CTAs stay within half the SMs
-    (per-token's shared rows measured 1x16384 1.91 -> 1.42 us with each CTA reading the whole
-    row; here each reads its share). `parts` forces it (the bench); the staged kernel is never split."""
-    if registers is None or registers.staged:
-        return registers
-    vecs = row_len // registers.vec
-    if parts is None:
-        parts = 1
-        while (device.capability >= (9, 0) and parts < MAX_ROW_PARTS and vecs >= 2 * parts * SPLIT_MIN_PART_VECS
-               and 2 * num_rows * 2 * parts <= device.sm_count):
-            parts *= 2
-    if parts not in (1, 2, 4, 8):
-        raise ValueError(f"row parts must be 1, 2, 4 or 8 CTAs, got {parts}")
-    if parts == registers.row_parts:
-        return registers
-    part = plan(-(-vecs // parts) * registers.vec, registers.vec, element_size, group_size, target_vecs_per_thread)
-    return None if part is None else replace(part, trigger_at_entry=registers.trigger_at_entry, row_parts=parts)
-
-
 def pdl_launch(plan: RowPlan, num_rows: int, row_input_bytes: int, device: DeviceInfo, pdl: bool) -> tuple[bool, int]:
     """(whether the kernel lets the next kernel launch at its entry, the shared memory each
     register-kernel CTA reserves) under PDL: per-token's small-grid rule (pdl_plan: 2 rows up to
@@ -222,10 +193,10 @@ def pdl_launch(plan: RowPlan, num_rows: int, row_input_bytes: int, device: Devic
     for the staged kernel)."""
     if not pdl or plan.trigger_at_entry is False:
         return False, 0
-    grid, cta_input = num_rows * plan.row_parts, row_input_bytes // plan.row_parts
-    if plan.staged or 2 * grid > device.sm_count or not small_grid_takes_trigger(num_rows, cta_input):
+    if plan.staged or 2 * num_rows > device.sm_count or not small_grid_takes_trigger(num_rows, row_input_bytes):
         return plan.trigger_at_entry is True, 0
-    trigger, reserve = pdl_trigger_at_entry(grid, plan.block_threads, cta_input, device, pdl, True, STATIC_SMEM_BYTES)
+    trigger, reserve = pdl_trigger_at_entry(num_rows, plan.block_threads, row_input_bytes, device, pdl, True,
+                                            STATIC_SMEM_BYTES)
     return trigger or plan.trigger_at_entry is True, reserve
 
 
@@ -236,7 +207,6 @@ def launch_config(kernel, plan: RowPlan, num_rows: int, row_input_bytes: int, gr
     row_input_bytes of its inputs (x, and the residual)."""
     trigger, reserve = pdl_launch(plan, num_rows, row_input_bytes, _device.device_info(device_index), pdl)
     return ctypes.byref(kernel.entry.config_type(
-        plan.vec, plan.vecs_per_thread, group_size or 0, int(column_major), int(ue8m0), plan.block_threads,
-        num_rows * plan.row_parts, int(plan.staged), int(trigger), plan.row_parts.bit_length() - 1,
-        plan.smem_bytes if plan.staged else reserve, device_index, int(pdl),
+        plan.vec, plan.vecs_per_thread, group_size or 0, int(column_major), int(ue8m0), plan.block_threads, num_rows,
+        int(plan.staged), int(trigger), plan.smem_bytes if plan.staged else reserve, device_index, int(pdl),
     ))

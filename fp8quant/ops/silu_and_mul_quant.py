@@ -89,11 +89,9 @@ def _run(x, group_size, scale_ub, scale_ub_value, column_major, ue8m0, backend, 
         return
     if backend == "cuda":
         vec = row_quant.vector_width(inner, x2d.element_size(), (x2d.stride(0), x2d.data_ptr()), (0, out.data_ptr()))
-        device = _device.device_info(x2d.get_device())
         cuda_plan = row_quant.plan(inner, vec, x2d.element_size(), group_size)
-        if row_quant.staged_pays(cuda_plan, x2d.shape[0], device.sm_count):
+        if row_quant.staged_pays(cuda_plan, x2d.shape[0], _device.device_info(x2d.get_device()).sm_count):
             cuda_plan = row_quant.plan(inner, vec, x2d.element_size(), group_size, staged=True)
-        cuda_plan = row_quant.split_rows(cuda_plan, inner, x2d.shape[0], x2d.element_size(), group_size, device)
         if cuda_plan is None:
             backend = "triton"  # rows the CUDA kernel does not hold (row_quant.plan)
     if backend == "torch":

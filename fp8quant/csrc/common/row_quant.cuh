@@ -5,7 +5,6 @@
 // per-token-group contract). Vectors past the row's end are zero and are not stored.
 #pragma once
 
-#include <cooperative_groups.h>
 #include <cuda_runtime.h>
 
 #include <array>
@@ -35,7 +34,6 @@ struct RowQuantOut {
   int32_t column_major;        // per group
   int32_t ue8m0;               // per group
   int32_t trigger_at_entry;    // under PDL: the next kernel may launch at entry (pdl.cuh)
-  int32_t row_parts_shift;     // the register kernel: a row over 2^shift CTAs of a cluster (RowPart)
 };
 
 // One plan's launch of a fused op (each op's config struct; ops/row_quant.py fills it).
@@ -49,50 +47,10 @@ struct RowQuantConfig {
   int64_t grid;
   int32_t staged;              // nonzero: the staged kernel (the row in shared memory)
   int32_t trigger_at_entry;
-  int32_t row_parts_shift;     // the register kernel: 2^shift CTAs (a cluster, sm_90+) a row; grid = rows << shift
   int32_t smem_bytes;          // the staged kernel's row (bytes), or what a register kernel's CTA reserves
   int32_t device;
   int32_t pdl;
 };
-
-// The register kernel's share of a row: its row, and the row's vectors first, first + stride, ...
-// held by this thread. A row is one CTA, or 2^row_parts_shift CTAs of a thread block cluster
-// (sm_90+; CTA k of the cluster takes the row's k-th blockDim.x vectors of every stride), whose
-// sums and maxima meet through distributed shared memory (cluster_sum, cluster_max), so that
-// few long rows (decode) spread over more SMs with fewer vectors a thread.
-struct RowPart {
-  int64_t row;
-  int64_t first;
-  int64_t stride;
-  int rank;  // the CTA's rank in the row's cluster
-};
-__device__ __forceinline__ RowPart row_part(const RowQuantOut& out) {
-  const int shift = out.row_parts_shift;
-  const int rank = static_cast<int>(blockIdx.x & ((1u << shift) - 1));
-  return RowPart{static_cast<int64_t>(blockIdx.x >> shift), static_cast<int64_t>(rank) * blockDim.x + threadIdx.x,
-                 static_cast<int64_t>(blockDim.x) << shift, rank};
-}
-
-// v (the same in every thread of each CTA) combined over the row's cluster: every CTA gets the
-// same value, the CTAs' values taken in rank order (a fixed summation order). A no-op for a row
-// on one CTA.
-template <typename Combine>
-__device__ __forceinline__ float cluster_combine(float v, int shift, Combine combine) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  if (shift == 0) return v;
-  __shared__ float cta_value;
-  namespace cg = cooperative_groups;
-  cg::cluster_group cluster = cg::this_cluster();
-  if (threadIdx.x == 0) cta_value = v;
-  cluster.sync();
-  float r = *cluster.map_shared_rank(&cta_value, 0);
-  for (int k = 1; k < (1 << shift); ++k) r = combine(r, *cluster.map_shared_rank(&cta_value, k));
-  cluster.sync();  // no CTA leaves (its shared memory gone) before every CTA has read it
-  return r;
-#else
-  return v;
-#endif
-}
 
 // The sum over the CTA, the same bits in every thread: a butterfly over each warp (commutative
 // steps, so every lane holds the same sum), then the same over the warps' sums. Fixed order: the
@@ -148,20 +106,19 @@ __device__ __forceinline__ void quantize_group_vec(const InVec<In, kVec>& y, int
   for_row_kind(rs, [&](auto kind) { q_vecs[i] = quantize_vec<decltype(kind)::value>(y, rs); });
 }
 
-// The register kernel's quantizing half: y[j] is vector rp.first + j * rp.stride of the row.
 template <typename In, int kVec, int kN>
-__device__ __forceinline__ void quantize_row(const InVec<In, kVec> (&y)[kN], const RowPart& rp, int64_t vecs,
+__device__ __forceinline__ void quantize_row(const InVec<In, kVec> (&y)[kN], int64_t row, int64_t vecs,
                                              const RowQuantOut& out, float* warp_maxes) {
-  auto* q_vecs = reinterpret_cast<CodeVec<kVec>*>(out.q + rp.row * out.q_row_elems);
+  auto* q_vecs = reinterpret_cast<CodeVec<kVec>*>(out.q + row * out.q_row_elems);
+  const int threads = blockDim.x;
   if (out.group_size == 0) {
-    float amax = block_max(abs_max<kN>(y), warp_maxes);
-    amax = cluster_combine(amax, out.row_parts_shift, [](float a, float b) { return max_nan(a, b); });
+    const float amax = block_max(abs_max<kN>(y), warp_maxes);
     const RowScale rs(amax, out.scale_ub_ptr != nullptr ? *out.scale_ub_ptr : out.scale_ub_value);
-    if (threadIdx.x == 0 && rp.rank == 0) out.scale[rp.row] = rs.scale;
+    if (threadIdx.x == 0) out.scale[row] = rs.scale;
     for_row_kind(rs, [&](auto kind) {
 #pragma unroll
       for (int j = 0; j < kN; ++j) {
-        const int64_t i = rp.first + j * rp.stride;
+        const int64_t i = threadIdx.x + static_cast<int64_t>(j) * threads;
         if (i < vecs) q_vecs[i] = quantize_vec<decltype(kind)::value>(y[j], rs);
       }
     });
@@ -169,8 +126,8 @@ __device__ __forceinline__ void quantize_row(const InVec<In, kVec> (&y)[kN], con
   }
 #pragma unroll
   for (int j = 0; j < kN; ++j) {
-    const int64_t i = rp.first + j * rp.stride;
-    quantize_group_vec(y[j], i, i < vecs, rp.row, out, q_vecs);
+    const int64_t i = threadIdx.x + static_cast<int64_t>(j) * threads;
+    quantize_group_vec(y[j], i, i < vecs, row, out, q_vecs);
   }
 }
 
@@ -244,7 +201,6 @@ RowQuantOut row_quant_out(const Args& a, int64_t row_len, const RowQuantConfig& 
   return RowQuantOut{
       static_cast<uint8_t*>(a.q), static_cast<float*>(a.scale), static_cast<const float*>(a.scale_ub_ptr),
       a.scale_ub_value, a.group_eps, row_len, a.scale_ld, c.group_size, c.column_major, c.ue8m0, c.trigger_at_entry,
-      c.row_parts_shift,
   };
 }
 
@@ -264,12 +220,12 @@ cudaError_t launch_row_kernel(const typename Op::Params& params, const RowQuantC
   while (n < kNumRowVecsPerThread && kRowVecsPerThread[n] != c.vecs_per_thread) ++n;
   const bool staged = c.staged != 0;
   if (w >= kNumVecWidths<In> || (!staged && n == kNumRowVecsPerThread) || c.block_threads % 32 != 0 ||
-      c.block_threads > kRowMaxThreads || c.row_parts_shift < 0 || c.row_parts_shift > 3 || (staged && c.row_parts_shift)) {
+      c.block_threads > kRowMaxThreads) {
     return cudaErrorInvalidValue;
   }
   const cudaError_t err = set_device(c.device);
   if (err != cudaSuccess) return err;
-  const LaunchConfig launch_config{c.grid, c.block_threads, c.smem_bytes, c.device, c.pdl, 1 << c.row_parts_shift};
+  const LaunchConfig launch_config{c.grid, c.block_threads, c.smem_bytes, c.device, c.pdl};
   return staged ? kStagedTable[w](params, launch_config, stream) : kTable[w][n](params, launch_config, stream);
 }
 
