@@ -48,6 +48,10 @@ MAX_CTA_THREADS = 256  # per_tensor.cuh: kTensorMaxThreads
 CHUNK_VECS_PER_THREAD = 4  # per_tensor.cuh: kTensorVecsPerThread; a chunk is up to 256 threads x 4 vectors
 CTAS_PER_SM = 8  # dynamic: grids of at most this many CTAs per SM, each looping over its chunks
 MAX_CLUSTER = 8  # per_tensor.cuh: per_tensor_cluster_kernel, the portable cluster size
+# Dynamic in one kernel only for a tensor of one chunk (a single CTA): measured (H100, same run,
+# inputs in L2) 1x4096 2.37 -> 1.59 us, 1x7168 2.46 -> 1.92 against two kernels, while a cluster
+# of 8 CTAs at 4x16384 (8 chunks) took 2.89 us against 2.61 (clusters are forced with fp8quant:cN).
+CLUSTER_MAX_CHUNKS = 1
 
 
 def _check(x, scale, scale_ub, scale_ub_value, backend, enable_pdl, outs) -> None:
@@ -120,10 +124,10 @@ def plan(num_rows: int, hidden: int, vec: int, sm_count: int, dynamic: bool = Tr
     same (each of its CTAs reads every partial max); their CTAs keep 256 threads (sized to the
     chunk, 8 CTAs of 128 threads at H 4096 left an SM half its threads: 16384x4096 1.12x of two
     reads + a write, against 1.00-1.07x over 100 MB with 256, H100).
-    Dynamic where the device has thread block clusters (`clusters`, sm_90+) and the tensor is at
-    most MAX_CLUSTER chunks: one kernel, a cluster of a CTA per chunk (per_tensor_cluster_kernel;
-    NOT MEASURED: it saves the second launch and the partials' round trip through L2, and reads x
-    once). `cluster` forces a cluster of that many CTAs (at most the chunks; 0: two kernels)."""
+    Dynamic on sm_90+ (`clusters`) where the tensor is one chunk (CLUSTER_MAX_CHUNKS): one kernel,
+    per_tensor_cluster_kernel with a cluster of one CTA (no second launch, no partials' round trip
+    through L2, x read once). `cluster` forces a cluster of that many CTAs (at most the chunks;
+    0: two kernels)."""
     vecs_per_row = hidden // vec
     chunks_per_row = max(1, -(-vecs_per_row // (MAX_CTA_THREADS * CHUNK_VECS_PER_THREAD)))
     if not dynamic and num_rows * chunks_per_row < sm_count:
@@ -138,7 +142,7 @@ def plan(num_rows: int, hidden: int, vec: int, sm_count: int, dynamic: bool = Tr
     if not dynamic:
         return TensorPlan(chunks_per_row, block_threads, 0, chunks)
     if cluster is None:
-        cluster = chunks if clusters and chunks <= MAX_CLUSTER else 0
+        cluster = 1 if clusters and chunks <= CLUSTER_MAX_CHUNKS else 0
     if cluster:
         if not 1 <= cluster <= MAX_CLUSTER:
             raise ValueError(f"cluster must be 0 or 1-{MAX_CLUSTER} CTAs, got {cluster}")
@@ -156,19 +160,17 @@ STATIC_SMEM_BYTES = 4 * (MAX_CTA_THREADS // 32) + 4
 def quant_pdl_launch(p: TensorPlan, vec_bytes: int, dynamic: bool, device: _device.DeviceInfo, pdl: bool,
                      forced: Optional[bool] = None) -> tuple[bool, int]:
     """(whether the quantize kernel lets the next kernel launch at its entry, the shared memory
-    each of its CTAs reserves) under PDL (NOT MEASURED; `forced`: the bench's ":e0" / ":e1").
-    Dynamic: at entry, so that the next call's amax grid is placed while this one quantizes, not
-    after (its wait still holds it until this grid completes); its grid is at most 8 CTAs an SM.
-    Static: per-token's rule (pdl_plan.pdl_trigger_at_entry), a grid of at most half the SMs
-    taking it from two CTAs up."""
-    if not pdl or forced is False:
+    each of its CTAs reserves) under PDL: only where forced (the bench's ":e1"; static with
+    per-token's rule's reservation). Not by default: measured (H100, same run, inputs in L2), at
+    entry cost the dynamic path 0.25 us at 16x4096 and 0.74 at 256x4096 (it gained 0.17 at
+    4x16384) and the static path 0.19 us at 1x7168 (it gained 0.13 at 256x4096)."""
+    if not pdl or forced is not True:
         return False, 0
     if dynamic:
         return True, 0
     cta_input = p.block_threads * CHUNK_VECS_PER_THREAD * vec_bytes
-    trigger, reserve = pdl_trigger_at_entry(p.quant_grid, p.block_threads, cta_input, device, pdl,
-                                            small_grid_takes_trigger(p.quant_grid, cta_input), STATIC_SMEM_BYTES)
-    return trigger or forced is True, reserve
+    return True, pdl_trigger_at_entry(p.quant_grid, p.block_threads, cta_input, device, pdl,
+                                      small_grid_takes_trigger(p.quant_grid, cta_input), STATIC_SMEM_BYTES)[1]
 
 
 @functools.lru_cache(maxsize=4096)
