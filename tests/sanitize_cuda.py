@@ -89,6 +89,41 @@ def main() -> int:
                 if not (torch.equal(q.view(torch.uint8), rq.view(torch.uint8)) and torch.equal(s, rs)):
                     print(f"MISMATCH tensor scale={scale} {dtype} {tuple(x.stride())}")
                     return 1
+    # per_tensor_quant_fp8 dynamic in one cluster of 1-8 CTAs (sm_90+; forced at any size), and the
+    # quantize kernel with the next launch let in at its entry.
+    from fp8quant.ops.per_tensor import launch_cuda as tensor_launch
+
+    if torch.cuda.get_device_capability() >= (9, 0):
+        x = torch.randn(37, 4096 + 8, device="cuda").to(torch.bfloat16)[:, 1:1368]
+        for cluster, trigger in ((1, None), (3, None), (8, None), (0, True), (0, False)):
+            q = torch.empty(x.shape, dtype=torch.float8_e4m3fn, device="cuda")
+            s = torch.empty(1, device="cuda")
+            tensor_launch(x, q, s, None, None, True, trigger, cluster)
+            torch.cuda.synchronize()
+            launched += 1
+            rq, rs = per_tensor_quant_fp8_reference(x)
+            if not (torch.equal(q.view(torch.uint8), rq.view(torch.uint8)) and torch.equal(s, rs)):
+                print(f"MISMATCH tensor cluster={cluster} trigger={trigger}")
+                return 1
+    # The fused ops: register and staged kernels, per token and per group, RMSNorm with a residual
+    # (launched only: their numbers are checked against bounds by the GPU tests).
+    from fp8quant.ops import rms_norm_quant, row_quant, silu_and_mul_quant
+
+    for rows in (3, 37):
+        x = torch.randn(rows, 5120, device="cuda").to(torch.bfloat16)
+        weight = torch.rand(5120, device="cuda").to(torch.bfloat16)
+        gate_up = torch.randn(rows, 2 * 5120, device="cuda").to(torch.bfloat16)
+        for group in (None, 128):
+            for staged in (False, True):
+                q = torch.empty(x.shape, dtype=torch.float8_e4m3fn, device="cuda")
+                s = torch.empty(rows, 1 if group is None else 5120 // group, device="cuda")
+                residual = torch.randn_like(x)
+                plan = rms_norm_quant._plan_for(x, residual, weight, q, group, staged=staged)
+                rms_norm_quant.launch_cuda(x, residual, weight, q, s, 1e-6, group, None, False, False, plan, True)
+                plan = row_quant.plan(5120, 8, 2, group, staged=staged)
+                silu_and_mul_quant.launch_cuda(gate_up, q, s, group, None, False, False, plan, True)
+                torch.cuda.synchronize()
+                launched += 2
     print(f"sanitize_cuda: {launched} launches, all bit-exact")
     return 0
 

@@ -183,7 +183,7 @@ def test_group_forced_provider_names():
     from fp8quant.bench import per_token_group as group_suite
 
     for name in ("fp8quant:plan:b512", "fp8quant:plan:v2", "fp8quant:plan:b512:v2:w1", "fp8quant:plan:v2:packed",
-                 "fp8quant:plan:b256:column", "triton:e4096:w8"):
+                 "fp8quant:plan:b256:column", "triton:e4096:w8", "fp8quant:plan:e0", "fp8quant:plan:e1:packed"):
         assert callable(group_suite.forced_provider(name)), name
     for name in ("fp8quant", "fp8quant:plan", "fp8quant:plan:packed:v2", "fp8quant:plan:x2", "triton:e4096"):
         assert group_suite.forced_provider(name) is None, name
@@ -242,6 +242,20 @@ def test_fused_forced_provider_names():
 
     for module in (rms_norm_quant, silu_and_mul_quant):
         for suite in (module, *module.VARIANTS):
-            assert callable(suite.forced_provider("fp8quant:plan:v1"))
-            for name in ("fp8quant:plan", "fp8quant:plan:b512", "fp8quant:plan:v", "triton:plan:v2", "fp8quant"):
+            for name in ("fp8quant:plan:v1", "fp8quant:plan:v4:e0", "fp8quant:plan:s:e1"):
+                assert callable(suite.forced_provider(name)), name
+            for name in ("fp8quant:plan", "fp8quant:plan:b512", "fp8quant:plan:v", "triton:plan:v2", "fp8quant",
+                         "fp8quant:plan:v4:e2", "fp8quant:plan:v4:x0"):
                 assert suite.forced_provider(name) is None, name
+
+
+def test_tensor_forced_provider_names():
+    """"fp8quant[:static]:eN" (the quantize kernel's PDL trigger), dynamic "fp8quant:cN" (a cluster
+    of N CTAs, 0: two kernels), combined; nothing else."""
+    from fp8quant.bench import per_tensor
+
+    for name in ("fp8quant:e0", "fp8quant:e1", "fp8quant:static:e0", "fp8quant:c0", "fp8quant:c8", "fp8quant:c0:e0"):
+        assert callable(per_tensor.forced_provider(name)), name
+    for name in ("fp8quant", "fp8quant:static", "fp8quant:static:c1", "fp8quant:e2", "fp8quant:c", "fp8quant:e0:e1",
+                 "triton:e0"):
+        assert per_tensor.forced_provider(name) is None, name

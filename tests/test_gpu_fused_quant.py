@@ -184,3 +184,35 @@ def test_cuda_graph_replay_and_torch_compile(backend):
     compiled = torch.compile(lambda t: silu_and_mul_quant_fp8(t, group_size=128, backend=backend), fullgraph=True)
     q, s = compiled(xs)
     assert_fused_within(q, s, silu_and_mul_bounds(xs.cpu()), 128, context="compiled")
+
+
+@pytest.mark.parametrize("trigger_at_entry", [False, True])
+@pytest.mark.parametrize("staged", [False, True], ids=["registers", "staged"])
+@pytest.mark.parametrize("tokens, hidden", [(2, 4096), (16, 7168), (64, 2048), (256, 4096)])
+def test_trigger_at_entry_in_a_graph_chain(trigger_at_entry, staged, tokens, hidden):
+    """RMSNorm with a residual, three calls in a graph, each reading the residual the one before
+    wrote in place, with the next kernel let launch at entry or after the wait (forced either way;
+    the planner's rule reserves shared memory where it takes it): the residual bit for bit, the
+    last call's codes within the bounds."""
+    from dataclasses import replace
+
+    from fp8quant.ops import rms_norm_quant
+
+    x, weight, residual = _rms_case(tokens, hidden, torch.bfloat16, seed=hidden + tokens)
+    res = residual.clone()
+    q, s = _poisoned_outputs(x.shape, None, False)
+    plan = rms_norm_quant._plan_for(x, res, weight, q, None, staged=staged)
+    plan = replace(plan, trigger_at_entry=trigger_at_entry)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        for _ in range(3):
+            rms_norm_quant.launch_cuda(x, res, weight, q, s, 1e-6, None, None, False, False, plan, True)
+    res.copy_(residual)
+    g.replay()
+    torch.cuda.synchronize()
+    before = residual.cpu()
+    for _ in range(2):
+        before = x.cpu() + before
+    assert torch.equal(res.cpu(), x.cpu() + before), f"residual {tokens}x{hidden}"
+    assert_fused_within(q, s.cpu(), rms_norm_bounds(x.cpu(), weight.cpu(), 1e-6, before), None,
+                        context=f"rms chain {tokens}x{hidden} staged={staged} trigger={trigger_at_entry}")

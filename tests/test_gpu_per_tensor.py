@@ -84,3 +84,63 @@ def test_cuda_graph_compile_and_pdl_chain(backend):
         assert_quant_equal((q1, s1), want, f"pdl call 1 trial {trial}")
         assert_quant_equal((q2, s2), per_tensor_quant_fp8_reference(x1, want[1]), f"pdl call 2 trial {trial}")
 
+
+
+@pytest.mark.parametrize("trigger_at_entry", [False, True])
+@pytest.mark.parametrize("tokens, hidden", [(1, 7168), (16, 4096), (16, 16384), (256, 7168), (4096, 4096)])
+def test_quantize_kernel_trigger_at_entry_in_a_graph_chain(trigger_at_entry, tokens, hidden):
+    """The quantize kernel lets the next launch at entry or once its scale is known (forced either
+    way): dynamic and static calls alternating in a graph, each static one taking the previous
+    dynamic scale, all bit-exact."""
+    from fp8quant.ops.per_tensor import launch_cuda
+
+    xs = [gpu_random(tokens, hidden, torch.bfloat16, seed=tokens + k) for k in range(3)]
+    outs = [poisoned(x.shape) for x in xs for _ in range(2)]
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        for k, x in enumerate(xs):
+            dq, ds = outs[2 * k]
+            launch_cuda(x, dq, ds, None, None, True, trigger_at_entry)
+            sq, ss = outs[2 * k + 1]
+            launch_cuda(x, sq, ss, ds, None, True, trigger_at_entry)
+    for _ in range(3):
+        g.replay()
+        torch.cuda.synchronize()
+        for k, x in enumerate(xs):
+            want = per_tensor_quant_fp8_reference(x)
+            assert_quant_equal(outs[2 * k], want, f"dynamic {k} {tokens}x{hidden} trigger={trigger_at_entry}")
+            assert_quant_equal(outs[2 * k + 1], per_tensor_quant_fp8_reference(x, want[1]), f"static {k}")
+
+
+@pytest.mark.parametrize("cluster", [0, 1, 2, 5, 8])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("tokens, hidden", [(1, 17), (1, 4096), (4, 16384), (7, 1368), (64, 7168), (3, 200000)])
+def test_forced_cluster_bit_exact(cluster, dtype, tokens, hidden):
+    """Dynamic in one cluster of 1-8 CTAs (or two kernels), forced at any size (the CTAs loop over
+    their chunks), with and without scale_ub, an edge tensor with NaN, and in a graph chain whose
+    static calls read each dynamic scale."""
+    from fp8quant.ops.per_tensor import launch_cuda
+
+    if torch.cuda.get_device_capability() < (9, 0) and cluster:
+        pytest.skip("thread block clusters need sm_90")
+    x = gpu_random(tokens, hidden, dtype, seed=tokens * 3 + hidden)
+    for ub in (None, 0.5, torch.tensor([0.25], device="cuda")):
+        q, s = poisoned(x.shape)
+        launch_cuda(x, q, s, None, ub, True, None, cluster)
+        assert_quant_equal((q, s), per_tensor_quant_fp8_reference(x, None, ub), f"cluster {cluster} ub={ub}")
+    edge = torch.cat([edge_rows(1368, dtype).cuda(), gpu_random(6, 1368, dtype)])
+    q, s = poisoned(edge.shape)
+    launch_cuda(edge, q, s, None, None, True, None, cluster)
+    assert_quant_equal((q, s), per_tensor_quant_fp8_reference(edge), f"cluster {cluster} edge rows")
+    outs = [poisoned(x.shape) for _ in range(4)]
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        for k in range(2):
+            launch_cuda(x, *outs[2 * k], None, None, True, None, cluster)
+            launch_cuda(x, *outs[2 * k + 1], outs[2 * k][1], None, True)
+    g.replay()
+    torch.cuda.synchronize()
+    want = per_tensor_quant_fp8_reference(x)
+    for k in range(2):
+        assert_quant_equal(outs[2 * k], want, f"graph dynamic {k} cluster {cluster}")
+        assert_quant_equal(outs[2 * k + 1], per_tensor_quant_fp8_reference(x, want[1]), f"graph static {k}")

@@ -154,3 +154,32 @@ def test_forced_plans_bit_exact(scale_tile, layout, tokens, hidden, group_size):
                       vecs_per_thread=vecs_per_thread, layout=code, scale_tile=scale_tile)
         launch_cuda(x, q, s, group_size, 1e-10, code, layout == "packed", None, forced)
         check((q, s), expected(x, group_size, layout), f"{layout} {tokens}x{hidden}/{group_size} {forced}")
+
+
+@pytest.mark.parametrize("trigger_at_entry", [False, True])
+@pytest.mark.parametrize("layout", ["row", "column", "packed"])
+@pytest.mark.parametrize("tokens, hidden", [(4, 7168), (16, 4096), (256, 2048), (256, 4096), (1024, 4096)])
+def test_trigger_at_entry_in_a_graph_chain(trigger_at_entry, layout, tokens, hidden):
+    """The next kernel let launch at entry or after the wait (the planner's PDL rule, forced either
+    way, with its shared-memory reservation): a graph of calls that overwrite each other's outputs
+    leaves the last call's numbers, bit for bit."""
+    from fp8quant._device import device_info
+    from fp8quant.ops.backends import tensor_vector_width
+    from fp8quant.ops.per_token_group import COLUMN_MAJOR, PACKED_UE8M0, ROW_MAJOR, launch_cuda, plan
+
+    code = {"row": ROW_MAJOR, "column": COLUMN_MAJOR, "packed": PACKED_UE8M0}[layout]
+    xs = [gpu_random(tokens, hidden, torch.bfloat16, seed=tokens + k) for k in range(3)]
+    q, s = poisoned(xs[0], 128, layout)
+    forced = plan(tokens, hidden, 128, tensor_vector_width(xs[0], q), device_info(0).sm_count, layout=code,
+                  trigger_at_entry=trigger_at_entry)
+    launch_cuda(xs[0], q, s, 128, 1e-10, code, layout == "packed", True, forced)
+    torch.cuda.synchronize()
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        for x in xs:
+            launch_cuda(x, q, s, 128, 1e-10, code, layout == "packed", True, forced)
+    for _ in range(3):
+        q.view(torch.uint8).fill_(0xA5)
+        g.replay()
+        torch.cuda.synchronize()
+        check((q, s), expected(xs[-1], 128, layout), f"{layout} {tokens}x{hidden} trigger={trigger_at_entry}")

@@ -65,7 +65,7 @@ def test_every_per_token_instance_compiles(build_logs, dtype, arch):
 # symbol -> (a substring of its kernels' names, kernels per vector width)
 OTHER_OPS = {
     "fp8quant_per_token_group_quant_fp8": ("group_quant_kernel", 4),  # 1, 2, 4, 8 vectors per thread
-    "fp8quant_per_tensor_quant_fp8": ("per_tensor", 2),  # the amax and the quantize kernel
+    "fp8quant_per_tensor_quant_fp8": ("per_tensor", 3),  # the amax, the quantize and the cluster kernel
     "fp8quant_rms_norm_quant_fp8": ("rms_norm_quant_kernel", 4),  # 1, 2, 4, 6 vectors per thread
     "fp8quant_silu_and_mul_quant_fp8": ("silu_and_mul_quant_kernel", 4),
 }
@@ -82,6 +82,30 @@ def test_every_instance_of_the_other_ops_compiles(build_logs, symbol, dtype, arc
     widths = {torch.float32: 3, torch.float16: 4, torch.bfloat16: 4}[dtype]
     assert len(funcs) == widths * per_width, funcs
     assert not [f for f in funcs if f[2] > 0], f"kernels spill: {funcs}"
+
+
+def _static_smem_bound(symbol: str) -> int:
+    from fp8quant.ops import per_tensor, per_token_group, row_quant
+
+    return {"fp8quant_per_token_group_quant_fp8": per_token_group.STATIC_SMEM_BYTES,
+            "fp8quant_silu_and_mul_group_quant_fp8": per_token_group.STATIC_SMEM_BYTES,
+            "fp8quant_per_tensor_quant_fp8": per_tensor.STATIC_SMEM_BYTES,
+            "fp8quant_rms_norm_quant_fp8": row_quant.STATIC_SMEM_BYTES,
+            "fp8quant_silu_and_mul_quant_fp8": row_quant.STATIC_SMEM_BYTES}[symbol]
+
+
+@pytest.mark.parametrize("symbol", ["fp8quant_per_token_group_quant_fp8", "fp8quant_silu_and_mul_group_quant_fp8",
+                                    "fp8quant_per_tensor_quant_fp8", "fp8quant_rms_norm_quant_fp8",
+                                    "fp8quant_silu_and_mul_quant_fp8"])
+def test_kernels_declare_at_most_the_shared_memory_the_planner_counts(build_logs, symbol):
+    """The PDL reservations (ops/pdl_plan.py, through each op's pdl_launch) are net of what each
+    CTA declares, the op's STATIC_SMEM_BYTES; a kernel declaring more would let one CTA fewer fit
+    an SM than planned."""
+    entry = next(e for e in _cuda.ENTRY_POINTS if e.symbol == symbol)
+    for dtype in _cuda.ELEMENT_TYPES:
+        log = build_logs[(entry.module_spec(*_cuda.ELEMENT_TYPES[dtype]).name, "90")]
+        declared = {int(b) for b in re.findall(r"(\d+) bytes smem", log)}
+        assert declared and max(declared) <= _static_smem_bound(symbol), (dtype, declared)
 
 
 def _cuobjdump() -> str | None:

@@ -108,3 +108,46 @@ def test_plan_covers_every_vector_once(hidden, vec):
         assert held == [1] * vecs_per_row
         chunks = rows * p.chunks_per_row
         assert (p.quant_grid == chunks) if not dynamic else (p.amax_grid == p.quant_grid == min(chunks, 8 * 132))
+        assert not dynamic or p.block_threads == 256  # the dynamic kernels keep full CTAs (see plan)
+
+
+def test_quantize_kernel_pdl_trigger_only_where_forced():
+    """ops/per_tensor.py quant_pdl_launch: off by default (measured slower or no faster), on where
+    forced; a forced static small grid reserves one CTA an SM (per-token's rule); never without PDL."""
+    from fp8quant._device import H100_SXM
+    from fp8quant.ops.pdl_plan import SMEM_RESERVED_PER_CTA
+    from fp8quant.ops.per_tensor import STATIC_SMEM_BYTES, plan, quant_pdl_launch
+
+    dynamic = plan(16, 4096, 8, H100_SXM.sm_count, dynamic=True)
+    assert quant_pdl_launch(dynamic, 16, True, H100_SXM, pdl=True) == (False, 0)
+    assert quant_pdl_launch(dynamic, 16, True, H100_SXM, pdl=True, forced=True) == (True, 0)
+    assert quant_pdl_launch(dynamic, 16, True, H100_SXM, pdl=False, forced=True) == (False, 0)
+    small = plan(1, 7168, 8, H100_SXM.sm_count, dynamic=False)
+    assert 2 <= small.quant_grid <= H100_SXM.sm_count // 2, small
+    assert quant_pdl_launch(small, 16, False, H100_SXM, pdl=True) == (False, 0)
+    on, smem = quant_pdl_launch(small, 16, False, H100_SXM, pdl=True, forced=True)
+    footprint = smem + STATIC_SMEM_BYTES + SMEM_RESERVED_PER_CTA
+    assert on and footprint + 4096 <= H100_SXM.smem_per_sm < 2 * footprint - 4096, (small, smem)
+
+
+def test_cluster_rule():
+    """Dynamic on sm_90+ (clusters) with the tensor one chunk: one kernel (a cluster of one CTA)
+    and no amax grid; more chunks, no clusters or static: as before; a forced cluster is cut to
+    the chunks and refused outside 0-8."""
+    from fp8quant._device import H100_SXM
+    from fp8quant.ops.per_tensor import MAX_CLUSTER, plan
+
+    sms = H100_SXM.sm_count
+    p = plan(1, 4096, 8, sms, dynamic=True, clusters=True)
+    assert (p.cluster, p.quant_grid, p.amax_grid) == (1, 1, 0), p
+    assert plan(1, 7168, 8, sms, dynamic=True, clusters=True).cluster == 1
+    assert plan(1, 16384, 8, sms, dynamic=True, clusters=True).cluster == 0  # 2 chunks
+    assert plan(4, 16384, 8, sms, dynamic=True, clusters=True).cluster == 0  # 8 chunks: two kernels measured faster
+    assert plan(1, 4096, 8, sms, dynamic=True, clusters=False).cluster == 0
+    assert plan(1, 4096, 8, sms, dynamic=False, clusters=True).cluster == 0
+    assert plan(1, 4096, 8, sms, dynamic=True, clusters=True, cluster=0).cluster == 0
+    forced = plan(64, 4096, 8, sms, dynamic=True, clusters=True, cluster=MAX_CLUSTER)
+    assert forced.cluster == forced.quant_grid == MAX_CLUSTER and forced.amax_grid == 0, forced
+    assert plan(1, 4096, 8, sms, dynamic=True, clusters=True, cluster=8).cluster == 1
+    with pytest.raises(ValueError, match="cluster"):
+        plan(1, 4096, 8, sms, dynamic=True, clusters=True, cluster=9)

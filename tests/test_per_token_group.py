@@ -4,6 +4,7 @@ powers of two, every scale layout read back by position, the public call on the 
 
 import itertools
 import os
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -161,6 +162,33 @@ def test_cuda_plan_covers_every_group_with_full_ctas():
             # threads enough for two full CTAs an SM: CTAs of CTA_THREADS, however few groups divide
             # a row (1536 = 12 x 128)
             assert p.block_threads == CTA_THREADS, case
+
+
+@pytest.mark.parametrize("rows, hidden, trigger, ctas_per_sm", [
+    (256, 4096, True, 4),     # 256 CTAs of 256 threads: two calls' 4 an SM, a fifth kept out by shared memory
+    (256, 2048, True, 4),
+    (16, 4096, True, 1),      # a grid of at most half the SMs: one CTA an SM
+    (4, 7168, True, 1),
+    (1024, 4096, True, 0),    # two calls' 16 CTAs an SM are more than fit: no reservation
+    (1, 7168, False, None),   # one row (per-token measured it 0.01-0.02 us slower)
+    (64, 7168, False, None),  # 448 CTAs of 64 threads: two calls fill 0.85 of 8 slots an SM
+])
+def test_pdl_trigger_at_entry_as_the_per_token_rule(rows, hidden, trigger, ctas_per_sm):
+    from fp8quant._device import H100_SXM
+    from fp8quant.ops.pdl_plan import SMEM_RESERVED_PER_CTA
+    from fp8quant.ops.per_token_group import STATIC_SMEM_BYTES, pdl_launch, plan
+
+    p = plan(rows, hidden, 128, 8, H100_SXM.sm_count)
+    assert pdl_launch(p, rows, 128, 2, H100_SXM, pdl=False) == (False, 0)
+    assert pdl_launch(replace(p, trigger_at_entry=False), rows, 128, 2, H100_SXM, pdl=True) == (False, 0)
+    on, smem = pdl_launch(p, rows, 128, 2, H100_SXM, pdl=True)
+    assert on == trigger, p
+    if ctas_per_sm:  # fits ctas_per_sm, not one more, with room for the allocation's rounding
+        footprint = smem + STATIC_SMEM_BYTES + SMEM_RESERVED_PER_CTA
+        assert ctas_per_sm * footprint + 4096 <= H100_SXM.smem_per_sm < (ctas_per_sm + 1) * footprint - 4096, smem
+    else:
+        assert smem == 0
+    assert pdl_launch(replace(p, trigger_at_entry=True), rows, 128, 2, H100_SXM, pdl=True)[0]
 
 
 def _tile_scales_model(p, rows, groups, layout, scale_of):

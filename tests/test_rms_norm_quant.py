@@ -144,3 +144,32 @@ def test_staged_row_plan_bounds_a_threads_share_of_the_row():
         assert vecs <= 8 * p.block_threads < vecs + 8 * 32 and vecs * vec * 1.0 / p.block_threads <= 64
         assert p.smem_bytes == row_len * size
     assert plan(32768 + 8, 8, 2, None, staged=True) is None
+
+
+@pytest.mark.parametrize("rows, row_bytes, reserves", [
+    (16, 8192, True),       # 2 rows up to half the SMs, rows of <= 16 KiB read: one CTA an SM
+    (66, 16384, True),
+    (1, 8192, False),
+    (67, 8192, False),      # more than half the SMs
+    (16, 32768, False),     # rows over 16 KiB
+])
+def test_fused_row_kernels_pdl_trigger_only_where_forced(rows, row_bytes, reserves):
+    """ops/row_quant.py pdl_launch: off by default (measured no faster); forced on, the register
+    kernel reserves one CTA an SM where per-token's small-grid rule would, the staged kernel never;
+    nothing without PDL."""
+    from dataclasses import replace
+
+    from fp8quant._device import H100_SXM
+    from fp8quant.ops import row_quant
+    from fp8quant.ops.pdl_plan import SMEM_RESERVED_PER_CTA
+
+    p = row_quant.plan(4096, 8, 2, None)
+    assert row_quant.pdl_launch(p, rows, row_bytes, H100_SXM, pdl=True) == (False, 0)
+    on, smem = row_quant.pdl_launch(replace(p, trigger_at_entry=True), rows, row_bytes, H100_SXM, pdl=True)
+    assert on and (smem > 0) == reserves, (on, smem)
+    if reserves:
+        footprint = smem + row_quant.STATIC_SMEM_BYTES + SMEM_RESERVED_PER_CTA
+        assert footprint + 4096 <= H100_SXM.smem_per_sm < 2 * footprint - 4096, smem
+    assert row_quant.pdl_launch(replace(p, trigger_at_entry=True), rows, row_bytes, H100_SXM, pdl=False) == (False, 0)
+    staged = replace(row_quant.plan(4096, 8, 2, None, staged=True), trigger_at_entry=True)
+    assert row_quant.pdl_launch(staged, rows, row_bytes, H100_SXM, pdl=True) == (True, 0)

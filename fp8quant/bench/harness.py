@@ -499,15 +499,15 @@ def _progress(total: int, desc: str):
 
 def decode_times_in_l2(suite, provs: dict, shape: Shape, xs: list[torch.Tensor], outs: list[torch.Tensor],
                        reps: int) -> dict[str, float]:
-    """Per-call microseconds of the suite's L2_DECODE_PROVIDERS at a decode shape with the inputs in L2:
+    """Per-call microseconds of the suite's L2_DECODE_PROVIDERS (and forced plans) at a decode shape with the inputs in L2:
     the graph's calls read xs[0] and xs[1] in turn (each input read two calls before, 0.4-16 MB
     at the decode shapes), writing the same output buffers as the main round. With the inputs
     rotating over 2x the L2, as the main round has them, a decode call reads its input from DRAM,
     0.1-0.3 us per call more for 16-256 long rows (docs/design.md)."""
     graphs, keep_alive = {}, []
     for name, make in provs.items():
-        if name not in suite.L2_DECODE_PROVIDERS or isinstance(make, str):
-            continue
+        if (name not in suite.L2_DECODE_PROVIDERS and _forced_provider(suite, name) is None) or isinstance(make, str):
+            continue  # forced plans are timed too: their A/B against the default is the point
         calls = [make(xs[i % min(2, len(xs))], outs[i]) for i in range(len(outs))]
         graphs[name] = (capture_graph(calls), len(calls))
         keep_alive.append(calls)

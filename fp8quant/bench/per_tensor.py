@@ -71,7 +71,7 @@ def summary_extra(result: dict) -> list[str]:
 
 def reference_for(provider: str, x):
     """The static providers' reference: the same scale given; None (the dynamic reference) else."""
-    if not provider.endswith(":static"):
+    if "static" not in provider.split(":")[1:]:
         return None
     return per_tensor_quant_fp8_reference(x, torch.full((1,), STATIC_SCALE, device=x.device))
 
@@ -110,6 +110,38 @@ def _provider(backend: str, static: bool = False):
 
     return make
 
+
+
+def forced_provider(name: str):
+    """"fp8quant:e0" / "fp8quant:e1", and "fp8quant:static:e0" / ":e1": under PDL the quantize
+    kernel lets the next kernel launch once its scale is known / at its entry (default: the
+    planner's rule, ops/per_tensor.py: quant_pdl_launch); dynamic "fp8quant:cN": one cluster of N
+    CTAs (1-8, at most the chunks), "fp8quant:c0": two kernels (default: plan's cluster rule); the
+    two may be combined ("fp8quant:c0:e0"). None for any other name."""
+    parts = name.split(":")
+    static = parts[1:2] == ["static"]
+    rest = parts[2:] if static else parts[1:]
+    flags = {p[:1]: p[1:] for p in rest}
+    if (parts[0] != "fp8quant" or not rest or len(flags) != len(rest) or any(not v.isdigit() for v in flags.values())
+            or not set(flags) <= ({"e"} if static else {"e", "c"}) or flags.get("e", "0") not in ("0", "1")):
+        return None
+    trigger_at_entry = None if "e" not in flags else flags["e"] == "1"
+    cluster = None if "c" not in flags else int(flags["c"])
+
+    def make(x, out=None):
+        from ..ops.per_tensor import launch_cuda
+
+        q, s = _outputs(x, out)
+        scale = torch.full((1,), STATIC_SCALE, device=x.device) if static else None
+        x2d, q2d = x.view(-1, x.shape[-1]), q.view(-1, x.shape[-1])
+
+        def call():
+            launch_cuda(x2d, q2d, s, scale, None, None, trigger_at_entry, cluster)
+            return q, s
+
+        return call
+
+    return make
 
 
 def providers(gpu: bool) -> dict:

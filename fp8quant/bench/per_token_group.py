@@ -84,13 +84,15 @@ def _provider(backend: str, layout: str = "row", group: int = GROUP):
     return make
 
 
-FORCED_FIELDS = {"b": "cta_threads", "v": "vecs_per_thread", "w": "whole_rows_only", "t": "scale_tile"}
+FORCED_FIELDS = {"b": "cta_threads", "v": "vecs_per_thread", "w": "whole_rows_only", "t": "scale_tile",
+                 "e": "trigger_at_entry"}
 
 
 def forced_provider(name: str, group: int = GROUP):
     """"fp8quant:plan:b512": the planner's rules with CTAs of up to 512 threads; ":v2": 2 vectors
     per thread (half the threads per group); ":w1": rows shared only by CTAs covering whole rows;
     ":t0" / ":t1": column-major or packed scales written directly / through a shared-memory tile;
+    ":e0" / ":e1": under PDL the next kernel let launch after the wait / at entry (default: the rule);
     a last ":column" or ":packed", that scale layout (else row-major).
     "triton:e4096:w8": the Triton kernel at 4096 elements per program, 8 warps (row-major scales).
     None for any other name."""
@@ -105,8 +107,9 @@ def forced_provider(name: str, group: int = GROUP):
         return None
     fields = {FORCED_FIELDS[p[:1]]: int(p[1:]) for p in parts[2:]}
     fields["whole_rows_only"] = bool(fields.get("whole_rows_only", 0))
-    if "scale_tile" in fields:
-        fields["scale_tile"] = bool(fields["scale_tile"])
+    for flag in ("scale_tile", "trigger_at_entry"):
+        if flag in fields:
+            fields[flag] = bool(fields[flag])
 
     def make(x, out=None):
         from .._device import device_info

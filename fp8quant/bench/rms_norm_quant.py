@@ -4,6 +4,8 @@ x (x flipped along its rows), so the reference and every provider see the same o
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import functools
 
 import torch
@@ -57,7 +59,7 @@ class RmsNormSuite(FusedSuite):
 
         return call
 
-    def forced(self, x, out, vecs_per_thread):
+    def forced(self, x, out, vecs_per_thread, trigger_at_entry=None):
         from ..ops import row_quant
         from ..ops.rms_norm_quant import _plan_for, launch_cuda
 
@@ -67,6 +69,7 @@ class RmsNormSuite(FusedSuite):
                          staged=vecs_per_thread == 0)
         if plan is None:
             raise ValueError(f"no CUDA plan at {vecs_per_thread} vectors per thread for H = {x.shape[1]}")
+        plan = replace(plan, trigger_at_entry=trigger_at_entry)
 
         def call():
             launch_cuda(x, residual, weight, q, s, EPS, self.group, None, False, False, plan)

@@ -3,6 +3,8 @@ x's, 2I (the codes have I columns)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .fused import FusedSuite
 
 NAME = "silu"
@@ -27,7 +29,7 @@ class SiluSuite(FusedSuite):
             return lambda: per_token_quant_fp8(silu_and_mul_reference(x), out=q, scale_out=s)
         return lambda: per_token_group_quant_fp8(silu_and_mul_reference(x), self.group, out=q, scale_out=s)
 
-    def forced(self, x, out, vecs_per_thread):
+    def forced(self, x, out, vecs_per_thread, trigger_at_entry=None):
         from ..ops import row_quant
         from ..ops.silu_and_mul_quant import launch_cuda
 
@@ -38,6 +40,7 @@ class SiluSuite(FusedSuite):
                               vecs_per_thread or row_quant.TARGET_VECS_PER_THREAD, staged=vecs_per_thread == 0)
         if plan is None:
             raise ValueError(f"no CUDA plan at {vecs_per_thread} vectors per thread for I = {inner}")
+        plan = replace(plan, trigger_at_entry=trigger_at_entry)
 
         def call():
             launch_cuda(x, q, s, self.group, None, False, False, plan)

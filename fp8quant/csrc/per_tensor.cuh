@@ -13,7 +13,12 @@
 // is the second kernel alone. Both walk the tensor in chunks of one row: a CTA takes chunks
 // blockIdx.x, + gridDim.x, ... (a row split in chunks_per_row chunks of up to kTensorMaxThreads x
 // kTensorVecsPerThread vectors), so a few long rows still spread over the SMs.
+// Dynamic on sm_90 with few chunks (ops/per_tensor.py: the cluster rule) takes one kernel instead:
+// per_tensor_cluster_kernel, one thread block cluster of up to 8 CTAs whose maxima meet in
+// distributed shared memory across a cluster barrier (hardware, no atomics, no buffer).
 #pragma once
+
+#include <cooperative_groups.h>
 
 #include <array>
 #include <cstdint>
@@ -51,6 +56,9 @@ struct TensorConfig {
   int64_t amax_grid;
   int64_t quant_grid;
   int32_t block_threads;  // a chunk's vectors / kTensorVecsPerThread, in whole warps, at most 256
+  int32_t quant_trigger_at_entry;  // under PDL: the quantize kernel lets the next launch at its entry
+  int32_t quant_smem_bytes;        // dynamic shared memory the quantize kernel's CTAs reserve (ops/pdl_plan.py)
+  int32_t cluster;                 // dynamic: nonzero for the one-cluster kernel of this many CTAs (<= 8)
   int32_t device;
   int32_t pdl;
 };
@@ -69,6 +77,7 @@ struct TensorParams {
   int64_t chunks_per_row;
   int64_t num_partials;
   int32_t dynamic;
+  int32_t trigger_at_entry;
 };
 
 constexpr int kTensorVecsPerThread = 4;  // a chunk: up to kTensorMaxThreads x 4 vectors (ops/per_tensor.py)
@@ -155,27 +164,11 @@ __device__ __forceinline__ CodeVec<kVec> quantize_vec_dividing(const InVec<In, k
   return out;
 }
 
+// Writes the scale (CTA 0) and quantizes this CTA's chunks blockIdx.x, + gridDim.x, ..., the
+// first of them already held in `chunk`.
 template <typename In, int kVec>
-__global__ void __launch_bounds__(kTensorMaxThreads) per_tensor_quant_kernel(const TensorParams p) {
+__device__ __forceinline__ void quantize_chunks(const TensorParams& p, TensorChunk<In, kVec>& chunk, float scale) {
   using Chunk = TensorChunk<In, kVec>;
-  // Dynamic: x is read before the wait (the amax kernel let this grid launch only after its own
-  // wait for x's producer); the wait is for the partial maxima. Static: x may be the previous
-  // kernel's output, so the wait comes first; the first chunk's loads are then in flight while
-  // the scale is read.
-  if (!p.dynamic) grid_dependency_wait();
-  Chunk chunk(p, blockIdx.x);  // the grid is never larger than the number of chunks
-  float scale;
-  if (p.dynamic) {
-    grid_dependency_wait();
-    float amax = 0.0f;
-    for (int64_t i = threadIdx.x; i < p.num_partials; i += blockDim.x) amax = max_nan(amax, p.partials[i]);
-    amax = cta_max(amax);
-    const float ub = p.scale_ub_ptr != nullptr ? *p.scale_ub_ptr : p.scale_ub_value;
-    scale = RowScale(amax, ub).scale;
-  } else {
-    scale = *p.static_scale;
-  }
-  allow_dependents_to_launch();
   if (blockIdx.x == 0 && threadIdx.x == 0) *p.scale = scale;
   // The reciprocal path (kClamped) needs a normal positive scale whose reciprocal is a normal
   // float (every dynamic scale is one); NaN and +inf take kNonFinite (x / scale is then NaN or
@@ -205,16 +198,72 @@ __global__ void __launch_bounds__(kTensorMaxThreads) per_tensor_quant_kernel(con
   }
 }
 
+template <typename In, int kVec>
+__global__ void __launch_bounds__(kTensorMaxThreads) per_tensor_quant_kernel(const TensorParams p) {
+  using Chunk = TensorChunk<In, kVec>;
+  // Dynamic: x is read before the wait (the amax kernel let this grid launch only after its own
+  // wait for x's producer); the wait is for the partial maxima. Static: x may be the previous
+  // kernel's output, so the wait comes first; the first chunk's loads are then in flight while
+  // the scale is read.
+  // Where the planner says so (ops/per_tensor.py: quant_pdl_launch), the next kernel may launch
+  // at entry instead of once the scale is known: it still waits for this grid to complete.
+  allow_dependents_to_launch_if(p.trigger_at_entry);
+  if (!p.dynamic) grid_dependency_wait();
+  Chunk chunk(p, blockIdx.x);  // the grid is never larger than the number of chunks
+  float scale;
+  if (p.dynamic) {
+    grid_dependency_wait();
+    float amax = 0.0f;
+    for (int64_t i = threadIdx.x; i < p.num_partials; i += blockDim.x) amax = max_nan(amax, p.partials[i]);
+    amax = cta_max(amax);
+    const float ub = p.scale_ub_ptr != nullptr ? *p.scale_ub_ptr : p.scale_ub_value;
+    scale = RowScale(amax, ub).scale;
+  } else {
+    scale = *p.static_scale;
+  }
+  allow_dependents_to_launch_if(!p.trigger_at_entry);
+  quantize_chunks(p, chunk, scale);
+}
+
+// Dynamic in one kernel (sm_90+): one cluster of gridDim.x CTAs, CTA b taking chunks b, b +
+// gridDim.x, ... Each CTA's max goes to its shared memory; after a cluster barrier every CTA reads
+// all of them through distributed shared memory, so every CTA computes the same scale; a second
+// barrier keeps each CTA's shared memory alive until all have read it. The first chunk stays in
+// registers from the max to the quantize; others are read again (from L1 / L2).
+template <typename In, int kVec>
+__global__ void __launch_bounds__(kTensorMaxThreads) per_tensor_cluster_kernel(const TensorParams p) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  using Chunk = TensorChunk<In, kVec>;
+  namespace cg = cooperative_groups;
+  __shared__ float cta_amax;
+  grid_dependency_wait();  // x may be the previous kernel's output
+  Chunk chunk(p, blockIdx.x);  // the cluster is never larger than the number of chunks
+  float amax = chunk.abs_max();
+  for (int64_t c = blockIdx.x + gridDim.x; c < tensor_chunks(p); c += gridDim.x) amax = max_nan(amax, Chunk(p, c).abs_max());
+  amax = cta_max(amax);
+  if (threadIdx.x == 0) cta_amax = amax;
+  cg::cluster_group cluster = cg::this_cluster();
+  cluster.sync();
+  amax = cta_max(threadIdx.x < gridDim.x ? *cluster.map_shared_rank(&cta_amax, threadIdx.x) : 0.0f);
+  cluster.sync();
+  const float ub = p.scale_ub_ptr != nullptr ? *p.scale_ub_ptr : p.scale_ub_value;
+  const float scale = RowScale(amax, ub).scale;
+  allow_dependents_to_launch();
+  quantize_chunks(p, chunk, scale);
+#endif
+}
+
 using TensorLaunchFn = cudaError_t (*)(const TensorParams&, const LaunchConfig&, cudaStream_t);
 
 template <typename In, int kVec>
-constexpr std::array<TensorLaunchFn, 2> tensor_pair() {
-  return {&launch<per_tensor_amax_kernel<In, kVec>, TensorParams>, &launch<per_tensor_quant_kernel<In, kVec>, TensorParams>};
+constexpr std::array<TensorLaunchFn, 3> tensor_kernels() {
+  return {&launch<per_tensor_amax_kernel<In, kVec>, TensorParams>, &launch<per_tensor_quant_kernel<In, kVec>, TensorParams>,
+          &launch<per_tensor_cluster_kernel<In, kVec>, TensorParams>};
 }
 
 template <typename In, int... kW>
 constexpr auto tensor_table(std::integer_sequence<int, kW...>) {
-  return std::array<std::array<TensorLaunchFn, 2>, sizeof...(kW)>{tensor_pair<In, vec_of_index(kMaxVec<In>, kW)>()...};
+  return std::array<std::array<TensorLaunchFn, 3>, sizeof...(kW)>{tensor_kernels<In, vec_of_index(kMaxVec<In>, kW)>()...};
 }
 
 template <typename In>
@@ -226,13 +275,16 @@ cudaError_t launch_per_tensor_quant(const TensorArgs& a, const TensorConfig& c, 
       a.x, static_cast<uint8_t*>(a.q), static_cast<float*>(a.scale), static_cast<const float*>(a.static_scale),
       static_cast<const float*>(a.scale_ub_ptr),
       a.scale_ub_value, static_cast<float*>(a.partials), a.num_rows, a.hidden, a.x_row_stride, c.chunks_per_row,
-      c.amax_grid, c.dynamic,
+      c.amax_grid, c.dynamic, c.quant_trigger_at_entry,
   };
   cudaError_t err = set_device(c.device);
+  if (err == cudaSuccess && c.cluster > 0) {
+    return kTable[w][2](params, LaunchConfig{c.cluster, c.block_threads, 0, c.device, c.pdl, c.cluster}, stream);
+  }
   if (err == cudaSuccess && c.dynamic) {
     err = kTable[w][0](params, LaunchConfig{c.amax_grid, c.block_threads, 0, c.device, c.pdl}, stream);
   }
-  return err != cudaSuccess ? err : kTable[w][1](params, LaunchConfig{c.quant_grid, c.block_threads, 0, c.device, c.pdl}, stream);
+  return err != cudaSuccess ? err : kTable[w][1](params, LaunchConfig{c.quant_grid, c.block_threads, c.quant_smem_bytes, c.device, c.pdl}, stream);
 }
 
 }  // namespace fp8quant

@@ -59,7 +59,9 @@ struct GroupConfig {
   int32_t scale_tile;               // column-major / packed scales leave through shared memory
   int32_t layout;                   // ScaleLayout
   int32_t ue8m0;
+  int32_t trigger_at_entry;         // under PDL: nonzero lets the next kernel launch at entry
   int32_t block_threads;
+  int32_t smem_bytes;               // dynamic shared memory: only reserved (ops/pdl_plan.py)
   int64_t grid;
   int32_t device;
   int32_t pdl;
@@ -81,6 +83,7 @@ struct GroupParams {
   int32_t scale_tile;
   int32_t layout;
   int32_t ue8m0;
+  int32_t trigger_at_entry;
 };
 
 template <typename In, int kVec, int kVecsPerThread, GroupProducer kProducer>
@@ -102,8 +105,10 @@ __global__ void __launch_bounds__(kGroupMaxThreads) per_token_group_quant_kernel
       static_cast<const In*>(p.x) + load_row * p.x_row_stride + group_start);
   const int tpg = 1 << tpg_shift;
 
-  grid_dependency_wait();
-  allow_dependents_to_launch();
+  // Where the planner says so (ops/pdl_plan.py: two calls' CTAs fill the SMs, or a grid of at
+  // most half of them), the next kernel may launch now rather than after the wait: the call
+  // after next then has its CTAs placed as this call's exit (per_token.cuh measured it).
+  grid_dependency_wait_and_allow(p.trigger_at_entry);
   InVec<In, kVec> v[kVecsPerThread];
 #pragma unroll
   for (int j = 0; j < kVecsPerThread; ++j) v[j] = x_vecs[lane + j * tpg];
@@ -223,10 +228,10 @@ cudaError_t launch_per_token_group_quant(const GroupArgs& a, const GroupConfig& 
   const GroupParams params{
       a.x, static_cast<uint8_t*>(a.q), a.scale, a.num_rows, a.hidden, a.x_row_stride, a.scale_ld, a.eps,
       c.group_shift, c.threads_per_group_shift, c.groups_per_cta_shift, c.rows_per_cta_shift, c.scale_tile, c.layout,
-      c.ue8m0,
+      c.ue8m0, c.trigger_at_entry,
   };
   const cudaError_t err = set_device(c.device);
-  return err != cudaSuccess ? err : kTable[w][n](params, LaunchConfig{c.grid, c.block_threads, 0, c.device, c.pdl}, stream);
+  return err != cudaSuccess ? err : kTable[w][n](params, LaunchConfig{c.grid, c.block_threads, c.smem_bytes, c.device, c.pdl}, stream);
 }
 
 // silu_and_mul_quant_fp8 per group (ops/silu_and_mul_quant.py): the group kernel with its producer.

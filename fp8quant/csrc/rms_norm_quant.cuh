@@ -75,8 +75,7 @@ __global__ void __launch_bounds__(kRowMaxThreads, 1) rms_norm_quant_kernel(const
   V* res_vecs = reinterpret_cast<V*>(static_cast<In*>(p.residual) + row * p.residual_row_stride);
   const V* w_vecs = static_cast<const V*>(p.weight);
 
-  grid_dependency_wait();
-  allow_dependents_to_launch();
+  grid_dependency_wait_and_allow(p.out.trigger_at_entry);
   V h[kN], w[kN];
 #pragma unroll
   for (int j = 0; j < kN; ++j) {
@@ -140,8 +139,7 @@ __global__ void __launch_bounds__(kRowMaxThreads) rms_norm_quant_staged_kernel(c
   const bool has_residual = p.residual != nullptr;
   const bool per_group = p.out.group_size != 0;
 
-  grid_dependency_wait();
-  allow_dependents_to_launch();
+  grid_dependency_wait_and_allow(p.out.trigger_at_entry);
   float squares = 0.0f;
   for (int64_t base = threadIdx.x; base - threadIdx.x < vecs; base += kStagedUnroll * threads) {
     V h[kStagedUnroll], r[kStagedUnroll];

@@ -51,8 +51,7 @@ __global__ void __launch_bounds__(kRowMaxThreads, 1) silu_and_mul_quant_kernel(c
   const V* gate_vecs = reinterpret_cast<const V*>(static_cast<const In*>(p.x) + row * p.x_row_stride);
   const V* up_vecs = reinterpret_cast<const V*>(static_cast<const In*>(p.x) + row * p.x_row_stride + p.inner);
 
-  grid_dependency_wait();
-  allow_dependents_to_launch();
+  grid_dependency_wait_and_allow(p.out.trigger_at_entry);
   V gate[kN], up[kN];
 #pragma unroll
   for (int j = 0; j < kN; ++j) {
@@ -86,8 +85,7 @@ __global__ void __launch_bounds__(kRowMaxThreads) silu_and_mul_quant_staged_kern
   auto* q_vecs = reinterpret_cast<CodeVec<kVec>*>(p.out.q + row * p.out.q_row_elems);
   const bool per_group = p.out.group_size != 0;
 
-  grid_dependency_wait();
-  allow_dependents_to_launch();
+  grid_dependency_wait_and_allow(p.out.trigger_at_entry);
   float amax = 0.0f;
   for (int64_t base = threadIdx.x; base - threadIdx.x < vecs; base += kStagedUnroll * threads) {
     V gate[kStagedUnroll], up[kStagedUnroll];

@@ -21,6 +21,7 @@ from .._library import QuantOp
 from ..jit import EntryPoint
 from ..reference import FP8_DTYPE, per_tensor_quant_fp8_reference
 from .backends import resolve_backend, scale_ub_pointer_and_value, tensor_vector_width
+from .pdl_plan import pdl_trigger_at_entry, small_grid_takes_trigger
 from .per_token import _as_rows
 
 OP = "per_tensor_quant_fp8"
@@ -38,13 +39,19 @@ KERNEL = _cuda.register(EntryPoint(
     config_struct="fp8quant::TensorConfig",
     config=(
         ("vec", "int32_t"), ("dynamic", "int32_t"), ("chunks_per_row", "int64_t"), ("amax_grid", "int64_t"),
-        ("quant_grid", "int64_t"), ("block_threads", "int32_t"), ("device", "int32_t"), ("pdl", "int32_t"),
+        ("quant_grid", "int64_t"), ("block_threads", "int32_t"), ("quant_trigger_at_entry", "int32_t"),
+        ("quant_smem_bytes", "int32_t"), ("cluster", "int32_t"), ("device", "int32_t"), ("pdl", "int32_t"),
     ),
 ))
 
 MAX_CTA_THREADS = 256  # per_tensor.cuh: kTensorMaxThreads
 CHUNK_VECS_PER_THREAD = 4  # per_tensor.cuh: kTensorVecsPerThread; a chunk is up to 256 threads x 4 vectors
 CTAS_PER_SM = 8  # dynamic: grids of at most this many CTAs per SM, each looping over its chunks
+MAX_CLUSTER = 8  # per_tensor.cuh: per_tensor_cluster_kernel, the portable cluster size
+# Dynamic in one kernel only for a tensor of one chunk (a single CTA): measured (H100, same run,
+# inputs in L2) 1x4096 2.37 -> 1.59 us, 1x7168 2.46 -> 1.92 against two kernels, while a cluster
+# of 8 CTAs at 4x16384 (8 chunks) took 2.89 us against 2.61 (clusters are forced with fp8quant:cN).
+CLUSTER_MAX_CHUNKS = 1
 
 
 def _check(x, scale, scale_ub, scale_ub_value, backend, enable_pdl, outs) -> None:
@@ -103,46 +110,97 @@ class TensorPlan:
     block_threads: int
     amax_grid: int  # also the number of partial maxima
     quant_grid: int
+    cluster: int = 0  # dynamic in one kernel: one cluster of this many CTAs (then no amax grid)
 
 
-def plan(num_rows: int, hidden: int, vec: int, sm_count: int, dynamic: bool = True) -> TensorPlan:
+def plan(num_rows: int, hidden: int, vec: int, sm_count: int, dynamic: bool = True, clusters: bool = False,
+         cluster: Optional[int] = None) -> TensorPlan:
     """Rows cut into chunks of up to 256 threads x 4 vectors, so that a few long rows still spread
     over the SMs; a CTA of the chunk's vectors / 4 threads in whole warps (full CTAs at short
     rows: at 4096 bf16 256-thread CTAs held 2 vectors a thread and a CTA per chunk read 91-93%
     of the copy bandwidth, at 7168 and 8192 101-102%, H100).
     Static: a CTA per chunk (CTAs looping over chunks read 95.2-96.5% over 100 MB). Dynamic: the
     amax grid has at most 8 CTAs per SM, each looping over its chunks, and the quantize grid is the
-    same (each of its CTAs reads every partial max)."""
+    same (each of its CTAs reads every partial max); their CTAs keep 256 threads (sized to the
+    chunk, 8 CTAs of 128 threads at H 4096 left an SM half its threads: 16384x4096 1.12x of two
+    reads + a write, against 1.00-1.07x over 100 MB with 256, H100).
+    Dynamic on sm_90+ (`clusters`) where the tensor is one chunk (CLUSTER_MAX_CHUNKS): one kernel,
+    per_tensor_cluster_kernel with a cluster of one CTA (no second launch, no partials' round trip
+    through L2, x read once). `cluster` forces a cluster of that many CTAs (at most the chunks;
+    0: two kernels)."""
     vecs_per_row = hidden // vec
     chunks_per_row = max(1, -(-vecs_per_row // (MAX_CTA_THREADS * CHUNK_VECS_PER_THREAD)))
+    if not dynamic and num_rows * chunks_per_row < sm_count:
+        # Static with fewer chunks than SMs (decode sizes): smaller chunks, down to a warp's, so
+        # that a call spreads over more SMs (NOT MEASURED; static decode in L2 was 0.7-1.3 us over
+        # the floor, 1x7168 a single 224-thread CTA at 1.67 us).
+        chunks_per_row = max(chunks_per_row, min(-(-vecs_per_row // (32 * CHUNK_VECS_PER_THREAD)),
+                                                 -(-sm_count // num_rows)))
     chunk_vecs = -(-vecs_per_row // chunks_per_row)
     block_threads = min(MAX_CTA_THREADS, 32 * -(-chunk_vecs // (32 * CHUNK_VECS_PER_THREAD)))
     chunks = num_rows * chunks_per_row
     if not dynamic:
         return TensorPlan(chunks_per_row, block_threads, 0, chunks)
+    if cluster is None:
+        cluster = 1 if clusters and chunks <= CLUSTER_MAX_CHUNKS else 0
+    if cluster:
+        if not 1 <= cluster <= MAX_CLUSTER:
+            raise ValueError(f"cluster must be 0 or 1-{MAX_CLUSTER} CTAs, got {cluster}")
+        cluster = min(cluster, chunks)
+        return TensorPlan(chunks_per_row, block_threads, 0, cluster, cluster)
     grid = min(chunks, CTAS_PER_SM * sm_count)
-    return TensorPlan(chunks_per_row, block_threads, grid, grid)
+    return TensorPlan(chunks_per_row, MAX_CTA_THREADS, grid, grid)
+
+
+# The most a kernel of per_tensor.cuh declares: cta_max's warp maxima, and the cluster kernel's
+# CTA max.
+STATIC_SMEM_BYTES = 4 * (MAX_CTA_THREADS // 32) + 4
+
+
+def quant_pdl_launch(p: TensorPlan, vec_bytes: int, dynamic: bool, device: _device.DeviceInfo, pdl: bool,
+                     forced: Optional[bool] = None) -> tuple[bool, int]:
+    """(whether the quantize kernel lets the next kernel launch at its entry, the shared memory
+    each of its CTAs reserves) under PDL: only where forced (the bench's ":e1"; static with
+    per-token's rule's reservation). Not by default: measured (H100, same run, inputs in L2), at
+    entry cost the dynamic path 0.25 us at 16x4096 and 0.74 at 256x4096 (it gained 0.17 at
+    4x16384) and the static path 0.19 us at 1x7168 (it gained 0.13 at 256x4096)."""
+    if not pdl or forced is not True:
+        return False, 0
+    if dynamic:
+        return True, 0
+    cta_input = p.block_threads * CHUNK_VECS_PER_THREAD * vec_bytes
+    return True, pdl_trigger_at_entry(p.quant_grid, p.block_threads, cta_input, device, pdl,
+                                      small_grid_takes_trigger(p.quant_grid, cta_input), STATIC_SMEM_BYTES)[1]
 
 
 @functools.lru_cache(maxsize=4096)
-def _cached_config(num_rows, hidden, vec, device_index, dynamic, pdl):
-    p = plan(num_rows, hidden, vec, _device.device_info(device_index).sm_count, dynamic)
+def _cached_config(num_rows, hidden, vec, element_size, device_index, dynamic, pdl, trigger_at_entry=None, cluster=None):
+    device = _device.device_info(device_index)
+    p = plan(num_rows, hidden, vec, device.sm_count, dynamic, device.capability >= (9, 0), cluster)
+    trigger, smem_bytes = quant_pdl_launch(p, vec * element_size, dynamic, device, pdl, trigger_at_entry)
+    if p.cluster:
+        trigger, smem_bytes = False, 0
     config = ctypes.byref(KERNEL.entry.config_type(vec, int(dynamic), p.chunks_per_row, p.amax_grid, p.quant_grid,
-                                                   p.block_threads, device_index, int(pdl)))
+                                                   p.block_threads, int(trigger), smem_bytes, p.cluster, device_index,
+                                                   int(pdl)))
     return config, p.amax_grid
 
 
-def launch_cuda(x2d, q, scale_out, scale, scale_ub, enable_pdl=None) -> None:
+def launch_cuda(x2d, q, scale_out, scale, scale_ub, enable_pdl=None, trigger_at_entry: Optional[bool] = None,
+                cluster: Optional[int] = None) -> None:
+    """trigger_at_entry, cluster: None for the planner's rules (quant_pdl_launch, plan); the bench
+    and the tests force them."""
     index = x2d.get_device()
     pdl = _device.use_pdl(index, enable_pdl)
     num_rows, hidden = x2d.shape
     vec = tensor_vector_width(x2d, q)
     dynamic = scale is None
-    config, amax_grid = _cached_config(num_rows, hidden, vec, index, dynamic, pdl)
+    config, amax_grid = _cached_config(num_rows, hidden, vec, x2d.element_size(), index, dynamic, pdl, trigger_at_entry,
+                                       cluster if dynamic else None)
     ub_ptr, ub_value = scale_ub_pointer_and_value(scale_ub)
-    partials = torch.empty(amax_grid, dtype=torch.float32, device=x2d.device) if dynamic else None
+    partials = torch.empty(amax_grid, dtype=torch.float32, device=x2d.device) if amax_grid else None
     KERNEL(x2d.dtype, index, x2d.data_ptr(), q.data_ptr(), scale_out.data_ptr(), None if dynamic else scale.data_ptr(), ub_ptr, ub_value,
-           partials.data_ptr() if dynamic else None, num_rows, hidden, x2d.stride(0), config)
+           None if partials is None else partials.data_ptr(), num_rows, hidden, x2d.stride(0), config)
 
 
 _OP = QuantOp(

@@ -22,6 +22,7 @@ from .._library import QuantOp
 from ..jit import EntryPoint
 from ..reference import FP8_DTYPE, GROUP_SIZES, group_scales_layout, per_token_group_quant_fp8_reference, tma_aligned_rows
 from .backends import resolve_backend
+from .pdl_plan import pdl_trigger_at_entry, small_grid_takes_trigger
 from .per_token_plan import vector_width
 from .per_token import _as_rows
 
@@ -39,8 +40,9 @@ GROUP_ARGS = (
 GROUP_CONFIG = (
     ("vec", "int32_t"), ("vecs_per_thread", "int32_t"), ("group_shift", "int32_t"),
     ("threads_per_group_shift", "int32_t"), ("groups_per_cta_shift", "int32_t"), ("rows_per_cta_shift", "int32_t"),
-    ("scale_tile", "int32_t"), ("layout", "int32_t"), ("ue8m0", "int32_t"), ("block_threads", "int32_t"),
-    ("grid", "int64_t"), ("device", "int32_t"), ("pdl", "int32_t"),
+    ("scale_tile", "int32_t"), ("layout", "int32_t"), ("ue8m0", "int32_t"), ("trigger_at_entry", "int32_t"),
+    ("block_threads", "int32_t"), ("smem_bytes", "int32_t"), ("grid", "int64_t"), ("device", "int32_t"),
+    ("pdl", "int32_t"),
 )
 
 KERNEL = _cuda.register(EntryPoint(
@@ -156,6 +158,7 @@ class GroupPlan:
     rows_per_cta: int
     grid: int
     scale_tile: bool = False  # column-major / packed scales through shared memory (per_token_group.cuh)
+    trigger_at_entry: Optional[bool] = None  # under PDL; None: pdl_plan's rule (pdl_launch), else forced
 
     @property
     def block_threads(self) -> int:
@@ -168,11 +171,15 @@ CTA_THREADS = 256
 MAX_CTA_THREADS = 512  # per_token_group.cuh: kGroupMaxThreads
 # Rows of a scale tile: 8 column-major scales or packed words are one 32-byte sector.
 TILE_ROWS = 8
+# What each CTA declares: per_token_group.cuh's tile, kGroupMaxThreads words (test_kernel_build
+# reads ptxas's count).
+STATIC_SMEM_BYTES = 4 * MAX_CTA_THREADS
 
 
 def plan(num_rows: int, hidden: int, group_size: int, vec: int, sm_count: int, cta_threads: int = CTA_THREADS,
          vecs_per_thread: Optional[int] = None, whole_rows_only: bool = False, layout: int = 0,
-         scale_tile: Optional[bool] = None, input_bytes: int = 0, l2_bytes: int = 50 * 2**20) -> GroupPlan:
+         scale_tile: Optional[bool] = None, input_bytes: int = 0, l2_bytes: int = 50 * 2**20,
+         trigger_at_entry: Optional[bool] = None) -> GroupPlan:
     """The launch: threads per group the fewest that hold the group at MIN_VECS_PER_THREAD vectors
     each (or the whole group in one thread), at most a warp (so at most 8 vectors each at group 256
     and one element per vector); a CTA of up to cta_threads threads covers as many of a row's
@@ -185,8 +192,8 @@ def plan(num_rows: int, hidden: int, group_size: int, vec: int, sm_count: int, c
     direct stores): over 100 MB column-major g128 +1.7, g64 +2.3, g32 +10-14 points of copy
     bandwidth, packed +0.8-1.7; at 1.8-3.7 MB (decode) 0.03-0.22 us slower per call, where the
     scales' sectors stay in L2 between their writes.
-    vecs_per_thread, whole_rows_only (rows shared only by CTAs that cover whole rows) and
-    scale_tile are there for the bench's forced plans."""
+    vecs_per_thread, whole_rows_only (rows shared only by CTAs that cover whole rows),
+    scale_tile and trigger_at_entry (pdl_launch) are there for the bench's forced plans."""
     vecs_per_group = group_size // vec
     if vecs_per_thread is None:
         vecs_per_thread = min(vecs_per_group, max(MIN_VECS_PER_THREAD, vecs_per_group // MAX_THREADS_PER_GROUP))
@@ -211,7 +218,7 @@ def plan(num_rows: int, hidden: int, group_size: int, vec: int, sm_count: int, c
         gpc = stack_groups(1, rpc)
         if layout == PACKED_UE8M0 and gpc % 4 and gpc != groups:
             return plan(num_rows, hidden, group_size, vec, sm_count, cta_threads, vecs_per_thread, whole_rows_only,
-                        layout, False)
+                        layout, False, trigger_at_entry=trigger_at_entry)
         rpc = stack_rows(gpc, rpc)
     else:
         gpc = stack_groups(1, 1)
@@ -219,19 +226,35 @@ def plan(num_rows: int, hidden: int, group_size: int, vec: int, sm_count: int, c
     while rpc * gpc * tpg < 32:  # full warps: the shuffles take the whole warp's mask
         rpc *= 2
     grid = -(-num_rows // rpc) * (groups // gpc)
-    return GroupPlan(vec, vecs_per_thread, tpg, gpc, rpc, grid, tiled)
+    return GroupPlan(vec, vecs_per_thread, tpg, gpc, rpc, grid, tiled, trigger_at_entry)
+
+
+def pdl_launch(p: GroupPlan, num_rows: int, group_size: int, cta_input_bytes_per_code: int, device: _device.DeviceInfo,
+               pdl: bool) -> tuple[bool, int]:
+    """(whether the kernel lets the next one launch at its entry, the shared memory each CTA
+    reserves for it) under PDL: per-token's measured rule (pdl_plan.pdl_trigger_at_entry, with
+    small_grid_takes_trigger), the CTA's input being its groups' elements x cta_input_bytes_per_code
+    (x's element size; twice that where a producer reads two inputs a code)."""
+    if not pdl or p.trigger_at_entry is False:
+        return False, 0
+    cta_input = p.rows_per_cta * p.groups_per_cta * group_size * cta_input_bytes_per_code
+    trigger, reserve = pdl_trigger_at_entry(p.grid, p.block_threads, cta_input, device, pdl,
+                                            small_grid_takes_trigger(num_rows, cta_input), STATIC_SMEM_BYTES)
+    return trigger or p.trigger_at_entry is True, reserve
 
 
 @functools.lru_cache(maxsize=4096)
-def _cached_config(kernel, num_rows, hidden, element_size, group_size, vec, device_index, layout, ue8m0, pdl,
+def _cached_config(kernel, num_rows, hidden, x_row_len, element_size, group_size, vec, device_index, layout, ue8m0, pdl,
                    forced: Optional[GroupPlan] = None):
     device = _device.device_info(device_index)
     p = forced or plan(num_rows, hidden, group_size, vec, device.sm_count, layout=layout,
-                       input_bytes=num_rows * hidden * element_size, l2_bytes=device.l2_bytes)
+                       input_bytes=num_rows * x_row_len * element_size, l2_bytes=device.l2_bytes)
+    trigger, smem_bytes = pdl_launch(p, num_rows, group_size, x_row_len // hidden * element_size, device, pdl)
     log2 = int.bit_length
     return ctypes.byref(kernel.entry.config_type(
         p.vec, p.vecs_per_thread, log2(group_size) - 1, log2(p.threads_per_group) - 1, log2(p.groups_per_cta) - 1,
-        log2(p.rows_per_cta) - 1, int(p.scale_tile), layout, int(ue8m0), p.block_threads, p.grid, device_index, int(pdl),
+        log2(p.rows_per_cta) - 1, int(p.scale_tile), layout, int(ue8m0), int(trigger), p.block_threads, smem_bytes,
+        p.grid, device_index, int(pdl),
     ))
 
 
@@ -245,8 +268,8 @@ def launch_cuda(x2d, q, scale, group_size, eps, layout, ue8m0, enable_pdl=None, 
     hidden = x2d.shape[1] if hidden is None else hidden
     vec = vector_width(hidden, x2d.element_size(), x2d.stride(0), x2d.data_ptr(), q.data_ptr())
     kernel = KERNEL if kernel is None else kernel
-    config = _cached_config(kernel, num_rows, hidden, x2d.element_size(), group_size, vec, index, layout, ue8m0, pdl,
-                            forced)
+    config = _cached_config(kernel, num_rows, hidden, x2d.shape[1], x2d.element_size(), group_size, vec, index, layout,
+                            ue8m0, pdl, forced)
     scale_ld = scale.stride(1) if layout != ROW_MAJOR else 0
     args = (x2d.data_ptr(), q.data_ptr(), scale.data_ptr(), num_rows, hidden, x2d.stride(0), scale_ld, eps, config)
     kernel(x2d.dtype, index, *args)

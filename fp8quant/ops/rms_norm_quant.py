@@ -126,7 +126,8 @@ def launch_cuda(x2d, residual, weight, q, scale, eps, group_size, scale_ub, colu
     num_rows, hidden = x2d.shape
     ub_ptr, ub_value = scale_ub_pointer_and_value(scale_ub)
     r2d = None if residual is None else _as_rows(residual)
-    config = row_quant.launch_config(KERNEL, plan, num_rows, group_size, column_major, ue8m0, index, pdl)
+    row_input_bytes = hidden * x2d.element_size() * (1 if r2d is None else 2)
+    config = row_quant.launch_config(KERNEL, plan, num_rows, row_input_bytes, group_size, column_major, ue8m0, index, pdl)
     KERNEL(x2d.dtype, index, x2d.data_ptr(), None if r2d is None else r2d.data_ptr(), weight.data_ptr(), q.data_ptr(),
            scale.data_ptr(), ub_ptr, ub_value, eps, FUSED_GROUP_EPS, num_rows, hidden, x2d.stride(0),
            0 if r2d is None else r2d.stride(0), scale.stride(1) if column_major else 0, config)

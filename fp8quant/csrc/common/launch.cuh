@@ -17,6 +17,7 @@ struct LaunchConfig {
   int32_t smem_bytes;  // dynamic shared memory
   int32_t device;
   int32_t pdl;         // nonzero: programmatic dependent launch (sm_90+, see pdl.cuh)
+  int32_t cluster = 1; // CTAs per thread block cluster (sm_90+), at most 8; 1: no cluster
 };
 
 inline cudaError_t set_device(int device) {
@@ -40,11 +41,20 @@ cudaError_t launch(const Params& params, const LaunchConfig& c, cudaStream_t str
   config.blockDim = dim3(static_cast<unsigned>(c.block_threads));
   config.dynamicSmemBytes = static_cast<size_t>(c.smem_bytes);
   config.stream = stream;
-  cudaLaunchAttribute pdl;
-  pdl.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  pdl.val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = &pdl;
-  config.numAttrs = c.pdl != 0 ? 1 : 0;
+  cudaLaunchAttribute attrs[2];
+  unsigned num_attrs = 0;
+  if (c.pdl != 0) {
+    attrs[num_attrs].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attrs[num_attrs++].val.programmaticStreamSerializationAllowed = 1;
+  }
+  if (c.cluster > 1) {
+    attrs[num_attrs].id = cudaLaunchAttributeClusterDimension;
+    attrs[num_attrs].val.clusterDim.x = static_cast<unsigned>(c.cluster);
+    attrs[num_attrs].val.clusterDim.y = 1;
+    attrs[num_attrs++].val.clusterDim.z = 1;
+  }
+  config.attrs = attrs;
+  config.numAttrs = num_attrs;
   const cudaError_t err = cudaLaunchKernelEx(&config, kKernel, params);
   return err != cudaSuccess ? err : cudaGetLastError();
 }

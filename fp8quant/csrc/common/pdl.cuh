@@ -36,6 +36,14 @@ __device__ __forceinline__ void allow_dependents_to_launch_if(int when) {
 #endif
 }
 
+// The wait, with the next kernel let launch at this kernel's entry (trigger_at_entry nonzero: the
+// planners' rule, ops/pdl_plan.py) or right after the wait.
+__device__ __forceinline__ void grid_dependency_wait_and_allow(int trigger_at_entry) {
+  allow_dependents_to_launch_if(trigger_at_entry);
+  grid_dependency_wait();
+  allow_dependents_to_launch_if(!trigger_at_entry);
+}
+
 // L2 prefetch before grid_dependency_wait(). Under PDL a kernel's CTAs are resident while the
 // kernel before it finishes (allow_dependents_to_launch), but may not load its input until that
 // kernel has completed. A prefetch may be issued before: it is a hint that returns nothing and

@@ -33,6 +33,7 @@ struct RowQuantOut {
   int32_t group_size;          // 0: per token
   int32_t column_major;        // per group
   int32_t ue8m0;               // per group
+  int32_t trigger_at_entry;    // under PDL: the next kernel may launch at entry (pdl.cuh)
 };
 
 // One plan's launch of a fused op (each op's config struct; ops/row_quant.py fills it).
@@ -44,7 +45,9 @@ struct RowQuantConfig {
   int32_t ue8m0;
   int32_t block_threads;
   int64_t grid;
-  int32_t smem_bytes;          // 0: the row in registers; else the staged kernel's row (bytes)
+  int32_t staged;              // nonzero: the staged kernel (the row in shared memory)
+  int32_t trigger_at_entry;
+  int32_t smem_bytes;          // the staged kernel's row (bytes), or what a register kernel's CTA reserves
   int32_t device;
   int32_t pdl;
 };
@@ -197,7 +200,7 @@ template <typename Args>
 RowQuantOut row_quant_out(const Args& a, int64_t row_len, const RowQuantConfig& c) {
   return RowQuantOut{
       static_cast<uint8_t*>(a.q), static_cast<float*>(a.scale), static_cast<const float*>(a.scale_ub_ptr),
-      a.scale_ub_value, a.group_eps, row_len, a.scale_ld, c.group_size, c.column_major, c.ue8m0,
+      a.scale_ub_value, a.group_eps, row_len, a.scale_ld, c.group_size, c.column_major, c.ue8m0, c.trigger_at_entry,
   };
 }
 
@@ -207,7 +210,7 @@ constexpr auto staged_table(std::integer_sequence<int, kW...>) {
 }
 
 // Op::launcher<In, kVec, kN>() (the row in registers) or, where the config stages the row
-// (smem_bytes > 0), Op::staged_launcher<In, kVec>().
+// (staged), Op::staged_launcher<In, kVec>().
 template <typename Op, typename In>
 cudaError_t launch_row_kernel(const typename Op::Params& params, const RowQuantConfig& c, cudaStream_t stream) {
   static constexpr auto kTable = row_table<Op, In>(std::make_integer_sequence<int, kNumVecWidths<In>>{});
@@ -215,7 +218,7 @@ cudaError_t launch_row_kernel(const typename Op::Params& params, const RowQuantC
   const int w = width_index(kMaxVec<In>, c.vec);
   int n = 0;
   while (n < kNumRowVecsPerThread && kRowVecsPerThread[n] != c.vecs_per_thread) ++n;
-  const bool staged = c.smem_bytes > 0;
+  const bool staged = c.staged != 0;
   if (w >= kNumVecWidths<In> || (!staged && n == kNumRowVecsPerThread) || c.block_threads % 32 != 0 ||
       c.block_threads > kRowMaxThreads) {
     return cudaErrorInvalidValue;
