@@ -169,7 +169,8 @@ def plan(row_len: int, vec: int, element_size: int, group_size: Optional[int],
     group spans more than a warp (group_size / vec > 32: float32 with group 256, or a narrow
     vector). staged: the staged kernel's plan instead (about STAGED_VECS_PER_THREAD vectors per
     thread, the row's element_size-byte elements in shared memory; where staged_pays, and forced as
-    "fp8quant:plan:s" in the bench); target_vecs_per_thread is for the forced "fp8quant:plan:vN"."""
+    "fp8quant:plan:s" in the bench); target_vecs_per_thread: an op's own target (SiLU's is 2) or the
+    bench's forced "fp8quant:plan:vN"."""
     vecs = row_len // vec
     if group_size is not None and group_size // vec > 32:
         return None
