@@ -91,23 +91,26 @@ def test_silu_and_mul_quant(backend, dtype, group_size, shape):
         assert sqnr_db(q, s_rows, truth, group_size) >= sqnr_db(q_ref, s_ref, truth, group_size) - 0.05, ctx
 
 
-@pytest.mark.parametrize("staged", [False, True], ids=["registers", "staged"])
+@pytest.mark.parametrize("kernel", ["registers:v1", "registers:v2", "registers:v4", "staged"])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("group_size", [None, 16, 128])
 @pytest.mark.parametrize("shape", [(3, 1000), (5, 2048), (4, 7168), (2, 11008), (2, 18432)], ids=lambda s: f"{s[0]}x{s[1]}")
-def test_forced_row_kernels(staged, dtype, group_size, shape):
-    """Both CUDA row kernels of each op (the register kernel, the staged kernel) forced, whatever
-    the planner picks: within the bounds, the residual bit for bit, nothing written past the rows."""
+def test_forced_row_kernels(kernel, dtype, group_size, shape):
+    """Both CUDA row kernels of each op (the register kernel at about 1, 2 and 4 vectors a thread,
+    the staged kernel) forced, whatever the planner picks: within the bounds, the residual bit for
+    bit, nothing written past the rows."""
     from fp8quant.ops import rms_norm_quant, row_quant, silu_and_mul_quant
 
     tokens, width = shape
     if group_size is not None and width % group_size:
         pytest.skip("not a multiple of the group")
-    ctx = f"staged={staged} {dtype} g={group_size} {tokens}x{width}"
+    staged = kernel == "staged"
+    target = 4 if staged else int(kernel[-1])
+    ctx = f"{kernel} {dtype} g={group_size} {tokens}x{width}"
     x, weight, residual = _rms_case(tokens, width, dtype, seed=width)
     res = residual.clone()
     plan = rms_norm_quant._plan_for(x, res, weight, x.new_empty(x.shape, dtype=torch.float8_e4m3fn), group_size,
-                                    staged=staged)
+                                    target, staged=staged)
     if plan is None:
         pytest.skip("no such plan for the row")
     q, s = _poisoned_outputs(x.shape, group_size, False)
@@ -118,7 +121,7 @@ def test_forced_row_kernels(staged, dtype, group_size, shape):
                         context="rms " + ctx)
     gate_up = random_rows(tokens, 2 * width, dtype, "cuda", seed=width) / 16
     vec = row_quant.vector_width(width, gate_up.element_size(), (gate_up.stride(0), gate_up.data_ptr()))
-    plan = row_quant.plan(width, vec, gate_up.element_size(), group_size, staged=staged)
+    plan = row_quant.plan(width, vec, gate_up.element_size(), group_size, target, staged=staged)
     if plan is None:
         return
     q, s = _poisoned_outputs((tokens, width), group_size, False)

@@ -132,6 +132,25 @@ def test_row_plan_holds_the_row_in_whole_warps():
     assert plan(4096, 4, 4, 256) is None and plan(4096, 8, 2, 256) is not None
 
 
+@pytest.mark.parametrize("group_size", [16, 32, 64, 128, 256])
+@pytest.mark.parametrize("target", [1, 2, 4, 6])
+def test_group_row_plan_gives_a_thread_vectors_of_one_group(group_size, target):
+    """Per group, the register kernel's thread holds vectors of one group (row_quant.cuh:
+    row_slots): a power of two of them dividing the group, and the row still covered."""
+    from fp8quant.ops.row_quant import plan
+
+    for row_len, vec, size in ((2048, 8, 2), (4096, 8, 2), (7168, 8, 2), (18432, 8, 2), (4096, 4, 4), (7168, 2, 2)):
+        p = plan(row_len, vec, size, group_size, target)
+        if group_size // vec > 32 or row_len % group_size:
+            continue
+        if p is None:  # only where even a whole group a thread would not fit 512 threads
+            assert row_len // vec > 512 * min(4, group_size // vec)
+            continue
+        n = p.vecs_per_thread
+        assert n & (n - 1) == 0 and (group_size // vec) % n == 0
+        assert p.block_threads % 32 == 0 and p.block_threads <= 512 and p.block_threads * n >= row_len // vec
+
+
 def test_staged_row_plan_bounds_a_threads_share_of_the_row():
     """The staged plans: whole warps, at most 8 vectors a thread (so at most 64 of the norm's terms,
     fused_bounds.py), the row's bytes in shared memory; None past 512 x 8 vectors."""

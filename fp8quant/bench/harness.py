@@ -335,6 +335,7 @@ class AccuracyRow:
     max_code_diff: float  # largest |q_provider - q_reference| in dequantized-code units
     scale_max_rel_diff: float
     exact: bool
+    within: bool = False  # a fused op's codes and scales within fused_bounds.py's bounds
 
 
 def compare_to_reference(q: torch.Tensor, s: torch.Tensor, ref: tuple[torch.Tensor, torch.Tensor]) -> tuple[float, float, float, bool]:
@@ -383,9 +384,9 @@ def accuracy_report(suite, provs: dict, device: str, dtype: torch.dtype, quick: 
             # a provider computing another variant of the op (a static scale) has its own reference
             own = suite.reference_for(name, x) if hasattr(suite, "reference_for") else None
             frac, max_code, scale_rel, exact = compare_to_reference(q, s, ref if own is None else own)
-            rows.append(AccuracyRow(name, shape_name, frac, max_code, scale_rel, exact))
             # a fused op's contract allows bounded differences (fp8quant/fused_bounds.py)
             within = suite.within_contract(x, q, s, name) if hasattr(suite, "within_contract") else exact
+            rows.append(AccuracyRow(name, shape_name, frac, max_code, scale_rel, exact, within))
             if name.startswith(suite.OURS) and not within:
                 ok = False
     return rows, sqnr, ok
@@ -752,7 +753,8 @@ def print_accuracy(rows: list[AccuracyRow], sqnr: dict[str, float], ours: tuple[
     print("\naccuracy against the reference (codes compared as bytes, scales exactly)", file=file)
     print(f"{'provider':>22} {'input':>14} {'codes differ':>13} {'max code diff':>14} {'scale max rel':>14}  verdict", file=file)
     for r in rows:
-        verdict = "exact" if r.exact else ("MISMATCH" if r.provider.startswith(ours) else "differs")
+        verdict = ("exact" if r.exact else "within bounds" if r.within else
+                   "MISMATCH" if r.provider.startswith(ours) else "differs")
         print(f"{r.provider:>22} {r.shape:>14} {r.codes_differ_frac:>13.2e} {r.max_code_diff:>14.4g} {r.scale_max_rel_diff:>14.3e}  {verdict}", file=file)
     print("reference vs float64, dequantized SQNR: " + ", ".join(f"{k} {v:.2f} dB" for k, v in sqnr.items()), file=file)
 

@@ -69,8 +69,8 @@ __global__ void __launch_bounds__(kRowMaxThreads, 1) rms_norm_quant_kernel(const
   __shared__ float warp_sums[kRowMaxWarps];
   __shared__ float warp_maxes[kRowMaxWarps];
   const int64_t row = blockIdx.x;
-  const int64_t vecs = p.hidden / kVec;
-  const int threads = blockDim.x;
+  const int vecs = static_cast<int>(p.hidden / kVec);
+  const RowSlots slots = row_slots<kVec, kN>(p.out);
   const V* x_vecs = reinterpret_cast<const V*>(static_cast<const In*>(p.x) + row * p.x_row_stride);
   V* res_vecs = reinterpret_cast<V*>(static_cast<In*>(p.residual) + row * p.residual_row_stride);
   const V* w_vecs = static_cast<const V*>(p.weight);
@@ -79,7 +79,7 @@ __global__ void __launch_bounds__(kRowMaxThreads, 1) rms_norm_quant_kernel(const
   V h[kN], w[kN];
 #pragma unroll
   for (int j = 0; j < kN; ++j) {
-    const int64_t i = threadIdx.x + static_cast<int64_t>(j) * threads;
+    const int i = slots.first + j * slots.stride;
     if (i < vecs) {
       h[j] = x_vecs[i];
       w[j] = w_vecs[i];
@@ -92,7 +92,7 @@ __global__ void __launch_bounds__(kRowMaxThreads, 1) rms_norm_quant_kernel(const
     V r[kN];
 #pragma unroll
     for (int j = 0; j < kN; ++j) {
-      const int64_t i = threadIdx.x + static_cast<int64_t>(j) * threads;
+      const int i = slots.first + j * slots.stride;
       if (i < vecs) r[j] = res_vecs[i]; else r[j].set_zero();
     }
 #pragma unroll
@@ -101,7 +101,7 @@ __global__ void __launch_bounds__(kRowMaxThreads, 1) rms_norm_quant_kernel(const
 #pragma unroll
       for (int e = 0; e < kVec; ++e) sum[e] = h[j].get(e) + r[j].get(e);
       h[j] = round_to_vec<In, kVec>(sum);
-      const int64_t i = threadIdx.x + static_cast<int64_t>(j) * threads;
+      const int i = slots.first + j * slots.stride;
       if (i < vecs) res_vecs[i] = h[j];
     }
   }
@@ -116,7 +116,7 @@ __global__ void __launch_bounds__(kRowMaxThreads, 1) rms_norm_quant_kernel(const
   V y[kN];
 #pragma unroll
   for (int j = 0; j < kN; ++j) y[j] = rms_normalize<In, kVec>(h[j], w[j], inv_rms);
-  quantize_row<In, kVec, kN>(y, row, vecs, p.out, warp_maxes);
+  quantize_row<In, kVec, kN>(y, slots, row, vecs, p.out, warp_maxes);
 }
 
 // The staged form (row_quant.cuh: staged rows): h (x + residual, residual written) into shared

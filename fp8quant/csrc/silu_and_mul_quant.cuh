@@ -46,8 +46,8 @@ __global__ void __launch_bounds__(kRowMaxThreads, 1) silu_and_mul_quant_kernel(c
   using V = InVec<In, kVec>;
   __shared__ float warp_maxes[kRowMaxWarps];
   const int64_t row = blockIdx.x;
-  const int64_t vecs = p.inner / kVec;
-  const int threads = blockDim.x;
+  const int vecs = static_cast<int>(p.inner / kVec);
+  const RowSlots slots = row_slots<kVec, kN>(p.out);
   const V* gate_vecs = reinterpret_cast<const V*>(static_cast<const In*>(p.x) + row * p.x_row_stride);
   const V* up_vecs = reinterpret_cast<const V*>(static_cast<const In*>(p.x) + row * p.x_row_stride + p.inner);
 
@@ -55,7 +55,7 @@ __global__ void __launch_bounds__(kRowMaxThreads, 1) silu_and_mul_quant_kernel(c
   V gate[kN], up[kN];
 #pragma unroll
   for (int j = 0; j < kN; ++j) {
-    const int64_t i = threadIdx.x + static_cast<int64_t>(j) * threads;
+    const int i = slots.first + j * slots.stride;
     if (i < vecs) {
       gate[j] = gate_vecs[i];
       up[j] = up_vecs[i];
@@ -67,7 +67,7 @@ __global__ void __launch_bounds__(kRowMaxThreads, 1) silu_and_mul_quant_kernel(c
   V y[kN];
 #pragma unroll
   for (int j = 0; j < kN; ++j) y[j] = silu_and_mul<In, kVec>(gate[j], up[j]);
-  quantize_row<In, kVec, kN>(y, row, vecs, p.out, warp_maxes);
+  quantize_row<In, kVec, kN>(y, slots, row, vecs, p.out, warp_maxes);
 }
 
 // The staged form (row_quant.cuh: staged rows): per token, y into shared memory and its max, then

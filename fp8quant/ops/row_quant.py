@@ -167,7 +167,8 @@ def plan(row_len: int, vec: int, element_size: int, group_size: Optional[int],
     """One CTA per row: about TARGET_VECS_PER_THREAD vectors per thread, in whole warps, at most
     512 threads; None where the CUDA kernel cannot hold the row (more than 512 x 6 vectors) or a
     group spans more than a warp (group_size / vec > 32: float32 with group 256, or a narrow
-    vector). staged: the staged kernel's plan instead (about STAGED_VECS_PER_THREAD vectors per
+    vector); per group the vectors per thread a power of two dividing the group. staged: the
+    staged kernel's plan instead (about STAGED_VECS_PER_THREAD vectors per
     thread, the row's element_size-byte elements in shared memory; where staged_pays, and forced as
     "fp8quant:plan:s" in the bench); target_vecs_per_thread: an op's own target (SiLU's is 2) or the
     bench's forced "fp8quant:plan:vN"."""
@@ -179,10 +180,14 @@ def plan(row_len: int, vec: int, element_size: int, group_size: Optional[int],
             return None
         threads = 32 * -(-vecs // (STAGED_VECS_PER_THREAD * 32))
         return RowPlan(vec, 0, threads, row_len * element_size)
-    warps = -(-vecs // (target_vecs_per_thread * 32))
+    # Per group, a thread's vectors are of one group and divide it (row_quant.cuh: row_slots).
+    allowed = VECS_PER_THREAD if group_size is None else tuple(
+        n for n in VECS_PER_THREAD if (group_size // vec) % n == 0)
+    target = min(target_vecs_per_thread, allowed[-1])
+    warps = -(-vecs // (target * 32))
     threads = min(MAX_THREADS, 32 * warps)
     per_thread = -(-vecs // threads)
-    fits = [n for n in VECS_PER_THREAD if n >= per_thread]
+    fits = [n for n in allowed if n >= per_thread]
     return RowPlan(vec, fits[0], threads) if fits else None
 
 

@@ -106,11 +106,41 @@ __device__ __forceinline__ void quantize_group_vec(const InVec<In, kVec>& y, int
   for_row_kind(rs, [&](auto kind) { q_vecs[i] = quantize_vec<decltype(kind)::value>(y, rs); });
 }
 
+// Which vectors of the row a register kernel's thread holds: slot j is vector first + j * stride,
+// held where that is < the row's vectors. Per token t + j T (T = blockDim.x: every load of a warp
+// contiguous); per group the group's vectors shared by stride = group_size / (kVec kN) consecutive
+// threads, thread lane of them holding vectors lane, lane + stride, ... of its group, so that a
+// group's max is the thread's own max over its kN vectors and log2(stride) shuffles, and its scale
+// is computed once per kN vectors (the group kernel's layout, per_token_group.cuh). With slot j
+// one vector of every group instead (t + j T), each vector took the 4 shuffles and the scale of a
+// group of its own (g128: 47.9-58.1% of copy bandwidth at 16384 rows, docs/design.md). Threads
+// past the row's last group hold no vector (first >= the row's vectors). The planner gives a
+// per-group kernel kN vectors that divide the group (ops/row_quant.py).
+struct RowSlots {
+  int first;
+  int stride;
+  int group_vecs_shift;  // per group: log2(group_size / kVec)
+};
+
+__host__ __device__ constexpr int log2_of(int n) { return n <= 1 ? 0 : 1 + log2_of(n / 2); }
+
+template <int kVec, int kN>
+__device__ __forceinline__ RowSlots row_slots(const RowQuantOut& out) {
+  if (out.group_size == 0) return RowSlots{static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x), 0};
+  // Powers of two (the group size, kVec, and kN per group): shifts, not integer divisions.
+  constexpr int kVecShift = log2_of(kVec);
+  constexpr int kNShift = log2_of(kN);
+  const int group_vecs_shift = __ffs(out.group_size) - 1 - kVecShift;
+  const int stride_shift = group_vecs_shift - kNShift;
+  const int t = threadIdx.x;
+  return RowSlots{((t >> stride_shift) << group_vecs_shift) + (t & ((1 << stride_shift) - 1)), 1 << stride_shift,
+                  group_vecs_shift};
+}
+
 template <typename In, int kVec, int kN>
-__device__ __forceinline__ void quantize_row(const InVec<In, kVec> (&y)[kN], int64_t row, int64_t vecs,
-                                             const RowQuantOut& out, float* warp_maxes) {
+__device__ __forceinline__ void quantize_row(const InVec<In, kVec> (&y)[kN], const RowSlots& slots, int64_t row,
+                                             int vecs, const RowQuantOut& out, float* warp_maxes) {
   auto* q_vecs = reinterpret_cast<CodeVec<kVec>*>(out.q + row * out.q_row_elems);
-  const int threads = blockDim.x;
   if (out.group_size == 0) {
     const float amax = block_max(abs_max<kN>(y), warp_maxes);
     const RowScale rs(amax, out.scale_ub_ptr != nullptr ? *out.scale_ub_ptr : out.scale_ub_value);
@@ -118,17 +148,33 @@ __device__ __forceinline__ void quantize_row(const InVec<In, kVec> (&y)[kN], int
     for_row_kind(rs, [&](auto kind) {
 #pragma unroll
       for (int j = 0; j < kN; ++j) {
-        const int64_t i = threadIdx.x + static_cast<int64_t>(j) * threads;
+        const int i = slots.first + j * slots.stride;
         if (i < vecs) q_vecs[i] = quantize_vec<decltype(kind)::value>(y[j], rs);
       }
     });
     return;
   }
+  // The group's max: this thread's, then over the group's `stride` consecutive lanes (a power of
+  // two <= 32 dividing blockDim.x, every lane of the warp taking part).
+  float amax = abs_max<kN>(y);
 #pragma unroll
-  for (int j = 0; j < kN; ++j) {
-    const int64_t i = threadIdx.x + static_cast<int64_t>(j) * threads;
-    quantize_group_vec(y[j], i, i < vecs, row, out, q_vecs);
+  for (int offset = 16; offset > 0; offset /= 2) {
+    const float other = __shfl_xor_sync(0xffffffffu, amax, offset);
+    amax = offset < slots.stride ? max_nan(amax, other) : amax;
   }
+  float scale = div_by_fp8_max(max_nan(amax, out.group_eps));
+  if (out.ue8m0) scale = ue8m0_round_up(scale);
+  if (slots.first >= vecs) return;  // past the row's last group
+  const int64_t group = slots.first >> slots.group_vecs_shift;
+  if ((threadIdx.x & (slots.stride - 1)) == 0) {
+    const int64_t groups = out.q_row_elems / out.group_size;
+    out.scale[out.column_major ? group * out.scale_ld + row : row * groups + group] = scale;
+  }
+  const RowScale rs = RowScale::of_scale(scale);
+  for_row_kind(rs, [&](auto kind) {
+#pragma unroll
+    for (int j = 0; j < kN; ++j) q_vecs[slots.first + j * slots.stride] = quantize_vec<decltype(kind)::value>(y[j], rs);
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -219,7 +265,11 @@ cudaError_t launch_row_kernel(const typename Op::Params& params, const RowQuantC
   int n = 0;
   while (n < kNumRowVecsPerThread && kRowVecsPerThread[n] != c.vecs_per_thread) ++n;
   const bool staged = c.staged != 0;
-  if (w >= kNumVecWidths<In> || (!staged && n == kNumRowVecsPerThread) || c.block_threads % 32 != 0 ||
+  // Per group, the register kernel's vectors per thread divide the group (row_slots).
+  const int per_thread = n < kNumRowVecsPerThread ? kRowVecsPerThread[n] : 0;
+  const bool group_slots_fit = staged || c.group_size == 0 ||
+                               ((per_thread & (per_thread - 1)) == 0 && c.group_size % (c.vec * per_thread) == 0);
+  if (w >= kNumVecWidths<In> || (!staged && n == kNumRowVecsPerThread) || !group_slots_fit || c.block_threads % 32 != 0 ||
       c.block_threads > kRowMaxThreads) {
     return cudaErrorInvalidValue;
   }
