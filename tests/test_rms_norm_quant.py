@@ -132,6 +132,27 @@ def test_row_plan_holds_the_row_in_whole_warps():
     assert plan(4096, 4, 4, 256) is None and plan(4096, 8, 2, 256) is not None
 
 
+@pytest.mark.parametrize("rows, hidden, residual, per_token, expect", [
+    (1, 4096, False, True, "v1"),        # a row an SM: one vector a thread
+    (64, 8192, True, False, "v1"),
+    (66, 4096, False, True, "v1"),       # rows = SMs / 2 (H100: 132)
+    (67, 4096, False, True, "v4"),
+    (256, 4096, False, True, "v4"),
+    (16384, 4096, False, True, "staged"),  # >= 64 MiB of x, per token, no residual
+    (4096, 8192, False, True, "staged"),
+    (4096, 4096, False, True, "v4"),       # 32 MiB
+    (16384, 8192, True, True, "v4"),       # the residual keeps the register kernel
+    (16384, 8192, False, False, "v4"),     # per group too
+])
+def test_rms_norm_plan_rule(rows, hidden, residual, per_token, expect):
+    """ops/rms_norm_quant.plan_rule at the shapes its numbers were measured on (bf16, H100)."""
+    from fp8quant.ops import row_quant
+    from fp8quant.ops.rms_norm_quant import plan_rule
+
+    registers = row_quant.plan(hidden, 8, 2, None if per_token else 128)
+    assert plan_rule(rows, rows * hidden * 2, residual, per_token, 132, registers) == expect
+
+
 @pytest.mark.parametrize("group_size", [16, 32, 64, 128, 256])
 @pytest.mark.parametrize("target", [1, 2, 4, 6])
 def test_group_row_plan_gives_a_thread_vectors_of_one_group(group_size, target):

@@ -90,7 +90,7 @@ def _run(x, weight, eps, residual, group_size, scale_ub, scale_ub_value, column_
     x2d = _as_rows(x)
     cuda_plan = None
     if backend == "cuda":
-        cuda_plan = _plan_for(x2d, residual, weight, out, group_size)
+        cuda_plan = _auto_plan(x2d, residual, weight, out, group_size)
         if cuda_plan is None:
             backend = "triton"  # rows the CUDA kernel does not hold (row_quant.plan)
     if backend == "torch":
@@ -117,6 +117,41 @@ def _plan_for(x2d, residual, weight, out, group_size, target_vecs_per_thread: in
         pairs.append((r2d.stride(0), r2d.data_ptr()))
     vec = row_quant.vector_width(x2d.shape[1], x2d.element_size(), *pairs)
     return row_quant.plan(x2d.shape[1], vec, x2d.element_size(), group_size, target_vecs_per_thread, staged)
+
+
+# x's bytes from which a per-token call without the residual runs the staged kernel (when its
+# grid is over one wave). Measured (H100, bf16, same run; % of copy bandwidth, register kernel ->
+# staged): 16384x4096 84.6 -> 89.0, 16384x7168 63.3 -> 90.6, 16384x8192 69.6 -> 92.0, 4096x8192
+# 66.4 -> 76.2 (64 MiB); below, 4096x4096 (32 MiB) 74.7 -> 66.7. With the residual the register
+# kernel stays (16384x4096 98.7 vs 95.5%, 16384x8192 93.3-99.7 vs 97.9).
+STAGED_MIN_X_BYTES = 64 * 2**20
+
+
+def plan_rule(num_rows: int, x_bytes: int, has_residual: bool, per_token: bool, sm_count: int,
+              registers: Optional[row_quant.RowPlan]) -> str:
+    """Which CUDA plan a call runs ("v1", "staged" or "v4": row_quant.plan's default target):
+    one vector a thread (more threads share a row's math) where each row has an SM to itself
+    (rows <= SMs / 2), measured per token 1x2048 1.86 -> 1.45 us, 1x4096 1.89 -> 1.68, 16x4096
+    1.95 -> 1.74, 64x4096 2.09 -> 1.90, with the residual 16x4096 2.69 -> 2.37, 64x4096 2.93 ->
+    2.63 (H100, inputs in L2; at 256 rows within 0.1 us either way); the staged kernel per token
+    without the residual from STAGED_MIN_X_BYTES where the register grid is over one wave."""
+    if 2 * num_rows <= sm_count:
+        return "v1"
+    if (per_token and not has_residual and x_bytes >= STAGED_MIN_X_BYTES
+            and row_quant.grid_over_one_wave(registers, num_rows, sm_count)):
+        return "staged"
+    return "v4"
+
+
+def _auto_plan(x2d, residual, weight, out, group_size) -> Optional[row_quant.RowPlan]:
+    registers = _plan_for(x2d, residual, weight, out, group_size)
+    rule = plan_rule(x2d.shape[0], x2d.numel() * x2d.element_size(), residual is not None, group_size is None,
+                     _device.device_info(x2d.get_device()).sm_count, registers)
+    if rule == "v1":
+        return _plan_for(x2d, residual, weight, out, group_size, 1)
+    if rule == "staged":
+        return _plan_for(x2d, residual, weight, out, group_size, staged=True) or registers
+    return registers
 
 
 def launch_cuda(x2d, residual, weight, q, scale, eps, group_size, scale_ub, column_major, ue8m0, plan,

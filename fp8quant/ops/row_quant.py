@@ -158,7 +158,13 @@ def staged_pays(registers: Optional[RowPlan], num_rows: int, sm_count: int) -> b
     76.3%); 256 rows of I 14336 10.55 vs 10.34 us, 16384 of I 2048 58.25 vs 57.28 (register plans of
     448 and 64 threads kept)."""
     threads = MAX_THREADS if registers is None else registers.block_threads  # None: longer rows still
-    return threads > 256 and num_rows * threads > sm_count * 2048
+    return threads > 256 and grid_over_one_wave(registers, num_rows, sm_count)
+
+
+def grid_over_one_wave(registers: Optional[RowPlan], num_rows: int, sm_count: int) -> bool:
+    """Whether the register plan's CTAs (a row each) are more threads than the SMs hold at once."""
+    threads = MAX_THREADS if registers is None else registers.block_threads
+    return num_rows * threads > sm_count * 2048
 
 
 @functools.lru_cache(maxsize=4096)  # once per shape: the ops call it on every launch
