@@ -123,7 +123,7 @@ def _plan_for(x2d, residual, weight, out, group_size, target_vecs_per_thread: in
 # grid is over one wave). Measured (H100, bf16, same run; % of copy bandwidth, register kernel ->
 # staged): 16384x4096 84.6 -> 89.0, 16384x7168 63.3 -> 90.6, 16384x8192 69.6 -> 92.0, 4096x8192
 # 66.4 -> 76.2 (64 MiB); below, 4096x4096 (32 MiB) 74.7 -> 66.7. With the residual the register
-# kernel stays (16384x4096 98.7 vs 95.5%, 16384x8192 93.3-99.7 vs 97.9).
+# kernel stays (16384x4096 99.2 vs 95.5%, 16384x8192 100.0 vs 98.0).
 STAGED_MIN_X_BYTES = 64 * 2**20
 
 
@@ -209,8 +209,9 @@ def rms_norm_quant_fp8(
             eps 1e-10, column_major_scales and scale_ue8m0 as there; H a multiple of it).
         out, scale_out: preallocated outputs (codes of x's shape; scales (..., 1), (..., H / g) or
             column-major (M, H / g)).
-        backend, enable_pdl: as for per_token_quant_fp8. Rows the CUDA kernel does not hold in
-            registers (over 8192 vectors; float32 with group 256) run on the Triton kernel.
+        backend, enable_pdl: as for per_token_quant_fp8. The CUDA backend picks its register or
+            staged kernel and plan by plan_rule; rows neither holds (over 512 x 6 vectors in
+            registers, 512 x 4 per group; float32 with group 256) run on the Triton kernel.
 
     Returns:
         (q, scales) of y = weight * RMSNorm(h) computed as torch computes it in x's dtype
