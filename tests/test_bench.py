@@ -3,6 +3,7 @@ accuracy report fails a deliberately broken provider."""
 
 import subprocess
 
+import pytest
 import torch
 
 from fp8quant import bench
@@ -46,6 +47,20 @@ def test_cpu_mode_runs_and_is_exact(capsys):
     out = capsys.readouterr().out
     assert "accuracy against the reference" in out
     assert "triton" in out and "MISMATCH" not in out
+
+
+def test_variants_pick_the_suites_that_run(capsys):
+    """--variants runs only the named variants (each writes its own result file), so one op's bench can
+    be split over device calls; an unknown name is refused with the known ones."""
+    assert bench.main(["rmsnorm", "--cpu", "--variants", "g128,g128-residual"]) == 0
+    heads = [line for line in capsys.readouterr().out.splitlines() if "accuracy report on the CPU" in line]
+    assert [h.split(", ")[-2] for h in heads] == ["rms_norm_quant_fp8 g128", "rms_norm_quant_fp8 g128-residual"]
+    assert bench.main(["group", "--cpu", "--variants", "g64"]) == 0
+    heads = [line for line in capsys.readouterr().out.splitlines() if "accuracy report on the CPU" in line]
+    assert len(heads) == 1 and " g64," in heads[0]
+    with pytest.raises(SystemExit):
+        bench.main(["silu", "--cpu", "--variants", "g64"])
+    assert "known: token, g128" in capsys.readouterr().err
 
 
 def test_quick_runs_everywhere(capsys, tmp_path):

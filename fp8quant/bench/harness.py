@@ -869,8 +869,19 @@ def main(argv: list[str] | None = None, extra_providers: dict | None = None) -> 
                     "row, fp8quant:registers:tN:s* sweeps S; fp8quant:registers:tN:bB forces B-thread CTAs")
     ap.add_argument("--out", type=_out_dir, help=f"output directory (default {RESULTS_DIR}/<op>)")
     ap.add_argument("--cpu", action="store_true", help="the no-GPU report even where a GPU exists")
+    ap.add_argument("--variants", help="comma-separated subset of the op's variants, each its own result file "
+                    "(rmsnorm: token, token-residual, g128, g128-residual; silu: token, g128; group: "
+                    "default, g64, g32), so that one op's bench can run over several device calls")
     args = ap.parse_args(argv)
     suite = SUITES[args.op]
+    variants = getattr(suite, "VARIANTS", None) or [suite]
+    if args.variants:
+        names = [getattr(v, "VARIANT", None) or "default" for v in variants]
+        wanted = [w.strip() for w in args.variants.split(",")]
+        unknown = [w for w in wanted if w not in names]
+        if unknown:
+            ap.error(f"--variants: unknown {', '.join(unknown)} for {args.op}; known: {', '.join(names)}")
+        variants = [v for v, name in zip(variants, names) if name in wanted]
     if args.providers:
         wanted = [p.strip() for p in args.providers.split(",")]
         unknown = [w for w in wanted if w not in suite.PROVIDERS and _forced_provider(suite, w) is None
@@ -882,6 +893,6 @@ def main(argv: list[str] | None = None, extra_providers: dict | None = None) -> 
     args.extra_providers = extra_providers
     args.command = " ".join(["fp8quant", "bench", *argv])
     rc = 0
-    for variant in getattr(suite, "VARIANTS", None) or [suite]:
+    for variant in variants:
         rc |= run_cpu(variant, args) if args.cpu or not torch.cuda.is_available() else run_gpu(variant, args)
     return rc
