@@ -111,12 +111,16 @@ def _run(x, weight, eps, residual, group_size, scale_ub, scale_ub_value, column_
 
 def _plan_for(x2d, residual, weight, out, group_size, target_vecs_per_thread: int = row_quant.TARGET_VECS_PER_THREAD,
               staged: bool = False) -> Optional[row_quant.RowPlan]:
+    vec = _vector_width(x2d, residual, weight, out)
+    return row_quant.plan(x2d.shape[1], vec, x2d.element_size(), group_size, target_vecs_per_thread, staged)
+
+
+def _vector_width(x2d, residual, weight, out) -> int:
     pairs = [(x2d.stride(0), x2d.data_ptr()), (0, weight.data_ptr()), (0, out.data_ptr())]
     if residual is not None:
         r2d = _as_rows(residual)
         pairs.append((r2d.stride(0), r2d.data_ptr()))
-    vec = row_quant.vector_width(x2d.shape[1], x2d.element_size(), *pairs)
-    return row_quant.plan(x2d.shape[1], vec, x2d.element_size(), group_size, target_vecs_per_thread, staged)
+    return row_quant.vector_width(x2d.shape[1], x2d.element_size(), *pairs)
 
 
 # x's bytes from which a per-token call without the residual runs the staged kernel (when its
@@ -144,13 +148,16 @@ def plan_rule(num_rows: int, x_bytes: int, has_residual: bool, per_token: bool, 
 
 
 def _auto_plan(x2d, residual, weight, out, group_size) -> Optional[row_quant.RowPlan]:
-    registers = _plan_for(x2d, residual, weight, out, group_size)
-    rule = plan_rule(x2d.shape[0], x2d.numel() * x2d.element_size(), residual is not None, group_size is None,
+    # The vector width once per call; row_quant.plan is cached per shape.
+    row_len, size = x2d.shape[1], x2d.element_size()
+    vec = _vector_width(x2d, residual, weight, out)
+    registers = row_quant.plan(row_len, vec, size, group_size)
+    rule = plan_rule(x2d.shape[0], x2d.numel() * size, residual is not None, group_size is None,
                      _device.device_info(x2d.get_device()).sm_count, registers)
     if rule == "v1":
-        return _plan_for(x2d, residual, weight, out, group_size, 1)
+        return row_quant.plan(row_len, vec, size, group_size, 1)
     if rule == "staged":
-        return _plan_for(x2d, residual, weight, out, group_size, staged=True) or registers
+        return row_quant.plan(row_len, vec, size, group_size, staged=True) or registers
     return registers
 
 
