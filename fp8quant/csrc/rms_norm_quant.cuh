@@ -70,23 +70,17 @@ __global__ void __launch_bounds__(kRowMaxThreads, 1) rms_norm_quant_kernel(const
   __shared__ float warp_maxes[kRowMaxWarps];
   const int64_t row = blockIdx.x;
   const int vecs = static_cast<int>(p.hidden / kVec);
-  const RowSlots slots = row_slots<kVec, kN>(p.out);
+  const RowSlots slots = row_slots<kVec, kN>(p.out, threadIdx.x);
   const V* x_vecs = reinterpret_cast<const V*>(static_cast<const In*>(p.x) + row * p.x_row_stride);
   V* res_vecs = reinterpret_cast<V*>(static_cast<In*>(p.residual) + row * p.residual_row_stride);
   const V* w_vecs = static_cast<const V*>(p.weight);
 
   grid_dependency_wait_and_allow(p.out.trigger_at_entry);
-  V h[kN], w[kN];
+  V h[kN];
 #pragma unroll
   for (int j = 0; j < kN; ++j) {
     const int i = slots.first + j * slots.stride;
-    if (i < vecs) {
-      h[j] = x_vecs[i];
-      w[j] = w_vecs[i];
-    } else {
-      h[j].set_zero();
-      w[j].set_zero();
-    }
+    if (i < vecs) h[j] = x_vecs[i]; else h[j].set_zero();
   }
   if (p.residual != nullptr) {
     V r[kN];
@@ -113,16 +107,24 @@ __global__ void __launch_bounds__(kRowMaxThreads, 1) rms_norm_quant_kernel(const
   }
   const float mean = __fdiv_rn(block_sum(squares, warp_sums), static_cast<float>(p.hidden));
   const float inv_rms = __frsqrt_rn(mean + p.eps);
+  // The weight read after the reduction (from L2, every row reads it): held across it beside h,
+  // the 16-byte x 4-vector bf16 instance took 90 registers instead of 67.
   V y[kN];
 #pragma unroll
-  for (int j = 0; j < kN; ++j) y[j] = rms_normalize<In, kVec>(h[j], w[j], inv_rms);
+  for (int j = 0; j < kN; ++j) {
+    const int i = slots.first + j * slots.stride;
+    V w;
+    if (i < vecs) w = w_vecs[i]; else w.set_zero();
+    y[j] = rms_normalize<In, kVec>(h[j], w, inv_rms);
+  }
   quantize_row<In, kVec, kN>(y, slots, row, vecs, p.out, warp_maxes);
 }
 
 // The staged form (row_quant.cuh: staged rows): h (x + residual, residual written) into shared
 // memory with the sum of its squares; then y from h and the weight, per token staged again over h
-// with its max before the codes, per group quantized as it is produced. A thread sums its own
-// elements in order (at most 64: the planner's bound, fused_bounds.py's derivation), then the tree.
+// with its max before the codes, per group quantized in the group layout (quantize_staged_groups,
+// after a barrier: a thread reads vectors others staged). A thread sums its own elements in order
+// (at most 64: the planner's bound, fused_bounds.py's derivation), then the tree.
 template <typename In, int kVec>
 __global__ void __launch_bounds__(kRowMaxThreads) rms_norm_quant_staged_kernel(const RmsNormQuantParams p) {
   using V = InVec<In, kVec>;
@@ -135,7 +137,6 @@ __global__ void __launch_bounds__(kRowMaxThreads) rms_norm_quant_staged_kernel(c
   const V* x_vecs = reinterpret_cast<const V*>(static_cast<const In*>(p.x) + row * p.x_row_stride);
   V* res_vecs = reinterpret_cast<V*>(static_cast<In*>(p.residual) + row * p.residual_row_stride);
   const V* w_vecs = static_cast<const V*>(p.weight);
-  auto* q_vecs = reinterpret_cast<CodeVec<kVec>*>(p.out.q + row * p.out.q_row_elems);
   const bool has_residual = p.residual != nullptr;
   const bool per_group = p.out.group_size != 0;
 
@@ -169,23 +170,30 @@ __global__ void __launch_bounds__(kRowMaxThreads) rms_norm_quant_staged_kernel(c
   }
   const float mean = __fdiv_rn(block_sum(squares, warp_sums), static_cast<float>(p.hidden));
   const float inv_rms = __frsqrt_rn(mean + p.eps);
+  if (per_group) {
+    __syncthreads();
+    quantize_staged_groups<In, kVec>(row, static_cast<int>(vecs), p.out, warp_maxes,
+                                     [&](int i) { return rms_normalize<In, kVec>(staged[i], w_vecs[i], inv_rms); });
+    return;
+  }
   float amax = 0.0f;
   for (int64_t base = threadIdx.x; base - threadIdx.x < vecs; base += kStagedUnroll * threads) {
     V w[kStagedUnroll];
 #pragma unroll
     for (int u = 0; u < kStagedUnroll; ++u) {
       const int64_t i = base + u * threads;
-      if (i < vecs) w[u] = w_vecs[i]; else w[u].set_zero();
+      if (i < vecs) w[u] = w_vecs[i];
     }
 #pragma unroll
     for (int u = 0; u < kStagedUnroll; ++u) {
       const int64_t i = base + u * threads;
-      V y;
-      if (i < vecs) y = rms_normalize<In, kVec>(staged[i], w[u], inv_rms); else y.set_zero();
-      stage_or_quantize(y, i, vecs, row, p.out, q_vecs, staged, amax);
+      if (i >= vecs) continue;
+      const V y = rms_normalize<In, kVec>(staged[i], w[u], inv_rms);
+      staged[i] = y;
+      amax = max_nan(amax, abs_max<1>(&y));
     }
   }
-  if (!per_group) quantize_staged_row(staged, amax, row, vecs, p.out, warp_maxes);
+  quantize_staged_row(staged, amax, row, vecs, p.out, warp_maxes);
 }
 
 struct RmsNormQuantOp {

@@ -47,7 +47,7 @@ __global__ void __launch_bounds__(kRowMaxThreads, 1) silu_and_mul_quant_kernel(c
   __shared__ float warp_maxes[kRowMaxWarps];
   const int64_t row = blockIdx.x;
   const int vecs = static_cast<int>(p.inner / kVec);
-  const RowSlots slots = row_slots<kVec, kN>(p.out);
+  const RowSlots slots = row_slots<kVec, kN>(p.out, threadIdx.x);
   const V* gate_vecs = reinterpret_cast<const V*>(static_cast<const In*>(p.x) + row * p.x_row_stride);
   const V* up_vecs = reinterpret_cast<const V*>(static_cast<const In*>(p.x) + row * p.x_row_stride + p.inner);
 
@@ -71,7 +71,8 @@ __global__ void __launch_bounds__(kRowMaxThreads, 1) silu_and_mul_quant_kernel(c
 }
 
 // The staged form (row_quant.cuh: staged rows): per token, y into shared memory and its max, then
-// the codes; per group the codes of each vector as it is produced (nothing staged).
+// the codes; per group nothing staged, y quantized in the group layout as it is produced
+// (quantize_staged_groups).
 template <typename In, int kVec>
 __global__ void __launch_bounds__(kRowMaxThreads) silu_and_mul_quant_staged_kernel(const SiluAndMulQuantParams p) {
   using V = InVec<In, kVec>;
@@ -82,10 +83,13 @@ __global__ void __launch_bounds__(kRowMaxThreads) silu_and_mul_quant_staged_kern
   const int threads = blockDim.x;
   const V* gate_vecs = reinterpret_cast<const V*>(static_cast<const In*>(p.x) + row * p.x_row_stride);
   const V* up_vecs = reinterpret_cast<const V*>(static_cast<const In*>(p.x) + row * p.x_row_stride + p.inner);
-  auto* q_vecs = reinterpret_cast<CodeVec<kVec>*>(p.out.q + row * p.out.q_row_elems);
-  const bool per_group = p.out.group_size != 0;
 
   grid_dependency_wait_and_allow(p.out.trigger_at_entry);
+  if (p.out.group_size != 0) {
+    quantize_staged_groups<In, kVec>(row, static_cast<int>(vecs), p.out, warp_maxes,
+                                     [&](int i) { return silu_and_mul<In, kVec>(gate_vecs[i], up_vecs[i]); });
+    return;
+  }
   float amax = 0.0f;
   for (int64_t base = threadIdx.x; base - threadIdx.x < vecs; base += kStagedUnroll * threads) {
     V gate[kStagedUnroll], up[kStagedUnroll];
@@ -95,19 +99,18 @@ __global__ void __launch_bounds__(kRowMaxThreads) silu_and_mul_quant_staged_kern
       if (i < vecs) {
         gate[u] = gate_vecs[i];
         up[u] = up_vecs[i];
-      } else {
-        gate[u].set_zero();
-        up[u].set_zero();
       }
     }
 #pragma unroll
     for (int u = 0; u < kStagedUnroll; ++u) {
       const int64_t i = base + u * threads;
-      const V y = silu_and_mul<In, kVec>(gate[u], up[u]);  // 0 past the row's end
-      stage_or_quantize(y, i, vecs, row, p.out, q_vecs, staged, amax);
+      if (i >= vecs) continue;
+      const V y = silu_and_mul<In, kVec>(gate[u], up[u]);
+      staged[i] = y;
+      amax = max_nan(amax, abs_max<1>(&y));
     }
   }
-  if (!per_group) quantize_staged_row(staged, amax, row, vecs, p.out, warp_maxes);
+  quantize_staged_row(staged, amax, row, vecs, p.out, warp_maxes);
 }
 
 struct SiluAndMulQuantOp {

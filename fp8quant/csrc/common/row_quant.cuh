@@ -81,31 +81,6 @@ __device__ __forceinline__ float block_max(float v, float* warp_maxes) {
   return __uint_as_float(warp_max_bits(lane < warps ? warp_maxes[lane] : 0.0f));
 }
 
-// Per group, vector i of the row (y zero where !valid): a group is group_size / kVec consecutive
-// threads (a power of two <= 32 dividing blockDim.x, so a group never leaves its warp); its max by
-// shuffles among them, every lane of the warp taking part.
-template <typename In, int kVec>
-__device__ __forceinline__ void quantize_group_vec(const InVec<In, kVec>& y, int64_t i, bool valid, int64_t row,
-                                                   const RowQuantOut& out, CodeVec<kVec>* q_vecs) {
-  const int lanes = out.group_size / kVec;
-  float amax = abs_max<1>(&y);
-#pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2) {
-    const float other = __shfl_xor_sync(0xffffffffu, amax, offset);
-    amax = offset < lanes ? max_nan(amax, other) : amax;
-  }
-  float scale = div_by_fp8_max(max_nan(amax, out.group_eps));
-  if (out.ue8m0) scale = ue8m0_round_up(scale);
-  if (!valid) return;
-  const int64_t group = i / lanes;
-  if ((threadIdx.x & (lanes - 1)) == 0) {
-    const int64_t groups = out.q_row_elems / out.group_size;
-    out.scale[out.column_major ? group * out.scale_ld + row : row * groups + group] = scale;
-  }
-  const RowScale rs = RowScale::of_scale(scale);
-  for_row_kind(rs, [&](auto kind) { q_vecs[i] = quantize_vec<decltype(kind)::value>(y, rs); });
-}
-
 // Which vectors of the row a register kernel's thread holds: slot j is vector first + j * stride,
 // held where that is < the row's vectors. Per token t + j T (T = blockDim.x: every load of a warp
 // contiguous); per group the group's vectors shared by stride = group_size / (kVec kN) consecutive
@@ -124,15 +99,15 @@ struct RowSlots {
 
 __host__ __device__ constexpr int log2_of(int n) { return n <= 1 ? 0 : 1 + log2_of(n / 2); }
 
+// t: the thread's index in the row (threadIdx.x; the staged kernels' chunk index, staged rows below).
 template <int kVec, int kN>
-__device__ __forceinline__ RowSlots row_slots(const RowQuantOut& out) {
-  if (out.group_size == 0) return RowSlots{static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x), 0};
+__device__ __forceinline__ RowSlots row_slots(const RowQuantOut& out, int t) {
+  if (out.group_size == 0) return RowSlots{t, static_cast<int>(blockDim.x), 0};
   // Powers of two (the group size, kVec, and kN per group): shifts, not integer divisions.
   constexpr int kVecShift = log2_of(kVec);
   constexpr int kNShift = log2_of(kN);
   const int group_vecs_shift = __ffs(out.group_size) - 1 - kVecShift;
   const int stride_shift = group_vecs_shift - kNShift;
-  const int t = threadIdx.x;
   return RowSlots{((t >> stride_shift) << group_vecs_shift) + (t & ((1 << stride_shift) - 1)), 1 << stride_shift,
                   group_vecs_shift};
 }
@@ -180,11 +155,11 @@ __device__ __forceinline__ void quantize_row(const InVec<In, kVec> (&y)[kN], con
 // ---------------------------------------------------------------------------------------------
 // Staged rows: a CTA per row, each thread looping over its vectors t, t + T, ... (T = blockDim.x)
 // with kStagedUnroll of them in flight, the producer's output (rounded to the dtype) kept in
-// dynamic shared memory between the passes. A thread reads back only the vectors it stored, so
-// the passes need no barrier but the reductions'. Registers then hold a few vectors whatever the
-// row's length, and the CTAs an SM holds are bounded by the rows' bytes in shared memory instead
-// of by registers: the register kernel's 16-byte x 4-vector SiLU instance took 88 registers, one
-// 352-thread CTA per SM (16384x22016: DRAM 37.5% busy under ncu).
+// dynamic shared memory between the passes. Registers then hold a few vectors whatever the row's
+// length, and the CTAs an SM holds are bounded by the rows' bytes in shared memory instead of by
+// registers: the register kernel's 16-byte x 4-vector SiLU instance took 88 registers, one
+// 352-thread CTA per SM (16384x22016: DRAM 37.5% busy under ncu). Per group the quantizing pass
+// takes the register kernel's layout instead (quantize_staged_groups).
 constexpr int kStagedUnroll = 4;
 
 template <typename In, int kVec>
@@ -193,23 +168,9 @@ __device__ __forceinline__ InVec<In, kVec>* staged_row() {
   return reinterpret_cast<InVec<In, kVec>*>(row_smem);
 }
 
-// A staged kernel's producer output y, vector i of the row (zero past its end): per group its
-// codes and scale now (every lane taking part in the group's shuffles), per token staged and its
-// max taken for quantize_staged_row.
-template <typename In, int kVec>
-__device__ __forceinline__ void stage_or_quantize(const InVec<In, kVec>& y, int64_t i, int64_t vecs, int64_t row,
-                                                  const RowQuantOut& out, CodeVec<kVec>* q_vecs,
-                                                  InVec<In, kVec>* staged, float& amax) {
-  if (out.group_size != 0) {
-    quantize_group_vec(y, i, i < vecs, row, out, q_vecs);
-  } else if (i < vecs) {
-    staged[i] = y;
-    amax = max_nan(amax, abs_max<1>(&y));
-  }
-}
-
-// Per token, after the producer pass: the row's max over the CTA, its scale, then every staged
-// vector's codes.
+// Per token, after the producer pass staged the row's y (each thread its own vectors, so no
+// barrier but the reduction's) and took its max: the row's max over the CTA, its scale, then
+// every staged vector's codes.
 template <typename In, int kVec>
 __device__ __forceinline__ void quantize_staged_row(const InVec<In, kVec>* staged, float amax, int64_t row,
                                                     int64_t vecs, const RowQuantOut& out, float* warp_maxes) {
@@ -222,6 +183,41 @@ __device__ __forceinline__ void quantize_staged_row(const InVec<In, kVec>* stage
       q_vecs[i] = quantize_vec<decltype(kind)::value>(staged[i], rs);
     }
   });
+}
+
+template <typename In, int kVec, int kN, typename Produce>
+__device__ __forceinline__ void quantize_group_chunks(int64_t row, int vecs, const RowQuantOut& out,
+                                                      float* warp_maxes, const Produce& produce) {
+  const int chunks = vecs / kN;
+  // The same trip count in every thread: each warp's lanes all take part in the group shuffles.
+  for (int base = 0; base < chunks; base += blockDim.x) {
+    const int chunk = base + static_cast<int>(threadIdx.x);
+    const RowSlots slots = row_slots<kVec, kN>(out, chunk);
+    InVec<In, kVec> y[kN];
+#pragma unroll
+    for (int j = 0; j < kN; ++j) {
+      if (chunk < chunks) y[j] = produce(slots.first + j * slots.stride); else y[j].set_zero();
+    }
+    quantize_row<In, kVec, kN>(y, slots, row, vecs, out, warp_maxes);  // nothing stored past the last group
+  }
+}
+
+// Per group: the row's y = produce(i) for vector i, quantized in chunks of kStagedUnroll vectors of
+// one group a thread (row_slots' layout with the chunk's index for the thread's: a group's max is
+// a thread's own and log2(stride) shuffles, one scale per chunk), or of 2 vectors where a group
+// has 2 (group 16 of 16-bit values). With each vector quantized as the producer pass made it (a
+// group's shuffles and scale per vector), the staged g128 RMSNorm ran at 67-70% of copy bandwidth
+// at 16384 rows of 4096-8192 (H100). produce may read what other threads staged: the caller puts
+// a barrier between.
+template <typename In, int kVec, typename Produce>
+__device__ __forceinline__ void quantize_staged_groups(int64_t row, int vecs, const RowQuantOut& out,
+                                                       float* warp_maxes, const Produce& produce) {
+  const int group_vecs = out.group_size / kVec;
+  if (group_vecs >= kStagedUnroll) {
+    quantize_group_chunks<In, kVec, kStagedUnroll>(row, vecs, out, warp_maxes, produce);
+  } else {
+    quantize_group_chunks<In, kVec, 2>(row, vecs, out, warp_maxes, produce);
+  }
 }
 
 // A fused op's launch: one kernel instance per (vector width, vectors per thread), picked from a
