@@ -252,15 +252,16 @@ def test_a_slow_provider_gets_fewer_rounds(monkeypatch):
 
 
 def test_fused_forced_provider_names():
-    """The fused suites take "fp8quant:plan:vN" (vectors per thread) and refuse other plan names."""
+    """The fused suites take "fp8quant:plan:vN" (vectors per thread), ":s" / ":sN" (the staged
+    kernel) and refuse other plan names."""
     from fp8quant.bench import rms_norm_quant, silu_and_mul_quant
 
     for module in (rms_norm_quant, silu_and_mul_quant):
         for suite in (module, *module.VARIANTS):
-            for name in ("fp8quant:plan:v1", "fp8quant:plan:v4:e0", "fp8quant:plan:s:e1"):
+            for name in ("fp8quant:plan:v1", "fp8quant:plan:v4:e0", "fp8quant:plan:s:e1", "fp8quant:plan:s4"):
                 assert callable(suite.forced_provider(name)), name
             for name in ("fp8quant:plan", "fp8quant:plan:b512", "fp8quant:plan:v", "triton:plan:v2", "fp8quant",
-                         "fp8quant:plan:v4:e2", "fp8quant:plan:v4:x0"):
+                         "fp8quant:plan:v4:e2", "fp8quant:plan:v4:x0", "fp8quant:plan:v0", "fp8quant:plan:sx"):
                 assert suite.forced_provider(name) is None, name
 
 

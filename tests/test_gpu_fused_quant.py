@@ -105,7 +105,7 @@ def test_forced_row_kernels(kernel, dtype, group_size, shape):
     if group_size is not None and width % group_size:
         pytest.skip("not a multiple of the group")
     staged = kernel == "staged"
-    target = 4 if staged else int(kernel[-1])
+    target = row_quant.STAGED_VECS_PER_THREAD if staged else int(kernel[-1])
     ctx = f"{kernel} {dtype} g={group_size} {tokens}x{width}"
     x, weight, residual = _rms_case(tokens, width, dtype, seed=width)
     res = residual.clone()

@@ -184,6 +184,9 @@ def test_staged_row_plan_bounds_a_threads_share_of_the_row():
         assert vecs <= 8 * p.block_threads < vecs + 8 * 32 and vecs * vec * 1.0 / p.block_threads <= 64
         assert p.smem_bytes == row_len * size
     assert plan(32768 + 8, 8, 2, None, staged=True) is None
+    # Fewer vectors a thread where asked (the bench's "fp8quant:plan:s4"), within 512 threads.
+    assert plan(8192, 8, 2, None, staged=True, staged_vecs_per_thread=4).block_threads == 256
+    assert plan(32768, 8, 2, None, staged=True, staged_vecs_per_thread=4).block_threads == 512
 
 
 @pytest.mark.parametrize("rows, row_bytes, reserves", [

@@ -61,14 +61,12 @@ class RmsNormSuite(FusedSuite):
 
         return call
 
-    def forced(self, x, out, vecs_per_thread, trigger_at_entry=None):
-        from ..ops import row_quant
+    def forced(self, x, out, vecs_per_thread, trigger_at_entry=None, staged=False):
         from ..ops.rms_norm_quant import _plan_for, launch_cuda
 
         q, s = self.outputs(x, out)
         weight, residual = self._inputs(x)
-        plan = _plan_for(x, residual, weight, q, self.group, vecs_per_thread or row_quant.TARGET_VECS_PER_THREAD,
-                         staged=vecs_per_thread == 0)
+        plan = _plan_for(x, residual, weight, q, self.group, vecs_per_thread, staged=staged)
         if plan is None:
             raise ValueError(f"no CUDA plan at {vecs_per_thread} vectors per thread for H = {x.shape[1]}")
         plan = replace(plan, trigger_at_entry=trigger_at_entry)

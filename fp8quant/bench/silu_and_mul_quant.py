@@ -29,15 +29,15 @@ class SiluSuite(FusedSuite):
             return lambda: per_token_quant_fp8(silu_and_mul_reference(x), out=q, scale_out=s)
         return lambda: per_token_group_quant_fp8(silu_and_mul_reference(x), self.group, out=q, scale_out=s)
 
-    def forced(self, x, out, vecs_per_thread, trigger_at_entry=None):
+    def forced(self, x, out, vecs_per_thread, trigger_at_entry=None, staged=False):
         from ..ops import row_quant
         from ..ops.silu_and_mul_quant import launch_cuda
 
         q, s = self.outputs(x, out)
         inner = x.shape[1] // 2
         vec = row_quant.vector_width(inner, x.element_size(), (x.stride(0), x.data_ptr()), (0, q.data_ptr()))
-        plan = row_quant.plan(inner, vec, x.element_size(), self.group,
-                              vecs_per_thread or row_quant.TARGET_VECS_PER_THREAD, staged=vecs_per_thread == 0)
+        plan = row_quant.plan(inner, vec, x.element_size(), self.group, vecs_per_thread, staged=staged,
+                              staged_vecs_per_thread=vecs_per_thread)
         if plan is None:
             raise ValueError(f"no CUDA plan at {vecs_per_thread} vectors per thread for I = {inner}")
         plan = replace(plan, trigger_at_entry=trigger_at_entry)

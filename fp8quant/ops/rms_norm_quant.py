@@ -111,8 +111,13 @@ def _run(x, weight, eps, residual, group_size, scale_ub, scale_ub_value, column_
 
 def _plan_for(x2d, residual, weight, out, group_size, target_vecs_per_thread: int = row_quant.TARGET_VECS_PER_THREAD,
               staged: bool = False) -> Optional[row_quant.RowPlan]:
+    """row_quant.plan for this call's vector width; staged: the staged kernel's at about
+    target_vecs_per_thread vectors per thread."""
     vec = _vector_width(x2d, residual, weight, out)
-    return row_quant.plan(x2d.shape[1], vec, x2d.element_size(), group_size, target_vecs_per_thread, staged)
+    if staged:
+        return row_quant.plan(x2d.shape[1], vec, x2d.element_size(), group_size, staged=True,
+                              staged_vecs_per_thread=target_vecs_per_thread)
+    return row_quant.plan(x2d.shape[1], vec, x2d.element_size(), group_size, target_vecs_per_thread)
 
 
 def _vector_width(x2d, residual, weight, out) -> int:

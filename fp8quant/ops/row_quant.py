@@ -169,14 +169,15 @@ def grid_over_one_wave(registers: Optional[RowPlan], num_rows: int, sm_count: in
 
 @functools.lru_cache(maxsize=4096)  # once per shape: the ops call it on every launch
 def plan(row_len: int, vec: int, element_size: int, group_size: Optional[int],
-         target_vecs_per_thread: int = TARGET_VECS_PER_THREAD, staged: bool = False) -> Optional[RowPlan]:
+         target_vecs_per_thread: int = TARGET_VECS_PER_THREAD, staged: bool = False,
+         staged_vecs_per_thread: int = STAGED_VECS_PER_THREAD) -> Optional[RowPlan]:
     """One CTA per row: about TARGET_VECS_PER_THREAD vectors per thread, in whole warps, at most
     512 threads; None where the CUDA kernel cannot hold the row (more than 512 x 6 vectors) or a
     group spans more than a warp (group_size / vec > 32: float32 with group 256, or a narrow
     vector); per group the vectors per thread a power of two dividing the group. staged: the
-    staged kernel's plan instead (about STAGED_VECS_PER_THREAD vectors per
-    thread, the row's element_size-byte elements in shared memory; where staged_pays, and forced as
-    "fp8quant:plan:s" in the bench); target_vecs_per_thread: an op's own target (SiLU's is 2) or the
+    staged kernel's plan instead (about staged_vecs_per_thread vectors per thread, at most
+    STAGED_VECS_PER_THREAD, the row's element_size-byte elements in shared memory; where
+    staged_pays, and forced as "fp8quant:plan:s" / ":sN" in the bench); target_vecs_per_thread: an op's own target (SiLU's is 2) or the
     bench's forced "fp8quant:plan:vN"."""
     vecs = row_len // vec
     if group_size is not None and group_size // vec > 32:
@@ -184,7 +185,8 @@ def plan(row_len: int, vec: int, element_size: int, group_size: Optional[int],
     if staged:
         if vecs > MAX_THREADS * STAGED_VECS_PER_THREAD:
             return None
-        threads = 32 * -(-vecs // (STAGED_VECS_PER_THREAD * 32))
+        target = min(staged_vecs_per_thread, STAGED_VECS_PER_THREAD)
+        threads = min(MAX_THREADS, 32 * -(-vecs // (target * 32)))
         return RowPlan(vec, 0, threads, row_len * element_size)
     # Per group, a thread's vectors are of one group and divide it (row_quant.cuh: row_slots).
     allowed = VECS_PER_THREAD if group_size is None else tuple(
