@@ -75,25 +75,13 @@ __global__ void __launch_bounds__(kRowMaxThreads, 1) rms_norm_quant_kernel(const
   V* res_vecs = reinterpret_cast<V*>(static_cast<In*>(p.residual) + row * p.residual_row_stride);
   const V* w_vecs = static_cast<const V*>(p.weight);
 
-  // The weight (from L2: every row reads it) beside x where a thread holds few vectors, so that
-  // a decode call waits for one round trip; after the reduction at 4 and 6 vectors, where held
-  // across it beside h the 16-byte x 4-vector bf16 instance took 90 registers instead of 67.
-  constexpr bool kWeightFirst = kN <= 2;
-  auto load_weight = [&](V (&w)[kN]) {
-#pragma unroll
-    for (int j = 0; j < kN; ++j) {
-      const int i = slots.first + j * slots.stride;
-      if (i < vecs) w[j] = w_vecs[i]; else w[j].set_zero();
-    }
-  };
   grid_dependency_wait_and_allow(p.out.trigger_at_entry);
-  V h[kN], w[kN];
+  V h[kN];
 #pragma unroll
   for (int j = 0; j < kN; ++j) {
     const int i = slots.first + j * slots.stride;
     if (i < vecs) h[j] = x_vecs[i]; else h[j].set_zero();
   }
-  if constexpr (kWeightFirst) load_weight(w);
   if (p.residual != nullptr) {
     V r[kN];
 #pragma unroll
@@ -119,10 +107,16 @@ __global__ void __launch_bounds__(kRowMaxThreads, 1) rms_norm_quant_kernel(const
   }
   const float mean = __fdiv_rn(block_sum(squares, warp_sums), static_cast<float>(p.hidden));
   const float inv_rms = __frsqrt_rn(mean + p.eps);
-  if constexpr (!kWeightFirst) load_weight(w);
+  // The weight read after the reduction (from L2, every row reads it): held across it beside h,
+  // the 16-byte x 4-vector bf16 instance took 90 registers instead of 67.
   V y[kN];
 #pragma unroll
-  for (int j = 0; j < kN; ++j) y[j] = rms_normalize<In, kVec>(h[j], w[j], inv_rms);
+  for (int j = 0; j < kN; ++j) {
+    const int i = slots.first + j * slots.stride;
+    V w;
+    if (i < vecs) w = w_vecs[i]; else w.set_zero();
+    y[j] = rms_normalize<In, kVec>(h[j], w, inv_rms);
+  }
   quantize_row<In, kVec, kN>(y, slots, row, vecs, p.out, warp_maxes);
 }
 
