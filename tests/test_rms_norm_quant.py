@@ -136,11 +136,13 @@ def test_row_plan_holds_the_row_in_whole_warps():
     (1, 4096, False, True, "v1"),        # a row an SM: one vector a thread
     (64, 8192, True, False, "v1"),
     (66, 4096, False, True, "v1"),       # rows = SMs / 2 (H100: 132)
-    (67, 4096, False, True, "v4"),
-    (256, 4096, False, True, "v4"),
-    (16384, 4096, False, True, "staged"),  # >= 64 MiB of x, per token, no residual
-    (4096, 8192, False, True, "staged"),
-    (4096, 4096, False, True, "v4"),       # 32 MiB
+    (67, 4096, False, True, "v2"),       # up to 8 rows an SM without the residual: 2 vectors
+    (1056, 4096, False, False, "v2"),
+    (256, 4096, True, True, "v4"),
+    (1057, 4096, False, True, "v4"),
+    (16384, 8192, False, True, "staged"),  # per token, no residual, 256-thread CTAs, over 8 waves
+    (4096, 8192, False, True, "v4"),       # 2 waves
+    (16384, 7168, False, True, "v4"),      # 224 threads
     (16384, 8192, True, True, "v4"),       # the residual keeps the register kernel
     (16384, 8192, False, False, "v4"),     # per group too
 ])
@@ -150,7 +152,7 @@ def test_rms_norm_plan_rule(rows, hidden, residual, per_token, expect):
     from fp8quant.ops.rms_norm_quant import plan_rule
 
     registers = row_quant.plan(hidden, 8, 2, None if per_token else 128)
-    assert plan_rule(rows, rows * hidden * 2, residual, per_token, 132, registers) == expect
+    assert plan_rule(rows, residual, per_token, 132, registers) == expect
 
 
 @pytest.mark.parametrize("group_size", [16, 32, 64, 128, 256])

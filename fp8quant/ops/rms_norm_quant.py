@@ -128,26 +128,36 @@ def _vector_width(x2d, residual, weight, out) -> int:
     return row_quant.vector_width(x2d.shape[1], x2d.element_size(), *pairs)
 
 
-# x's bytes from which a per-token call without the residual runs the staged kernel (when its
-# grid is over one wave). Measured (H100, bf16, same run; % of copy bandwidth, register kernel ->
-# staged): 16384x4096 84.6 -> 89.0, 16384x7168 63.3 -> 90.6, 16384x8192 69.6 -> 92.0, 4096x8192
-# 66.4 -> 76.2 (64 MiB); below, 4096x4096 (32 MiB) 74.7 -> 66.7. With the residual the register
-# kernel stays (16384x4096 99.2 vs 95.5%, 16384x8192 100.0 vs 98.0).
-STAGED_MIN_X_BYTES = 64 * 2**20
+# Rows per SM up to which a call without the residual runs 2 vectors a thread (more threads share
+# a row's math): same run (H100, bf16, inputs in L2 / % of copy bandwidth; 4 -> 2 vectors a
+# thread), per token 256x8192 2.23 -> 1.82 us over the floor, 1024x4096 55.7 -> 58.0%, group 128
+# 256x4096 1.91 -> 1.66 us, 256x8192 2.47 -> 1.84, 1024x4096 48.8 -> 56.4%; per token 256x4096
+# 1.52 -> 1.61 us; at 4096x4096 4 vectors win (81.7 vs 76.0%, group 128 78.2 vs 73.7).
+V2_MAX_ROWS_PER_SM = 8
+# The staged kernel per token without the residual: where the register kernel's CTAs are 256
+# threads or more (at 67 registers, 3 an SM) and its grid over 8 waves. Same run (H100, bf16, %
+# of copy bandwidth, 4 vectors a thread -> staged): 16384x8192 88.8 -> 93.9, 16384x7168 (224
+# threads) 91.6 -> 91.9, 4096x8192 (2 waves) 83.4 -> 78.4, 16384x4096 94.3 -> 88.1, 16384x2048
+# 91.7 -> 83.0; with the residual the register kernel wins everywhere (16384x8192 99.7 vs 98.0%).
+STAGED_MIN_THREADS = 256
+STAGED_MIN_WAVES = 8
 
 
-def plan_rule(num_rows: int, x_bytes: int, has_residual: bool, per_token: bool, sm_count: int,
+def plan_rule(num_rows: int, has_residual: bool, per_token: bool, sm_count: int,
               registers: Optional[row_quant.RowPlan]) -> str:
-    """Which CUDA plan a call runs ("v1", "staged" or "v4": row_quant.plan's default target):
-    one vector a thread (more threads share a row's math) where each row has an SM to itself
-    (rows <= SMs / 2), measured per token 1x2048 1.86 -> 1.45 us, 1x4096 1.89 -> 1.68, 16x4096
-    1.95 -> 1.74, 64x4096 2.09 -> 1.90, with the residual 16x4096 2.69 -> 2.37, 64x4096 2.93 ->
-    2.63 (H100, inputs in L2; at 256 rows within 0.1 us either way); the staged kernel per token
-    without the residual from STAGED_MIN_X_BYTES where the register grid is over one wave."""
+    """Which CUDA plan a call runs ("v1", "v2", "staged" or "v4": row_quant.plan's default
+    target): one vector a thread where each row has an SM to itself (rows <= SMs / 2), measured
+    per token 1x2048 1.86 -> 1.45 us, 1x4096 1.89 -> 1.68, 16x4096 1.95 -> 1.74, 64x4096 2.09 ->
+    1.90, with the residual 16x4096 2.69 -> 2.37, 64x4096 2.93 -> 2.63 (H100, inputs in L2); two
+    without the residual up to V2_MAX_ROWS_PER_SM rows an SM; the staged kernel per token without
+    the residual where STAGED_MIN_THREADS and STAGED_MIN_WAVES say."""
     if 2 * num_rows <= sm_count:
         return "v1"
-    if (per_token and not has_residual and x_bytes >= STAGED_MIN_X_BYTES
-            and row_quant.grid_over_one_wave(registers, num_rows, sm_count)):
+    if not has_residual and num_rows <= V2_MAX_ROWS_PER_SM * sm_count:
+        return "v2"
+    threads = row_quant.MAX_THREADS if registers is None else registers.block_threads  # None: longer rows
+    if per_token and not has_residual and threads >= STAGED_MIN_THREADS and (
+            num_rows * threads > STAGED_MIN_WAVES * sm_count * 2048):
         return "staged"
     return "v4"
 
@@ -157,10 +167,10 @@ def _auto_plan(x2d, residual, weight, out, group_size) -> Optional[row_quant.Row
     row_len, size = x2d.shape[1], x2d.element_size()
     vec = _vector_width(x2d, residual, weight, out)
     registers = row_quant.plan(row_len, vec, size, group_size)
-    rule = plan_rule(x2d.shape[0], x2d.numel() * size, residual is not None, group_size is None,
+    rule = plan_rule(x2d.shape[0], residual is not None, group_size is None,
                      _device.device_info(x2d.get_device()).sm_count, registers)
-    if rule == "v1":
-        return row_quant.plan(row_len, vec, size, group_size, 1)
+    if rule in ("v1", "v2"):
+        return row_quant.plan(row_len, vec, size, group_size, int(rule[1]))
     if rule == "staged":
         return row_quant.plan(row_len, vec, size, group_size, staged=True) or registers
     return registers
