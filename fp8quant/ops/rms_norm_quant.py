@@ -155,9 +155,8 @@ def plan_rule(num_rows: int, has_residual: bool, per_token: bool, sm_count: int,
         return "v1"
     if not has_residual and num_rows <= V2_MAX_ROWS_PER_SM * sm_count:
         return "v2"
-    threads = row_quant.MAX_THREADS if registers is None else registers.block_threads  # None: longer rows
-    if per_token and not has_residual and threads >= STAGED_MIN_THREADS and (
-            num_rows * threads > STAGED_MIN_WAVES * sm_count * 2048):
+    if (per_token and not has_residual and row_quant.register_threads(registers) >= STAGED_MIN_THREADS
+            and row_quant.register_grid_waves(registers, num_rows, sm_count) > STAGED_MIN_WAVES):
         return "staged"
     return "v4"
 

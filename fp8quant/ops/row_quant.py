@@ -15,7 +15,7 @@ import torch
 from .. import _checks, _device
 from .._device import DeviceInfo
 from ..reference import GROUP_SIZES, group_scales_layout
-from .pdl_plan import pdl_trigger_at_entry, small_grid_takes_trigger
+from .pdl_plan import MAX_THREADS_PER_SM, pdl_trigger_at_entry, small_grid_takes_trigger
 
 MAX_THREADS = 512  # row_quant.cuh: kRowMaxThreads
 VECS_PER_THREAD = (1, 2, 4, 6)  # row_quant.cuh: kRowVecsPerThread
@@ -157,14 +157,17 @@ def staged_pays(registers: Optional[RowPlan], num_rows: int, sm_count: int) -> b
     I 11008 / 18432 298 / 489 us staged vs 431 / 662 us (101.1 / 103.2% of copy bandwidth vs 70.0 /
     76.3%); 256 rows of I 14336 10.55 vs 10.34 us, 16384 of I 2048 58.25 vs 57.28 (register plans of
     448 and 64 threads kept)."""
-    threads = MAX_THREADS if registers is None else registers.block_threads  # None: longer rows still
-    return threads > 256 and grid_over_one_wave(registers, num_rows, sm_count)
+    return register_threads(registers) > 256 and register_grid_waves(registers, num_rows, sm_count) > 1
 
 
-def grid_over_one_wave(registers: Optional[RowPlan], num_rows: int, sm_count: int) -> bool:
-    """Whether the register plan's CTAs (a row each) are more threads than the SMs hold at once."""
-    threads = MAX_THREADS if registers is None else registers.block_threads
-    return num_rows * threads > sm_count * 2048
+def register_threads(registers: Optional[RowPlan]) -> int:
+    """A register plan's CTA threads; None (rows longer than the register kernel holds): 512."""
+    return MAX_THREADS if registers is None else registers.block_threads
+
+
+def register_grid_waves(registers: Optional[RowPlan], num_rows: int, sm_count: int) -> float:
+    """How many times the register plan's CTAs (a row each) fill the SMs' threads."""
+    return num_rows * register_threads(registers) / (sm_count * MAX_THREADS_PER_SM)
 
 
 @functools.lru_cache(maxsize=4096)  # once per shape: the ops call it on every launch
@@ -177,8 +180,8 @@ def plan(row_len: int, vec: int, element_size: int, group_size: Optional[int],
     vector); per group the vectors per thread a power of two dividing the group. staged: the
     staged kernel's plan instead (about staged_vecs_per_thread vectors per thread, at most
     STAGED_VECS_PER_THREAD, the row's element_size-byte elements in shared memory; where
-    staged_pays, and forced as "fp8quant:plan:s" / ":sN" in the bench); target_vecs_per_thread: an op's own target (SiLU's is 2) or the
-    bench's forced "fp8quant:plan:vN"."""
+    staged_pays, and forced as "fp8quant:plan:s" / ":sN" in the bench); target_vecs_per_thread:
+    an op's own target (SiLU's is 2) or the bench's forced "fp8quant:plan:vN"."""
     vecs = row_len // vec
     if group_size is not None and group_size // vec > 32:
         return None
