@@ -144,3 +144,48 @@ def test_forced_cluster_bit_exact(cluster, dtype, tokens, hidden):
     for k in range(2):
         assert_quant_equal(outs[2 * k], want, f"graph dynamic {k} cluster {cluster}")
         assert_quant_equal(outs[2 * k + 1], per_tensor_quant_fp8_reference(x, want[1]), f"graph static {k}")
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("tokens, hidden", [(1, 17), (3, 17), (1, 1368), (1, 7168), (2, 16384), (4, 7168), (8, 4096)])
+def test_one_row_rule_bit_exact(dtype, tokens, hidden):
+    """Dynamic tensors that per-token's register kernel holds as one row (ops/per_tensor.py:
+    one_row_plan) run that kernel: bit-exact with and without scale_ub (a device one too), on edge
+    tensors (NaN; Inf, zeros, denormals and dtype max without NaN), a 3-D input, a strided single
+    row, and in a graph chain of dynamic calls and static calls reading their scales."""
+    from fp8quant._device import device_info
+    from fp8quant.ops.per_tensor import one_row_plan
+    from fp8quant.ops.per_token_plan import vector_width
+
+    x = gpu_random(tokens, hidden, dtype, seed=tokens * 5 + hidden)
+    if dtype != torch.float32 or tokens * hidden <= 16384:
+        numel = tokens * hidden
+        vec = vector_width(numel, x.element_size(), numel, x.data_ptr(), x.data_ptr())
+        assert one_row_plan(tokens, hidden, hidden, x.element_size(), vec, device_info(0), True) is not None
+    for ub in (None, 0.5, torch.tensor([0.25], device="cuda")):
+        q, s = poisoned(x.shape)
+        got = per_tensor_quant_fp8(x, scale_ub=ub, out=q, scale_out=s)
+        assert_quant_equal(got, per_tensor_quant_fp8_reference(x, None, ub), f"{tokens}x{hidden} ub={ub}")
+    x3 = x.view(1, tokens, hidden)
+    assert_quant_equal(per_tensor_quant_fp8(x3), per_tensor_quant_fp8_reference(x3), "3-D")
+    edge = edge_rows(1368, dtype).cuda()
+    assert_quant_equal(per_tensor_quant_fp8(edge), per_tensor_quant_fp8_reference(edge), "edge rows")
+    finite = edge[[0, 1, 2, 4, 6, 7]]
+    assert_quant_equal(per_tensor_quant_fp8(finite), per_tensor_quant_fp8_reference(finite), "Inf, no NaN")
+    wide = gpu_random(3, hidden + 24, dtype, seed=hidden)
+    row = wide[1:2, 8:8 + hidden]
+    assert_quant_equal(per_tensor_quant_fp8(row), per_tensor_quant_fp8_reference(row), "strided single row")
+    outs = [poisoned(x.shape) for _ in range(4)]
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        for k in range(2):
+            per_tensor_quant_fp8(x, out=outs[2 * k][0], scale_out=outs[2 * k][1], enable_pdl=True)
+            per_tensor_quant_fp8(x, outs[2 * k][1], out=outs[2 * k + 1][0], scale_out=outs[2 * k + 1][1], enable_pdl=True)
+    for seed in range(2):
+        x.copy_(gpu_random(tokens, hidden, dtype, seed=seed + 100))
+        g.replay()
+        torch.cuda.synchronize()
+        want = per_tensor_quant_fp8_reference(x)
+        for k in range(2):
+            assert_quant_equal(outs[2 * k], want, f"graph dynamic {k}")
+            assert_quant_equal(outs[2 * k + 1], per_tensor_quant_fp8_reference(x, want[1]), f"graph static {k}")

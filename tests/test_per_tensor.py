@@ -151,3 +151,24 @@ def test_cluster_rule():
     assert plan(1, 4096, 8, sms, dynamic=True, clusters=True, cluster=8).cluster == 1
     with pytest.raises(ValueError, match="cluster"):
         plan(1, 4096, 8, sms, dynamic=True, clusters=True, cluster=9)
+
+
+def test_one_row_rule():
+    """Dynamic, rows one contiguous range (or one row), and per-token's plan for them as one row
+    in registers (at most 512 x 8 vectors): that plan (ops/per_tensor.py: one_row_plan); strided
+    rows, longer tensors and static calls keep the per-tensor kernels."""
+    from fp8quant._device import H100_SXM
+    from fp8quant.ops.per_tensor import one_row_plan
+    from fp8quant.ops.per_token_plan import REGISTERS
+
+    for rows, hidden in ((1, 4096), (1, 16384), (2, 16384), (4, 7168), (8, 4096), (3, 17)):
+        p = one_row_plan(rows, hidden, hidden, 2, 8 if hidden % 8 == 0 else 1, H100_SXM, True)
+        assert p is not None and p.staging == REGISTERS and p.vecs_per_thread <= 8, (rows, hidden, p)
+        assert p.threads_per_row * p.vecs_per_thread * p.vec >= rows * hidden
+    assert one_row_plan(1, 16384, 16384, 2, 8, H100_SXM, True).ctas_per_row == 4  # per-token's shared row
+    assert one_row_plan(1, 4096, 9000, 2, 8, H100_SXM, True) is not None  # one row: its stride is no matter
+    assert one_row_plan(2, 4096, 4104, 2, 8, H100_SXM, True) is None  # rows apart
+    assert one_row_plan(8, 7168, 7168, 2, 8, H100_SXM, True) is None  # 57344 elements
+    assert one_row_plan(16, 4096, 4096, 2, 8, H100_SXM, True) is None
+    assert one_row_plan(1, 16384, 16384, 4, 4, H100_SXM, True) is not None  # float32: 4096 vectors
+    assert one_row_plan(2, 16384, 16384, 4, 4, H100_SXM, True) is None

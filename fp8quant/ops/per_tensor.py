@@ -2,7 +2,8 @@
 (dynamic).
 
 fp8quant/reference.py (per_tensor_quant_fp8_reference) defines the numbers; the CUDA kernels
-(csrc/per_tensor.cuh) and the Triton kernels (triton/per_tensor.py) match it bit for bit.
+(csrc/per_tensor.cuh; dynamic on a tensor that fits per-token's register kernel as one row, that
+kernel: one_row_plan) and the Triton kernels (triton/per_tensor.py) match it bit for bit.
 Registered as ``fp8quant::per_tensor_quant_fp8`` and ``fp8quant::per_tensor_quant_fp8_out``.
 """
 
@@ -20,6 +21,7 @@ from .. import _checks, _cuda, _device
 from .._library import QuantOp
 from ..jit import EntryPoint
 from ..reference import FP8_DTYPE, per_tensor_quant_fp8_reference
+from . import per_token, per_token_plan
 from .backends import resolve_backend, scale_ub_pointer_and_value, tensor_vector_width
 from .pdl_plan import pdl_trigger_at_entry, small_grid_takes_trigger
 from .per_token import _as_rows
@@ -51,6 +53,7 @@ MAX_CLUSTER = 8  # per_tensor.cuh: per_tensor_cluster_kernel, the portable clust
 # Dynamic in one kernel only for a tensor of one chunk (a single CTA): measured (H100, same run,
 # inputs in L2) 1x4096 2.37 -> 1.59 us, 1x7168 2.46 -> 1.92 against two kernels, while a cluster
 # of 8 CTAs at 4x16384 (8 chunks) took 2.89 us against 2.61 (clusters are forced with fp8quant:cN).
+# Tensors whose rows are one contiguous range take one_row_plan first (per-token's kernel).
 CLUSTER_MAX_CHUNKS = 1
 
 
@@ -186,15 +189,40 @@ def _cached_config(num_rows, hidden, vec, element_size, device_index, dynamic, p
     return config, p.amax_grid
 
 
+@functools.lru_cache(maxsize=4096)
+def one_row_plan(num_rows: int, hidden: int, x_row_stride: int, element_size: int, vec: int,
+                 device: _device.DeviceInfo, pdl: bool) -> Optional[per_token_plan.Plan]:
+    """Dynamic: per_token_quant_fp8's plan for the tensor as one row of num_rows x hidden elements
+    (vec: the one row's vector width), where its rows are one contiguous range and that plan holds
+    the row in registers (at most 512 threads x 8 vectors: 32768 bf16 elements); else None.
+    Per token of one row is per tensor (reference.py: the same floor, bound and NaN rules;
+    tests/test_per_tensor.py checks it), and the per-token register kernel is the tuned one-row
+    kernel: one launch, the row shared by up to 4 CTAs. Per token (H100, bf16, in L2, us) 1x4096
+    1.08, 1x7168 1.12, 1x16384 1.25, where the per-tensor kernels took 1.59 (one CTA), 1.93, 2.62
+    (two kernels) (the committed token and tensor results; NOT MEASURED as this rule: bench
+    `fp8quant` against `fp8quant:c1` / `fp8quant:c0`, which force the per-tensor kernels)."""
+    if num_rows != 1 and x_row_stride != hidden:
+        return None
+    p = per_token_plan.plan(1, num_rows * hidden, element_size, vec, device, pdl=pdl)
+    return p if p.staging == per_token_plan.REGISTERS else None
+
+
 def launch_cuda(x2d, q, scale_out, scale, scale_ub, enable_pdl=None, trigger_at_entry: Optional[bool] = None,
                 cluster: Optional[int] = None) -> None:
-    """trigger_at_entry, cluster: None for the planner's rules (quant_pdl_launch, plan); the bench
-    and the tests force them."""
+    """trigger_at_entry, cluster: None for the planner's rules (one_row_plan, quant_pdl_launch,
+    plan); the bench and the tests force them (a forced one keeps the per-tensor kernels)."""
     index = x2d.get_device()
     pdl = _device.use_pdl(index, enable_pdl)
     num_rows, hidden = x2d.shape
-    vec = tensor_vector_width(x2d, q)
     dynamic = scale is None
+    if dynamic and trigger_at_entry is None and cluster is None:
+        numel, element_size = num_rows * hidden, x2d.element_size()
+        one_row_vec = per_token_plan.vector_width(numel, element_size, numel, x2d.data_ptr(), q.data_ptr())
+        one_row = one_row_plan(num_rows, hidden, x2d.stride(0), element_size, one_row_vec, _device.device_info(index), pdl)
+        if one_row is not None:
+            per_token.launch_cuda(x2d.view(1, -1), q.view(1, -1), scale_out, scale_ub, enable_pdl, one_row)
+            return
+    vec = tensor_vector_width(x2d, q)
     config, amax_grid = _cached_config(num_rows, hidden, vec, x2d.element_size(), index, dynamic, pdl, trigger_at_entry,
                                        cluster if dynamic else None)
     ub_ptr, ub_value = scale_ub_pointer_and_value(scale_ub)
