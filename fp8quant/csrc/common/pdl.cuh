@@ -52,8 +52,9 @@ __device__ __forceinline__ void grid_dependency_wait_and_allow(int trigger_at_en
 // row's DRAM reads then overlap the previous kernel's end instead of following it: 0.1-1.25 us
 // per call at decode sizes with inputs in DRAM, 0.4-1.25 us at 10-13 MB, 0.5-0.9 us at 100 MB
 // (docs/design.md). Without PDL the prefetch is just ahead of the loads and
-// costs 0.02-0.24 us (the same run). -DFP8QUANT_EXPERIMENT_NO_PREFETCH (an A/B switch) removes
-// it. The warp-per-row kernel's prefetch is untimed: no shape of the bench's grid takes it.
+// costs 0.02-0.24 us (the same run). The warp-per-row kernel's prefetch is untimed: no shape of
+// the bench's grid takes it; per_tensor.cuh's static quantize kernel prefetches as the register
+// kernel does (not yet measured there).
 //
 // prefetch_line_to_l2: the line holding ptr, one instruction per thread (per vector in the
 // register kernel: a warp's 32 vectors are 4 lines). The register kernel uses it rather than
