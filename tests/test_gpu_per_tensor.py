@@ -25,6 +25,26 @@ def poisoned(shape):
     return q, torch.full((1,), -12345.0, device="cuda")
 
 
+def check_graph_chain(x, quantize_dynamic, quantize_static, label, refills=()):
+    """Two dynamic calls, each followed by a static call taking its scale, captured in one CUDA
+    graph and replayed (again after each refill of x): all bit-exact."""
+    outs = [poisoned(x.shape) for _ in range(4)]
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        for k in range(2):
+            quantize_dynamic(x, *outs[2 * k])
+            quantize_static(x, *outs[2 * k + 1], outs[2 * k][1])
+    for refill in (None, *refills):
+        if refill is not None:
+            x.copy_(refill)
+        g.replay()
+        torch.cuda.synchronize()
+        want = per_tensor_quant_fp8_reference(x)
+        for k in range(2):
+            assert_quant_equal(outs[2 * k], want, f"graph dynamic {k} {label}")
+            assert_quant_equal(outs[2 * k + 1], per_tensor_quant_fp8_reference(x, want[1]), f"graph static {k} {label}")
+
+
 @pytest.mark.parametrize("backend", ["cuda", "triton"])
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
 @pytest.mark.parametrize("tokens, hidden", [(1, 17), (1, 4096), (7, 1368), (256, 7168), (4096, 4096), (3, 200000), (65536, 8)])
@@ -132,18 +152,8 @@ def test_forced_cluster_bit_exact(cluster, dtype, tokens, hidden):
     q, s = poisoned(edge.shape)
     launch_cuda(edge, q, s, None, None, True, None, cluster)
     assert_quant_equal((q, s), per_tensor_quant_fp8_reference(edge), f"cluster {cluster} edge rows")
-    outs = [poisoned(x.shape) for _ in range(4)]
-    g = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(g):
-        for k in range(2):
-            launch_cuda(x, *outs[2 * k], None, None, True, None, cluster)
-            launch_cuda(x, *outs[2 * k + 1], outs[2 * k][1], None, True)
-    g.replay()
-    torch.cuda.synchronize()
-    want = per_tensor_quant_fp8_reference(x)
-    for k in range(2):
-        assert_quant_equal(outs[2 * k], want, f"graph dynamic {k} cluster {cluster}")
-        assert_quant_equal(outs[2 * k + 1], per_tensor_quant_fp8_reference(x, want[1]), f"graph static {k}")
+    check_graph_chain(x, lambda x, q, s: launch_cuda(x, q, s, None, None, True, None, cluster),
+                      lambda x, q, s, scale: launch_cuda(x, q, s, scale, None, True), f"cluster {cluster}")
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
@@ -175,17 +185,6 @@ def test_one_row_rule_bit_exact(dtype, tokens, hidden):
     wide = gpu_random(3, hidden + 24, dtype, seed=hidden)
     row = wide[1:2, 8:8 + hidden]
     assert_quant_equal(per_tensor_quant_fp8(row), per_tensor_quant_fp8_reference(row), "strided single row")
-    outs = [poisoned(x.shape) for _ in range(4)]
-    g = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(g):
-        for k in range(2):
-            per_tensor_quant_fp8(x, out=outs[2 * k][0], scale_out=outs[2 * k][1], enable_pdl=True)
-            per_tensor_quant_fp8(x, outs[2 * k][1], out=outs[2 * k + 1][0], scale_out=outs[2 * k + 1][1], enable_pdl=True)
-    for seed in range(2):
-        x.copy_(gpu_random(tokens, hidden, dtype, seed=seed + 100))
-        g.replay()
-        torch.cuda.synchronize()
-        want = per_tensor_quant_fp8_reference(x)
-        for k in range(2):
-            assert_quant_equal(outs[2 * k], want, f"graph dynamic {k}")
-            assert_quant_equal(outs[2 * k + 1], per_tensor_quant_fp8_reference(x, want[1]), f"graph static {k}")
+    check_graph_chain(x, lambda x, q, s: per_tensor_quant_fp8(x, out=q, scale_out=s, enable_pdl=True),
+                      lambda x, q, s, scale: per_tensor_quant_fp8(x, scale, out=q, scale_out=s, enable_pdl=True),
+                      f"{tokens}x{hidden}", [gpu_random(tokens, hidden, dtype, seed=seed) for seed in (100, 101)])
