@@ -45,6 +45,75 @@ def assert_quant_equal(actual, expected, context: str = "") -> None:
     assert_scales_equal(actual[1], expected[1], context)
 
 
+# The scale layouts of the group contract (per_token_group_quant_fp8's flags), shared by the
+# group op's and the fused ops' tests.
+SCALE_LAYOUTS = {
+    "row": {},
+    "column": dict(column_major_scales=True),
+    "tma": dict(column_major_scales=True, tma_aligned_scales=True),
+    "packed": dict(packed_ue8m0=True),
+}
+POISON_SCALE, POISON_WORD = -7.0, -7  # what poisoned scale storage holds (float32 / packed int32)
+
+
+def layout_flags(layout: str) -> tuple[bool, bool, bool]:
+    """(column_major, tma_aligned, packed) of a SCALE_LAYOUTS name."""
+    return layout != "row", layout in ("tma", "packed"), layout == "packed"
+
+
+def poisoned_scales(q_shape: tuple, group_size: int, layout: str, device="cpu") -> torch.Tensor:
+    """A scale tensor in the layout, its whole storage (a TMA-aligned layout's padding too) poisoned."""
+    from fp8quant.ops.per_token_group import scale_shape_and_stride
+
+    shape, strides, size, dtype = scale_shape_and_stride(tuple(q_shape), group_size, *layout_flags(layout))
+    fill = POISON_WORD if dtype == torch.int32 else POISON_SCALE
+    return torch.full((size,), fill, dtype=dtype, device=device).as_strided(shape, strides)
+
+
+def scales_in_layout(scales: torch.Tensor, layout: str) -> torch.Tensor:
+    """Row-major (..., G) scales as the op returns them in the layout."""
+    from fp8quant.reference import group_scales_layout
+
+    if layout == "row":
+        return scales
+    return group_scales_layout(scales.reshape(-1, scales.shape[-1]), *layout_flags(layout))
+
+
+def assert_layout_scales_equal(actual: torch.Tensor, expected: torch.Tensor, context: str = "",
+                               poisoned: bool = False) -> None:
+    """Scales in a layout: shape, strides and dtype, the values exactly (packed words bit for bit);
+    poisoned (actual from poisoned_scales): a TMA-aligned storage's padding rows left as they were."""
+    assert (actual.shape, actual.stride(), actual.dtype) == (expected.shape, expected.stride(), expected.dtype), (
+        f"{context}: scales {tuple(actual.shape)} {actual.stride()} {actual.dtype}, expected "
+        f"{tuple(expected.shape)} {expected.stride()} {expected.dtype}")
+    if actual.dtype == torch.int32:
+        assert torch.equal(actual.cpu(), expected.cpu()), f"{context}: packed words differ"
+    else:
+        assert_scales_equal(actual, expected, context)
+    if poisoned and actual.dim() == 2 and actual.stride(0) == 1 and actual.stride(1) > actual.shape[0]:
+        padding = torch.as_strided(actual, (actual.stride(1), actual.shape[1]), (1, actual.stride(1)))[actual.shape[0]:]
+        poison = POISON_WORD if actual.dtype == torch.int32 else POISON_SCALE
+        assert bool((padding == poison).all()), f"{context}: the TMA-aligned padding rows were written"
+
+
+def assert_layout_matches_row_major(call, q_shape: tuple, group_size: int, layout: str, device="cpu",
+                                    context: str = "") -> None:
+    """call(out=, scale_out=, scale_ue8m0=, **flags) writes one quantization (a group or fused op's
+    call, or a forced kernel) into the outputs given. Into poisoned outputs in `layout` it writes the
+    codes of its row-major call (UE8M0 where packed) and those scales in the layout, leaving a
+    TMA-aligned storage's padding rows as they were."""
+    ue8m0 = layout == "packed"
+    row_q = torch.empty(q_shape, dtype=torch.float8_e4m3fn, device=device)
+    row_s = poisoned_scales(q_shape, group_size, "row", device)
+    call(out=row_q, scale_out=row_s, scale_ue8m0=ue8m0)
+    q = torch.empty(q_shape, dtype=torch.float8_e4m3fn, device=device)
+    q.view(torch.uint8).fill_(0xA5)
+    s = poisoned_scales(q_shape, group_size, layout, device)
+    call(out=q, scale_out=s, scale_ue8m0=ue8m0, **SCALE_LAYOUTS[layout])
+    assert_codes_equal(q, row_q, f"{context} {layout}")
+    assert_layout_scales_equal(s, scales_in_layout(row_s, layout), f"{context} {layout}", poisoned=True)
+
+
 def random_rows(tokens: int, hidden: int, dtype: torch.dtype, device="cpu", seed: int = 0) -> torch.Tensor:
     """Random data with a spread of row magnitudes (never zeros), so scales differ by row."""
     g = torch.Generator(device="cpu").manual_seed(seed)

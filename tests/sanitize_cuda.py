@@ -107,7 +107,7 @@ def main() -> int:
                 return 1
     # The fused ops: register and staged kernels, per token and per group, RMSNorm with a residual
     # (launched only: their numbers are checked against bounds by the GPU tests).
-    from fp8quant.ops import rms_norm_quant, row_quant, silu_and_mul_quant
+    from fp8quant.ops import per_token_group, rms_norm_quant, row_quant, silu_and_mul_quant
 
     for rows in (3, 37):
         x = torch.randn(rows, 5120, device="cuda").to(torch.bfloat16)
@@ -124,6 +124,16 @@ def main() -> int:
                 silu_and_mul_quant.launch_cuda(gate_up, q, s, group, None, False, False, plan, True)
                 torch.cuda.synchronize()
                 launched += 2
+        # packed UE8M0 scales (byte stores into int32 words, TMA-aligned rows) from both row kernels
+        for staged in (False, True):
+            packed = row_quant.ScaleFlags(True, True, True, True)
+            s = per_token_group.allocate_scales((rows, 5120), 128, True, True, True, "cuda")
+            plan = rms_norm_quant._plan_for(x, None, weight, q, 128, staged=staged)
+            rms_norm_quant.launch_cuda(x, None, weight, q, s, 1e-6, 128, None, packed.layout, True, plan, True)
+            plan = row_quant.plan(5120, 8, 2, 128, staged=staged)
+            silu_and_mul_quant.launch_cuda(gate_up, q, s, 128, None, packed.layout, True, plan, True)
+            torch.cuda.synchronize()
+            launched += 2
     print(f"sanitize_cuda: {launched} launches, all bit-exact")
     return 0
 

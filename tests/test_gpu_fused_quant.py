@@ -9,7 +9,7 @@ import torch
 from fp8quant import rms_norm_quant_fp8, silu_and_mul_quant_fp8
 from fp8quant.reference import rms_norm_quant_fp8_reference, silu_and_mul_quant_fp8_reference
 from conftest import HAS_GPU
-from fp8_asserts import edge_rows, random_rows
+from fp8_asserts import assert_layout_matches_row_major, edge_rows, random_rows
 from fp8quant.fused_bounds import assert_fused_within, rms_norm_bounds, rms_norm_truth, silu_and_mul_bounds, silu_and_mul_truth, sqnr_db
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not HAS_GPU, reason="needs an NVIDIA GPU")]
@@ -128,6 +128,57 @@ def test_forced_row_kernels(kernel, dtype, group_size, shape):
     silu_and_mul_quant.launch_cuda(gate_up, q, s, group_size, None, False, False, plan)
     torch.cuda.synchronize()
     assert_fused_within(q, s.cpu(), silu_and_mul_bounds(gate_up.cpu()), group_size, context="silu " + ctx)
+
+
+@pytest.mark.parametrize("kernel", ["cuda", "triton", "registers:v1", "registers:v2", "registers:v4", "staged"])
+@pytest.mark.parametrize("layout", ["column", "tma", "packed"])
+@pytest.mark.parametrize("shape, group_size", [((5, 384), 128), ((3, 1152), 128), ((7, 2048), 64), ((2, 4096), 16)],
+                         ids=lambda v: "x".join(map(str, v)) if isinstance(v, tuple) else str(v))
+def test_every_scale_layout(kernel, layout, shape, group_size):
+    """Each op's kernels per group (the planner's CUDA kernel: the row kernel for RMSNorm, the group
+    kernel for SiLU; Triton; the row kernels forced) in each scale layout: the codes of the same
+    kernel's row-major call and its scales in the layout, padding rows unwritten, a packed row's
+    bytes past its last group zero (3 and 9 groups of 128)."""
+    from fp8quant.ops import rms_norm_quant, row_quant, silu_and_mul_quant
+
+    tokens, width = shape
+    x, weight, residual = _rms_case(tokens, width, torch.bfloat16, seed=width)
+    gate_up = random_rows(tokens, 2 * width, torch.bfloat16, "cuda", seed=width) / 16
+    forced = kernel not in BACKENDS
+    staged = kernel == "staged"
+    target = row_quant.STAGED_VECS_PER_THREAD if staged else int(kernel[-1]) if forced else 0
+
+    def flags(kw):
+        return row_quant.ScaleFlags(kw.get("column_major_scales", False) or kw.get("packed_ue8m0", False),
+                                    kw.get("tma_aligned_scales", False) or kw.get("packed_ue8m0", False),
+                                    kw.get("scale_ue8m0", False), kw.get("packed_ue8m0", False))
+
+    if forced:
+        rms_plan = rms_norm_quant._plan_for(x, residual, weight, torch.empty_like(x, dtype=torch.float8_e4m3fn),
+                                            group_size, target, staged=staged)
+        vec = row_quant.vector_width(width, gate_up.element_size(), (gate_up.stride(0), gate_up.data_ptr()))
+        silu_plan = row_quant.plan(width, vec, gate_up.element_size(), group_size, target, staged=staged)
+        if rms_plan is None or silu_plan is None:
+            pytest.skip("no such plan for the row")
+
+    def rms(out, scale_out, **kw):
+        if not forced:
+            return rms_norm_quant_fp8(x, weight, residual=residual.clone(), group_size=group_size, out=out,
+                                      scale_out=scale_out, backend=kernel, **kw)
+        f = flags(kw)
+        rms_norm_quant.launch_cuda(x, residual.clone(), weight, out, scale_out, 1e-6, group_size, None, f.layout,
+                                   f.ue8m0, rms_plan)
+
+    def silu(out, scale_out, **kw):
+        if not forced:
+            return silu_and_mul_quant_fp8(gate_up, group_size=group_size, out=out, scale_out=scale_out, backend=kernel,
+                                          **kw)
+        f = flags(kw)
+        silu_and_mul_quant.launch_cuda(gate_up, out, scale_out, group_size, None, f.layout, f.ue8m0, silu_plan)
+
+    assert_layout_matches_row_major(rms, shape, group_size, layout, "cuda", f"rms {kernel}")
+    assert_layout_matches_row_major(silu, shape, group_size, layout, "cuda", f"silu {kernel}")
+    torch.cuda.synchronize()
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

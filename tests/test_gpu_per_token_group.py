@@ -6,19 +6,15 @@ import pytest
 import torch
 
 from fp8quant import per_token_group_quant_fp8
-from fp8quant.ops.per_token_group import scale_shape_and_stride
-from fp8quant.reference import group_scales_layout, per_token_group_quant_fp8_reference
+from fp8quant.reference import per_token_group_quant_fp8_reference
 from conftest import HAS_GPU
-from fp8_asserts import assert_codes_equal, assert_scales_equal, edge_rows
+from fp8_asserts import (
+    SCALE_LAYOUTS, assert_codes_equal, assert_layout_scales_equal, edge_rows, poisoned_scales, scales_in_layout,
+)
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not HAS_GPU, reason="needs an NVIDIA GPU")]
 
-LAYOUTS = {
-    "row": {},
-    "column": dict(column_major_scales=True),
-    "tma": dict(column_major_scales=True, tma_aligned_scales=True),
-    "packed": dict(packed_ue8m0=True),
-}
+LAYOUTS = SCALE_LAYOUTS
 
 
 def gpu_random(tokens, hidden, dtype, seed=0):
@@ -31,29 +27,17 @@ def gpu_random(tokens, hidden, dtype, seed=0):
 def poisoned(x, group_size, layout):
     q = torch.empty(x.shape, dtype=torch.float8_e4m3fn, device="cuda")
     q.view(torch.uint8).fill_(0xA5)
-    kw = LAYOUTS[layout]
-    shape, strides, size, dtype = scale_shape_and_stride(
-        tuple(x.shape), group_size, kw.get("column_major_scales", False) or layout == "packed",
-        kw.get("tma_aligned_scales", False) or layout == "packed", layout == "packed")
-    storage = torch.full((size,), -7, dtype=dtype, device="cuda") if dtype == torch.int32 else torch.full((size,), -7.0, device="cuda")
-    return q, storage.as_strided(shape, strides)
+    return q, poisoned_scales(tuple(x.shape), group_size, layout, "cuda")
 
 
 def expected(x, group_size, layout, ue8m0=False):
     q, s = per_token_group_quant_fp8_reference(x, group_size, scale_ue8m0=ue8m0 or layout == "packed")
-    if layout == "row":
-        return q, s
-    return q, group_scales_layout(s.reshape(-1, s.shape[-1]), True, layout in ("tma", "packed"), layout == "packed")
+    return q, scales_in_layout(s, layout)
 
 
-def check(got, want, context):
+def check(got, want, context, poisoned=False):
     assert_codes_equal(got[0], want[0], context)
-    s, e = got[1], want[1]
-    assert s.shape == e.shape and s.stride() == e.stride() and s.dtype == e.dtype, context
-    if s.dtype == torch.int32:
-        assert torch.equal(s, e), f"{context}: packed words differ"
-    else:
-        assert_scales_equal(s, e, context)
+    assert_layout_scales_equal(got[1], want[1], context, poisoned)
 
 
 @pytest.mark.parametrize("backend", ["cuda", "triton"])
@@ -67,7 +51,7 @@ def test_every_layout_bit_exact(backend, layout, dtype, tokens, hidden, group_si
     x = gpu_random(tokens, hidden, dtype, seed=tokens + hidden)
     q, s = poisoned(x, group_size, layout)
     got = per_token_group_quant_fp8(x, group_size, out=q, scale_out=s, backend=backend, **LAYOUTS[layout])
-    check(got, expected(x, group_size, layout), f"{backend} {layout} {dtype} {tokens}x{hidden}/{group_size}")
+    check(got, expected(x, group_size, layout), f"{backend} {layout} {dtype} {tokens}x{hidden}/{group_size}", True)
     fresh = per_token_group_quant_fp8(x, group_size, backend=backend, **LAYOUTS[layout])
     check(fresh, expected(x, group_size, layout), f"{backend} {layout} fresh")
 

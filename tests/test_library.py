@@ -29,12 +29,12 @@ SAMPLES = {
     # the weight a function of x's width; opcheck's inputs carry a residual (declared written)
     "rms_norm_quant_fp8": (
         lambda x, **kw: fp8quant.rms_norm_quant_fp8(x, _weight(x), group_size=32, **kw),
-        lambda x: (x, _weight(x), 1e-6, x.flip(0).clone(), 32, None, None, False, False, "auto"),
+        lambda x: (x, _weight(x), 1e-6, x.flip(0).clone(), 32, None, None, False, False, False, False, "auto"),
         lambda x: fp8quant.reference.rms_norm_quant_fp8_reference(x, _weight(x), group_size=32)[:2],
     ),
     "silu_and_mul_quant_fp8": (
         lambda x, **kw: fp8quant.silu_and_mul_quant_fp8(x, **kw),
-        lambda x: (x, None, None, 4.0, False, False, "auto"),
+        lambda x: (x, None, None, 4.0, False, False, False, False, "auto"),
         lambda x: fp8quant.reference.silu_and_mul_quant_fp8_reference(x),
     ),
 }

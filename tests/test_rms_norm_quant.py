@@ -10,7 +10,7 @@ import torch
 
 from fp8quant import rms_norm_quant_fp8
 from fp8quant.reference import group_scales_layout, per_token_group_quant_fp8_reference, per_token_quant_fp8_reference
-from fp8_asserts import assert_codes_equal, assert_scales_equal, edge_rows, random_rows
+from fp8_asserts import assert_codes_equal, assert_layout_matches_row_major, assert_scales_equal, edge_rows, random_rows
 from fp8quant.fused_bounds import assert_fused_within, rms_norm_bounds, rms_norm_truth, sqnr_db
 
 DTYPES = [torch.float16, torch.bfloat16, torch.float32]
@@ -50,6 +50,19 @@ def test_column_major_and_ue8m0_scales():
     assert s.shape == (5, 4) and s.stride() == (1, 5)
     assert_codes_equal(q, q_ref)
     assert_scales_equal(s, group_scales_layout(s_ref, column_major=True))
+
+
+@pytest.mark.parametrize("backend", ["torch"] + KERNEL_BACKENDS)
+@pytest.mark.parametrize("layout", ["column", "tma", "packed"])
+@pytest.mark.parametrize("rows, hidden, group_size", [(5, 384, 128), (6, 512, 16)])
+def test_every_scale_layout(backend, layout, rows, hidden, group_size):
+    """Per group, each scale layout of the group contract (column-major, TMA-aligned, packed UE8M0):
+    the row-major call's codes and scales in that layout, padding rows unwritten, a packed row's
+    bytes past its last group zero (3 groups)."""
+    x, weight, residual = _inputs(rows, hidden, torch.bfloat16, seed=rows)
+    assert_layout_matches_row_major(
+        lambda **kw: rms_norm_quant_fp8(x, weight, residual=residual.clone(), group_size=group_size, backend=backend, **kw),
+        (rows, hidden), group_size, layout, context=backend)
 
 
 def _check_kernel(x, weight, eps, residual, group_size, backend, scale_ub=None, context=""):

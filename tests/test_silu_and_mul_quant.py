@@ -9,7 +9,7 @@ import torch
 
 from fp8quant import silu_and_mul_quant_fp8
 from fp8quant.reference import per_token_group_quant_fp8_reference, per_token_quant_fp8_reference, silu_and_mul_quant_fp8_reference
-from fp8_asserts import assert_codes_equal, assert_scales_equal, edge_rows, random_rows
+from fp8_asserts import assert_codes_equal, assert_layout_matches_row_major, assert_scales_equal, edge_rows, random_rows
 from fp8quant.fused_bounds import assert_fused_within, silu_and_mul_bounds, silu_and_mul_truth, sqnr_db
 
 DTYPES = [torch.float16, torch.bfloat16, torch.float32]
@@ -27,6 +27,17 @@ def test_public_call_on_cpu_is_the_unfused_composition(dtype, group_size):
     assert q.shape == (6, 256)
     assert_codes_equal(q, expected[0])
     assert_scales_equal(s, expected[1])
+
+
+@pytest.mark.parametrize("backend", ["torch"] + (["triton"] if INTERPRETING else []))
+@pytest.mark.parametrize("layout", ["column", "tma", "packed"])
+@pytest.mark.parametrize("rows, inner, group_size", [(5, 384, 128), (6, 512, 16)])
+def test_every_scale_layout(backend, layout, rows, inner, group_size):
+    """Per group, each scale layout of the group contract: the row-major call's codes and scales in
+    that layout, padding rows unwritten, a packed row's bytes past its last group zero."""
+    x = random_rows(rows, 2 * inner, torch.bfloat16, seed=rows) / 16
+    assert_layout_matches_row_major(lambda **kw: silu_and_mul_quant_fp8(x, group_size=group_size, backend=backend, **kw),
+                                    (rows, inner), group_size, layout, context=backend)
 
 
 @needs_interpreter

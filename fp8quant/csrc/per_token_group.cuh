@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "common/fp8.cuh"
+#include "common/group_scales.cuh"
 #include "common/launch.cuh"
 #include "common/pdl.cuh"
 #include "common/reduce.cuh"
@@ -28,8 +29,6 @@ namespace fp8quant {
 
 constexpr int kGroupMaxVecsPerThread = 8;
 constexpr int kGroupMaxThreads = 512;
-
-enum class ScaleLayout : int32_t { kRowMajor = 0, kColumnMajor = 1, kPackedUe8m0 = 2 };
 
 // What the kernel quantizes: x itself, or a fused producer's output computed from x as it is
 // loaded. kSiluMul (silu_and_mul_quant_fp8 per group): x's rows are [gate | up], each `hidden`
@@ -175,20 +174,10 @@ __global__ void __launch_bounds__(kGroupMaxThreads) per_token_group_quant_kernel
   } else {
     if (!row_valid) return;
     if (lane == 0) {
-      if (p.layout == static_cast<int32_t>(ScaleLayout::kRowMajor)) {
-        static_cast<float*>(p.scale)[row * groups + group] = scale;
-      } else if (p.layout == static_cast<int32_t>(ScaleLayout::kColumnMajor)) {
-        static_cast<float*>(p.scale)[group * p.scale_ld + row] = scale;
-      } else if (whole_words) {
+      if (whole_words) {
         if ((group & 3) == 0) static_cast<uint32_t*>(p.scale)[(group >> 2) * p.scale_ld + row] = word_bits;
       } else {
-        // The exponent byte of group g in byte g % 4 of word (g / 4, row); the last group also
-        // zeroes the bytes of its word that no group fills.
-        uint8_t* word = static_cast<uint8_t*>(p.scale) + ((group >> 2) * p.scale_ld + row) * 4;
-        word[group & 3] = static_cast<uint8_t>(word_bits);
-        if (group == groups - 1) {
-          for (int b = static_cast<int>(group & 3) + 1; b < 4; ++b) word[b] = 0;
-        }
+        store_group_scale(p.scale, p.layout, p.scale_ld, row, group, groups, scale);
       }
     }
   }

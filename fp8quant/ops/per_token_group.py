@@ -27,7 +27,7 @@ from .per_token_plan import vector_width
 from .per_token import _as_rows
 
 OP = "per_token_group_quant_fp8"
-ROW_MAJOR, COLUMN_MAJOR, PACKED_UE8M0 = 0, 1, 2  # per_token_group.cuh: ScaleLayout
+ROW_MAJOR, COLUMN_MAJOR, PACKED_UE8M0 = 0, 1, 2  # common/group_scales.cuh: ScaleLayout
 # The smallest eps: every scale max(amax, eps) / 448 is then a normal float32, whose reciprocal is finite.
 MIN_EPS = 448.0 * 2.0**-126
 
@@ -56,7 +56,8 @@ KERNEL = _cuda.register(EntryPoint(
 ))
 
 
-def _layout(column_major: bool, tma_aligned: bool, packed: bool) -> int:
+def layout_code(column_major: bool, tma_aligned: bool, packed: bool) -> int:
+    """group_scales.cuh's ScaleLayout for the flags (TMA-aligned is column-major with a padded ld)."""
     return PACKED_UE8M0 if packed else (COLUMN_MAJOR if column_major or tma_aligned else ROW_MAJOR)
 
 
@@ -80,6 +81,47 @@ def scale_shape_and_stride(x_shape: tuple, group_size: int, column_major: bool, 
     return shape, tuple(reversed(strides)), rows * groups, torch.float32
 
 
+def check_scale_flags(op: str, column_major, tma_aligned, ue8m0, packed) -> None:
+    """The four layout flags: bools, packed with the three it implies, TMA-aligned column-major."""
+    for name, value in (("column_major_scales", column_major), ("tma_aligned_scales", tma_aligned),
+                        ("scale_ue8m0", ue8m0), ("packed_ue8m0", packed)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{op}: {name} must be True or False, got {value!r}")
+    if packed and not (ue8m0 and column_major and tma_aligned):
+        raise ValueError(f"{op}: packed_ue8m0 needs scale_ue8m0, column_major_scales and tma_aligned_scales (the call sets them)")
+    if tma_aligned and not column_major:
+        raise ValueError(f"{op}: tma_aligned_scales needs column_major_scales=True")
+
+
+def check_scale_out(op: str, scale_out, q_shape: tuple, group_size: int, column_major, tma_aligned, packed, device) -> None:
+    """scale_out (None or given) in the layout the flags ask for, scales of codes of q_shape."""
+    if scale_out is None:
+        return
+    shape, strides, _, dtype = scale_shape_and_stride(q_shape, group_size, column_major, tma_aligned, packed)
+    if not isinstance(scale_out, torch.Tensor):
+        raise TypeError(f"{op}: scale_out must be a torch.Tensor or None, got {type(scale_out).__name__}")
+    if (scale_out.dtype != dtype or tuple(scale_out.shape) != tuple(shape) or scale_out.device != device
+            or (scale_out.numel() > 1 and tuple(scale_out.stride()) != tuple(strides))):
+        raise ValueError(
+            f"{op}: scale_out must be a tensor of shape {tuple(shape)}, strides {tuple(strides)}, dtype {dtype} on "
+            f"{device} (the layout the flags ask for), got {_checks.describe(scale_out)} with strides "
+            f"{tuple(scale_out.stride())}"
+        )
+
+
+def allocate_scales(q_shape: tuple, group_size: int, column_major, tma_aligned, packed, device) -> torch.Tensor:
+    """A scale tensor in the flags' layout (its storage includes a TMA-aligned layout's padding)."""
+    shape, strides, size, dtype = scale_shape_and_stride(q_shape, group_size, column_major, tma_aligned, packed)
+    return torch.empty(size, dtype=dtype, device=device).as_strided(shape, strides)
+
+
+def scales_from_reference(s: torch.Tensor, column_major, tma_aligned, packed) -> torch.Tensor:
+    """The reference's row-major (..., G) scales in the flags' layout (what a backend writes)."""
+    if not (packed or column_major):
+        return s
+    return group_scales_layout(s.reshape(-1, s.shape[-1]), column_major, tma_aligned, packed)
+
+
 def _check(x, group_size, eps, column_major, tma_aligned, ue8m0, packed, backend, enable_pdl, outs) -> None:
     _checks.tensor(OP, "x", x)
     _checks.rows(OP, x)
@@ -93,35 +135,17 @@ def _check(x, group_size, eps, column_major, tma_aligned, ue8m0, packed, backend
         raise TypeError(f"{OP}: eps must be a float, got {type(eps).__name__}")
     if not (MIN_EPS <= eps <= _checks.FLOAT32_MAX):
         raise ValueError(f"{OP}: eps must be finite and at least 448 * 2^-126 ({MIN_EPS:.3g}), got {eps!r}")
-    for name, value in (("column_major_scales", column_major), ("tma_aligned_scales", tma_aligned),
-                        ("scale_ue8m0", ue8m0), ("packed_ue8m0", packed)):
-        if not isinstance(value, bool):
-            raise TypeError(f"{OP}: {name} must be True or False, got {value!r}")
-    if packed and not (ue8m0 and column_major and tma_aligned):
-        raise ValueError(f"{OP}: packed_ue8m0 needs scale_ue8m0, column_major_scales and tma_aligned_scales (the call sets them)")
-    if tma_aligned and not column_major:
-        raise ValueError(f"{OP}: tma_aligned_scales needs column_major_scales=True")
+    check_scale_flags(OP, column_major, tma_aligned, ue8m0, packed)
     _checks.backend(OP, backend)
     _checks.optional_bool(OP, "enable_pdl", enable_pdl)
     out, scale_out = outs
     _checks.output(OP, "out", out, tuple(x.shape), FP8_DTYPE, x.device)
-    if scale_out is not None:
-        shape, strides, _, dtype = scale_shape_and_stride(tuple(x.shape), group_size, column_major, tma_aligned, packed)
-        if not isinstance(scale_out, torch.Tensor):
-            raise TypeError(f"{OP}: scale_out must be a torch.Tensor or None, got {type(scale_out).__name__}")
-        if (scale_out.dtype != dtype or tuple(scale_out.shape) != tuple(shape) or scale_out.device != x.device
-                or (scale_out.numel() > 1 and tuple(scale_out.stride()) != tuple(strides))):
-            raise ValueError(
-                f"{OP}: scale_out must be a tensor of shape {tuple(shape)}, strides {tuple(strides)}, dtype {dtype} on "
-                f"{x.device} (the layout the flags ask for), got {_checks.describe(scale_out)} with strides "
-                f"{tuple(scale_out.stride())}"
-            )
+    check_scale_out(OP, scale_out, tuple(x.shape), group_size, column_major, tma_aligned, packed, x.device)
 
 
 def _allocate(x, group_size, eps, column_major, tma_aligned, ue8m0, packed, *rest):
-    shape, strides, size, dtype = scale_shape_and_stride(tuple(x.shape), group_size, column_major, tma_aligned, packed)
-    storage = torch.empty(size, dtype=dtype, device=x.device)
-    return torch.empty(x.shape, dtype=FP8_DTYPE, device=x.device), storage.as_strided(shape, strides)
+    return (torch.empty(x.shape, dtype=FP8_DTYPE, device=x.device),
+            allocate_scales(tuple(x.shape), group_size, column_major, tma_aligned, packed, x.device))
 
 
 def _run(x, group_size, eps, column_major, tma_aligned, ue8m0, packed, backend, enable_pdl, outs, outputs_given) -> None:
@@ -134,19 +158,16 @@ def _run(x, group_size, eps, column_major, tma_aligned, ue8m0, packed, backend, 
     if backend == "torch":
         q, s = per_token_group_quant_fp8_reference(x, group_size, eps, ue8m0)
         out.copy_(q)
-        s2d = s.reshape(-1, s.shape[-1])
-        if packed or column_major:  # the zero bytes past the last group are in the packed words
-            scale_out.copy_(group_scales_layout(s2d, column_major, tma_aligned, packed))
-        else:
-            scale_out.copy_(s)
+        scale_out.copy_(scales_from_reference(s, column_major, tma_aligned, packed))  # packed: with its zero bytes
     elif backend == "cuda":
-        launch_cuda(_as_rows(x), out, scale_out, group_size, eps, _layout(column_major, tma_aligned, packed), ue8m0, enable_pdl)
+        launch_cuda(_as_rows(x), out, scale_out, group_size, eps, layout_code(column_major, tma_aligned, packed), ue8m0,
+                    enable_pdl)
     else:
         from ..triton.per_token_group import per_token_group_quant_fp8_triton
 
         with torch.cuda.device(x.device) if x.is_cuda else contextlib.nullcontext():
             per_token_group_quant_fp8_triton(_as_rows(x), out.view(-1, x.shape[-1]), scale_out, group_size, eps,
-                                             _layout(column_major, tma_aligned, packed), ue8m0, pdl=enable_pdl is not False)
+                                             layout_code(column_major, tma_aligned, packed), ue8m0, pdl=enable_pdl is not False)
 
 
 @dataclass(frozen=True)

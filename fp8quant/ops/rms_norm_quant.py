@@ -40,8 +40,8 @@ KERNEL = _cuda.register(EntryPoint(
 ))
 
 
-def _check(x, weight, eps, residual, group_size, scale_ub, scale_ub_value, column_major, ue8m0, backend, enable_pdl,
-           outs) -> None:
+def _check(x, weight, eps, residual, group_size, scale_ub, scale_ub_value, column_major, tma_aligned, ue8m0, packed,
+           backend, enable_pdl, outs) -> None:
     _checks.tensor(OP, "x", x)
     _checks.rows(OP, x)
     hidden = x.shape[-1]
@@ -65,18 +65,22 @@ def _check(x, weight, eps, residual, group_size, scale_ub, scale_ub_value, colum
                 f"got {_checks.describe(residual)}"
             )
         _checks.rows(OP, residual, "residual")
-    row_quant.check_quant_args(OP, hidden, group_size, scale_ub, scale_ub_value, column_major, ue8m0, x.device)
+    flags = row_quant.ScaleFlags(column_major, tma_aligned, ue8m0, packed)
+    row_quant.check_quant_args(OP, hidden, group_size, scale_ub, scale_ub_value, flags, x.device)
     _checks.backend(OP, backend)
     _checks.optional_bool(OP, "enable_pdl", enable_pdl)
-    row_quant.check_outputs(OP, outs, tuple(x.shape), group_size, column_major, x.device)
+    row_quant.check_outputs(OP, outs, tuple(x.shape), group_size, flags, x.device)
 
 
-def _allocate(x, weight, eps, residual, group_size, scale_ub, scale_ub_value, column_major, *rest):
-    return row_quant.allocate(tuple(x.shape), group_size, column_major, x.device)
+def _allocate(x, weight, eps, residual, group_size, scale_ub, scale_ub_value, column_major, tma_aligned, ue8m0, packed,
+              *rest):
+    return row_quant.allocate(tuple(x.shape), group_size, row_quant.ScaleFlags(column_major, tma_aligned, ue8m0, packed),
+                              x.device)
 
 
-def _run(x, weight, eps, residual, group_size, scale_ub, scale_ub_value, column_major, ue8m0, backend, enable_pdl,
-         outs, outputs_given) -> None:
+def _run(x, weight, eps, residual, group_size, scale_ub, scale_ub_value, column_major, tma_aligned, ue8m0, packed,
+         backend, enable_pdl, outs, outputs_given) -> None:
+    flags = row_quant.ScaleFlags(column_major, tma_aligned, ue8m0, packed)
     out, scale_out = outs
     written = (("out", out), ("scale_out", scale_out))
     # residual is written too: it may not overlap x, weight or the outputs.
@@ -97,15 +101,15 @@ def _run(x, weight, eps, residual, group_size, scale_ub, scale_ub_value, column_
         q, s, h = rms_norm_quant_fp8_reference(x, weight, eps, residual, group_size, ub, ue8m0)
         if residual is not None:
             residual.copy_(h)
-        row_quant.copy_reference(q, s, outs, group_size, column_major)
+        row_quant.copy_reference(q, s, outs, group_size, flags)
     elif backend == "cuda":
-        launch_cuda(x2d, residual, weight, out, scale_out, eps, group_size, ub, column_major, ue8m0, cuda_plan, enable_pdl)
+        launch_cuda(x2d, residual, weight, out, scale_out, eps, group_size, ub, flags.layout, ue8m0, cuda_plan, enable_pdl)
     else:
         from ..triton.rms_norm_quant import rms_norm_quant_fp8_triton
 
         with torch.cuda.device(x.device) if x.is_cuda else contextlib.nullcontext():
             rms_norm_quant_fp8_triton(x2d, None if residual is None else _as_rows(residual), weight,
-                                      out.view(-1, x.shape[-1]), scale_out, eps, group_size, ub, column_major, ue8m0,
+                                      out.view(-1, x.shape[-1]), scale_out, eps, group_size, ub, flags.layout, ue8m0,
                                       pdl=enable_pdl is not False)
 
 
@@ -175,24 +179,26 @@ def _auto_plan(x2d, residual, weight, out, group_size) -> Optional[row_quant.Row
     return registers
 
 
-def launch_cuda(x2d, residual, weight, q, scale, eps, group_size, scale_ub, column_major, ue8m0, plan,
+def launch_cuda(x2d, residual, weight, q, scale, eps, group_size, scale_ub, layout, ue8m0, plan,
                 enable_pdl=None) -> None:
+    """layout: row_quant.ScaleFlags.layout (0, row-major, per token)."""
     index = x2d.get_device()
     pdl = _device.use_pdl(index, enable_pdl)
     num_rows, hidden = x2d.shape
     ub_ptr, ub_value = scale_ub_pointer_and_value(scale_ub)
     r2d = None if residual is None else _as_rows(residual)
     row_input_bytes = hidden * x2d.element_size() * (1 if r2d is None else 2)
-    config = row_quant.launch_config(KERNEL, plan, num_rows, row_input_bytes, group_size, column_major, ue8m0, index, pdl)
+    config = row_quant.launch_config(KERNEL, plan, num_rows, row_input_bytes, group_size, layout, ue8m0, index, pdl)
     KERNEL(x2d.dtype, index, x2d.data_ptr(), None if r2d is None else r2d.data_ptr(), weight.data_ptr(), q.data_ptr(),
            scale.data_ptr(), ub_ptr, ub_value, eps, FUSED_GROUP_EPS, num_rows, hidden, x2d.stride(0),
-           0 if r2d is None else r2d.stride(0), scale.stride(1) if column_major else 0, config)
+           0 if r2d is None else r2d.stride(0), scale.stride(1) if layout else 0, config)
 
 
 _OP = QuantOp(
     OP,
     "Tensor x, Tensor weight, float eps, Tensor(r!)? residual, int? group_size, Tensor? scale_ub, float? scale_ub_value, "
-    "bool column_major_scales, bool scale_ue8m0, str backend, bool? enable_pdl=None",
+    "bool column_major_scales, bool tma_aligned_scales, bool scale_ue8m0, bool packed_ue8m0, str backend, "
+    "bool? enable_pdl=None",
     ("out", "scale_out"),
     check=_check,
     allocate=_allocate,
@@ -210,7 +216,9 @@ def rms_norm_quant_fp8(
     group_size: Optional[int] = None,
     scale_ub: float | torch.Tensor | None = None,
     column_major_scales: bool = False,
+    tma_aligned_scales: bool = False,
     scale_ue8m0: bool = False,
+    packed_ue8m0: bool = False,
     out: Optional[torch.Tensor] = None,
     scale_out: Optional[torch.Tensor] = None,
     backend: str = "auto",
@@ -227,9 +235,11 @@ def rms_norm_quant_fp8(
             taken of that sum.
         group_size: None for one scale per row (the per_token_quant_fp8 contract, scale_ub
             included), or 16-256 for one per group (the per_token_group_quant_fp8 contract with
-            eps 1e-10, column_major_scales and scale_ue8m0 as there; H a multiple of it).
-        out, scale_out: preallocated outputs (codes of x's shape; scales (..., 1), (..., H / g) or
-            column-major (M, H / g)).
+            eps 1e-10; H a multiple of it).
+        column_major_scales, tma_aligned_scales, scale_ue8m0, packed_ue8m0: per group, the scale
+            layouts of per_token_group_quant_fp8 (packed_ue8m0 implies the other three).
+        out, scale_out: preallocated outputs (codes of x's shape; scales (..., 1) per token, per
+            group in the layout the flags ask for).
         backend, enable_pdl: as for per_token_quant_fp8. The CUDA backend picks its register or
             staged kernel and plan by plan_rule; rows neither holds (over 512 x 6 vectors in
             registers, 512 x 4 per group; float32 with group 256) run on the Triton kernel.
@@ -241,5 +251,7 @@ def rms_norm_quant_fp8(
     """
     _checks.tensor(OP, "x", x)
     ub_tensor, ub_value = row_quant.split_scale_ub(OP, scale_ub, group_size, x.device)
-    return _OP((x, weight, eps, residual, group_size, ub_tensor, ub_value, column_major_scales, scale_ue8m0, backend,
-                enable_pdl), (out, scale_out))
+    if packed_ue8m0 is True:
+        scale_ue8m0 = column_major_scales = tma_aligned_scales = True
+    return _OP((x, weight, eps, residual, group_size, ub_tensor, ub_value, column_major_scales, tma_aligned_scales,
+                scale_ue8m0, packed_ue8m0, backend, enable_pdl), (out, scale_out))

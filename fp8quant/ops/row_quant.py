@@ -8,13 +8,14 @@ from __future__ import annotations
 import ctypes
 import functools
 from dataclasses import dataclass
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import torch
 
 from .. import _checks, _device
 from .._device import DeviceInfo
-from ..reference import GROUP_SIZES, group_scales_layout
+from ..reference import GROUP_SIZES
+from . import per_token_group
 from .pdl_plan import MAX_THREADS_PER_SM, pdl_trigger_at_entry, small_grid_takes_trigger
 
 MAX_THREADS = 512  # row_quant.cuh: kRowMaxThreads
@@ -22,7 +23,7 @@ VECS_PER_THREAD = (1, 2, 4, 6)  # row_quant.cuh: kRowVecsPerThread
 TARGET_VECS_PER_THREAD = 4
 # row_quant.cuh: RowQuantConfig, every fused op's config struct
 CONFIG = (
-    ("vec", "int32_t"), ("vecs_per_thread", "int32_t"), ("group_size", "int32_t"), ("column_major", "int32_t"),
+    ("vec", "int32_t"), ("vecs_per_thread", "int32_t"), ("group_size", "int32_t"), ("layout", "int32_t"),
     ("ue8m0", "int32_t"), ("block_threads", "int32_t"), ("grid", "int64_t"), ("staged", "int32_t"),
     ("trigger_at_entry", "int32_t"), ("smem_bytes", "int32_t"), ("device", "int32_t"), ("pdl", "int32_t"),
 )
@@ -35,18 +36,35 @@ STATIC_SMEM_BYTES = 2 * 4 * (MAX_THREADS // 32)
 STAGED_VECS_PER_THREAD = 8
 
 
-def check_quant_args(op: str, row_len: int, group_size, scale_ub, scale_ub_value, column_major, ue8m0, device) -> None:
+class ScaleFlags(NamedTuple):
+    """A fused call's group-scale flags, as per_token_group_quant_fp8 takes them (per token: all
+    False)."""
+
+    column_major: bool = False
+    tma_aligned: bool = False
+    ue8m0: bool = False
+    packed: bool = False
+
+    @property
+    def layout(self) -> int:
+        """group_scales.cuh's ScaleLayout (the kernels' scale_ld is the scale tensor's stride(1))."""
+        return per_token_group.layout_code(self.column_major, self.tma_aligned, self.packed)
+
+
+def check_quant_args(op: str, row_len: int, group_size, scale_ub, scale_ub_value, flags: ScaleFlags, device) -> None:
     """group_size None (per token) or one of GROUP_SIZES dividing the row; scale_ub per token only;
-    the layout flags per group only."""
-    for name, value in (("column_major_scales", column_major), ("scale_ue8m0", ue8m0)):
-        if not isinstance(value, bool):
-            raise TypeError(f"{op}: {name} must be True or False, got {value!r}")
+    the layout flags per group only, as per_token_group_quant_fp8 checks them."""
     if group_size is None:
-        if column_major or ue8m0:
-            raise ValueError(f"{op}: column_major_scales and scale_ue8m0 apply to group scales; they need a group_size")
+        for name, value in zip(("column_major_scales", "tma_aligned_scales", "scale_ue8m0", "packed_ue8m0"), flags):
+            if not isinstance(value, bool):
+                raise TypeError(f"{op}: {name} must be True or False, got {value!r}")
+        if any(flags):
+            raise ValueError(f"{op}: column_major_scales, tma_aligned_scales, scale_ue8m0 and packed_ue8m0 apply to group "
+                             f"scales; they need a group_size")
         _checks.scale_ub(op, scale_ub, device)
         _checks.scale_ub_value(op, scale_ub_value)
         return
+    per_token_group.check_scale_flags(op, *flags)
     if isinstance(group_size, bool) or not isinstance(group_size, int):
         raise TypeError(f"{op}: group_size must be None or an int, got {type(group_size).__name__}")
     if group_size not in GROUP_SIZES:
@@ -67,60 +85,42 @@ def split_scale_ub(op: str, scale_ub, group_size, device) -> tuple:
     return None, scale_ub
 
 
-def scale_layout(lead_shape: tuple, row_len: int, group_size: Optional[int], column_major: bool):
-    """(shape, strides) of the scale tensor: per token (..., 1); per group (..., G) row-major, or
-    (M, G) with stride (1, M) column-major (M the rows)."""
-    rows = 1
-    for d in lead_shape:
-        rows *= d
-    if group_size is None:
-        shape = (*lead_shape, 1)
-    elif column_major:
-        return (rows, row_len // group_size), (1, rows)
-    else:
-        shape = (*lead_shape, row_len // group_size)
-    strides, step = [], 1
-    for d in reversed(shape):
-        strides.append(step)
-        step *= d
-    return shape, tuple(reversed(strides))
+def _token_scale_shape(q_shape: tuple) -> tuple:
+    return (*q_shape[:-1], 1)
 
 
-def check_outputs(op: str, outs: tuple, q_shape: tuple, group_size, column_major, device) -> None:
+def check_outputs(op: str, outs: tuple, q_shape: tuple, group_size, flags: ScaleFlags, device) -> None:
+    """out: codes of q_shape; scale_out: (..., 1) per token, else the layout the flags ask for."""
     from ..reference import FP8_DTYPE
 
     out, scale_out = outs
     _checks.output(op, "out", out, q_shape, FP8_DTYPE, device)
-    if scale_out is None:
-        return
-    shape, strides = scale_layout(q_shape[:-1], q_shape[-1], group_size, column_major)
-    if not isinstance(scale_out, torch.Tensor):
-        raise TypeError(f"{op}: scale_out must be a torch.Tensor or None, got {type(scale_out).__name__}")
-    if (scale_out.dtype != torch.float32 or tuple(scale_out.shape) != tuple(shape) or scale_out.device != device
-            or (scale_out.numel() > 1 and tuple(scale_out.stride()) != tuple(strides))):
-        raise ValueError(
-            f"{op}: scale_out must be a float32 tensor of shape {tuple(shape)}, strides {tuple(strides)} on {device} "
-            f"(the layout group_size and column_major_scales ask for), got {_checks.describe(scale_out)} with strides "
-            f"{tuple(scale_out.stride())}"
-        )
+    if group_size is None:
+        _checks.output(op, "scale_out", scale_out, _token_scale_shape(q_shape), torch.float32, device)
+    else:
+        per_token_group.check_scale_out(op, scale_out, q_shape, group_size, flags.column_major, flags.tma_aligned,
+                                        flags.packed, device)
 
 
-def allocate(q_shape: tuple, group_size, column_major, device) -> tuple[torch.Tensor, torch.Tensor]:
+def allocate(q_shape: tuple, group_size, flags: ScaleFlags, device) -> tuple[torch.Tensor, torch.Tensor]:
     from ..reference import FP8_DTYPE
 
-    shape, strides = scale_layout(q_shape[:-1], q_shape[-1], group_size, column_major)
-    scales = torch.empty_strided(shape, strides, dtype=torch.float32, device=device)
+    if group_size is None:
+        scales = torch.empty(_token_scale_shape(q_shape), dtype=torch.float32, device=device)
+    else:
+        scales = per_token_group.allocate_scales(q_shape, group_size, flags.column_major, flags.tma_aligned, flags.packed,
+                                                 device)
     return torch.empty(q_shape, dtype=FP8_DTYPE, device=device), scales
 
 
-def copy_reference(q: torch.Tensor, s: torch.Tensor, outs: tuple, group_size, column_major) -> None:
+def copy_reference(q: torch.Tensor, s: torch.Tensor, outs: tuple, group_size, flags: ScaleFlags) -> None:
     """The reference's codes and row-major scales into the outputs' layout."""
     out, scale_out = outs
     out.copy_(q)
-    if group_size is not None and column_major:
-        scale_out.copy_(group_scales_layout(s.reshape(-1, s.shape[-1]), column_major=True))
-    else:
+    if group_size is None:
         scale_out.copy_(s)
+    else:
+        scale_out.copy_(per_token_group.scales_from_reference(s, flags.column_major, flags.tma_aligned, flags.packed))
 
 
 def vector_width(row_len: int, element_size: int, *strides_and_addresses: tuple[int, int]) -> int:
@@ -217,12 +217,12 @@ def pdl_launch(plan: RowPlan, num_rows: int, row_input_bytes: int, device: Devic
 
 
 @functools.lru_cache(maxsize=4096)
-def launch_config(kernel, plan: RowPlan, num_rows: int, row_input_bytes: int, group_size, column_major, ue8m0,
+def launch_config(kernel, plan: RowPlan, num_rows: int, row_input_bytes: int, group_size, layout: int, ue8m0,
                   device_index: int, pdl: bool):
     """The plan's RowQuantConfig for one op's kernel, built once (a pointer per call); a row reads
-    row_input_bytes of its inputs (x, and the residual)."""
+    row_input_bytes of its inputs (x, and the residual); layout: ScaleFlags.layout."""
     trigger, reserve = pdl_launch(plan, num_rows, row_input_bytes, _device.device_info(device_index), pdl)
     return ctypes.byref(kernel.entry.config_type(
-        plan.vec, plan.vecs_per_thread, group_size or 0, int(column_major), int(ue8m0), plan.block_threads, num_rows,
+        plan.vec, plan.vecs_per_thread, group_size or 0, int(layout), int(ue8m0), plan.block_threads, num_rows,
         int(plan.staged), int(trigger), plan.smem_bytes if plan.staged else reserve, device_index, int(pdl),
     ))

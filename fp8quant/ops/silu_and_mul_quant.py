@@ -59,23 +59,28 @@ def _q_shape(x) -> tuple:
     return (*x.shape[:-1], x.shape[-1] // 2)
 
 
-def _check(x, group_size, scale_ub, scale_ub_value, column_major, ue8m0, backend, enable_pdl, outs) -> None:
+def _check(x, group_size, scale_ub, scale_ub_value, column_major, tma_aligned, ue8m0, packed, backend, enable_pdl,
+           outs) -> None:
     _checks.tensor(OP, "x", x)
     _checks.rows(OP, x)
     if x.shape[-1] % 2:
         raise ValueError(f"{OP}: x's last dimension must be even (gate and up halves), got {x.shape[-1]}")
     inner = x.shape[-1] // 2
-    row_quant.check_quant_args(OP, inner, group_size, scale_ub, scale_ub_value, column_major, ue8m0, x.device)
+    flags = row_quant.ScaleFlags(column_major, tma_aligned, ue8m0, packed)
+    row_quant.check_quant_args(OP, inner, group_size, scale_ub, scale_ub_value, flags, x.device)
     _checks.backend(OP, backend)
     _checks.optional_bool(OP, "enable_pdl", enable_pdl)
-    row_quant.check_outputs(OP, outs, _q_shape(x), group_size, column_major, x.device)
+    row_quant.check_outputs(OP, outs, _q_shape(x), group_size, flags, x.device)
 
 
-def _allocate(x, group_size, scale_ub, scale_ub_value, column_major, *rest):
-    return row_quant.allocate(_q_shape(x), group_size, column_major, x.device)
+def _allocate(x, group_size, scale_ub, scale_ub_value, column_major, tma_aligned, ue8m0, packed, *rest):
+    return row_quant.allocate(_q_shape(x), group_size, row_quant.ScaleFlags(column_major, tma_aligned, ue8m0, packed),
+                              x.device)
 
 
-def _run(x, group_size, scale_ub, scale_ub_value, column_major, ue8m0, backend, enable_pdl, outs, outputs_given) -> None:
+def _run(x, group_size, scale_ub, scale_ub_value, column_major, tma_aligned, ue8m0, packed, backend, enable_pdl, outs,
+         outputs_given) -> None:
+    flags = row_quant.ScaleFlags(column_major, tma_aligned, ue8m0, packed)
     out, scale_out = outs
     if outputs_given:
         _checks.no_overlap(OP, (("x", x), ("scale_ub", scale_ub)), (("out", out), ("scale_out", scale_out)))
@@ -88,8 +93,7 @@ def _run(x, group_size, scale_ub, scale_ub_value, column_major, ue8m0, backend, 
     inner = x.shape[-1] // 2
     cuda_plan = None
     if backend == "cuda" and group_size is not None:
-        layout = per_token_group.COLUMN_MAJOR if column_major else per_token_group.ROW_MAJOR
-        per_token_group.launch_cuda(x2d, out, scale_out, group_size, FUSED_GROUP_EPS, layout, ue8m0, enable_pdl,
+        per_token_group.launch_cuda(x2d, out, scale_out, group_size, FUSED_GROUP_EPS, flags.layout, ue8m0, enable_pdl,
                                     kernel=GROUP_KERNEL, hidden=inner)
         return
     if backend == "cuda":
@@ -101,32 +105,34 @@ def _run(x, group_size, scale_ub, scale_ub_value, column_major, ue8m0, backend, 
             backend = "triton"  # rows the CUDA kernel does not hold (row_quant.plan)
     if backend == "torch":
         q, s = silu_and_mul_quant_fp8_reference(x, group_size, ub, ue8m0)
-        row_quant.copy_reference(q, s, outs, group_size, column_major)
+        row_quant.copy_reference(q, s, outs, group_size, flags)
     elif backend == "cuda":
-        launch_cuda(x2d, out, scale_out, group_size, ub, column_major, ue8m0, cuda_plan, enable_pdl)
+        launch_cuda(x2d, out, scale_out, group_size, ub, flags.layout, ue8m0, cuda_plan, enable_pdl)
     else:
         from ..triton.silu_and_mul_quant import silu_and_mul_quant_fp8_triton
 
         with torch.cuda.device(x.device) if x.is_cuda else contextlib.nullcontext():
-            silu_and_mul_quant_fp8_triton(x2d, out.view(-1, inner), scale_out, group_size, ub, column_major, ue8m0,
+            silu_and_mul_quant_fp8_triton(x2d, out.view(-1, inner), scale_out, group_size, ub, flags.layout, ue8m0,
                                           pdl=enable_pdl is not False)
 
 
-def launch_cuda(x2d, q, scale, group_size, scale_ub, column_major, ue8m0, plan, enable_pdl=None) -> None:
+def launch_cuda(x2d, q, scale, group_size, scale_ub, layout, ue8m0, plan, enable_pdl=None) -> None:
+    """The register or staged kernel (per token; per group where the bench or the tests force it);
+    layout: row_quant.ScaleFlags.layout (0, row-major, per token)."""
     index = x2d.get_device()
     pdl = _device.use_pdl(index, enable_pdl)
     num_rows = x2d.shape[0]
     ub_ptr, ub_value = scale_ub_pointer_and_value(scale_ub)
-    config = row_quant.launch_config(KERNEL, plan, num_rows, x2d.shape[1] * x2d.element_size(), group_size, column_major,
+    config = row_quant.launch_config(KERNEL, plan, num_rows, x2d.shape[1] * x2d.element_size(), group_size, layout,
                                      ue8m0, index, pdl)
     KERNEL(x2d.dtype, index, x2d.data_ptr(), q.data_ptr(), scale.data_ptr(), ub_ptr, ub_value, FUSED_GROUP_EPS, num_rows,
-           x2d.shape[1] // 2, x2d.stride(0), scale.stride(1) if column_major else 0, config)
+           x2d.shape[1] // 2, x2d.stride(0), scale.stride(1) if layout else 0, config)
 
 
 _OP = QuantOp(
     OP,
-    "Tensor x, int? group_size, Tensor? scale_ub, float? scale_ub_value, bool column_major_scales, bool scale_ue8m0, "
-    "str backend, bool? enable_pdl=None",
+    "Tensor x, int? group_size, Tensor? scale_ub, float? scale_ub_value, bool column_major_scales, "
+    "bool tma_aligned_scales, bool scale_ue8m0, bool packed_ue8m0, str backend, bool? enable_pdl=None",
     ("out", "scale_out"),
     check=_check,
     allocate=_allocate,
@@ -140,7 +146,9 @@ def silu_and_mul_quant_fp8(
     group_size: Optional[int] = None,
     scale_ub: float | torch.Tensor | None = None,
     column_major_scales: bool = False,
+    tma_aligned_scales: bool = False,
     scale_ue8m0: bool = False,
+    packed_ue8m0: bool = False,
     out: Optional[torch.Tensor] = None,
     scale_out: Optional[torch.Tensor] = None,
     backend: str = "auto",
@@ -150,8 +158,9 @@ def silu_and_mul_quant_fp8(
 
     Args:
         x: (..., 2I) float16, bfloat16 or float32; the last dimension contiguous, rows may be strided.
-        group_size, scale_ub, column_major_scales, scale_ue8m0: as for rms_norm_quant_fp8 (per
-            token by default; per group needs I a multiple of group_size).
+        group_size, scale_ub, column_major_scales, tma_aligned_scales, scale_ue8m0, packed_ue8m0:
+            as for rms_norm_quant_fp8 (per token by default; per group needs I a multiple of
+            group_size).
         out, scale_out: preallocated outputs (codes of shape (..., I)).
         backend, enable_pdl: as for per_token_quant_fp8. Per group the CUDA backend is the group
             kernel with a SiLU-and-mul step (any I); per token the register kernel, or the staged
@@ -165,5 +174,7 @@ def silu_and_mul_quant_fp8(
     """
     _checks.tensor(OP, "x", x)
     ub_tensor, ub_value = row_quant.split_scale_ub(OP, scale_ub, group_size, x.device)
-    return _OP((x, group_size, ub_tensor, ub_value, column_major_scales, scale_ue8m0, backend, enable_pdl),
-               (out, scale_out))
+    if packed_ue8m0 is True:
+        scale_ue8m0 = column_major_scales = tma_aligned_scales = True
+    return _OP((x, group_size, ub_tensor, ub_value, column_major_scales, tma_aligned_scales, scale_ue8m0, packed_ue8m0,
+                backend, enable_pdl), (out, scale_out))

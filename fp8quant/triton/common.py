@@ -138,3 +138,21 @@ def round_to(x, dtype: tl.constexpr, INTERPRET: tl.constexpr):
         rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) & -65536).to(tl.float32, bitcast=True)
         x = tl.where(x != x, x, rounded)
     return x.to(dtype)
+
+
+@triton.jit
+def store_group_scales(s_ptr, row, g, scale, valid, groups, scale_ld, LAYOUT: tl.constexpr):
+    """Scales of groups g (of `groups`) of rows `row` where valid, in group_scales.cuh's layouts:
+    0 row-major, 1 column-major (column stride scale_ld), 2 packed UE8M0 (the exponent byte in byte
+    g % 4 of word (g / 4, row), a row's last group zeroing its word's unfilled bytes)."""
+    if LAYOUT == 0:
+        tl.store(s_ptr + row * groups + g, scale, mask=valid)
+    elif LAYOUT == 1:
+        tl.store(s_ptr + g * scale_ld + row, scale, mask=valid)
+    else:
+        exps = (scale.to(tl.int32, bitcast=True) >> 23).to(tl.uint8)
+        byte = s_ptr.to(tl.pointer_type(tl.uint8), bitcast=True) + ((g // 4) * scale_ld + row) * 4 + g % 4
+        tl.store(byte, exps, mask=valid)
+        last = valid & (g == groups - 1)
+        for k in tl.static_range(1, 4):
+            tl.store(byte + k, tl.zeros_like(exps), mask=last & (g % 4 + k < 4))

@@ -9,7 +9,9 @@ import triton.language as tl
 
 from ..ops.backends import interpreting, tensor_vector_width
 from ..reference import FP8_MAX
-from .common import all_finite, divide, gdc_launch_dependents, gdc_wait, max_nan, pdl_available, to_e4m3, ue8m0_round_up
+from .common import (
+    all_finite, divide, gdc_launch_dependents, gdc_wait, max_nan, pdl_available, store_group_scales, to_e4m3, ue8m0_round_up,
+)
 
 # Elements per program, and warps: see docs/design.md "per_token_group_quant_fp8".
 ELEMENTS_PER_PROGRAM = 2048
@@ -45,18 +47,7 @@ def _per_token_group_quant_fp8_kernel(
     recip = tl.math.div_rn(1.0, scale)
     y = divide(x, scale[:, None], recip[:, None], all_finite(scale))
     tl.store(q_ptr + (row * hidden + g * GROUP)[:, None] + offs, to_e4m3(y, SOFTWARE_E4M3), mask=mask)
-    if LAYOUT == 0:
-        tl.store(s_ptr + flat, scale, mask=valid)
-    elif LAYOUT == 1:
-        tl.store(s_ptr + g * scale_ld + row, scale, mask=valid)
-    else:
-        exps = (scale.to(tl.int32, bitcast=True) >> 23).to(tl.uint8)
-        byte = s_ptr.to(tl.pointer_type(tl.uint8), bitcast=True) + ((g // 4) * scale_ld + row) * 4 + g % 4
-        tl.store(byte, exps, mask=valid)
-        # the row's last group zeroes the bytes of its word that no group fills
-        last = valid & (g == groups - 1)
-        for k in tl.static_range(1, 4):
-            tl.store(byte + k, tl.zeros_like(exps), mask=last & (g % 4 + k < 4))
+    store_group_scales(s_ptr, row, g, scale, valid, groups, scale_ld, LAYOUT)
 
 
 def per_token_group_quant_fp8_triton(x2d: torch.Tensor, q2d: torch.Tensor, scale: torch.Tensor, group_size: int,

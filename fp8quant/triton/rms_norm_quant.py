@@ -15,7 +15,7 @@ from .row_quant import launch_args, quantize_row
 @triton.jit
 def _rms_norm_quant_fp8_kernel(
     x_ptr, res_ptr, w_ptr, q_ptr, s_ptr, ub_ptr, ub_value, hidden, x_row_stride, res_row_stride, scale_ld, eps, group_eps,
-    BLOCK: tl.constexpr, GROUP: tl.constexpr, COLUMN_MAJOR: tl.constexpr, UE8M0: tl.constexpr, HAS_RESIDUAL: tl.constexpr,
+    BLOCK: tl.constexpr, GROUP: tl.constexpr, LAYOUT: tl.constexpr, UE8M0: tl.constexpr, HAS_RESIDUAL: tl.constexpr,
     HAS_UB_PTR: tl.constexpr, SOFTWARE_E4M3: tl.constexpr, INTERPRET: tl.constexpr, USE_PDL: tl.constexpr,
 ):
     row = tl.program_id(0).to(tl.int64)
@@ -41,11 +41,11 @@ def _rms_norm_quant_fp8_kernel(
         ub = tl.load(ub_ptr)
     else:
         ub = ub_value
-    quantize_row(y, row, cols, mask, q_ptr, s_ptr, ub, hidden, scale_ld, group_eps, BLOCK, GROUP, COLUMN_MAJOR, UE8M0,
+    quantize_row(y, row, cols, mask, q_ptr, s_ptr, ub, hidden, scale_ld, group_eps, BLOCK, GROUP, LAYOUT, UE8M0,
                  SOFTWARE_E4M3)
 
 
-def rms_norm_quant_fp8_triton(x2d, res2d, weight, q2d, scale_out, eps, group_size, scale_ub, column_major, ue8m0,
+def rms_norm_quant_fp8_triton(x2d, res2d, weight, q2d, scale_out, eps, group_size, scale_ub, layout, ue8m0,
                               software_e4m3=None, pdl=False) -> None:
     """x2d, res2d (rows, H) with unit last stride; q2d contiguous; scale_out in its layout. Validated."""
     from ..reference import FUSED_GROUP_EPS
@@ -55,12 +55,12 @@ def rms_norm_quant_fp8_triton(x2d, res2d, weight, q2d, scale_out, eps, group_siz
         software_e4m3 = interpret
     pdl = pdl and pdl_available(x2d.device)
     num_rows, hidden = x2d.shape
-    ub_ptr, ub_value, has_ptr, scale_ld, group = launch_args(q2d, scale_out, group_size, scale_ub, column_major)
+    ub_ptr, ub_value, has_ptr, scale_ld, group = launch_args(q2d, scale_out, group_size, scale_ub, layout)
     block = max(triton.next_power_of_2(hidden), group)
     _rms_norm_quant_fp8_kernel[(num_rows,)](
         x2d, x2d if res2d is None else res2d, weight, q2d, scale_out, ub_ptr, ub_value, hidden, x2d.stride(0),
         0 if res2d is None else res2d.stride(0), scale_ld, eps, FUSED_GROUP_EPS,
-        BLOCK=block, GROUP=group, COLUMN_MAJOR=column_major, UE8M0=ue8m0, HAS_RESIDUAL=res2d is not None,
+        BLOCK=block, GROUP=group, LAYOUT=layout, UE8M0=ue8m0, HAS_RESIDUAL=res2d is not None,
         HAS_UB_PTR=has_ptr, SOFTWARE_E4M3=software_e4m3, INTERPRET=interpret, USE_PDL=pdl, num_warps=max(1, min(16, block // 512)),
         **(dict(launch_pdl=True) if pdl else {}),
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from .common import all_finite, bounded_scale, divide, is_finite, max_nan, to_e4m3, ue8m0_round_up
+from .common import all_finite, bounded_scale, divide, is_finite, max_nan, store_group_scales, to_e4m3, ue8m0_round_up
 
 
 @triton.jit
@@ -17,7 +17,7 @@ def _codes(y, scale, all_finite, SOFTWARE_E4M3: tl.constexpr):
 
 @triton.jit
 def quantize_row(y, row, cols, mask, q_ptr, s_ptr, ub, row_len, scale_ld, group_eps, BLOCK: tl.constexpr,
-                 GROUP: tl.constexpr, COLUMN_MAJOR: tl.constexpr, UE8M0: tl.constexpr, SOFTWARE_E4M3: tl.constexpr):
+                 GROUP: tl.constexpr, LAYOUT: tl.constexpr, UE8M0: tl.constexpr, SOFTWARE_E4M3: tl.constexpr):
     if GROUP == 0:
         scale = bounded_scale(tl.reduce(tl.abs(y), 0, max_nan), ub)
         tl.store(q_ptr + row * row_len + cols, _codes(y, scale, is_finite(scale), SOFTWARE_E4M3), mask=mask)
@@ -31,17 +31,15 @@ def quantize_row(y, row, cols, mask, q_ptr, s_ptr, ub, row_len, scale_ld, group_
         codes = tl.reshape(_codes(groups, scale[:, None], all_finite(scale), SOFTWARE_E4M3), (BLOCK,))
         tl.store(q_ptr + row * row_len + cols, codes, mask=mask)
         g = tl.arange(0, BLOCK // GROUP)
-        if COLUMN_MAJOR:
-            tl.store(s_ptr + g * scale_ld + row, scale, mask=g < row_len // GROUP)
-        else:
-            tl.store(s_ptr + row * (row_len // GROUP) + g, scale, mask=g < row_len // GROUP)
+        store_group_scales(s_ptr, row, g, scale, g < row_len // GROUP, row_len // GROUP, scale_ld, LAYOUT)
 
 
-def launch_args(q2d, scale_out, group_size, scale_ub, column_major):
-    """(scale_ub pointer or a dummy, scale_ub value, HAS_UB_PTR, scale column stride, GROUP)."""
+def launch_args(q2d, scale_out, group_size, scale_ub, layout):
+    """(scale_ub pointer or a dummy, scale_ub value, HAS_UB_PTR, scale column stride, GROUP);
+    layout: ops/row_quant.py ScaleFlags.layout."""
     import torch
 
     has_ptr = isinstance(scale_ub, torch.Tensor)
     value = float("inf") if scale_ub is None or has_ptr else float(scale_ub)
-    return (scale_ub if has_ptr else scale_out, value, has_ptr, scale_out.stride(1) if column_major else 0,
+    return (scale_ub if has_ptr else scale_out, value, has_ptr, scale_out.stride(1) if layout else 0,
             group_size or 0)

@@ -29,7 +29,7 @@ def _exp(x, INTERPRET: tl.constexpr):
 @triton.jit
 def _silu_and_mul_quant_fp8_kernel(
     x_ptr, q_ptr, s_ptr, ub_ptr, ub_value, inner, x_row_stride, scale_ld, group_eps,
-    BLOCK: tl.constexpr, GROUP: tl.constexpr, COLUMN_MAJOR: tl.constexpr, UE8M0: tl.constexpr,
+    BLOCK: tl.constexpr, GROUP: tl.constexpr, LAYOUT: tl.constexpr, UE8M0: tl.constexpr,
     HAS_UB_PTR: tl.constexpr, SOFTWARE_E4M3: tl.constexpr, INTERPRET: tl.constexpr, USE_PDL: tl.constexpr,
 ):
     row = tl.program_id(0).to(tl.int64)
@@ -47,11 +47,11 @@ def _silu_and_mul_quant_fp8_kernel(
         ub = tl.load(ub_ptr)
     else:
         ub = ub_value
-    quantize_row(y, row, cols, mask, q_ptr, s_ptr, ub, inner, scale_ld, group_eps, BLOCK, GROUP, COLUMN_MAJOR, UE8M0,
+    quantize_row(y, row, cols, mask, q_ptr, s_ptr, ub, inner, scale_ld, group_eps, BLOCK, GROUP, LAYOUT, UE8M0,
                  SOFTWARE_E4M3)
 
 
-def silu_and_mul_quant_fp8_triton(x2d, q2d, scale_out, group_size, scale_ub, column_major, ue8m0, software_e4m3=None,
+def silu_and_mul_quant_fp8_triton(x2d, q2d, scale_out, group_size, scale_ub, layout, ue8m0, software_e4m3=None,
                                   pdl=False) -> None:
     """x2d (rows, 2I) with unit last stride; q2d (rows, I) contiguous; scale_out in its layout. Validated."""
     from ..reference import FUSED_GROUP_EPS
@@ -61,11 +61,11 @@ def silu_and_mul_quant_fp8_triton(x2d, q2d, scale_out, group_size, scale_ub, col
         software_e4m3 = interpret
     pdl = pdl and pdl_available(x2d.device)
     num_rows, inner = x2d.shape[0], x2d.shape[1] // 2
-    ub_ptr, ub_value, has_ptr, scale_ld, group = launch_args(q2d, scale_out, group_size, scale_ub, column_major)
+    ub_ptr, ub_value, has_ptr, scale_ld, group = launch_args(q2d, scale_out, group_size, scale_ub, layout)
     block = max(triton.next_power_of_2(inner), group)
     _silu_and_mul_quant_fp8_kernel[(num_rows,)](
         x2d, q2d, scale_out, ub_ptr, ub_value, inner, x2d.stride(0), scale_ld, FUSED_GROUP_EPS,
-        BLOCK=block, GROUP=group, COLUMN_MAJOR=column_major, UE8M0=ue8m0, HAS_UB_PTR=has_ptr,
+        BLOCK=block, GROUP=group, LAYOUT=layout, UE8M0=ue8m0, HAS_UB_PTR=has_ptr,
         SOFTWARE_E4M3=software_e4m3, INTERPRET=interpret, USE_PDL=pdl, num_warps=max(1, min(16, block // 512)),
         **(dict(launch_pdl=True) if pdl else {}),
     )

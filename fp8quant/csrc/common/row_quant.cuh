@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "fp8.cuh"
+#include "group_scales.cuh"
 #include "launch.cuh"
 #include "reduce.cuh"
 #include "vec.cuh"
@@ -29,9 +30,9 @@ struct RowQuantOut {
   float scale_ub_value;        // per token: +inf when unbounded
   float group_eps;             // per group: the smallest amax
   int64_t q_row_elems;
-  int64_t scale_ld;            // per group, column-major scales: scales between two columns
+  int64_t scale_ld;            // per group, column-major and packed scales: between two columns
   int32_t group_size;          // 0: per token
-  int32_t column_major;        // per group
+  int32_t layout;              // per group: ScaleLayout (group_scales.cuh)
   int32_t ue8m0;               // per group
   int32_t trigger_at_entry;    // under PDL: the next kernel may launch at entry (pdl.cuh)
 };
@@ -41,7 +42,7 @@ struct RowQuantConfig {
   int32_t vec;
   int32_t vecs_per_thread;
   int32_t group_size;          // 0: per token
-  int32_t column_major;
+  int32_t layout;              // per group: ScaleLayout
   int32_t ue8m0;
   int32_t block_threads;
   int64_t grid;
@@ -142,8 +143,7 @@ __device__ __forceinline__ void quantize_row(const InVec<In, kVec> (&y)[kN], con
   if (slots.first >= vecs) return;  // past the row's last group
   const int64_t group = slots.first >> slots.group_vecs_shift;
   if ((threadIdx.x & (slots.stride - 1)) == 0) {
-    const int64_t groups = out.q_row_elems / out.group_size;
-    out.scale[out.column_major ? group * out.scale_ld + row : row * groups + group] = scale;
+    store_group_scale(out.scale, out.layout, out.scale_ld, row, group, out.q_row_elems / out.group_size, scale);
   }
   const RowScale rs = RowScale::of_scale(scale);
   for_row_kind(rs, [&](auto kind) {
@@ -242,7 +242,7 @@ template <typename Args>
 RowQuantOut row_quant_out(const Args& a, int64_t row_len, const RowQuantConfig& c) {
   return RowQuantOut{
       static_cast<uint8_t*>(a.q), static_cast<float*>(a.scale), static_cast<const float*>(a.scale_ub_ptr),
-      a.scale_ub_value, a.group_eps, row_len, a.scale_ld, c.group_size, c.column_major, c.ue8m0, c.trigger_at_entry,
+      a.scale_ub_value, a.group_eps, row_len, a.scale_ld, c.group_size, c.layout, c.ue8m0, c.trigger_at_entry,
   };
 }
 
