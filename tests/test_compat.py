@@ -12,6 +12,7 @@ from fp8quant.reference import (
     per_tensor_quant_fp8_reference,
     per_token_group_quant_fp8_reference,
     per_token_quant_fp8_reference,
+    rms_norm_quant_fp8_reference,
 )
 from fp8_asserts import assert_codes_equal, assert_quant_equal, assert_scales_equal, random_rows
 
@@ -25,7 +26,13 @@ def test_signatures_are_the_peers():
     assert _params(vllm.scaled_fp8_quant) == [("input", e), ("scale", None), ("num_token_padding", None), ("scale_ub", None),
                                                ("use_per_token_if_dynamic", False), ("output", None)]
     assert _params(vllm.per_token_group_quant_fp8) == [("x", e), ("group_size", e), ("eps", 1e-10), ("dtype", None),
-                                                       ("column_major_scales", False), ("out_q", None), ("use_ue8m0", None)]
+                                                       ("column_major_scales", False), ("tma_aligned_scales", False),
+                                                       ("out_q", None), ("use_ue8m0", None)]
+    assert _params(vllm.rms_norm_dynamic_per_token_quant) == [("input", e), ("weight", e), ("epsilon", e), ("quant_dtype", e),
+                                                              ("scale_ub", None), ("residual", None)]
+    assert _params(vllm.rms_norm_per_block_quant) == [
+        ("input", e), ("weight", e), ("epsilon", e), ("quant_dtype", e), ("group_size", e), ("scale_ub", None),
+        ("residual", None), ("is_scale_transposed", False), ("has_tma_aligned_scales", False)]
     assert _params(sglang.sgl_per_token_quant_fp8) == [("input", e), ("output_q", e), ("output_s", e)]
     assert _params(sglang.sgl_per_tensor_quant_fp8) == [("input", e), ("output_q", e), ("output_s", e), ("is_static", e)]
     assert [n for n, _ in _params(sglang.sgl_per_token_group_quant_fp8)] == [
@@ -65,6 +72,34 @@ def test_vllm_per_token_group_quant_fp8():
     assert_scales_equal(s, es)
     with pytest.raises(ValueError, match="float8_e4m3fn"):
         vllm.per_token_group_quant_fp8(x, 128, dtype=torch.float8_e5m2)
+
+
+def test_vllm_fused_rms_norm_quant():
+    """rms_norm_dynamic_per_token_quant / rms_norm_per_block_quant: our contract's numbers (the
+    unfused composition), the residual made x + residual, vLLM's shapes and scale layouts."""
+    x = random_rows(6, 256, torch.bfloat16, seed=6)
+    weight = (1 + 0.1 * random_rows(1, 256, torch.float32, seed=7)[0]).to(torch.bfloat16)
+    residual = random_rows(6, 256, torch.bfloat16, seed=8)
+    res = residual.clone()
+    q, s = vllm.rms_norm_dynamic_per_token_quant(x, weight, 1e-6, torch.float8_e4m3fn, torch.tensor([0.5]), res)
+    eq, es, eh = rms_norm_quant_fp8_reference(x, weight, 1e-6, residual, None, torch.tensor([0.5]))
+    assert s.shape == (6, 1) and torch.equal(res, eh)
+    assert_quant_equal((q, s), (eq, es))
+    q, s = vllm.rms_norm_dynamic_per_token_quant(x.view(2, 3, 256), weight, 1e-6, torch.float8_e4m3fn)
+    assert q.shape == (2, 3, 256) and s.shape == (6, 1)
+    eq, es, _ = rms_norm_quant_fp8_reference(x, weight, 1e-6, None, 64)
+    for transposed, tma, stride in ((False, False, (4, 1)), (True, False, (1, 6)), (True, True, (1, 8))):
+        q, s = vllm.rms_norm_per_block_quant(x.view(2, 3, 256), weight, 1e-6, torch.float8_e4m3fn, [1, 64],
+                                             is_scale_transposed=transposed, has_tma_aligned_scales=tma)
+        assert q.shape == (2, 3, 256) and s.shape == (6, 4) and s.stride() == stride, (transposed, tma, s.stride())
+        assert_codes_equal(q.view(6, 256), eq)
+        assert_scales_equal(s, es)
+    with pytest.raises(ValueError, match="quant_dtype must be torch.float8_e4m3fn, got torch.int8"):
+        vllm.rms_norm_dynamic_per_token_quant(x, weight, 1e-6, torch.int8)
+    with pytest.raises(ValueError, match=r"group_size must be \[1, g\]"):
+        vllm.rms_norm_per_block_quant(x, weight, 1e-6, torch.float8_e4m3fn, [128, 128])
+    with pytest.raises(ValueError, match="scale_ub must be None"):
+        vllm.rms_norm_per_block_quant(x, weight, 1e-6, torch.float8_e4m3fn, [1, 64], scale_ub=torch.tensor([1.0]))
 
 
 def test_sglang_out_parameter_style():
