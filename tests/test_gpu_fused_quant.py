@@ -9,7 +9,7 @@ import torch
 from fp8quant import rms_norm_quant_fp8, silu_and_mul_quant_fp8
 from fp8quant.reference import rms_norm_quant_fp8_reference, silu_and_mul_quant_fp8_reference
 from conftest import HAS_GPU
-from fp8_asserts import assert_layout_matches_row_major, edge_rows, random_rows
+from fp8_asserts import assert_codes_equal, assert_layout_matches_row_major, edge_rows, poisoned_scales, random_rows
 from fp8quant.fused_bounds import assert_fused_within, rms_norm_bounds, rms_norm_truth, silu_and_mul_bounds, silu_and_mul_truth, sqnr_db
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not HAS_GPU, reason="needs an NVIDIA GPU")]
@@ -128,6 +128,42 @@ def test_forced_row_kernels(kernel, dtype, group_size, shape):
     silu_and_mul_quant.launch_cuda(gate_up, q, s, group_size, None, False, False, plan)
     torch.cuda.synchronize()
     assert_fused_within(q, s.cpu(), silu_and_mul_bounds(gate_up.cpu()), group_size, context="silu " + ctx)
+
+
+@pytest.mark.parametrize("ctas_per_row", [2, 4])
+@pytest.mark.parametrize("vecs_per_thread", [1, 2, 4])
+@pytest.mark.parametrize("group_size, layout", [(None, "row"), (16, "row"), (128, "row"), (128, "packed")])
+@pytest.mark.parametrize("shape", [(1, 2048), (3, 4096), (5, 7168), (2, 1000)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_shared_rows_as_one_cta(ctas_per_row, vecs_per_thread, group_size, layout, shape):
+    """RMSNorm's register kernel with each row shared by 2 or 4 CTAs (forced, row_quant.shared_rows):
+    the same codes, scales and residual as with a CTA a row, bit for bit (every CTA sums the same
+    row in the same order), into poisoned outputs (nothing written past them)."""
+    from fp8quant.ops import rms_norm_quant, row_quant
+
+    tokens, hidden = shape
+    if group_size is not None and hidden % group_size:
+        pytest.skip("H not a multiple of the group")
+    x, weight, residual = _rms_case(tokens, hidden, torch.bfloat16, seed=hidden + tokens)
+    q_probe = torch.empty_like(x, dtype=torch.float8_e4m3fn)
+    plan = rms_norm_quant._plan_for(x, residual, weight, q_probe, group_size, vecs_per_thread)
+    if plan is None or plan.block_threads // 32 < ctas_per_row:
+        pytest.skip("no such plan, or fewer warps than CTAs")
+    flags = row_quant.ScaleFlags(*(layout == "packed",) * 4)
+    results = []
+    for k in (1, ctas_per_row):
+        res = residual.clone()
+        q = torch.empty_like(x, dtype=torch.float8_e4m3fn)
+        q.view(torch.uint8).fill_(0xA5)
+        s = poisoned_scales(tuple(x.shape), group_size, layout, "cuda") if group_size else torch.full((tokens, 1), -7.0, device="cuda")
+        rms_norm_quant.launch_cuda(x, res, weight, q, s, 1e-6, group_size, None, flags.layout, flags.ue8m0,
+                                   row_quant.shared_rows(plan, k))
+        torch.cuda.synchronize()
+        results.append((q, s, res))
+    (q1, s1, r1), (qk, sk, rk) = results
+    ctx = f"k={ctas_per_row} v{vecs_per_thread} g={group_size} {layout} {tokens}x{hidden}"
+    assert torch.equal(r1, x + residual) and torch.equal(rk, r1), "residual " + ctx
+    assert_codes_equal(qk, q1, ctx)
+    assert torch.equal(sk.view(torch.int32), s1.view(torch.int32)), "scales " + ctx
 
 
 @pytest.mark.parametrize("kernel", ["cuda", "triton", "registers:v1", "registers:v2", "registers:v4", "staged"])

@@ -231,3 +231,20 @@ def test_fused_row_kernels_pdl_trigger_only_where_forced(rows, row_bytes, reserv
     assert row_quant.pdl_launch(replace(p, trigger_at_entry=True), rows, row_bytes, H100_SXM, pdl=False) == (False, 0)
     staged = replace(row_quant.plan(4096, 8, 2, None, staged=True), trigger_at_entry=True)
     assert row_quant.pdl_launch(staged, rows, row_bytes, H100_SXM, pdl=True) == (True, 0)
+
+
+def test_shared_rows_plan():
+    """row_quant.shared_rows: a power of two up to the register plan's warps; the staged kernel and
+    other counts refused; the launch config's grid and shift follow (rows x CTAs, log2)."""
+    from fp8quant.ops import row_quant
+
+    plan = row_quant.plan(4096, 8, 2, None, 1)  # 512 threads, 16 warps
+    assert plan.block_threads == 512 and row_quant.shared_rows(plan, 4).ctas_per_row == 4
+    assert row_quant.shared_rows(plan, 16).ctas_per_row == 16
+    for bad in (0, 3, 32):
+        with pytest.raises(ValueError, match="ctas_per_row must be a power of two up to the register plan's 16 warps"):
+            row_quant.shared_rows(plan, bad)
+    with pytest.raises(ValueError, match="the staged kernel takes 1"):
+        row_quant.shared_rows(row_quant.plan(4096, 8, 2, None, staged=True), 2)
+    names = [n for n, _ in row_quant.CONFIG]
+    assert names.index("ctas_per_row_shift") == names.index("smem_bytes") + 1

@@ -100,22 +100,30 @@ class FusedSuite:
     def forced_provider(self, name: str):
         """"fp8quant:plan:vN": the CUDA kernel planned for about N vectors per thread (4 by
         default: more threads a row at N = 1 or 2, fewer at 6); "fp8quant:plan:s": the staged
-        kernel (row_quant.cuh), ":sN" at about N vectors per thread (8 at most); a last ":e0" /
+        kernel (row_quant.cuh), ":sN" at about N vectors per thread (8 at most); then ":kK" (the
+        register kernel, RMSNorm): each row shared by K CTAs (row_quant.shared_rows); a last ":e0" /
         ":e1": under PDL the next kernel let launch after the wait / at entry (default:
         row_quant.pdl_launch's rule); None for any other name."""
         from ..ops import row_quant
 
         parts = name.split(":")
-        trigger = {"e0": False, "e1": True}.get(parts[-1]) if len(parts) == 4 else None
-        if len(parts) not in (3, 4) or parts[:2] != ["fp8quant", "plan"] or (len(parts) == 4 and trigger is None):
+        if len(parts) < 3 or parts[:2] != ["fp8quant", "plan"]:
             return None
-        kind, count = parts[2][:1], parts[2][1:]
-        if kind not in ("s", "v") or not ((count.isdigit() and int(count) > 0) or (kind == "s" and count == "")):
+        kind, count, rest = parts[2][:1], parts[2][1:], parts[3:]
+        trigger = {"e0": False, "e1": True}.get(rest[-1]) if rest else None
+        if trigger is not None:
+            rest = rest[:-1]
+        ctas = rest[0][1:] if rest and rest[0][:1] == "k" else None
+        if ctas is not None:
+            rest = rest[1:]
+        if (rest or kind not in ("s", "v") or not ((count.isdigit() and int(count) > 0) or (kind == "s" and count == ""))
+                or (ctas is not None and (kind == "s" or not ctas.isdigit() or int(ctas) < 1))):
             return None
         if kind == "s":
             n = int(count) if count else row_quant.STAGED_VECS_PER_THREAD
             return lambda x, out=None: self.forced(x, out, n, trigger, staged=True)
-        return lambda x, out=None: self.forced(x, out, int(count), trigger)
+        k = int(ctas) if ctas else 1
+        return lambda x, out=None: self.forced(x, out, int(count), trigger, ctas_per_row=k)
 
     def cpu_providers(self) -> dict:
         return {"triton": lambda x, out=None: self.fused(x, out, "triton")}

@@ -61,8 +61,9 @@ class RmsNormSuite(FusedSuite):
 
         return call
 
-    def forced(self, x, out, vecs_per_thread, trigger_at_entry=None, staged=False):
+    def forced(self, x, out, vecs_per_thread, trigger_at_entry=None, staged=False, ctas_per_row=1):
         from ..ops.rms_norm_quant import _plan_for, launch_cuda
+        from ..ops.row_quant import shared_rows
 
         q, s = self.outputs(x, out)
         weight, residual = self._inputs(x)
@@ -70,6 +71,8 @@ class RmsNormSuite(FusedSuite):
         if plan is None:
             raise ValueError(f"no CUDA plan at {vecs_per_thread} vectors per thread for H = {x.shape[1]}")
         plan = replace(plan, trigger_at_entry=trigger_at_entry)
+        if ctas_per_row != 1:
+            plan = shared_rows(plan, ctas_per_row)
 
         def call():
             launch_cuda(x, residual, weight, q, s, EPS, self.group, None, False, False, plan)

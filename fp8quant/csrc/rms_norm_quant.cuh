@@ -72,7 +72,8 @@ __global__ void __launch_bounds__(kRowMaxThreads, kN == 4 ? 2 : 1) rms_norm_quan
   using V = InVec<In, kVec>;
   __shared__ float warp_sums[kRowMaxWarps];
   __shared__ float warp_maxes[kRowMaxWarps];
-  const int64_t row = blockIdx.x;
+  const RowPart part = row_part(p.out);
+  const int64_t row = part.row;
   const int vecs = static_cast<int>(p.hidden / kVec);
   const RowSlots slots = row_slots<kVec, kN>(p.out, threadIdx.x);
   const V* x_vecs = reinterpret_cast<const V*>(static_cast<const In*>(p.x) + row * p.x_row_stride);
@@ -100,7 +101,7 @@ __global__ void __launch_bounds__(kRowMaxThreads, kN == 4 ? 2 : 1) rms_norm_quan
       for (int e = 0; e < kVec; ++e) sum[e] = h[j].get(e) + r[j].get(e);
       h[j] = round_to_vec<In, kVec>(sum);
       const int i = slots.first + j * slots.stride;
-      if (i < vecs) res_vecs[i] = h[j];
+      if (i < vecs && part.stores) res_vecs[i] = h[j];
     }
   }
   float squares = 0.0f;
@@ -111,6 +112,7 @@ __global__ void __launch_bounds__(kRowMaxThreads, kN == 4 ? 2 : 1) rms_norm_quan
   }
   const float mean = __fdiv_rn(block_sum(squares, warp_sums), static_cast<float>(p.hidden));
   const float inv_rms = __frsqrt_rn(mean + p.eps);
+  if (p.out.group_size != 0 && !part.stores) return;  // per group the other parts' warps have their groups
   // The weight read after the reduction (from L2, every row reads it): held across it beside h,
   // the 16-byte x 4-vector bf16 instance took 90 registers instead of 67 (2 CTAs of 256 threads
   // an SM instead of 3; per token 16384x7168 65.2 -> 91.6% of copy bandwidth, H100). Read beside
@@ -123,7 +125,7 @@ __global__ void __launch_bounds__(kRowMaxThreads, kN == 4 ? 2 : 1) rms_norm_quan
     if (i < vecs) w = w_vecs[i]; else w.set_zero();
     y[j] = rms_normalize<In, kVec>(h[j], w, inv_rms);
   }
-  quantize_row<In, kVec, kN>(y, slots, row, vecs, p.out, warp_maxes);
+  quantize_row<In, kVec, kN>(y, slots, part, vecs, p.out, warp_maxes);
 }
 
 // The staged form (row_quant.cuh: staged rows): h (x + residual, residual written) into shared

@@ -67,7 +67,7 @@ __global__ void __launch_bounds__(kRowMaxThreads, 1) silu_and_mul_quant_kernel(c
   V y[kN];
 #pragma unroll
   for (int j = 0; j < kN; ++j) y[j] = silu_and_mul<In, kVec>(gate[j], up[j]);
-  quantize_row<In, kVec, kN>(y, slots, row, vecs, p.out, warp_maxes);
+  quantize_row<In, kVec, kN>(y, slots, whole_row(row), vecs, p.out, warp_maxes);
 }
 
 // The staged form (row_quant.cuh: staged rows): per token, y into shared memory and its max, then

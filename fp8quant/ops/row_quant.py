@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple, Optional
 
 import torch
@@ -25,7 +25,8 @@ TARGET_VECS_PER_THREAD = 4
 CONFIG = (
     ("vec", "int32_t"), ("vecs_per_thread", "int32_t"), ("group_size", "int32_t"), ("layout", "int32_t"),
     ("ue8m0", "int32_t"), ("block_threads", "int32_t"), ("grid", "int64_t"), ("staged", "int32_t"),
-    ("trigger_at_entry", "int32_t"), ("smem_bytes", "int32_t"), ("device", "int32_t"), ("pdl", "int32_t"),
+    ("trigger_at_entry", "int32_t"), ("smem_bytes", "int32_t"), ("ctas_per_row_shift", "int32_t"), ("device", "int32_t"),
+    ("pdl", "int32_t"),
 )
 # What a row kernel's CTA declares: the warps' sums and maxima (rms_norm_quant.cuh, the most;
 # test_kernel_build reads ptxas's count).
@@ -143,6 +144,9 @@ class RowPlan:
     block_threads: int
     smem_bytes: int = 0  # the staged kernel's row in shared memory; 0 for the register kernel
     trigger_at_entry: Optional[bool] = None  # under PDL; None: pdl_launch's rule, else forced (the bench)
+    # Register kernel: CTAs sharing each row (row_quant.cuh: RowPart), a power of two up to the
+    # CTA's warps; only forced (shared_rows; NOT MEASURED: no rule plans it yet).
+    ctas_per_row: int = 1
 
     @property
     def staged(self) -> bool:
@@ -202,6 +206,15 @@ def plan(row_len: int, vec: int, element_size: int, group_size: Optional[int],
     return RowPlan(vec, fits[0], threads) if fits else None
 
 
+def shared_rows(plan: RowPlan, ctas_per_row: int) -> RowPlan:
+    """The register plan with each row shared by ctas_per_row CTAs (row_quant.cuh: RowPart): a power
+    of two up to the CTA's warps (each part stores whole warps' vectors)."""
+    if plan.staged or ctas_per_row < 1 or ctas_per_row & (ctas_per_row - 1) or ctas_per_row > plan.block_threads // 32:
+        raise ValueError(f"ctas_per_row must be a power of two up to the register plan's {plan.block_threads // 32} "
+                         f"warps{' (the staged kernel takes 1)' if plan.staged else ''}, got {ctas_per_row}")
+    return replace(plan, ctas_per_row=ctas_per_row)
+
+
 def pdl_launch(plan: RowPlan, num_rows: int, row_input_bytes: int, device: DeviceInfo, pdl: bool) -> tuple[bool, int]:
     """(whether the kernel lets the next kernel launch at its entry, the shared memory each
     register-kernel CTA reserves) under PDL: only where forced (plan.trigger_at_entry True, the
@@ -223,6 +236,7 @@ def launch_config(kernel, plan: RowPlan, num_rows: int, row_input_bytes: int, gr
     row_input_bytes of its inputs (x, and the residual); layout: ScaleFlags.layout."""
     trigger, reserve = pdl_launch(plan, num_rows, row_input_bytes, _device.device_info(device_index), pdl)
     return ctypes.byref(kernel.entry.config_type(
-        plan.vec, plan.vecs_per_thread, group_size or 0, int(layout), int(ue8m0), plan.block_threads, num_rows,
-        int(plan.staged), int(trigger), plan.smem_bytes if plan.staged else reserve, device_index, int(pdl),
+        plan.vec, plan.vecs_per_thread, group_size or 0, int(layout), int(ue8m0), plan.block_threads,
+        num_rows * plan.ctas_per_row, int(plan.staged), int(trigger), plan.smem_bytes if plan.staged else reserve,
+        plan.ctas_per_row.bit_length() - 1, device_index, int(pdl),
     ))

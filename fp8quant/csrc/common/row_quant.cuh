@@ -35,6 +35,7 @@ struct RowQuantOut {
   int32_t layout;              // per group: ScaleLayout (group_scales.cuh)
   int32_t ue8m0;               // per group
   int32_t trigger_at_entry;    // under PDL: the next kernel may launch at entry (pdl.cuh)
+  int32_t ctas_per_row_shift;  // log2 of the CTAs sharing a row (RowPart); 0 but where a plan splits rows
 };
 
 // One plan's launch of a fused op (each op's config struct; ops/row_quant.py fills it).
@@ -49,6 +50,7 @@ struct RowQuantConfig {
   int32_t staged;              // nonzero: the staged kernel (the row in shared memory)
   int32_t trigger_at_entry;
   int32_t smem_bytes;          // the staged kernel's row (bytes), or what a register kernel's CTA reserves
+  int32_t ctas_per_row_shift;  // RowQuantOut's; the grid is rows << it
   int32_t device;
   int32_t pdl;
 };
@@ -113,14 +115,40 @@ __device__ __forceinline__ RowSlots row_slots(const RowQuantOut& out, int t) {
                   group_vecs_shift};
 }
 
+// A register kernel's row and this CTA's share of it. A few rows may each be shared by 2^shift
+// consecutive CTAs (the plan's ctas_per_row; NOT MEASURED, forced only, as per-token's shared rows
+// were before their rule: 1x16384 1.91 -> 1.42 us there): every CTA reads the whole row and takes
+// its sum of squares (and, per token, the max of all its y), and its warps w with w * 2^shift /
+// warps == part (a contiguous range) write the residual, the codes and the group scales of their
+// vectors; part 0 writes a per-token scale.
+struct RowPart {
+  int64_t row;
+  bool stores;  // this thread's warp stores its vectors
+  bool first;   // part 0
+};
+
+__device__ __forceinline__ RowPart row_part(const RowQuantOut& out) {
+  const int shift = out.ctas_per_row_shift;
+  const int part = static_cast<int>(blockIdx.x & ((1u << shift) - 1));
+  const int warps = static_cast<int>(blockDim.x >> 5);
+  const int scaled_warp = static_cast<int>(threadIdx.x >> 5) << shift;  // warp w's part: w * 2^shift / warps
+  return RowPart{static_cast<int64_t>(blockIdx.x >> shift), scaled_warp >= part * warps && scaled_warp < (part + 1) * warps,
+                 part == 0};
+}
+
+// A whole row for one CTA (the staged kernels, SiLU's register kernel).
+__device__ __forceinline__ RowPart whole_row(int64_t row) { return RowPart{row, true, true}; }
+
 template <typename In, int kVec, int kN>
-__device__ __forceinline__ void quantize_row(const InVec<In, kVec> (&y)[kN], const RowSlots& slots, int64_t row,
+__device__ __forceinline__ void quantize_row(const InVec<In, kVec> (&y)[kN], const RowSlots& slots, const RowPart& part,
                                              int vecs, const RowQuantOut& out, float* warp_maxes) {
+  const int64_t row = part.row;
   auto* q_vecs = reinterpret_cast<CodeVec<kVec>*>(out.q + row * out.q_row_elems);
   if (out.group_size == 0) {
     const float amax = block_max(abs_max<kN>(y), warp_maxes);
     const RowScale rs(amax, out.scale_ub_ptr != nullptr ? *out.scale_ub_ptr : out.scale_ub_value);
-    if (threadIdx.x == 0) out.scale[row] = rs.scale;
+    if (threadIdx.x == 0 && part.first) out.scale[row] = rs.scale;
+    if (!part.stores) return;
     for_row_kind(rs, [&](auto kind) {
 #pragma unroll
       for (int j = 0; j < kN; ++j) {
@@ -131,7 +159,8 @@ __device__ __forceinline__ void quantize_row(const InVec<In, kVec> (&y)[kN], con
     return;
   }
   // The group's max: this thread's, then over the group's `stride` consecutive lanes (a power of
-  // two <= 32 dividing blockDim.x, every lane of the warp taking part).
+  // two <= 32 dividing blockDim.x, every lane of the warp taking part; `stores` is the warp's).
+  if (!part.stores) return;
   float amax = abs_max<kN>(y);
 #pragma unroll
   for (int offset = 16; offset > 0; offset /= 2) {
@@ -198,7 +227,7 @@ __device__ __forceinline__ void quantize_group_chunks(int64_t row, int vecs, con
     for (int j = 0; j < kN; ++j) {
       if (chunk < chunks) y[j] = produce(slots.first + j * slots.stride); else y[j].set_zero();
     }
-    quantize_row<In, kVec, kN>(y, slots, row, vecs, out, warp_maxes);  // nothing stored past the last group
+    quantize_row<In, kVec, kN>(y, slots, whole_row(row), vecs, out, warp_maxes);  // nothing stored past the last group
   }
 }
 
@@ -243,6 +272,7 @@ RowQuantOut row_quant_out(const Args& a, int64_t row_len, const RowQuantConfig& 
   return RowQuantOut{
       static_cast<uint8_t*>(a.q), static_cast<float*>(a.scale), static_cast<const float*>(a.scale_ub_ptr),
       a.scale_ub_value, a.group_eps, row_len, a.scale_ld, c.group_size, c.layout, c.ue8m0, c.trigger_at_entry,
+      c.ctas_per_row_shift,
   };
 }
 
