@@ -124,6 +124,13 @@ def main() -> int:
                 silu_and_mul_quant.launch_cuda(gate_up, q, s, group, None, False, False, plan, True)
                 torch.cuda.synchronize()
                 launched += 2
+        # a row shared by 4 CTAs (RMSNorm's register kernel, forced), per token and per group
+        for group in (None, 128):
+            s = torch.empty(rows, 1 if group is None else 5120 // group, device="cuda")
+            plan = row_quant.shared_rows(rms_norm_quant._plan_for(x, residual, weight, q, group, 1), 4)
+            rms_norm_quant.launch_cuda(x, residual, weight, q, s, 1e-6, group, None, 0, False, plan, True)
+            torch.cuda.synchronize()
+            launched += 1
         # packed UE8M0 scales (byte stores into int32 words, TMA-aligned rows) from both row kernels
         for staged in (False, True):
             packed = row_quant.ScaleFlags(True, True, True, True)
