@@ -131,6 +131,13 @@ def main() -> int:
             rms_norm_quant.launch_cuda(x, residual, weight, q, s, 1e-6, group, None, 0, False, plan, True)
             torch.cuda.synchronize()
             launched += 1
+        # the staged kernel's row in by one bulk copy (RMSNorm without the residual, forced; sm_90)
+        for group in (None, 128):
+            s = torch.empty(rows, 1 if group is None else 5120 // group, device="cuda")
+            plan = row_quant.bulk_rows(rms_norm_quant._plan_for(x, None, weight, q, group, staged=True), 2)
+            rms_norm_quant.launch_cuda(x, None, weight, q, s, 1e-6, group, None, 0, False, plan, True)
+            torch.cuda.synchronize()
+            launched += 1
         # packed UE8M0 scales (byte stores into int32 words, TMA-aligned rows) from both row kernels
         for staged in (False, True):
             packed = row_quant.ScaleFlags(True, True, True, True)

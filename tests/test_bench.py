@@ -259,11 +259,12 @@ def test_fused_forced_provider_names():
     for module in (rms_norm_quant, silu_and_mul_quant):
         for suite in (module, *module.VARIANTS):
             for name in ("fp8quant:plan:v1", "fp8quant:plan:v4:e0", "fp8quant:plan:s:e1", "fp8quant:plan:s4",
-                         "fp8quant:plan:v1:k4", "fp8quant:plan:v2:k2:e1"):
+                         "fp8quant:plan:v1:k4", "fp8quant:plan:v2:k2:e1", "fp8quant:plan:bulk", "fp8quant:plan:bulk4:e0"):
                 assert callable(suite.forced_provider(name)), name
             for name in ("fp8quant:plan", "fp8quant:plan:b512", "fp8quant:plan:v", "triton:plan:v2", "fp8quant",
                          "fp8quant:plan:v4:e2", "fp8quant:plan:v4:x0", "fp8quant:plan:v0", "fp8quant:plan:sx",
-                         "fp8quant:plan:s:k2", "fp8quant:plan:v1:k0", "fp8quant:plan:v1:kx", "fp8quant:plan:v1:e1:k2"):
+                         "fp8quant:plan:s:k2", "fp8quant:plan:v1:k0", "fp8quant:plan:v1:kx", "fp8quant:plan:v1:e1:k2",
+                         "fp8quant:plan:bulk:k2", "fp8quant:plan:bulkx"):
                 assert suite.forced_provider(name) is None, name
 
 

@@ -166,6 +166,32 @@ def test_shared_rows_as_one_cta(ctas_per_row, vecs_per_thread, group_size, layou
     assert torch.equal(sk.view(torch.int32), s1.view(torch.int32)), "scales " + ctx
 
 
+@pytest.mark.parametrize("group_size", [None, 16, 128])
+@pytest.mark.parametrize("shape", [(3, 1000), (2, 4096), (5, 8192), (4, 16384)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_bulk_row_load_as_the_staged_loop(group_size, shape):
+    """RMSNorm's staged kernel without the residual, its row in by one bulk copy (forced,
+    row_quant.bulk_rows; sm_90): the same bits as the staged kernel's loop, into poisoned outputs."""
+    from fp8quant.ops import rms_norm_quant, row_quant
+
+    tokens, hidden = shape
+    if group_size is not None and hidden % group_size:
+        pytest.skip("H not a multiple of the group")
+    if torch.cuda.get_device_capability() < (9, 0):
+        pytest.skip("the bulk copy needs sm_90 (elsewhere the kernel takes the loop)")
+    x, weight, _ = _rms_case(tokens, hidden, torch.bfloat16, seed=hidden)
+    plan = rms_norm_quant._plan_for(x, None, weight, torch.empty_like(x, dtype=torch.float8_e4m3fn), group_size,
+                                    staged=True, target_vecs_per_thread=row_quant.STAGED_VECS_PER_THREAD)
+    results = []
+    for p in (plan, row_quant.bulk_rows(plan, x.element_size())):
+        q, s = _poisoned_outputs(x.shape, group_size, False)
+        rms_norm_quant.launch_cuda(x, None, weight, q, s, 1e-6, group_size, None, 0, False, p)
+        torch.cuda.synchronize()
+        results.append((q, s))
+    ctx = f"bulk g={group_size} {tokens}x{hidden}"
+    assert_codes_equal(results[1][0], results[0][0], ctx)
+    assert torch.equal(results[1][1].view(torch.int32), results[0][1].view(torch.int32)), "scales " + ctx
+
+
 @pytest.mark.parametrize("kernel", ["cuda", "triton", "registers:v1", "registers:v2", "registers:v4", "staged"])
 @pytest.mark.parametrize("layout", ["column", "tma", "packed"])
 @pytest.mark.parametrize("shape, group_size", [((5, 384), 128), ((3, 1152), 128), ((7, 2048), 64), ((2, 4096), 16)],

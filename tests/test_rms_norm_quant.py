@@ -248,3 +248,16 @@ def test_shared_rows_plan():
         row_quant.shared_rows(row_quant.plan(4096, 8, 2, None, staged=True), 2)
     names = [n for n, _ in row_quant.CONFIG]
     assert names.index("ctas_per_row_shift") == names.index("smem_bytes") + 1
+
+
+def test_bulk_rows_plan():
+    """row_quant.bulk_rows: the staged plan of 16-byte vectors only; the launch config marks it
+    (staged 2)."""
+    from fp8quant.ops import row_quant
+
+    staged = row_quant.plan(8192, 8, 2, None, staged=True)
+    assert row_quant.bulk_rows(staged, 2).bulk
+    with pytest.raises(ValueError, match="needs the staged kernel and 16-byte vectors, got a staged plan of 8-byte"):
+        row_quant.bulk_rows(row_quant.plan(8192, 4, 2, None, staged=True), 2)
+    with pytest.raises(ValueError, match="got a register plan"):
+        row_quant.bulk_rows(row_quant.plan(8192, 8, 2, None), 2)

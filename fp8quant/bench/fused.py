@@ -100,8 +100,10 @@ class FusedSuite:
     def forced_provider(self, name: str):
         """"fp8quant:plan:vN": the CUDA kernel planned for about N vectors per thread (4 by
         default: more threads a row at N = 1 or 2, fewer at 6); "fp8quant:plan:s": the staged
-        kernel (row_quant.cuh), ":sN" at about N vectors per thread (8 at most); then ":kK" (the
-        register kernel, RMSNorm): each row shared by K CTAs (row_quant.shared_rows); a last ":e0" /
+        kernel (row_quant.cuh), ":sN" at about N vectors per thread (8 at most), ":bulk" / ":bulkN" the
+        staged kernel with its row in by one bulk copy (RMSNorm without the residual,
+        row_quant.bulk_rows); then ":kK" (the register kernel, RMSNorm): each row shared by K CTAs
+        (row_quant.shared_rows); a last ":e0" /
         ":e1": under PDL the next kernel let launch after the wait / at entry (default:
         row_quant.pdl_launch's rule); None for any other name."""
         from ..ops import row_quant
@@ -109,19 +111,21 @@ class FusedSuite:
         parts = name.split(":")
         if len(parts) < 3 or parts[:2] != ["fp8quant", "plan"]:
             return None
-        kind, count, rest = parts[2][:1], parts[2][1:], parts[3:]
+        kind = "bulk" if parts[2].startswith("bulk") else parts[2][:1]
+        count, rest = parts[2][len(kind):], parts[3:]
         trigger = {"e0": False, "e1": True}.get(rest[-1]) if rest else None
         if trigger is not None:
             rest = rest[:-1]
         ctas = rest[0][1:] if rest and rest[0][:1] == "k" else None
         if ctas is not None:
             rest = rest[1:]
-        if (rest or kind not in ("s", "v") or not ((count.isdigit() and int(count) > 0) or (kind == "s" and count == ""))
-                or (ctas is not None and (kind == "s" or not ctas.isdigit() or int(ctas) < 1))):
+        staged_kind = kind in ("s", "bulk")
+        if (rest or kind not in ("s", "bulk", "v") or not ((count.isdigit() and int(count) > 0) or (staged_kind and count == ""))
+                or (ctas is not None and (staged_kind or not ctas.isdigit() or int(ctas) < 1))):
             return None
-        if kind == "s":
+        if staged_kind:
             n = int(count) if count else row_quant.STAGED_VECS_PER_THREAD
-            return lambda x, out=None: self.forced(x, out, n, trigger, staged=True)
+            return lambda x, out=None: self.forced(x, out, n, trigger, staged=True, bulk=kind == "bulk")
         k = int(ctas) if ctas else 1
         return lambda x, out=None: self.forced(x, out, int(count), trigger, ctas_per_row=k)
 

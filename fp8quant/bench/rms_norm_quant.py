@@ -61,9 +61,9 @@ class RmsNormSuite(FusedSuite):
 
         return call
 
-    def forced(self, x, out, vecs_per_thread, trigger_at_entry=None, staged=False, ctas_per_row=1):
+    def forced(self, x, out, vecs_per_thread, trigger_at_entry=None, staged=False, ctas_per_row=1, bulk=False):
         from ..ops.rms_norm_quant import _plan_for, launch_cuda
-        from ..ops.row_quant import shared_rows
+        from ..ops.row_quant import bulk_rows, shared_rows
 
         q, s = self.outputs(x, out)
         weight, residual = self._inputs(x)
@@ -73,6 +73,10 @@ class RmsNormSuite(FusedSuite):
         plan = replace(plan, trigger_at_entry=trigger_at_entry)
         if ctas_per_row != 1:
             plan = shared_rows(plan, ctas_per_row)
+        if bulk:
+            if residual is not None:
+                raise ValueError("a bulk row load (:bulk) takes no residual")
+            plan = bulk_rows(plan, x.element_size())
 
         def call():
             launch_cuda(x, residual, weight, q, s, EPS, self.group, None, False, False, plan)

@@ -29,12 +29,12 @@ class SiluSuite(FusedSuite):
             return lambda: per_token_quant_fp8(silu_and_mul_reference(x), out=q, scale_out=s)
         return lambda: per_token_group_quant_fp8(silu_and_mul_reference(x), self.group, out=q, scale_out=s)
 
-    def forced(self, x, out, vecs_per_thread, trigger_at_entry=None, staged=False, ctas_per_row=1):
+    def forced(self, x, out, vecs_per_thread, trigger_at_entry=None, staged=False, ctas_per_row=1, bulk=False):
         from ..ops import row_quant
         from ..ops.silu_and_mul_quant import launch_cuda
 
-        if ctas_per_row != 1:
-            raise ValueError("the SiLU kernels take a row a CTA (no :kK)")
+        if ctas_per_row != 1 or bulk:
+            raise ValueError("the SiLU kernels take a row a CTA, loaded by threads (no :kK, no :bulk)")
 
         q, s = self.outputs(x, out)
         inner = x.shape[1] // 2

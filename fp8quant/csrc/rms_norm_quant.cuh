@@ -13,6 +13,7 @@
 
 #include <cstdint>
 
+#include "common/bulk_copy.cuh"
 #include "common/fp8.cuh"
 #include "common/launch.cuh"
 #include "common/pdl.cuh"
@@ -47,6 +48,7 @@ struct RmsNormQuantParams {
   int64_t x_row_stride;
   int64_t residual_row_stride;
   float eps;
+  int32_t bulk_load;  // the staged kernel without a residual: the row in by one bulk copy (sm_90+)
   RowQuantOut out;
 };
 
@@ -150,30 +152,43 @@ __global__ void __launch_bounds__(kRowMaxThreads) rms_norm_quant_staged_kernel(c
 
   grid_dependency_wait_and_allow(p.out.trigger_at_entry);
   float squares = 0.0f;
-  for (int64_t base = threadIdx.x; base - threadIdx.x < vecs; base += kStagedUnroll * threads) {
-    V h[kStagedUnroll], r[kStagedUnroll];
+  constexpr bool kBulk = sizeof(V) == 16 && has_bulk_copy();  // 16-byte vectors: rows of 16-byte multiples
+  if (kBulk && p.bulk_load && !has_residual) {
+    // The row (16-byte vectors) by the copy engine, then each thread's sum of squares from shared
+    // memory in the loop's order (its vectors t, t + T, ...). NOT MEASURED: forced only
+    // (ops/row_quant.py: RowPlan.bulk, bench "fp8quant:plan:bulk").
+    bulk_load_to_shared(staged, x_vecs, static_cast<uint32_t>(vecs * sizeof(V)));
+    for (int64_t i = threadIdx.x; i < vecs; i += threads) {
+      const V h = staged[i];
 #pragma unroll
-    for (int u = 0; u < kStagedUnroll; ++u) {
-      const int64_t i = base + u * threads;
-      if (i < vecs) {
-        h[u] = x_vecs[i];
-        if (has_residual) r[u] = res_vecs[i];
-      }
+      for (int e = 0; e < kVec; ++e) squares = __fmaf_rn(h.get(e), h.get(e), squares);
     }
+  } else {
+    for (int64_t base = threadIdx.x; base - threadIdx.x < vecs; base += kStagedUnroll * threads) {
+      V h[kStagedUnroll], r[kStagedUnroll];
 #pragma unroll
-    for (int u = 0; u < kStagedUnroll; ++u) {
-      const int64_t i = base + u * threads;
-      if (i >= vecs) continue;
-      if (has_residual) {
-        float sum[kVec];
-#pragma unroll
-        for (int e = 0; e < kVec; ++e) sum[e] = h[u].get(e) + r[u].get(e);
-        h[u] = round_to_vec<In, kVec>(sum);
-        res_vecs[i] = h[u];
+      for (int u = 0; u < kStagedUnroll; ++u) {
+        const int64_t i = base + u * threads;
+        if (i < vecs) {
+          h[u] = x_vecs[i];
+          if (has_residual) r[u] = res_vecs[i];
+        }
       }
-      staged[i] = h[u];
 #pragma unroll
-      for (int e = 0; e < kVec; ++e) squares = __fmaf_rn(h[u].get(e), h[u].get(e), squares);
+      for (int u = 0; u < kStagedUnroll; ++u) {
+        const int64_t i = base + u * threads;
+        if (i >= vecs) continue;
+        if (has_residual) {
+          float sum[kVec];
+#pragma unroll
+          for (int e = 0; e < kVec; ++e) sum[e] = h[u].get(e) + r[u].get(e);
+          h[u] = round_to_vec<In, kVec>(sum);
+          res_vecs[i] = h[u];
+        }
+        staged[i] = h[u];
+#pragma unroll
+        for (int e = 0; e < kVec; ++e) squares = __fmaf_rn(h[u].get(e), h[u].get(e), squares);
+      }
     }
   }
   const float mean = __fdiv_rn(block_sum(squares, warp_sums), static_cast<float>(p.hidden));
@@ -220,7 +235,7 @@ struct RmsNormQuantOp {
 template <typename In>
 cudaError_t launch_rms_norm_quant(const RmsNormQuantArgs& a, const RowQuantConfig& c, cudaStream_t stream) {
   const RmsNormQuantParams params{a.x, a.residual, a.weight, a.hidden, a.x_row_stride, a.residual_row_stride, a.eps,
-                                  row_quant_out(a, a.hidden, c)};
+                                  c.staged == 2, row_quant_out(a, a.hidden, c)};
   return launch_row_kernel<RmsNormQuantOp, In>(params, c, stream);
 }
 

@@ -181,7 +181,10 @@ def _auto_plan(x2d, residual, weight, out, group_size) -> Optional[row_quant.Row
 
 def launch_cuda(x2d, residual, weight, q, scale, eps, group_size, scale_ub, layout, ue8m0, plan,
                 enable_pdl=None) -> None:
-    """layout: row_quant.ScaleFlags.layout (0, row-major, per token)."""
+    """layout: row_quant.ScaleFlags.layout (0, row-major, per token). A bulk plan (forced) needs
+    no residual."""
+    if plan.bulk and residual is not None:
+        raise ValueError(f"{OP}: a bulk row load (a forced plan) takes no residual")
     index = x2d.get_device()
     pdl = _device.use_pdl(index, enable_pdl)
     num_rows, hidden = x2d.shape

@@ -28,9 +28,10 @@ CONFIG = (
     ("trigger_at_entry", "int32_t"), ("smem_bytes", "int32_t"), ("ctas_per_row_shift", "int32_t"), ("device", "int32_t"),
     ("pdl", "int32_t"),
 )
-# What a row kernel's CTA declares: the warps' sums and maxima (rms_norm_quant.cuh, the most;
-# test_kernel_build reads ptxas's count).
-STATIC_SMEM_BYTES = 2 * 4 * (MAX_THREADS // 32)
+# What a row kernel's CTA declares: the warps' sums and maxima (rms_norm_quant.cuh, the most), and
+# the staged kernel's bulk-copy mbarrier with its alignment (common/bulk_copy.cuh); test_kernel_build
+# reads ptxas's count.
+STATIC_SMEM_BYTES = 2 * 4 * (MAX_THREADS // 32) + 16
 # The staged kernels (row_quant.cuh: staged rows): about this many vectors per thread (two passes of
 # kStagedUnroll = 4), which also bounds a thread's terms of the norm's sum of squares to 64
 # (fused_bounds.py); rows longer than 512 x 8 vectors run on Triton.
@@ -147,6 +148,9 @@ class RowPlan:
     # Register kernel: CTAs sharing each row (row_quant.cuh: RowPart), a power of two up to the
     # CTA's warps; only forced (shared_rows; NOT MEASURED: no rule plans it yet).
     ctas_per_row: int = 1
+    # Staged kernel, RMSNorm without the residual: the row into shared memory by one bulk copy
+    # (rms_norm_quant.cuh; sm_90+, 16-byte vectors); only forced (bench "fp8quant:plan:bulk"; NOT MEASURED).
+    bulk: bool = False
 
     @property
     def staged(self) -> bool:
@@ -215,6 +219,15 @@ def shared_rows(plan: RowPlan, ctas_per_row: int) -> RowPlan:
     return replace(plan, ctas_per_row=ctas_per_row)
 
 
+def bulk_rows(plan: RowPlan, element_size: int) -> RowPlan:
+    """The staged plan with its row loaded by one bulk copy (RMSNorm without the residual): staged,
+    16-byte vectors."""
+    if not plan.staged or plan.vec * element_size != 16:
+        raise ValueError(f"a bulk row load needs the staged kernel and 16-byte vectors, got "
+                         f"{'a staged' if plan.staged else 'a register'} plan of {plan.vec * element_size}-byte vectors")
+    return replace(plan, bulk=True)
+
+
 def pdl_launch(plan: RowPlan, num_rows: int, row_input_bytes: int, device: DeviceInfo, pdl: bool) -> tuple[bool, int]:
     """(whether the kernel lets the next kernel launch at its entry, the shared memory each
     register-kernel CTA reserves) under PDL: only where forced (plan.trigger_at_entry True, the
@@ -237,6 +250,7 @@ def launch_config(kernel, plan: RowPlan, num_rows: int, row_input_bytes: int, gr
     trigger, reserve = pdl_launch(plan, num_rows, row_input_bytes, _device.device_info(device_index), pdl)
     return ctypes.byref(kernel.entry.config_type(
         plan.vec, plan.vecs_per_thread, group_size or 0, int(layout), int(ue8m0), plan.block_threads,
-        num_rows * plan.ctas_per_row, int(plan.staged), int(trigger), plan.smem_bytes if plan.staged else reserve,
+        num_rows * plan.ctas_per_row, 2 if plan.bulk else int(plan.staged), int(trigger),
+        plan.smem_bytes if plan.staged else reserve,
         plan.ctas_per_row.bit_length() - 1, device_index, int(pdl),
     ))

@@ -47,7 +47,7 @@ struct RowQuantConfig {
   int32_t ue8m0;
   int32_t block_threads;
   int64_t grid;
-  int32_t staged;              // nonzero: the staged kernel (the row in shared memory)
+  int32_t staged;              // nonzero: the staged kernel (the row in shared memory); 2: by a bulk copy (RMSNorm)
   int32_t trigger_at_entry;
   int32_t smem_bytes;          // the staged kernel's row (bytes), or what a register kernel's CTA reserves
   int32_t ctas_per_row_shift;  // RowQuantOut's; the grid is rows << it
