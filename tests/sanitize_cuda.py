@@ -138,6 +138,11 @@ def main() -> int:
             rms_norm_quant.launch_cuda(x, None, weight, q, s, 1e-6, group, None, 0, False, plan, True)
             torch.cuda.synchronize()
             launched += 1
+        s = torch.empty(rows, 1, device="cuda")
+        plan = row_quant.bulk_rows(row_quant.plan(5120, 8, 2, None, staged=True), 2, input_rows=2)
+        silu_and_mul_quant.launch_cuda(gate_up, q, s, None, None, 0, False, plan, True)
+        torch.cuda.synchronize()
+        launched += 1
         # packed UE8M0 scales (byte stores into int32 words, TMA-aligned rows) from both row kernels
         for staged in (False, True):
             packed = row_quant.ScaleFlags(True, True, True, True)

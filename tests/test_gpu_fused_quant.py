@@ -169,9 +169,10 @@ def test_shared_rows_as_one_cta(ctas_per_row, vecs_per_thread, group_size, layou
 @pytest.mark.parametrize("group_size", [None, 16, 128])
 @pytest.mark.parametrize("shape", [(3, 1000), (2, 4096), (5, 8192), (4, 16384)], ids=lambda s: f"{s[0]}x{s[1]}")
 def test_bulk_row_load_as_the_staged_loop(group_size, shape):
-    """RMSNorm's staged kernel without the residual, its row in by one bulk copy (forced,
-    row_quant.bulk_rows; sm_90): the same bits as the staged kernel's loop, into poisoned outputs."""
-    from fp8quant.ops import rms_norm_quant, row_quant
+    """The staged kernels with the input row in by one bulk copy (forced, row_quant.bulk_rows; sm_90):
+    RMSNorm without the residual, SiLU per token ([gate | up] in shared memory): the same bits as
+    the staged kernel's loop, into poisoned outputs."""
+    from fp8quant.ops import rms_norm_quant, row_quant, silu_and_mul_quant
 
     tokens, hidden = shape
     if group_size is not None and hidden % group_size:
@@ -190,6 +191,19 @@ def test_bulk_row_load_as_the_staged_loop(group_size, shape):
     ctx = f"bulk g={group_size} {tokens}x{hidden}"
     assert_codes_equal(results[1][0], results[0][0], ctx)
     assert torch.equal(results[1][1].view(torch.int32), results[0][1].view(torch.int32)), "scales " + ctx
+    if group_size is not None:
+        return
+    gate_up = random_rows(tokens, 2 * hidden, torch.bfloat16, "cuda", seed=hidden) / 16
+    vec = row_quant.vector_width(hidden, gate_up.element_size(), (gate_up.stride(0), gate_up.data_ptr()))
+    plan = row_quant.plan(hidden, vec, gate_up.element_size(), None, staged=True)
+    silu = []
+    for p in (plan, row_quant.bulk_rows(plan, gate_up.element_size(), input_rows=2)):
+        q, s = _poisoned_outputs((tokens, hidden), None, False)
+        silu_and_mul_quant.launch_cuda(gate_up, q, s, None, None, 0, False, p)
+        torch.cuda.synchronize()
+        silu.append((q, s))
+    assert_codes_equal(silu[1][0], silu[0][0], "silu " + ctx)
+    assert torch.equal(silu[1][1], silu[0][1]), "silu scales " + ctx
 
 
 @pytest.mark.parametrize("kernel", ["cuda", "triton", "registers:v1", "registers:v2", "registers:v4", "staged"])

@@ -256,7 +256,8 @@ def test_bulk_rows_plan():
     from fp8quant.ops import row_quant
 
     staged = row_quant.plan(8192, 8, 2, None, staged=True)
-    assert row_quant.bulk_rows(staged, 2).bulk
+    assert row_quant.bulk_rows(staged, 2).bulk and row_quant.bulk_rows(staged, 2).smem_bytes == staged.smem_bytes
+    assert row_quant.bulk_rows(staged, 2, input_rows=2).smem_bytes == 2 * 8192 * 2  # SiLU's [gate | up]
     with pytest.raises(ValueError, match="needs the staged kernel and 16-byte vectors, got a staged plan of 8-byte"):
         row_quant.bulk_rows(row_quant.plan(8192, 4, 2, None, staged=True), 2)
     with pytest.raises(ValueError, match="got a register plan"):

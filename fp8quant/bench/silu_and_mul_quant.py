@@ -33,8 +33,8 @@ class SiluSuite(FusedSuite):
         from ..ops import row_quant
         from ..ops.silu_and_mul_quant import launch_cuda
 
-        if ctas_per_row != 1 or bulk:
-            raise ValueError("the SiLU kernels take a row a CTA, loaded by threads (no :kK, no :bulk)")
+        if ctas_per_row != 1 or (bulk and self.group is not None):
+            raise ValueError("the SiLU kernels take a row a CTA (no :kK; :bulk per token only)")
 
         q, s = self.outputs(x, out)
         inner = x.shape[1] // 2
@@ -44,6 +44,8 @@ class SiluSuite(FusedSuite):
         if plan is None:
             raise ValueError(f"no CUDA plan at {vecs_per_thread} vectors per thread for I = {inner}")
         plan = replace(plan, trigger_at_entry=trigger_at_entry)
+        if bulk:
+            plan = row_quant.bulk_rows(plan, x.element_size(), input_rows=2)
 
         def call():
             launch_cuda(x, q, s, self.group, None, False, False, plan)

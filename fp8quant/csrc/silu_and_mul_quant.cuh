@@ -11,6 +11,7 @@
 
 #include <cstdint>
 
+#include "common/bulk_copy.cuh"
 #include "common/fp8.cuh"
 #include "common/launch.cuh"
 #include "common/pdl.cuh"
@@ -38,6 +39,7 @@ struct SiluAndMulQuantParams {
   const void* x;
   int64_t inner;
   int64_t x_row_stride;
+  int32_t bulk_load;  // the staged kernel per token: the [gate | up] row in by one bulk copy (sm_90+)
   RowQuantOut out;
 };
 
@@ -91,6 +93,20 @@ __global__ void __launch_bounds__(kRowMaxThreads) silu_and_mul_quant_staged_kern
     return;
   }
   float amax = 0.0f;
+  constexpr bool kBulk = sizeof(V) == 16 && has_bulk_copy();  // 16-byte vectors: rows of 16-byte multiples
+  if (kBulk && p.bulk_load) {
+    // The [gate | up] row (2 x vecs vectors: the plan's shared memory is twice the row's codes'
+    // width) by the copy engine; each thread's y over its own gate vectors. NOT MEASURED: forced
+    // only (ops/row_quant.py: RowPlan.bulk, bench "fp8quant:plan:bulk").
+    bulk_load_to_shared(staged, gate_vecs, static_cast<uint32_t>(2 * vecs * sizeof(V)));
+    for (int64_t i = threadIdx.x; i < vecs; i += threads) {
+      const V y = silu_and_mul<In, kVec>(staged[i], staged[vecs + i]);
+      staged[i] = y;
+      amax = max_nan(amax, abs_max<1>(&y));
+    }
+    quantize_staged_row(staged, amax, row, vecs, p.out, warp_maxes);
+    return;
+  }
   for (int64_t base = threadIdx.x; base - threadIdx.x < vecs; base += kStagedUnroll * threads) {
     V gate[kStagedUnroll], up[kStagedUnroll];
 #pragma unroll
@@ -128,7 +144,7 @@ struct SiluAndMulQuantOp {
 
 template <typename In>
 cudaError_t launch_silu_and_mul_quant(const SiluAndMulQuantArgs& a, const RowQuantConfig& c, cudaStream_t stream) {
-  const SiluAndMulQuantParams params{a.x, a.inner, a.x_row_stride, row_quant_out(a, a.inner, c)};
+  const SiluAndMulQuantParams params{a.x, a.inner, a.x_row_stride, c.staged == 2, row_quant_out(a, a.inner, c)};
   return launch_row_kernel<SiluAndMulQuantOp, In>(params, c, stream);
 }
 

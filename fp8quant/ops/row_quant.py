@@ -148,8 +148,9 @@ class RowPlan:
     # Register kernel: CTAs sharing each row (row_quant.cuh: RowPart), a power of two up to the
     # CTA's warps; only forced (shared_rows; NOT MEASURED: no rule plans it yet).
     ctas_per_row: int = 1
-    # Staged kernel, RMSNorm without the residual: the row into shared memory by one bulk copy
-    # (rms_norm_quant.cuh; sm_90+, 16-byte vectors); only forced (bench "fp8quant:plan:bulk"; NOT MEASURED).
+    # Staged kernel, RMSNorm without the residual or SiLU per token: the input row into shared memory
+    # by one bulk copy (bulk_rows; sm_90+, 16-byte vectors); only forced (bench "fp8quant:plan:bulk";
+    # NOT MEASURED).
     bulk: bool = False
 
     @property
@@ -219,13 +220,14 @@ def shared_rows(plan: RowPlan, ctas_per_row: int) -> RowPlan:
     return replace(plan, ctas_per_row=ctas_per_row)
 
 
-def bulk_rows(plan: RowPlan, element_size: int) -> RowPlan:
-    """The staged plan with its row loaded by one bulk copy (RMSNorm without the residual): staged,
-    16-byte vectors."""
+def bulk_rows(plan: RowPlan, element_size: int, input_rows: int = 1) -> RowPlan:
+    """The staged plan with its input row loaded by one bulk copy (RMSNorm without the residual;
+    SiLU per token, whose input row is input_rows = 2 codes' rows wide, [gate | up], all in shared
+    memory): staged, 16-byte vectors."""
     if not plan.staged or plan.vec * element_size != 16:
         raise ValueError(f"a bulk row load needs the staged kernel and 16-byte vectors, got "
                          f"{'a staged' if plan.staged else 'a register'} plan of {plan.vec * element_size}-byte vectors")
-    return replace(plan, bulk=True)
+    return replace(plan, bulk=True, smem_bytes=plan.smem_bytes * input_rows)
 
 
 def pdl_launch(plan: RowPlan, num_rows: int, row_input_bytes: int, device: DeviceInfo, pdl: bool) -> tuple[bool, int]:

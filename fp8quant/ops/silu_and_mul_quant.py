@@ -120,10 +120,11 @@ def launch_cuda(x2d, q, scale, group_size, scale_ub, layout, ue8m0, plan, enable
     """The register or staged kernel (per token; per group where the bench or the tests force it);
     layout: row_quant.ScaleFlags.layout (0, row-major, per token). Rows are never shared here
     (silu_and_mul_quant.cuh takes a row a CTA: per token every part would compute the whole row's
-    silu for its max, which is the cost)."""
-    if plan.ctas_per_row != 1 or plan.bulk:
-        raise ValueError(f"{OP}: the SiLU kernels take a row a CTA loaded by its threads, got a plan with "
-                         f"ctas_per_row={plan.ctas_per_row}, bulk={plan.bulk}")
+    silu for its max, which is the cost); a bulk plan (row_quant.bulk_rows with input_rows=2,
+    forced) per token only."""
+    if plan.ctas_per_row != 1 or (plan.bulk and group_size is not None):
+        raise ValueError(f"{OP}: the SiLU kernels take a row a CTA (a bulk row load per token only), got a plan "
+                         f"with ctas_per_row={plan.ctas_per_row}, bulk={plan.bulk}, group_size={group_size}")
     index = x2d.get_device()
     pdl = _device.use_pdl(index, enable_pdl)
     num_rows = x2d.shape[0]
