@@ -100,12 +100,12 @@ class FusedSuite:
     def forced_provider(self, name: str):
         """"fp8quant:plan:vN": the CUDA kernel planned for about N vectors per thread (4 by
         default: more threads a row at N = 1 or 2, fewer at 6); "fp8quant:plan:s": the staged
-        kernel (row_quant.cuh), ":sN" at about N vectors per thread (8 at most), ":bulk" / ":bulkN" the
-        staged kernel with its row in by one bulk copy (RMSNorm without the residual,
-        row_quant.bulk_rows); then ":kK" (the register kernel, RMSNorm): each row shared by K CTAs
-        (row_quant.shared_rows); a last ":e0" /
-        ":e1": under PDL the next kernel let launch after the wait / at entry (default:
-        row_quant.pdl_launch's rule); None for any other name."""
+        kernel (row_quant.cuh), ":sN" at about N vectors per thread (8 at most); ":bulk" /
+        ":bulkN": the staged kernel with its input row in by one bulk copy (row_quant.bulk_rows:
+        RMSNorm without the residual, SiLU per token); then ":kK" (the register kernel, RMSNorm):
+        each row shared by K CTAs (row_quant.shared_rows); a last ":e0" / ":e1": under PDL the next
+        kernel let launch after the wait / at entry (default: row_quant.pdl_launch's rule); None for
+        any other name."""
         from ..ops import row_quant
 
         parts = name.split(":")
